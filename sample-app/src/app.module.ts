@@ -1,0 +1,35 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { Duration, TollgateStore } from '../../src/index.js';
+import { TollgateModule } from '../../src/nest.js';
+import { CommandsController } from './commands.controller.js';
+import { DemoAuthGuard } from './demo-auth.guard.js';
+import { OrdersController } from './orders.controller.js';
+import { ProblemJsonFilter } from './problem-json.filter.js';
+import { ReportsController } from './reports.controller.js';
+
+export interface SampleOptions {
+  store: TollgateStore;
+  /** The in-progress lease; the sample lets it be shortened to show crash recovery quickly. */
+  lease?: Duration;
+}
+
+@Module({})
+export class AppModule {
+  static register(options: SampleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        TollgateModule.forRoot({
+          store: options.store,
+          idempotency: options.lease === undefined ? {} : { lease: options.lease },
+        }),
+      ],
+      controllers: [OrdersController, ReportsController, CommandsController],
+      providers: [
+        { provide: APP_GUARD, useClass: DemoAuthGuard },
+        { provide: APP_FILTER, useClass: ProblemJsonFilter },
+      ],
+    };
+  }
+}

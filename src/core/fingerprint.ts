@@ -1,0 +1,119 @@
+import { createHash, type Hash } from 'node:crypto';
+
+import { TollgateHttpError } from './errors.js';
+
+/** What a request fingerprint is computed over. */
+export interface FingerprintInput {
+  method: string;
+  /** The route template (`/orders/:id`), not the concrete path, so ids in the path do not split keys. */
+  route: string;
+  /** A parsed JSON body (hashed in canonical form), raw bytes or text (hashed as bytes), or nothing. */
+  body: unknown;
+  /** Header or query values the route names as part of the request's identity. */
+  extra?: ReadonlyArray<readonly [string, string | undefined]>;
+}
+
+/** Deeper than this, a body is treated as hostile rather than walked (and the request gets a 400). */
+export const MAX_BODY_DEPTH = 64;
+
+const SEPARATOR = '\u0000';
+
+/**
+ * SHA-256 (base64url) over a canonical form of the request: method, route template, the canonical
+ * JSON body (object keys sorted at every depth, so key order never matters) and any named extras.
+ */
+export function fingerprintRequest(input: FingerprintInput): string {
+  const hash = createHash('sha256');
+  hash.update(input.method.toUpperCase());
+  hash.update(SEPARATOR);
+  hash.update(input.route);
+  hash.update(SEPARATOR);
+  for (const [name, value] of input.extra ?? []) {
+    hash.update(name.toLowerCase());
+    hash.update('=');
+    // Absent and empty must differ, or a route that names a header could be confused by omitting it.
+    hash.update(value === undefined ? SEPARATOR + 'absent' : JSON.stringify(value));
+    hash.update(SEPARATOR);
+  }
+  updateWithBody(hash, input.body);
+  return hash.digest('base64url');
+}
+
+function updateWithBody(hash: Hash, body: unknown): void {
+  if (body === undefined || body === null) {
+    hash.update('empty:');
+  } else if (body instanceof Uint8Array) {
+    hash.update('bytes:');
+    hash.update(body);
+  } else if (typeof body === 'string') {
+    hash.update('bytes:');
+    hash.update(body, 'utf8');
+  } else {
+    hash.update('json:');
+    hash.update(canonicalJson(body));
+  }
+}
+
+/**
+ * JSON with object keys sorted at every depth. Two bodies that differ only in key order have the
+ * same canonical form. Values JSON cannot carry (functions, undefined) are dropped as JSON.stringify
+ * drops them, and `toJSON` is honoured, so what is hashed is what JSON would send.
+ */
+export function canonicalJson(value: unknown): string {
+  const out: string[] = [];
+  writeCanonical(value, out, 0);
+  return out.join('');
+}
+
+function writeCanonical(value: unknown, out: string[], depth: number): void {
+  if (depth > MAX_BODY_DEPTH) {
+    throw new TollgateHttpError({
+      code: 'TOLLGATE_BODY_TOO_DEEP',
+      status: 400,
+      slug: 'request-invalid',
+      title: 'Request body is nested too deeply',
+      detail: `The request body is nested deeper than ${MAX_BODY_DEPTH} levels.`,
+    });
+  }
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+  ) {
+    value = (value as { toJSON: () => unknown }).toJSON();
+  }
+  if (value === null || typeof value !== 'object') {
+    out.push(JSON.stringify(value) ?? 'null');
+    return;
+  }
+  if (Array.isArray(value)) {
+    out.push('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(',');
+      const item: unknown = value[i];
+      // JSON.stringify writes undefined and functions inside arrays as null.
+      if (item === undefined || typeof item === 'function' || typeof item === 'symbol')
+        out.push('null');
+      else writeCanonical(item, out, depth + 1);
+    }
+    out.push(']');
+    return;
+  }
+  if (value instanceof Uint8Array) {
+    out.push(JSON.stringify(Buffer.from(value).toString('base64')));
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  out.push('{');
+  let first = true;
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+    if (!first) out.push(',');
+    first = false;
+    out.push(JSON.stringify(key), ':');
+    writeCanonical(item, out, depth + 1);
+  }
+  out.push('}');
+}

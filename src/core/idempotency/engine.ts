@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+
+import { withDeadline } from '../deadline.js';
+import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
+import { fingerprintRequest } from '../fingerprint.js';
+import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
+import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../../stores/store.js';
+import type { IdempotencyPolicy } from './options.js';
+import {
+  duplicateLocked,
+  inProgress,
+  keyMissing,
+  keyReused,
+  notReplayable,
+  storeUnavailable,
+} from './problems.js';
+
+/** A request as the adapters describe it to the engine: nothing framework-specific. */
+export interface IdempotencyRequest {
+  method: string;
+  /** The route template (`/orders/:id`), or another stable name of the handler. */
+  route: string;
+  /** Who is asking: principal and tenant. Keys never cross scopes, so no one replays another's result. */
+  scope: string;
+  /** A request header by lower-case name. */
+  header(name: string): string | readonly string[] | undefined;
+  /** A query field by name. */
+  query(name: string): string | undefined;
+  /** The parsed body (JSON), raw bytes or text, or undefined. */
+  body: unknown;
+}
+
+/** How the handler's response ended, as the adapter captured it. */
+export type CapturedResponse =
+  | {
+      status: number;
+      /** Response headers as sent; the engine keeps only the allow-listed ones. */
+      headers: Readonly<Record<string, string | number | readonly string[] | undefined>>;
+      body: Uint8Array;
+    }
+  | { status: number; unstorable: UnstorableReason };
+
+export type IdempotencyDecision =
+  /** Run the handler, then report how it ended through `execution`. */
+  | { action: 'proceed'; execution: Execution }
+  /** Do not run the handler: send this stored response, marked `Idempotent-Replayed: true`. */
+  | { action: 'replay'; response: StoredResponse }
+  /** Do not run the handler: answer with this problem. */
+  | { action: 'reject'; error: TollgateHttpError }
+  /** Run the handler without protection: no key was sent where none is required, or the store is down and the route allows it. */
+  | { action: 'bypass'; reason: 'no-key' | 'store-unavailable' };
+
+/** What the engine reports besides its decisions, for logs and metrics. */
+export type IdempotencyEvent =
+  | { type: 'store-unavailable'; policy: 'reject' | 'allow'; error: Error }
+  | { type: 'lease-lost'; key: string }
+  | { type: 'finish-failed'; key: string; error: Error };
+
+export interface IdempotencyEngineOptions {
+  /** Prefix of every storage key. Default `tollgate`. */
+  namespace?: string;
+  /** Called for events worth logging. Default: warnings on the console. */
+  onEvent?: (event: IdempotencyEvent) => void;
+}
+
+/** The header a replayed response carries, and the first response never does. */
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/**
+ * Decides what each request does: run once, replay, or be refused. It holds no framework
+ * knowledge: the adapters describe the request, run the handler and capture the response.
+ */
+export class IdempotencyEngine {
+  private readonly namespace: string;
+  private readonly onEvent: (event: IdempotencyEvent) => void;
+
+  constructor(
+    private readonly store: IdempotencyStore,
+    options: IdempotencyEngineOptions = {},
+  ) {
+    this.namespace = validateNamespace(options.namespace ?? 'tollgate');
+    this.onEvent = options.onEvent ?? defaultEventReporter;
+  }
+
+  /** Decides what this request does. Never throws: every failure is a decision. */
+  async begin(
+    request: IdempotencyRequest,
+    policy: IdempotencyPolicy,
+  ): Promise<IdempotencyDecision> {
+    try {
+      return await this.decide(request, policy);
+    } catch (error) {
+      if (error instanceof TollgateHttpError) return { action: 'reject', error };
+      const cause = toError(error);
+      if (!(cause instanceof StoreUnavailableError)) throw cause;
+      this.onEvent({ type: 'store-unavailable', policy: policy.onStoreUnavailable, error: cause });
+      return policy.onStoreUnavailable === 'allow'
+        ? { action: 'bypass', reason: 'store-unavailable' }
+        : { action: 'reject', error: storeUnavailable() };
+    }
+  }
+
+  private async decide(
+    request: IdempotencyRequest,
+    policy: IdempotencyPolicy,
+  ): Promise<IdempotencyDecision> {
+    const clientKey = parseIdempotencyKey(
+      request.header(policy.headerName.toLowerCase()),
+      policy.headerName,
+    );
+
+    if (policy.strategy === 'lock') {
+      const useHeader =
+        policy.lockKey === 'header' || (policy.lockKey === 'auto' && clientKey !== undefined);
+      if (useHeader && clientKey === undefined) return this.missingKey(policy);
+      const identity = useHeader ? `key:${clientKey}` : `fp:${this.fingerprint(request, policy)}`;
+      const key = storageKey(this.namespace, 'lock', [
+        request.scope,
+        request.method,
+        request.route,
+        identity,
+      ]);
+      const lock = await withDeadline('lock', policy.storeTimeoutMs, () =>
+        this.store.lock(key, policy.windowMs),
+      );
+      if (!lock.acquired) return { action: 'reject', error: duplicateLocked(lock.retryAfterMs) };
+      // The lock is never released: it expires, so duplicates inside the window are refused.
+      return { action: 'proceed', execution: Execution.untracked() };
+    }
+
+    const fingerprint = this.fingerprint(request, policy);
+    let key: string;
+    let retentionMs: number;
+    if (policy.strategy === 'key') {
+      if (clientKey === undefined) return this.missingKey(policy);
+      key = storageKey(this.namespace, 'key', [
+        request.scope,
+        request.method,
+        request.route,
+        clientKey,
+      ]);
+      retentionMs = policy.retentionMs;
+    } else {
+      key = storageKey(this.namespace, 'fp', [request.scope, fingerprint]);
+      retentionMs = policy.windowMs;
+    }
+
+    const owner = randomUUID();
+    const waitUntil = Date.now() + policy.waitForInFlightMs;
+    for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
+      const found = await withDeadline('begin', policy.storeTimeoutMs, () =>
+        this.store.begin(key, owner, fingerprint, policy.leaseMs),
+      );
+      switch (found.state) {
+        case 'acquired':
+          return {
+            action: 'proceed',
+            execution: new Execution(this.store, key, owner, retentionMs, policy, this.onEvent),
+          };
+        case 'completed':
+          return { action: 'replay', response: found.response };
+        case 'mismatch':
+          return { action: 'reject', error: keyReused(policy.headerName) };
+        case 'unstorable':
+          return { action: 'reject', error: notReplayable(found.reason) };
+        case 'in-progress': {
+          const left = waitUntil - Date.now();
+          if (left <= 0) return { action: 'reject', error: inProgress(found.retryAfterMs) };
+          await sleep(Math.min(pause, left));
+        }
+      }
+    }
+  }
+
+  private missingKey(policy: IdempotencyPolicy): IdempotencyDecision {
+    return policy.required
+      ? { action: 'reject', error: keyMissing(policy.headerName) }
+      : { action: 'bypass', reason: 'no-key' };
+  }
+
+  private fingerprint(request: IdempotencyRequest, policy: IdempotencyPolicy): string {
+    const extra: Array<readonly [string, string | undefined]> = [];
+    for (const name of policy.fingerprintHeaders) {
+      const value = request.header(name);
+      extra.push([
+        `header:${name}`,
+        typeof value === 'string' || value === undefined ? value : value.join(', '),
+      ]);
+    }
+    for (const name of policy.fingerprintQuery) extra.push([`query:${name}`, request.query(name)]);
+    return fingerprintRequest({
+      method: request.method,
+      route: request.route,
+      body: request.body,
+      extra,
+    });
+  }
+}
+
+/**
+ * One run of a handler under an in-progress lease. The lease is renewed while the handler runs,
+ * so a long handler keeps its key, and a crashed process blocks retries only until the lease ends.
+ */
+export class Execution {
+  private renewal: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly store: IdempotencyStore | undefined,
+    readonly key: string,
+    private readonly owner: string,
+    private readonly retentionMs: number,
+    private readonly policy: IdempotencyPolicy | undefined,
+    private readonly onEvent: (event: IdempotencyEvent) => void,
+  ) {
+    if (store && policy) {
+      // Renew at a third of the lease, so two renewals can fail before the lease runs out.
+      this.renewal = setInterval(
+        () => void this.renew(),
+        Math.max(1, Math.floor(policy.leaseMs / 3)),
+      );
+      this.renewal.unref();
+    }
+  }
+
+  /** An execution with nothing to record afterwards (the `lock` strategy). */
+  static untracked(): Execution {
+    return new Execution(undefined, '', '', 0, undefined, () => undefined);
+  }
+
+  /** The largest body worth capturing; anything larger is passed through and not stored. */
+  get maxResponseBytes(): number {
+    return this.policy?.maxResponseBytes ?? 0;
+  }
+
+  /** Whether the adapter needs to capture the response at all. */
+  get tracked(): boolean {
+    return this.store !== undefined;
+  }
+
+  /**
+   * Records how the handler ended: the response is stored for replay, or the key released so a
+   * retry runs again, as the outcome policy says. Never rejects: the response is already sent.
+   */
+  async finish(response: CapturedResponse): Promise<void> {
+    if (!this.begunFinishing() || !this.store || !this.policy) return;
+    const { store, policy, key, owner } = this;
+    try {
+      if (policy.outcome(response.status) === 'release') {
+        await withDeadline('release', policy.storeTimeoutMs, () => store.release(key, owner));
+      } else if ('unstorable' in response) {
+        await withDeadline('markUnstorable', policy.storeTimeoutMs, () =>
+          store.markUnstorable(key, owner, response.unstorable, this.retentionMs),
+        );
+      } else {
+        const stored: StoredResponse = {
+          status: response.status,
+          headers: replayableHeaders(response.headers, policy.replayHeaders),
+          body: response.body,
+        };
+        const kept = await withDeadline('complete', policy.storeTimeoutMs, () =>
+          store.complete(key, owner, stored, this.retentionMs),
+        );
+        if (!kept) this.onEvent({ type: 'lease-lost', key });
+      }
+    } catch (error) {
+      this.onEvent({ type: 'finish-failed', key, error: toError(error) });
+    }
+  }
+
+  /** The handler failed with no response at all: release the key so a retry runs again. */
+  async abandon(): Promise<void> {
+    if (!this.begunFinishing() || !this.store || !this.policy) return;
+    const { store, policy, key, owner } = this;
+    try {
+      await withDeadline('release', policy.storeTimeoutMs, () => store.release(key, owner));
+    } catch (error) {
+      this.onEvent({ type: 'finish-failed', key, error: toError(error) });
+    }
+  }
+
+  private begunFinishing(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    clearInterval(this.renewal);
+    return true;
+  }
+
+  private async renew(): Promise<void> {
+    const { store, policy } = this;
+    if (!store || !policy || this.finished) return;
+    try {
+      const held = await withDeadline('renew', policy.storeTimeoutMs, () =>
+        store.renew(this.key, this.owner, policy.leaseMs),
+      );
+      if (!held && !this.finished) {
+        clearInterval(this.renewal);
+        this.onEvent({ type: 'lease-lost', key: this.key });
+      }
+    } catch {
+      // A missed renewal is retried at the next tick; the lease outlasts two misses.
+    }
+  }
+}
+
+/** Keeps the allow-listed headers, in the order sent, with multiple values joined as HTTP allows. */
+export function replayableHeaders(
+  headers: Readonly<Record<string, string | number | readonly string[] | undefined>>,
+  allowed: ReadonlySet<string>,
+): Array<readonly [string, string]> {
+  const kept: Array<readonly [string, string]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || !allowed.has(name.toLowerCase())) continue;
+    kept.push([name, typeof value === 'object' ? value.join(', ') : String(value)]);
+  }
+  return kept;
+}
+
+function defaultEventReporter(event: IdempotencyEvent): void {
+  switch (event.type) {
+    case 'store-unavailable':
+      console.warn(`tollgate: store unavailable (policy ${event.policy}): ${event.error.message}`);
+      break;
+    case 'lease-lost':
+      console.warn(
+        `tollgate: lost the in-progress lease of ${event.key}; its result was not stored`,
+      );
+      break;
+    case 'finish-failed':
+      console.warn(`tollgate: could not record the result of ${event.key}: ${event.error.message}`);
+      break;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

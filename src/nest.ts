@@ -1,0 +1,12 @@
+/** Tollgate for NestJS: `import { TollgateModule, Idempotent } from 'tollgate/nest'`. */
+export { Idempotent, SkipIdempotency } from './nest/decorators.js';
+export { IdempotencyInterceptor } from './nest/idempotency.interceptor.js';
+export { IdempotentMetadata, SkipIdempotencyMetadata } from './nest/metadata.js';
+export { TollgateModule } from './nest/tollgate.module.js';
+export {
+  TOLLGATE_OPTIONS,
+  type ScopeResolver,
+  type TollgateModuleOptions,
+} from './nest/tollgate.module-definition.js';
+export { defaultScope } from './nest/http-context.js';
+export * from './index.js';

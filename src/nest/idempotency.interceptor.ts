@@ -1,0 +1,165 @@
+import { Readable } from 'node:stream';
+
+import {
+  Inject,
+  Injectable,
+  Logger,
+  StreamableFile,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import { from, of, switchMap, tap, finalize, type Observable } from 'rxjs';
+
+import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
+import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
+import { resolveIdempotencyPolicy, type IdempotencyPolicy } from '../core/idempotency/options.js';
+import { captureResponse } from '../http/response-capture.js';
+import type { StoredResponse } from '../stores/store.js';
+import { defaultScope, describeRequest, rawResponse } from './http-context.js';
+import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
+import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
+
+/** Methods protected by a globally registered interceptor when the client sends a key (Stripe's model). */
+const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Marks a request this interceptor already handles, so global and per-route registration never stack. */
+const HANDLED = Symbol.for('tollgate:idempotency-handled');
+
+/**
+ * Translates between Nest and the idempotency engine: describes the request, runs the handler
+ * when the engine says so, captures the response, and sends replays and rejections.
+ * Register it globally (`APP_INTERCEPTOR`) or let `@Idempotent()` apply it per route.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  /** One resolved policy per handler (null: not protected), built on its first request. */
+  private readonly policies = new WeakMap<object, Map<string, IdempotencyPolicy | null>>();
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly engine: IdempotencyEngine,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: TollgateModuleOptions,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http') return next.handle();
+    const http = context.switchToHttp();
+    const request = http.getRequest<Record<symbol, unknown> & { method: string }>();
+    if (request[HANDLED]) return next.handle();
+    const policy = this.policyFor(context, request.method);
+    if (!policy) return next.handle();
+    request[HANDLED] = true;
+
+    const response = http.getResponse<unknown>();
+    const described = describeRequest(context, request, this.options.scope ?? defaultScope);
+    return from(this.engine.begin(described, policy)).pipe(
+      switchMap((decision) => {
+        switch (decision.action) {
+          case 'proceed':
+            return this.execute(decision.execution, response, next);
+          case 'replay':
+            return of(this.replay(response, decision.response));
+          case 'reject':
+            return of(this.reject(response, decision.error));
+          case 'bypass':
+            return next.handle();
+        }
+      }),
+    );
+  }
+
+  private execute(execution: Execution, response: unknown, next: CallHandler): Observable<unknown> {
+    if (!execution.tracked) return next.handle();
+    const raw = rawResponse(response);
+    const capture = captureResponse(raw, {
+      maxBytes: execution.maxResponseBytes,
+      onEnd: (captured) => void execution.finish(captured),
+    });
+    let settled = false;
+    // A response that is closed with nothing sent after the handler settled will never be
+    // captured: release the key rather than leave it in progress until the lease runs out.
+    const abandonIfClosedUnsent = (): void => {
+      if (settled && !capture.ended && raw.destroyed) void execution.abandon();
+    };
+    raw.once('close', abandonIfClosedUnsent);
+    return next.handle().pipe(
+      tap((value) => {
+        if (isStream(value)) capture.markStreamed();
+      }),
+      finalize(() => {
+        settled = true;
+        setImmediate(abandonIfClosedUnsent);
+      }),
+    );
+  }
+
+  private replay(response: unknown, stored: StoredResponse): StreamableFile | undefined {
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.status(response, stored.status);
+    for (const [name, value] of stored.headers) adapter.setHeader(response, name, value);
+    adapter.setHeader(response, REPLAYED_HEADER, 'true');
+    return bodyOf(stored.body);
+  }
+
+  private reject(response: unknown, error: TollgateHttpError): StreamableFile | undefined {
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.status(response, error.status);
+    for (const [name, value] of Object.entries(error.headers))
+      adapter.setHeader(response, name, value);
+    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
+    return bodyOf(Buffer.from(JSON.stringify(error.toProblem())));
+  }
+
+  private policyFor(context: ExecutionContext, method: string): IdempotencyPolicy | null {
+    const handler = context.getHandler();
+    let byMethod = this.policies.get(handler);
+    if (!byMethod) this.policies.set(handler, (byMethod = new Map()));
+    let policy = byMethod.get(method);
+    if (policy === undefined) {
+      policy = this.resolvePolicy(context, method);
+      byMethod.set(method, policy);
+    }
+    return policy;
+  }
+
+  private resolvePolicy(context: ExecutionContext, method: string): IdempotencyPolicy | null {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride(SkipIdempotencyMetadata, targets)) return null;
+    const routeOptions = this.reflector.getAllAndOverride(IdempotentMetadata, targets);
+    // Without @Idempotent(), only a global registration reaches here: protect unsafe methods, key optional.
+    if (!routeOptions && !UNSAFE_METHODS.has(method.toUpperCase())) return null;
+    try {
+      return resolveIdempotencyPolicy(routeOptions, this.options.idempotency, {
+        decorated: !!routeOptions,
+      });
+    } catch (error) {
+      new Logger('Tollgate').error(
+        `invalid idempotency options on ${context.getClass().name}.${context.getHandler().name}`,
+      );
+      throw error;
+    }
+  }
+}
+
+/**
+ * Sends exact stored bytes through Nest's own streaming path, which every platform and Nest 11
+ * and 12 support, instead of a value Nest would serialize again.
+ */
+function bodyOf(body: Uint8Array): StreamableFile | undefined {
+  if (body.byteLength === 0) return undefined;
+  return new StreamableFile(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+    length: body.byteLength,
+  });
+}
+
+function isStream(value: unknown): boolean {
+  return (
+    value instanceof StreamableFile ||
+    value instanceof Readable ||
+    (typeof ReadableStream !== 'undefined' && value instanceof ReadableStream) ||
+    (typeof Response !== 'undefined' && value instanceof Response)
+  );
+}

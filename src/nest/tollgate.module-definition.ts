@@ -1,0 +1,35 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+
+import type { IdempotencyEvent } from '../core/idempotency/engine.js';
+import type { IdempotencyOptions } from '../core/idempotency/options.js';
+import type { TollgateStore } from '../stores/store.js';
+
+/** Who is asking, as parts of every storage key: principal and tenant. */
+export type ScopeResolver = (
+  request: unknown,
+) => string | ReadonlyArray<string | number | undefined> | undefined;
+
+export interface TollgateModuleOptions {
+  /** Where keys and results live. Default: a `MemoryStore` (one process only). */
+  store?: TollgateStore;
+  /** Prefix of every storage key, so several apps can share one Redis. Default `tollgate`. */
+  namespace?: string;
+  /** Defaults for every idempotent route; `@Idempotent()` options override them. */
+  idempotency?: IdempotencyOptions;
+  /** The principal and tenant keys are scoped to. Default: `request.user.id` and `request.user.tenantId` when present. */
+  scope?: ScopeResolver;
+  /** Receives events worth logging or counting. Default: warnings through Nest's `Logger`. */
+  onEvent?: (event: IdempotencyEvent) => void;
+}
+
+export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
+  new ConfigurableModuleBuilder<TollgateModuleOptions>({ moduleName: 'Tollgate' })
+    .setClassMethodName('forRoot')
+    .setExtras({ isGlobal: true }, (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal,
+    }))
+    .build();
+
+/** The module options, injectable under this token. */
+export const TOLLGATE_OPTIONS = MODULE_OPTIONS_TOKEN;

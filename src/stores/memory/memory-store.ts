@@ -1,0 +1,205 @@
+import { systemClock, type Clock } from '../../core/clock.js';
+import type {
+  BeginResult,
+  LockResult,
+  StoredResponse,
+  TollgateStore,
+  UnstorableReason,
+} from '../store.js';
+
+export interface MemoryStoreOptions {
+  /** Most records kept at once; past it the oldest record is evicted. Default 100 000. */
+  maxKeys?: number;
+  /** How often one background sweep drops expired records. Default 10 s. */
+  sweepIntervalMs?: number;
+  /** Time source; tests pass a fake clock. Default `Date.now`. */
+  clock?: Clock;
+}
+
+type IdempotencyRecord =
+  | { kind: 'in-progress'; owner: string; fingerprint: string; expiresAt: number }
+  | {
+      kind: 'completed';
+      owner: string;
+      fingerprint: string;
+      expiresAt: number;
+      response: StoredResponse;
+    }
+  | {
+      kind: 'unstorable';
+      owner: string;
+      fingerprint: string;
+      expiresAt: number;
+      reason: UnstorableReason;
+    }
+  | { kind: 'lock'; expiresAt: number };
+
+/** Records examined for expiry on every write, so memory stays bounded even between sweeps. */
+const SWEEP_ON_WRITE = 4;
+
+/**
+ * A store for one process (tests, local development, single-instance apps) with the same
+ * semantics as the Redis store. Expired records are dropped lazily on access, a few per write, and
+ * by one unref'd sweep timer: never one timer per key.
+ */
+export class MemoryStore implements TollgateStore {
+  readonly kind = 'memory';
+  private readonly records = new Map<string, IdempotencyRecord>();
+  private readonly maxKeys: number;
+  private readonly clock: Clock;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxKeys = options.maxKeys ?? 100_000;
+    this.clock = options.clock ?? systemClock;
+    this.sweeper = setInterval(() => this.sweepExpired(), options.sweepIntervalMs ?? 10_000);
+    this.sweeper.unref();
+  }
+
+  /** Records currently held, expired ones included until they are swept. */
+  get size(): number {
+    return this.records.size;
+  }
+
+  async begin(
+    key: string,
+    owner: string,
+    fingerprint: string,
+    leaseMs: number,
+  ): Promise<BeginResult> {
+    const record = this.live(key);
+    if (!record) {
+      this.write(key, {
+        kind: 'in-progress',
+        owner,
+        fingerprint,
+        expiresAt: this.clock.now() + leaseMs,
+      });
+      return { state: 'acquired' };
+    }
+    if (record.kind === 'lock')
+      return { state: 'in-progress', retryAfterMs: record.expiresAt - this.clock.now() };
+    if (record.fingerprint !== fingerprint) return { state: 'mismatch' };
+    switch (record.kind) {
+      case 'in-progress':
+        if (record.owner === owner) return { state: 'acquired' };
+        return { state: 'in-progress', retryAfterMs: record.expiresAt - this.clock.now() };
+      case 'completed':
+        return { state: 'completed', response: record.response };
+      case 'unstorable':
+        return { state: 'unstorable', reason: record.reason };
+    }
+  }
+
+  async complete(
+    key: string,
+    owner: string,
+    response: StoredResponse,
+    retentionMs: number,
+  ): Promise<boolean> {
+    const record = this.live(key);
+    if (!record || record.kind === 'lock' || record.owner !== owner) return false;
+    if (record.kind === 'completed') return true;
+    if (record.kind !== 'in-progress') return false;
+    this.write(key, {
+      kind: 'completed',
+      owner,
+      fingerprint: record.fingerprint,
+      expiresAt: this.clock.now() + retentionMs,
+      response: copyResponse(response),
+    });
+    return true;
+  }
+
+  async markUnstorable(
+    key: string,
+    owner: string,
+    reason: UnstorableReason,
+    retentionMs: number,
+  ): Promise<boolean> {
+    const record = this.live(key);
+    if (!record || record.kind === 'lock' || record.owner !== owner) return false;
+    if (record.kind === 'unstorable') return true;
+    if (record.kind !== 'in-progress') return false;
+    this.write(key, {
+      kind: 'unstorable',
+      owner,
+      fingerprint: record.fingerprint,
+      expiresAt: this.clock.now() + retentionMs,
+      reason,
+    });
+    return true;
+  }
+
+  async release(key: string, owner: string): Promise<boolean> {
+    const record = this.live(key);
+    if (!record || record.kind !== 'in-progress' || record.owner !== owner) return false;
+    this.records.delete(key);
+    return true;
+  }
+
+  async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
+    const record = this.live(key);
+    if (!record || record.kind !== 'in-progress' || record.owner !== owner) return false;
+    record.expiresAt = this.clock.now() + leaseMs;
+    return true;
+  }
+
+  async lock(key: string, ttlMs: number): Promise<LockResult> {
+    const record = this.live(key);
+    if (record) return { acquired: false, retryAfterMs: record.expiresAt - this.clock.now() };
+    this.write(key, { kind: 'lock', expiresAt: this.clock.now() + ttlMs });
+    return { acquired: true };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+
+  /** The record under `key` unless it has expired (an expired one is dropped on the spot). */
+  private live(key: string): IdempotencyRecord | undefined {
+    const record = this.records.get(key);
+    if (record && record.expiresAt <= this.clock.now()) {
+      this.records.delete(key);
+      return undefined;
+    }
+    return record;
+  }
+
+  private write(key: string, record: IdempotencyRecord): void {
+    // Delete first so the key moves to the end of the Map's order: eviction takes the oldest write.
+    this.records.delete(key);
+    this.records.set(key, record);
+    this.sweepSome();
+    while (this.records.size > this.maxKeys) {
+      const oldest = this.records.keys().next();
+      if (oldest.done) break;
+      this.records.delete(oldest.value);
+    }
+  }
+
+  private sweepSome(): void {
+    const now = this.clock.now();
+    let examined = 0;
+    for (const [key, record] of this.records) {
+      if (examined++ >= SWEEP_ON_WRITE) break;
+      if (record.expiresAt <= now) this.records.delete(key);
+    }
+  }
+
+  private sweepExpired(): void {
+    const now = this.clock.now();
+    for (const [key, record] of this.records) {
+      if (record.expiresAt <= now) this.records.delete(key);
+    }
+  }
+}
+
+/** Stored bodies are copied so a caller that reuses its buffer cannot change a stored response. */
+function copyResponse(response: StoredResponse): StoredResponse {
+  return {
+    status: response.status,
+    headers: response.headers.map(([name, value]) => [name, value] as const),
+    body: Uint8Array.from(response.body),
+  };
+}

@@ -1,0 +1,254 @@
+import {
+  Cluster,
+  Redis,
+  type ClientContext,
+  type ClusterNode,
+  type ClusterOptions,
+  type RedisOptions,
+  type Result,
+} from 'ioredis';
+
+import type {
+  BeginResult,
+  LockResult,
+  StoredResponse,
+  TollgateStore,
+  UnstorableReason,
+} from '../store.js';
+import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RELEASE, RENEW } from './scripts.js';
+
+type RedisReply = Buffer | number | null | RedisReply[];
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    tollgateBeginBuffer(
+      key: string,
+      owner: string,
+      fingerprint: string,
+      leaseMs: number,
+    ): Result<RedisReply[], Context>;
+    tollgateComplete(
+      key: string,
+      owner: string,
+      status: number,
+      headers: string,
+      body: Buffer,
+      retentionMs: number,
+    ): Result<number, Context>;
+    tollgateMarkUnstorable(
+      key: string,
+      owner: string,
+      reason: string,
+      retentionMs: number,
+    ): Result<number, Context>;
+    tollgateRelease(key: string, owner: string): Result<number, Context>;
+    tollgateRenew(key: string, owner: string, leaseMs: number): Result<number, Context>;
+    tollgateLock(key: string, ttlMs: number): Result<number, Context>;
+  }
+}
+
+/**
+ * Options for a connection the store opens itself. The request path must never hang on a dead or
+ * silent Redis, nor run a write late, so these defaults apply unless overridden: a command deadline
+ * of 1 s, no offline queue (fail at once while disconnected), and no silent re-send of commands
+ * that were sent but never answered.
+ */
+export const SAFE_CLIENT_DEFAULTS = {
+  commandTimeout: 1_000,
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  connectTimeout: 2_000,
+} as const satisfies RedisOptions;
+
+export type RedisStoreOptions =
+  /** A client the application already has (standalone, Sentinel or Cluster). It is left open on close. */
+  | { client: Redis | Cluster; logger?: StoreLogger }
+  /** A `redis://` or `rediss://` URL; the store opens and closes the connection. */
+  | { url: string; options?: RedisOptions; logger?: StoreLogger }
+  /** ioredis connection options (standalone or Sentinel); the store opens and closes the connection. */
+  | { connection: RedisOptions; logger?: StoreLogger }
+  /** Cluster start-up nodes; the store opens and closes the connection. */
+  | { cluster: ClusterNode[]; options?: ClusterOptions; logger?: StoreLogger };
+
+export interface StoreLogger {
+  warn(message: string): void;
+}
+
+/**
+ * The store for real deployments: every decision is one Lua script, one round trip. Works on a
+ * single node, behind Sentinel and on Cluster (each script touches one key).
+ */
+export class RedisStore implements TollgateStore {
+  readonly kind = 'redis';
+  readonly client: Redis | Cluster;
+  private readonly ownsClient: boolean;
+
+  constructor(options: RedisStoreOptions) {
+    if ('client' in options) {
+      this.client = options.client;
+      this.ownsClient = false;
+      warnAboutUnsafeClient(options.client, options.logger ?? console);
+    } else if ('url' in options) {
+      this.client = new Redis(options.url, { ...SAFE_CLIENT_DEFAULTS, ...options.options });
+      this.ownsClient = true;
+    } else if ('connection' in options) {
+      this.client = new Redis({ ...SAFE_CLIENT_DEFAULTS, ...options.connection });
+      this.ownsClient = true;
+    } else {
+      const { commandTimeout, connectTimeout, autoResendUnfulfilledCommands } =
+        SAFE_CLIENT_DEFAULTS;
+      this.client = new Cluster(options.cluster, {
+        enableOfflineQueue: false,
+        ...options.options,
+        redisOptions: {
+          commandTimeout,
+          connectTimeout,
+          autoResendUnfulfilledCommands,
+          ...options.options?.redisOptions,
+        },
+      });
+      this.ownsClient = true;
+    }
+    // A client that errors with no listener crashes the process; connection trouble surfaces
+    // through each command's rejection instead, which the engines turn into the route's policy.
+    if (this.ownsClient) this.client.on('error', () => undefined);
+    defineScripts(this.client);
+  }
+
+  async ready(): Promise<void> {
+    if (this.client.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        this.client.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = (): void => {
+        this.client.off('ready', onReady);
+        reject(new Error('the Redis connection ended before it was ready'));
+      };
+      this.client.once('ready', onReady);
+      this.client.once('end', onEnd);
+    });
+  }
+
+  async begin(
+    key: string,
+    owner: string,
+    fingerprint: string,
+    leaseMs: number,
+  ): Promise<BeginResult> {
+    const reply = await this.client.tollgateBeginBuffer(key, owner, fingerprint, leaseMs);
+    const state = String(reply[0]);
+    switch (state) {
+      case 'acquired':
+        return { state: 'acquired' };
+      case 'mismatch':
+        return { state: 'mismatch' };
+      case 'in-progress':
+        return { state: 'in-progress', retryAfterMs: Math.max(0, Number(reply[1])) };
+      case 'completed':
+        return {
+          state: 'completed',
+          response: {
+            status: Number(String(reply[1])),
+            headers: JSON.parse(String(reply[2])) as Array<[string, string]>,
+            body: (reply[3] as Buffer | null) ?? Buffer.alloc(0),
+          },
+        };
+      case 'unstorable':
+        return { state: 'unstorable', reason: String(reply[1]) as UnstorableReason };
+      default:
+        throw new Error(`unexpected reply from the begin script: ${state}`);
+    }
+  }
+
+  async complete(
+    key: string,
+    owner: string,
+    response: StoredResponse,
+    retentionMs: number,
+  ): Promise<boolean> {
+    const body = Buffer.from(
+      response.body.buffer,
+      response.body.byteOffset,
+      response.body.byteLength,
+    );
+    const done = await this.client.tollgateComplete(
+      key,
+      owner,
+      response.status,
+      JSON.stringify(response.headers),
+      body,
+      retentionMs,
+    );
+    return done === 1;
+  }
+
+  async markUnstorable(
+    key: string,
+    owner: string,
+    reason: UnstorableReason,
+    retentionMs: number,
+  ): Promise<boolean> {
+    return (await this.client.tollgateMarkUnstorable(key, owner, reason, retentionMs)) === 1;
+  }
+
+  async release(key: string, owner: string): Promise<boolean> {
+    return (await this.client.tollgateRelease(key, owner)) === 1;
+  }
+
+  async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
+    return (await this.client.tollgateRenew(key, owner, leaseMs)) === 1;
+  }
+
+  async lock(key: string, ttlMs: number): Promise<LockResult> {
+    const remaining = await this.client.tollgateLock(key, ttlMs);
+    return remaining === -1
+      ? { acquired: true }
+      : { acquired: false, retryAfterMs: Math.max(0, remaining) };
+  }
+
+  async close(): Promise<void> {
+    if (!this.ownsClient) return;
+    try {
+      await this.client.quit();
+    } catch {
+      // Already disconnected: nothing left to close.
+      this.client.disconnect();
+    }
+  }
+}
+
+const defined = new WeakSet<Redis | Cluster>();
+
+/** Registers the scripts once per client (several stores may share one client). */
+function defineScripts(client: Redis | Cluster): void {
+  if (defined.has(client)) return;
+  defined.add(client);
+  client.defineCommand('tollgateBegin', { numberOfKeys: 1, lua: BEGIN });
+  client.defineCommand('tollgateComplete', { numberOfKeys: 1, lua: COMPLETE });
+  client.defineCommand('tollgateMarkUnstorable', { numberOfKeys: 1, lua: MARK_UNSTORABLE });
+  client.defineCommand('tollgateRelease', { numberOfKeys: 1, lua: RELEASE });
+  client.defineCommand('tollgateRenew', { numberOfKeys: 1, lua: RENEW });
+  client.defineCommand('tollgateLock', { numberOfKeys: 1, lua: LOCK });
+}
+
+/**
+ * A client the application passes in keeps its own settings. An offline queue there means a
+ * command issued while Redis is away may run minutes later, after the request gave up: say so.
+ */
+function warnAboutUnsafeClient(client: Redis | Cluster, logger: StoreLogger): void {
+  const options = (
+    client as {
+      options?: { enableOfflineQueue?: boolean; autoResendUnfulfilledCommands?: boolean };
+    }
+  ).options;
+  if (options?.enableOfflineQueue !== false) {
+    logger.warn(
+      'tollgate: the Redis client passed to RedisStore queues commands while disconnected (enableOfflineQueue); ' +
+        'a command may then run after its request gave up. Create the client with enableOfflineQueue: false ' +
+        '(see SAFE_CLIENT_DEFAULTS) or pass a url and let the store open the connection.',
+    );
+  }
+}
