@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+
+import { describe, expect, it } from 'vitest';
+
+import type { StoredResponse, TollgateStore } from '../../src/stores/store.js';
+
+/** How the contract suite drives one store: the store itself, and how time passes for it. */
+export interface StoreUnderTest {
+  store: TollgateStore;
+  /** Lets `ms` of the store's time pass: a fake clock advances, a real server is waited for. */
+  elapse(ms: number): Promise<void>;
+}
+
+/**
+ * The idempotency semantics every store must have. Run once per store, so the Redis and the
+ * in-memory store cannot drift apart. Durations are short because a real Redis really waits.
+ */
+export function idempotencyStoreContract(name: string, setup: () => StoreUnderTest): void {
+  describe(`${name}: idempotency store contract`, () => {
+    const response: StoredResponse = {
+      status: 201,
+      headers: [
+        ['content-type', 'application/json'],
+        ['location', '/orders/1'],
+      ],
+      body: Buffer.from('{"id":1}'),
+    };
+    const freshKey = (): string => `contract:key:{${randomUUID()}}`;
+
+    it('grants the lease to the first caller only', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      expect(await store.begin(key, 'a', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      const second = await store.begin(key, 'b', 'fp', 5_000);
+      expect(second.state).toBe('in-progress');
+      if (second.state === 'in-progress') {
+        expect(second.retryAfterMs).toBeGreaterThan(4_000);
+        expect(second.retryAfterMs).toBeLessThanOrEqual(5_000);
+      }
+    });
+
+    it('treats a re-sent begin by the same owner as still acquired', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 5_000);
+      expect(await store.begin(key, 'a', 'fp', 5_000)).toEqual({ state: 'acquired' });
+    });
+
+    it('reports a different fingerprint as a mismatch without changing the record', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp-1', 5_000);
+      expect(await store.begin(key, 'b', 'fp-2', 5_000)).toEqual({ state: 'mismatch' });
+      expect(await store.complete(key, 'a', response, 10_000)).toBe(true);
+      expect(await store.begin(key, 'c', 'fp-2', 5_000)).toEqual({ state: 'mismatch' });
+    });
+
+    it('replays exactly the stored status, headers and body bytes', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      const binary: StoredResponse = { ...response, body: Uint8Array.from([0, 255, 10, 13, 0, 128]) };
+      await store.begin(key, 'a', 'fp', 5_000);
+      expect(await store.complete(key, 'a', binary, 10_000)).toBe(true);
+      const found = await store.begin(key, 'b', 'fp', 5_000);
+      expect(found.state).toBe('completed');
+      if (found.state !== 'completed') return;
+      expect(found.response.status).toBe(201);
+      expect(found.response.headers).toEqual(binary.headers);
+      expect(Buffer.from(found.response.body).equals(Buffer.from(binary.body))).toBe(true);
+    });
+
+    it('keeps an empty body empty', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 5_000);
+      await store.complete(key, 'a', { status: 204, headers: [], body: new Uint8Array(0) }, 10_000);
+      const found = await store.begin(key, 'b', 'fp', 5_000);
+      expect(found.state === 'completed' && found.response.body.byteLength).toBe(0);
+      expect(found.state === 'completed' && found.response.status).toBe(204);
+    });
+
+    it('never lets a request that lost its lease overwrite a newer result', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      await store.begin(key, 'slow', 'fp', 150);
+      await elapse(300);
+      expect(await store.begin(key, 'fresh', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.complete(key, 'slow', response, 10_000)).toBe(false);
+      expect(await store.renew(key, 'slow', 5_000)).toBe(false);
+      expect(await store.release(key, 'slow')).toBe(false);
+      expect(await store.complete(key, 'fresh', { ...response, status: 202 }, 10_000)).toBe(true);
+      const found = await store.begin(key, 'other', 'fp', 5_000);
+      expect(found.state === 'completed' && found.response.status).toBe(202);
+    });
+
+    it('treats a re-sent completion as done and changes nothing', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 5_000);
+      expect(await store.complete(key, 'a', response, 10_000)).toBe(true);
+      expect(await store.complete(key, 'a', { ...response, status: 299 }, 10_000)).toBe(true);
+      const found = await store.begin(key, 'b', 'fp', 5_000);
+      expect(found.state === 'completed' && found.response.status).toBe(201);
+    });
+
+    it('releases only an in-progress lease held by the caller', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 5_000);
+      expect(await store.release(key, 'b')).toBe(false);
+      expect(await store.release(key, 'a')).toBe(true);
+      expect(await store.begin(key, 'b', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      await store.complete(key, 'b', response, 10_000);
+      expect(await store.release(key, 'b')).toBe(false);
+      expect((await store.begin(key, 'c', 'fp', 5_000)).state).toBe('completed');
+    });
+
+    it('lets an abandoned lease expire after the lease, not the retention', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      await store.begin(key, 'crashed', 'fp', 200);
+      expect((await store.begin(key, 'retry', 'fp', 200)).state).toBe('in-progress');
+      await elapse(350);
+      expect(await store.begin(key, 'retry', 'fp', 5_000)).toEqual({ state: 'acquired' });
+    });
+
+    it('extends a lease that its owner renews', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 300);
+      await elapse(150);
+      expect(await store.renew(key, 'a', 600)).toBe(true);
+      await elapse(300);
+      expect((await store.begin(key, 'b', 'fp', 300)).state).toBe('in-progress');
+    });
+
+    it('keeps a completed result for the retention time, then forgets it', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 5_000);
+      await store.complete(key, 'a', response, 300);
+      expect((await store.begin(key, 'b', 'fp', 5_000)).state).toBe('completed');
+      await elapse(450);
+      expect(await store.begin(key, 'c', 'fp', 5_000)).toEqual({ state: 'acquired' });
+    });
+
+    it('remembers a result that could not be stored, owner-checked', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      await store.begin(key, 'a', 'fp', 5_000);
+      expect(await store.markUnstorable(key, 'b', 'too-large', 10_000)).toBe(false);
+      expect(await store.markUnstorable(key, 'a', 'too-large', 10_000)).toBe(true);
+      expect(await store.begin(key, 'c', 'fp', 5_000)).toEqual({ state: 'unstorable', reason: 'too-large' });
+      expect(await store.begin(key, 'c', 'fp-other', 5_000)).toEqual({ state: 'mismatch' });
+    });
+
+    it('locks once per window and never releases before it expires', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      expect(await store.lock(key, 300)).toEqual({ acquired: true });
+      const second = await store.lock(key, 300);
+      expect(second.acquired).toBe(false);
+      if (!second.acquired) expect(second.retryAfterMs).toBeGreaterThan(100);
+      await elapse(450);
+      expect(await store.lock(key, 300)).toEqual({ acquired: true });
+    });
+
+    it('grants one lease among many concurrent callers', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.begin(key, `owner-${i}`, 'fp', 5_000)),
+      );
+      expect(results.filter((result) => result.state === 'acquired')).toHaveLength(1);
+      expect(results.filter((result) => result.state === 'in-progress')).toHaveLength(49);
+    });
+  });
+}

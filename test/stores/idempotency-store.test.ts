@@ -1,0 +1,100 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { RedisStore } from '../../src/stores/redis/redis-store.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { idempotencyStoreContract } from './idempotency-store.contract.js';
+
+const clock = new FakeClock();
+const memory = new MemoryStore({ clock });
+idempotencyStoreContract('MemoryStore', () => ({
+  store: memory,
+  elapse: async (ms) => clock.advance(ms),
+}));
+
+let server: RedisServer;
+let redisStore: RedisStore;
+let cluster: RedisClusterHandle;
+let clusterStore: RedisStore;
+
+beforeAll(async () => {
+  [server, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+  redisStore = new RedisStore({ url: server.url });
+  const nodes = cluster.nodes.map(({ host, port }) => ({ host, port }));
+  clusterStore = new RedisStore({ cluster: nodes });
+  await Promise.all([redisStore.ready(), clusterStore.ready()]);
+});
+
+afterAll(async () => {
+  await Promise.all([redisStore?.close(), clusterStore?.close(), memory.close()]);
+  await Promise.all([server?.stop(), cluster?.stop()]);
+});
+
+idempotencyStoreContract('RedisStore (single node)', () => ({ store: redisStore, elapse: (ms) => sleep(ms) }));
+idempotencyStoreContract('RedisStore (Cluster)', () => ({ store: clusterStore, elapse: (ms) => sleep(ms) }));
+
+/**
+ * Round trips, as INFO commandstats shows them: script calls. Commands a script runs inside
+ * (HMGET, HSET, ...) are counted there too, but cost no extra round trip.
+ */
+function scriptCalls(stats: Record<string, number>): number {
+  const insideScripts = new Set(['hmget', 'hget', 'hset', 'pexpire', 'pttl', 'del', 'set']);
+  const outside = Object.keys(stats).filter((name) => !insideScripts.has(name) && name !== 'evalsha' && name !== 'eval');
+  expect(outside, 'commands sent outside a script').toEqual([]);
+  return (stats.evalsha ?? 0) + (stats.eval ?? 0);
+}
+
+describe('RedisStore', () => {
+  it('costs one script call to take a key, one to complete it and one to replay it', async () => {
+    await server.resetStats();
+    await redisStore.begin('cost:{a}', 'o', 'fp', 5_000);
+    await redisStore.complete('cost:{a}', 'o', { status: 200, headers: [], body: Buffer.from('x') }, 5_000);
+    expect(scriptCalls(await server.commandStats())).toBe(2);
+    await server.resetStats();
+    await redisStore.begin('cost:{a}', 'p', 'fp', 5_000);
+    expect(scriptCalls(await server.commandStats())).toBe(1);
+  });
+
+  it('writes every record with an expiry', async () => {
+    const client = new Redis(server.url);
+    try {
+      await redisStore.begin('ttl:{a}', 'o', 'fp', 5_000);
+      await redisStore.begin('ttl:{b}', 'o', 'fp', 5_000);
+      await redisStore.complete('ttl:{b}', 'o', { status: 200, headers: [], body: Buffer.alloc(0) }, 60_000);
+      await redisStore.begin('ttl:{c}', 'o', 'fp', 5_000);
+      await redisStore.markUnstorable('ttl:{c}', 'o', 'streamed', 60_000);
+      await redisStore.lock('ttl:{d}', 5_000);
+      for (const key of ['ttl:{a}', 'ttl:{b}', 'ttl:{c}', 'ttl:{d}']) {
+        expect(await client.pttl(key), key).toBeGreaterThan(0);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('fails fast rather than queueing while Redis is down', async () => {
+    const down = new RedisStore({ url: 'redis://127.0.0.1:1', options: { retryStrategy: () => null } });
+    const started = Date.now();
+    await expect(down.begin('k', 'o', 'fp', 1_000)).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await down.close();
+  });
+
+  it('accepts a Cluster client the application already has, and leaves it open', async () => {
+    const nodes = cluster.nodes.map(({ host, port }) => ({ host, port }));
+    const client = new Cluster(nodes, { enableOfflineQueue: true });
+    const warnings: string[] = [];
+    const store = new RedisStore({ client, logger: { warn: (message) => warnings.push(message) } });
+    await store.ready();
+    expect(await store.begin('own:{x}', 'o', 'fp', 5_000)).toEqual({ state: 'acquired' });
+    await store.close();
+    expect(client.status).toBe('ready');
+    expect(warnings.join()).toMatch(/enableOfflineQueue/);
+    client.disconnect();
+  });
+});
