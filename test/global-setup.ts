@@ -1,0 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+/**
+ * Builds the sample app once before the suite, so tests can run it as users do (`node` on the
+ * built entry point) and kill it like a crashed process.
+ */
+export default function setup(): void {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', 'sample-app/tsconfig.json'], { stdio: 'inherit' });
+}
