@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  HttpException,
+  Module,
+  Post,
+  Put,
+  Res,
+  StreamableFile,
+  type INestApplication,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Idempotent, IdempotencyInterceptor, SkipIdempotency, TollgateModule } from '../../src/nest.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { request } from '../helpers/http.js';
+
+let runs = 0;
+
+@Controller('capture')
+@Idempotent()
+class CaptureController {
+  @Post('object')
+  object(@Body() body: unknown): unknown {
+    runs++;
+    return { runs, body };
+  }
+
+  @Post('text')
+  text(): string {
+    runs++;
+    return `plain text ${runs}`;
+  }
+
+  @Post('buffer')
+  buffer(): Buffer {
+    runs++;
+    return Buffer.from([0, 1, 2, 255, runs]);
+  }
+
+  @Post('nothing')
+  @HttpCode(204)
+  nothing(): void {
+    runs++;
+  }
+
+  @Post('empty-200')
+  @HttpCode(200)
+  empty(): undefined {
+    runs++;
+    return undefined;
+  }
+
+  @Post('passthrough')
+  passthrough(@Res({ passthrough: true }) res: { status(code: number): unknown; setHeader(n: string, v: string): unknown }): unknown {
+    runs++;
+    res.status(202);
+    res.setHeader('ETag', `"v${runs}"`);
+    res.setHeader('X-Internal', 'not replayed');
+    return { accepted: runs };
+  }
+
+  @Post('http-error')
+  httpError(): never {
+    runs++;
+    throw new HttpException({ message: 'out of stock', runs }, 409 + 1); // 410 Gone: stored
+  }
+
+  @Post('stream')
+  stream(): StreamableFile {
+    runs++;
+    return new StreamableFile(Readable.from([Buffer.from('chunk-1;'), Buffer.from(`chunk-${runs}`)]));
+  }
+
+  @Post('large')
+  large(): string {
+    runs++;
+    return 'x'.repeat(2 * 1024 * 1024);
+  }
+
+  @Post('async')
+  async asynchronous(): Promise<unknown> {
+    runs++;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    return { runs };
+  }
+}
+
+@Controller('global')
+class GlobalController {
+  @Post()
+  create(): unknown {
+    runs++;
+    return { runs };
+  }
+
+  @Put()
+  replace(): unknown {
+    runs++;
+    return { runs };
+  }
+
+  @Delete()
+  remove(): unknown {
+    runs++;
+    return { runs };
+  }
+
+  @Get()
+  read(): unknown {
+    runs++;
+    return { runs };
+  }
+
+  @Post('skipped')
+  @SkipIdempotency()
+  skipped(): unknown {
+    runs++;
+    return { runs };
+  }
+
+  @Post('fingerprint')
+  @Idempotent({ strategy: 'fingerprint', window: '5s' })
+  fingerprint(): unknown {
+    runs++;
+    return { runs };
+  }
+}
+
+@Module({
+  imports: [
+    TollgateModule.forRootAsync({
+      useFactory: async () => ({ store: new MemoryStore(), idempotency: { retention: '1h' } }),
+    }),
+  ],
+  controllers: [CaptureController, GlobalController],
+  providers: [{ provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor }],
+})
+class CaptureModule {}
+
+describe('Nest response capture and global registration', () => {
+  let app: INestApplication;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    app = await NestFactory.create(CaptureModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  async function twice(path: string, method = 'POST', key: string | null = randomUUID()) {
+    const headers: Record<string, string> = key ? { 'idempotency-key': key } : {};
+    const before = runs;
+    const body = method === 'GET' ? {} : { body: { a: 1 } };
+    const first = await request(baseUrl, method, path, { ...body, headers });
+    const second = await request(baseUrl, method, path, { ...body, headers });
+    return { first, second, executions: runs - before };
+  }
+
+  it.each(['object', 'text', 'async', 'http-error'])('replays a %s response byte for byte', async (path) => {
+    const { first, second, executions } = await twice(`/capture/${path}`);
+    expect(executions).toBe(1);
+    expect(second.status).toBe(first.status);
+    expect(second.text).toBe(first.text);
+    expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('replays a Buffer as the same bytes', async () => {
+    const key = randomUUID();
+    const first = await fetch(`${baseUrl}/capture/buffer`, { method: 'POST', headers: { 'idempotency-key': key } });
+    const second = await fetch(`${baseUrl}/capture/buffer`, { method: 'POST', headers: { 'idempotency-key': key } });
+    expect(Buffer.from(await second.arrayBuffer())).toEqual(Buffer.from(await first.arrayBuffer()));
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('replays a 204 as a 204 with no body', async () => {
+    const { first, second, executions } = await twice('/capture/nothing');
+    expect(executions).toBe(1);
+    expect(first.status).toBe(204);
+    expect(second.status).toBe(204);
+    expect(second.text).toBe('');
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('replays an empty 200 as an empty 200', async () => {
+    const { second, executions } = await twice('/capture/empty-200');
+    expect(executions).toBe(1);
+    expect(second.status).toBe(200);
+    expect(second.text).toBe('');
+  });
+
+  it('keeps a status and allow-listed headers set through @Res({ passthrough: true })', async () => {
+    const { first, second } = await twice('/capture/passthrough');
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
+    expect(first.headers.get('x-internal')).toBe('not replayed');
+    expect(second.headers.get('x-internal')).toBeNull();
+  });
+
+  it('passes a stream through untouched and tells duplicates it cannot be replayed', async () => {
+    const { first, second, executions } = await twice('/capture/stream');
+    expect(first.status).toBe(201);
+    expect(first.text).toMatch(/^chunk-1;chunk-\d+$/);
+    expect(executions).toBe(1);
+    expect(second.status).toBe(409);
+    expect(second.json()).toMatchObject({ type: expect.stringMatching(/response-not-replayable$/), reason: 'streamed' });
+  });
+
+  it('passes a response over maxResponseBytes through and does not run the handler again', async () => {
+    const { first, second, executions } = await twice('/capture/large');
+    expect(first.text).toHaveLength(2 * 1024 * 1024);
+    expect(executions).toBe(1);
+    expect(second.status).toBe(409);
+    expect(second.json()).toMatchObject({ reason: 'too-large' });
+  });
+
+  it('registered globally, protects POST, PUT and DELETE that carry a key', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const { second, executions } = await twice('/global', method);
+      expect(executions, method).toBe(1);
+      expect(second.headers.get('idempotent-replayed'), method).toBe('true');
+    }
+  });
+
+  it('registered globally, leaves requests without a key and GET requests alone', async () => {
+    expect((await twice('/global', 'POST', null)).executions).toBe(2);
+    expect((await twice('/global', 'GET')).executions).toBe(2);
+  });
+
+  it('@SkipIdempotency excludes a route from global protection', async () => {
+    expect((await twice('/global/skipped')).executions).toBe(2);
+  });
+
+  it('@Idempotent refines a route under global registration, and the two never stack', async () => {
+    const { second, executions } = await twice('/global/fingerprint', 'POST', null);
+    expect(executions).toBe(1);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('@Idempotent on a controller requires the key on every route of it', async () => {
+    const response = await request(baseUrl, 'POST', '/capture/object', { body: {} });
+    expect(response.status).toBe(400);
+  });
+});
