@@ -19,7 +19,12 @@ import {
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Idempotent, IdempotencyInterceptor, SkipIdempotency, TollgateModule } from '../../src/nest.js';
+import {
+  Idempotent,
+  IdempotencyInterceptor,
+  SkipIdempotency,
+  TollgateModule,
+} from '../../src/nest.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { request } from '../helpers/http.js';
 
@@ -60,7 +65,13 @@ class CaptureController {
   }
 
   @Post('passthrough')
-  passthrough(@Res({ passthrough: true }) res: { status(code: number): unknown; setHeader(n: string, v: string): unknown }): unknown {
+  passthrough(
+    @Res({ passthrough: true })
+    res: {
+      status(code: number): unknown;
+      setHeader(n: string, v: string): unknown;
+    },
+  ): unknown {
     runs++;
     res.status(202);
     res.setHeader('ETag', `"v${runs}"`);
@@ -77,7 +88,9 @@ class CaptureController {
   @Post('stream')
   stream(): StreamableFile {
     runs++;
-    return new StreamableFile(Readable.from([Buffer.from('chunk-1;'), Buffer.from(`chunk-${runs}`)]));
+    return new StreamableFile(
+      Readable.from([Buffer.from('chunk-1;'), Buffer.from(`chunk-${runs}`)]),
+    );
   }
 
   @Post('large')
@@ -169,20 +182,29 @@ describe('Nest response capture and global registration', () => {
     return { first, second, executions: runs - before };
   }
 
-  it.each(['object', 'text', 'async', 'http-error'])('replays a %s response byte for byte', async (path) => {
-    const { first, second, executions } = await twice(`/capture/${path}`);
-    expect(executions).toBe(1);
-    expect(second.status).toBe(first.status);
-    expect(second.text).toBe(first.text);
-    expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
-    expect(second.headers.get('idempotent-replayed')).toBe('true');
-    expect(first.headers.get('idempotent-replayed')).toBeNull();
-  });
+  it.each(['object', 'text', 'async', 'http-error'])(
+    'replays a %s response byte for byte',
+    async (path) => {
+      const { first, second, executions } = await twice(`/capture/${path}`);
+      expect(executions).toBe(1);
+      expect(second.status).toBe(first.status);
+      expect(second.text).toBe(first.text);
+      expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
+      expect(second.headers.get('idempotent-replayed')).toBe('true');
+      expect(first.headers.get('idempotent-replayed')).toBeNull();
+    },
+  );
 
   it('replays a Buffer as the same bytes', async () => {
     const key = randomUUID();
-    const first = await fetch(`${baseUrl}/capture/buffer`, { method: 'POST', headers: { 'idempotency-key': key } });
-    const second = await fetch(`${baseUrl}/capture/buffer`, { method: 'POST', headers: { 'idempotency-key': key } });
+    const first = await fetch(`${baseUrl}/capture/buffer`, {
+      method: 'POST',
+      headers: { 'idempotency-key': key },
+    });
+    const second = await fetch(`${baseUrl}/capture/buffer`, {
+      method: 'POST',
+      headers: { 'idempotency-key': key },
+    });
     expect(Buffer.from(await second.arrayBuffer())).toEqual(Buffer.from(await first.arrayBuffer()));
     expect(second.headers.get('idempotent-replayed')).toBe('true');
   });
@@ -218,7 +240,10 @@ describe('Nest response capture and global registration', () => {
     expect(first.text).toMatch(/^chunk-1;chunk-\d+$/);
     expect(executions).toBe(1);
     expect(second.status).toBe(409);
-    expect(second.json()).toMatchObject({ type: expect.stringMatching(/response-not-replayable$/), reason: 'streamed' });
+    expect(second.json()).toMatchObject({
+      type: expect.stringMatching(/response-not-replayable$/),
+      reason: 'streamed',
+    });
   });
 
   it('passes a response over maxResponseBytes through and does not run the handler again', async () => {

@@ -61,7 +61,9 @@ describe('Nest sample when Redis fails', () => {
     } finally {
       redis.resume();
     }
-    await expect.poll(async () => (await order(baseUrl, randomUUID())).status, { timeout: 10_000 }).toBe(201);
+    await expect
+      .poll(async () => (await order(baseUrl, randomUUID())).status, { timeout: 10_000 })
+      .toBe(201);
   });
 
   it('answers 503 while Redis is down, and works again once it is back', async () => {
@@ -74,7 +76,9 @@ describe('Nest sample when Redis fails', () => {
     } finally {
       await redis.restart();
     }
-    await expect.poll(async () => (await order(baseUrl, randomUUID())).status, { timeout: 15_000 }).toBe(201);
+    await expect
+      .poll(async () => (await order(baseUrl, randomUUID())).status, { timeout: 15_000 })
+      .toBe(201);
   });
 });
 
@@ -107,7 +111,9 @@ describe('a process that dies holding the lease', () => {
       const blocked = await order(survivor.baseUrl, key, body);
       expect(blocked.status).toBe(409);
       expect(Number(blocked.headers.get('retry-after'))).toBeLessThanOrEqual(3);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, killedAt + 3_300 - Date.now())));
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, killedAt + 3_300 - Date.now())),
+      );
       const retried = await order(survivor.baseUrl, key, body);
       expect(retried.status).toBe(201);
       expect(retried.headers.get('idempotent-replayed')).toBeNull();

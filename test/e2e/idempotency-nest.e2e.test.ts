@@ -35,12 +35,15 @@ describe.each(['redis', 'memory'] as const)('Nest sample on the %s store', (stor
       body,
       headers: { 'idempotency-key': key, ...(user ? { authorization: `Bearer ${user}` } : {}) },
     });
-  const orderCount = async () => (await request(baseUrl, 'GET', '/orders')).json<{ count: number }>().count;
+  const orderCount = async () =>
+    (await request(baseUrl, 'GET', '/orders')).json<{ count: number }>().count;
 
   it('runs 100 requests with one key at a concurrency of 10 exactly once', async () => {
     const key = randomUUID();
     const before = await orderCount();
-    const results = await inPool(100, 10, () => order(key, { item: 'lamp', amount: 3, delayMs: 50 }));
+    const results = await inPool(100, 10, () =>
+      order(key, { item: 'lamp', amount: 3, delayMs: 50 }),
+    );
     expect((await orderCount()) - before).toBe(1);
     const successes = results.filter((result) => result.status === 201);
     expect(successes.length).toBeGreaterThanOrEqual(1);
@@ -52,9 +55,9 @@ describe.each(['redis', 'memory'] as const)('Nest sample on the %s store', (stor
       expect(conflict.headers.get('content-type')).toBe('application/problem+json');
     }
     // Everything but the first 201 is a replay of it.
-    expect(successes.filter((result) => result.headers.get('idempotent-replayed') === 'true')).toHaveLength(
-      successes.length - 1,
-    );
+    expect(
+      successes.filter((result) => result.headers.get('idempotent-replayed') === 'true'),
+    ).toHaveLength(successes.length - 1);
   });
 
   it('replays the same JSON body with keys in another order, and refuses a changed body with 422', async () => {
@@ -68,7 +71,10 @@ describe.each(['redis', 'memory'] as const)('Nest sample on the %s store', (stor
     const changed = await order(key, { item: 'pen', amount: 3 });
     expect(changed.status).toBe(422);
     expect(changed.headers.get('content-type')).toBe('application/problem+json');
-    expect(changed.json()).toMatchObject({ status: 422, type: expect.stringMatching(/idempotency-key-reused$/) });
+    expect(changed.json()).toMatchObject({
+      status: 422,
+      type: expect.stringMatching(/idempotency-key-reused$/),
+    });
     expect(await orderCount()).toBe(before);
   });
 
@@ -83,7 +89,9 @@ describe.each(['redis', 'memory'] as const)('Nest sample on the %s store', (stor
     expect((await order(key, { item: 'tea', amount: 1 }, 'alice')).json().id).toBe(alice.json().id);
     expect((await order(key, { item: 'tea', amount: 1 }, 'bob')).json().id).toBe(bob.json().id);
     // An anonymous client with the same key is yet another scope.
-    expect((await order(key, { item: 'tea', amount: 1 })).headers.get('idempotent-replayed')).toBeNull();
+    expect(
+      (await order(key, { item: 'tea', amount: 1 })).headers.get('idempotent-replayed'),
+    ).toBeNull();
   });
 
   it('replays Location but never Set-Cookie, and marks only replays', async () => {
@@ -190,7 +198,9 @@ describe.each(['redis', 'memory'] as const)('Nest sample on the %s store', (stor
     const report = { device: randomUUID(), changes: [{ field: 'a', to: 1 }], at: 1 };
     const results = await Promise.all([
       request(baseUrl, 'POST', '/reports', { body: report }),
-      request(baseUrl, 'POST', '/reports', { body: { at: 1, changes: [{ to: 1, field: 'a' }], device: report.device } }),
+      request(baseUrl, 'POST', '/reports', {
+        body: { at: 1, changes: [{ to: 1, field: 'a' }], device: report.device },
+      }),
     ]);
     const settled = await request(baseUrl, 'POST', '/reports', { body: report });
     expect(settled.status).toBe(201);
@@ -202,7 +212,8 @@ describe.each(['redis', 'memory'] as const)('Nest sample on the %s store', (stor
   });
 
   it('lock route: duplicates get 409 until the lock expires, then run again', async () => {
-    const count = async () => (await request(baseUrl, 'GET', '/commands')).json<{ count: number }>().count;
+    const count = async () =>
+      (await request(baseUrl, 'GET', '/commands')).json<{ count: number }>().count;
     const before = await count();
     const command = { device: randomUUID(), action: 'reboot' };
     const first = await request(baseUrl, 'POST', '/commands', { body: command });

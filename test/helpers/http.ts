@@ -18,7 +18,11 @@ export async function request(
     body = JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const response = await fetch(baseUrl + path, { method, headers, ...(body === undefined ? {} : { body }) });
+  const response = await fetch(baseUrl + path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
   const text = await response.text();
   return {
     status: response.status,
@@ -29,7 +33,11 @@ export async function request(
 }
 
 /** Runs `tasks` with at most `concurrency` in flight, and returns their results in order. */
-export async function inPool<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+export async function inPool<T>(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<T>,
+): Promise<T[]> {
   const results: T[] = new Array<T>(count);
   let next = 0;
   const worker = async (): Promise<void> => {

@@ -19,7 +19,10 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => running.forEach((child) => child.kill('SIGKILL')));
 
 /** Starts the built sample app as its own process and resolves once it prints its listening line. */
-export async function startSampleProcess(env: Record<string, string>, entry = SAMPLE_ENTRY): Promise<SampleProcess> {
+export async function startSampleProcess(
+  env: Record<string, string>,
+  entry = SAMPLE_ENTRY,
+): Promise<SampleProcess> {
   const port = await findFreePort();
   const child = spawn(process.execPath, [entry], {
     env: { ...process.env, ...env, PORT: String(port), NO_COLOR: '1' },
@@ -31,7 +34,10 @@ export async function startSampleProcess(env: Record<string, string>, entry = SA
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = once(child, 'exit');
   await new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sample did not start in 20 s:\n${output}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`sample did not start in 20 s:\n${output}`)),
+      20_000,
+    );
     const check = (): void => {
       if (output.includes(`listening on http://127.0.0.1:${port}`)) {
         clearTimeout(timer);

@@ -58,7 +58,10 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
     it('replays exactly the stored status, headers and body bytes', async () => {
       const { store } = setup();
       const key = freshKey();
-      const binary: StoredResponse = { ...response, body: Uint8Array.from([0, 255, 10, 13, 0, 128]) };
+      const binary: StoredResponse = {
+        ...response,
+        body: Uint8Array.from([0, 255, 10, 13, 0, 128]),
+      };
       await store.begin(key, 'a', 'fp', 5_000);
       expect(await store.complete(key, 'a', binary, 10_000)).toBe(true);
       const found = await store.begin(key, 'b', 'fp', 5_000);
@@ -150,7 +153,10 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       await store.begin(key, 'a', 'fp', 5_000);
       expect(await store.markUnstorable(key, 'b', 'too-large', 10_000)).toBe(false);
       expect(await store.markUnstorable(key, 'a', 'too-large', 10_000)).toBe(true);
-      expect(await store.begin(key, 'c', 'fp', 5_000)).toEqual({ state: 'unstorable', reason: 'too-large' });
+      expect(await store.begin(key, 'c', 'fp', 5_000)).toEqual({
+        state: 'unstorable',
+        reason: 'too-large',
+      });
       expect(await store.begin(key, 'c', 'fp-other', 5_000)).toEqual({ state: 'mismatch' });
     });
 

@@ -35,8 +35,14 @@ afterAll(async () => {
   await Promise.all([server?.stop(), cluster?.stop()]);
 });
 
-idempotencyStoreContract('RedisStore (single node)', () => ({ store: redisStore, elapse: (ms) => sleep(ms) }));
-idempotencyStoreContract('RedisStore (Cluster)', () => ({ store: clusterStore, elapse: (ms) => sleep(ms) }));
+idempotencyStoreContract('RedisStore (single node)', () => ({
+  store: redisStore,
+  elapse: (ms) => sleep(ms),
+}));
+idempotencyStoreContract('RedisStore (Cluster)', () => ({
+  store: clusterStore,
+  elapse: (ms) => sleep(ms),
+}));
 
 /**
  * Round trips, as INFO commandstats shows them: script calls. Commands a script runs inside
@@ -44,7 +50,9 @@ idempotencyStoreContract('RedisStore (Cluster)', () => ({ store: clusterStore, e
  */
 function scriptCalls(stats: Record<string, number>): number {
   const insideScripts = new Set(['hmget', 'hget', 'hset', 'pexpire', 'pttl', 'del', 'set']);
-  const outside = Object.keys(stats).filter((name) => !insideScripts.has(name) && name !== 'evalsha' && name !== 'eval');
+  const outside = Object.keys(stats).filter(
+    (name) => !insideScripts.has(name) && name !== 'evalsha' && name !== 'eval',
+  );
   expect(outside, 'commands sent outside a script').toEqual([]);
   return (stats.evalsha ?? 0) + (stats.eval ?? 0);
 }
@@ -53,7 +61,12 @@ describe('RedisStore', () => {
   it('costs one script call to take a key, one to complete it and one to replay it', async () => {
     await server.resetStats();
     await redisStore.begin('cost:{a}', 'o', 'fp', 5_000);
-    await redisStore.complete('cost:{a}', 'o', { status: 200, headers: [], body: Buffer.from('x') }, 5_000);
+    await redisStore.complete(
+      'cost:{a}',
+      'o',
+      { status: 200, headers: [], body: Buffer.from('x') },
+      5_000,
+    );
     expect(scriptCalls(await server.commandStats())).toBe(2);
     await server.resetStats();
     await redisStore.begin('cost:{a}', 'p', 'fp', 5_000);
@@ -65,7 +78,12 @@ describe('RedisStore', () => {
     try {
       await redisStore.begin('ttl:{a}', 'o', 'fp', 5_000);
       await redisStore.begin('ttl:{b}', 'o', 'fp', 5_000);
-      await redisStore.complete('ttl:{b}', 'o', { status: 200, headers: [], body: Buffer.alloc(0) }, 60_000);
+      await redisStore.complete(
+        'ttl:{b}',
+        'o',
+        { status: 200, headers: [], body: Buffer.alloc(0) },
+        60_000,
+      );
       await redisStore.begin('ttl:{c}', 'o', 'fp', 5_000);
       await redisStore.markUnstorable('ttl:{c}', 'o', 'streamed', 60_000);
       await redisStore.lock('ttl:{d}', 5_000);
@@ -78,7 +96,10 @@ describe('RedisStore', () => {
   });
 
   it('fails fast rather than queueing while Redis is down', async () => {
-    const down = new RedisStore({ url: 'redis://127.0.0.1:1', options: { retryStrategy: () => null } });
+    const down = new RedisStore({
+      url: 'redis://127.0.0.1:1',
+      options: { retryStrategy: () => null },
+    });
     const started = Date.now();
     await expect(down.begin('k', 'o', 'fp', 1_000)).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(3_000);

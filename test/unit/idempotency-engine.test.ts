@@ -6,13 +6,18 @@ import {
   type IdempotencyEvent,
   type IdempotencyRequest,
 } from '../../src/core/idempotency/engine.js';
-import { resolveIdempotencyPolicy, type IdempotencyOptions } from '../../src/core/idempotency/options.js';
+import {
+  resolveIdempotencyPolicy,
+  type IdempotencyOptions,
+} from '../../src/core/idempotency/options.js';
 import { TollgateConfigError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import type { TollgateStore } from '../../src/stores/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
-function request(overrides: Partial<IdempotencyRequest> & { key?: string } = {}): IdempotencyRequest {
+function request(
+  overrides: Partial<IdempotencyRequest> & { key?: string } = {},
+): IdempotencyRequest {
   const { key = 'key-1', ...rest } = overrides;
   const headers: Record<string, string> = key ? { 'idempotency-key': key } : {};
   return {
@@ -26,7 +31,8 @@ function request(overrides: Partial<IdempotencyRequest> & { key?: string } = {})
   };
 }
 
-const policy = (options: IdempotencyOptions = {}) => resolveIdempotencyPolicy(options, undefined, { decorated: true });
+const policy = (options: IdempotencyOptions = {}) =>
+  resolveIdempotencyPolicy(options, undefined, { decorated: true });
 
 function expectAction<A extends IdempotencyDecision['action']>(
   decision: IdempotencyDecision,
@@ -38,7 +44,12 @@ function expectAction<A extends IdempotencyDecision['action']>(
 
 const json = (value: unknown) => ({
   status: 201,
-  headers: { 'content-type': 'application/json', location: '/orders/1', 'set-cookie': ['a=1'], 'ratelimit': 'x' },
+  headers: {
+    'content-type': 'application/json',
+    location: '/orders/1',
+    'set-cookie': ['a=1'],
+    ratelimit: 'x',
+  },
   body: Buffer.from(JSON.stringify(value)),
 });
 
@@ -78,31 +89,45 @@ describe('IdempotencyEngine', () => {
   it('answers 422 when the key comes back with another body, and does not run it', async () => {
     const first = expectAction(await engine.begin(request(), policy()), 'proceed');
     await first.execution.finish(json({ id: 1 }));
-    const other = expectAction(await engine.begin(request({ body: { item: 'pen' } }), policy()), 'reject');
+    const other = expectAction(
+      await engine.begin(request({ body: { item: 'pen' } }), policy()),
+      'reject',
+    );
     expect(other.error.status).toBe(422);
   });
 
   it('answers 400 for a missing key where one is required, and runs unprotected where not', async () => {
-    expect(expectAction(await engine.begin(request({ key: '' }), policy()), 'reject').error.status).toBe(400);
+    expect(
+      expectAction(await engine.begin(request({ key: '' }), policy()), 'reject').error.status,
+    ).toBe(400);
     const optional = resolveIdempotencyPolicy({}, undefined, { decorated: false });
-    expect(expectAction(await engine.begin(request({ key: '' }), optional), 'bypass').reason).toBe('no-key');
+    expect(expectAction(await engine.begin(request({ key: '' }), optional), 'bypass').reason).toBe(
+      'no-key',
+    );
   });
 
   it('answers 400 for a malformed key and stores nothing', async () => {
-    expect(expectAction(await engine.begin(request({ key: 'a b' }), policy()), 'reject').error.status).toBe(400);
+    expect(
+      expectAction(await engine.begin(request({ key: 'a b' }), policy()), 'reject').error.status,
+    ).toBe(400);
     expect(store.size).toBe(0);
   });
 
-  it.each([500, 503, 408, 409, 425, 429])('releases the key after a %i so a retry runs again', async (status) => {
-    const first = expectAction(await engine.begin(request(), policy()), 'proceed');
-    await first.execution.finish({ status, headers: {}, body: Buffer.from('{}') });
-    expectAction(await engine.begin(request(), policy()), 'proceed');
-  });
+  it.each([500, 503, 408, 409, 425, 429])(
+    'releases the key after a %i so a retry runs again',
+    async (status) => {
+      const first = expectAction(await engine.begin(request(), policy()), 'proceed');
+      await first.execution.finish({ status, headers: {}, body: Buffer.from('{}') });
+      expectAction(await engine.begin(request(), policy()), 'proceed');
+    },
+  );
 
   it.each([200, 201, 204, 303, 400, 404, 422])('stores a %i and replays it', async (status) => {
     const first = expectAction(await engine.begin(request(), policy()), 'proceed');
     await first.execution.finish({ status, headers: {}, body: Buffer.alloc(0) });
-    expect(expectAction(await engine.begin(request(), policy()), 'replay').response.status).toBe(status);
+    expect(expectAction(await engine.begin(request(), policy()), 'replay').response.status).toBe(
+      status,
+    );
   });
 
   it('releases the key when the handler ends with no response at all', async () => {
@@ -127,7 +152,10 @@ describe('IdempotencyEngine', () => {
   });
 
   it('never replays one scope the response of another with the same key', async () => {
-    const alice = expectAction(await engine.begin(request({ scope: '["alice"]' }), policy()), 'proceed');
+    const alice = expectAction(
+      await engine.begin(request({ scope: '["alice"]' }), policy()),
+      'proceed',
+    );
     await alice.execution.finish(json({ owner: 'alice' }));
     expectAction(await engine.begin(request({ scope: '["bob"]' }), policy()), 'proceed');
   });
@@ -143,8 +171,14 @@ describe('IdempotencyEngine', () => {
     const noKey = { key: '' };
     const first = expectAction(await engine.begin(request(noKey), fp), 'proceed');
     await first.execution.finish(json({ id: 1 }));
-    expectAction(await engine.begin(request({ ...noKey, body: { amount: 1, item: 'book' } }), fp), 'replay');
-    expectAction(await engine.begin(request({ ...noKey, body: { amount: 2, item: 'book' } }), fp), 'proceed');
+    expectAction(
+      await engine.begin(request({ ...noKey, body: { amount: 1, item: 'book' } }), fp),
+      'replay',
+    );
+    expectAction(
+      await engine.begin(request({ ...noKey, body: { amount: 2, item: 'book' } }), fp),
+      'proceed',
+    );
     clock.advance(5_001);
     expectAction(await engine.begin(request(noKey), fp), 'proceed');
   });
@@ -200,7 +234,10 @@ describe('IdempotencyEngine with a store that fails', () => {
     const events: IdempotencyEvent[] = [];
     const engine = new IdempotencyEngine(silent, { onEvent: (event) => events.push(event) });
     const started = Date.now();
-    const decision = expectAction(await engine.begin(request(), policy({ storeTimeout: 200 })), 'reject');
+    const decision = expectAction(
+      await engine.begin(request(), policy({ storeTimeout: 200 })),
+      'reject',
+    );
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(decision.error.status).toBe(503);
     expect(decision.error.headers['Retry-After']).toBe('1');
@@ -209,9 +246,15 @@ describe('IdempotencyEngine with a store that fails', () => {
 
   it('runs unprotected and reports it when the route allows that', async () => {
     const events: IdempotencyEvent[] = [];
-    const failing: TollgateStore = { ...silent, begin: () => Promise.reject(new Error('ECONNREFUSED')) };
+    const failing: TollgateStore = {
+      ...silent,
+      begin: () => Promise.reject(new Error('ECONNREFUSED')),
+    };
     const engine = new IdempotencyEngine(failing, { onEvent: (event) => events.push(event) });
-    const decision = expectAction(await engine.begin(request(), policy({ onStoreUnavailable: 'allow' })), 'bypass');
+    const decision = expectAction(
+      await engine.begin(request(), policy({ onStoreUnavailable: 'allow' })),
+      'bypass',
+    );
     expect(decision.reason).toBe('store-unavailable');
     expect(events[0]).toMatchObject({ type: 'store-unavailable', policy: 'allow' });
   });
@@ -249,7 +292,11 @@ describe('resolveIdempotencyPolicy', () => {
   });
 
   it('lets route options override module defaults', () => {
-    const resolved = resolveIdempotencyPolicy({ retention: '1h' }, { retention: '2h', lease: '10s' }, { decorated: true });
+    const resolved = resolveIdempotencyPolicy(
+      { retention: '1h' },
+      { retention: '2h', lease: '10s' },
+      { decorated: true },
+    );
     expect(resolved.retentionMs).toBe(3_600_000);
     expect(resolved.leaseMs).toBe(10_000);
     expect(resolved.required).toBe(true);
@@ -262,7 +309,11 @@ describe('resolveIdempotencyPolicy', () => {
     ['unsafe replay header', { replayHeaders: ['Set-Cookie'] }, /never replayed/],
     ['store policy', { onStoreUnavailable: 'ignore' as never }, /onStoreUnavailable/],
   ])('rejects an invalid %s with an error that says what to change', (_, options, message) => {
-    expect(() => resolveIdempotencyPolicy(options, undefined, { decorated: true })).toThrow(TollgateConfigError);
-    expect(() => resolveIdempotencyPolicy(options, undefined, { decorated: true })).toThrow(message);
+    expect(() => resolveIdempotencyPolicy(options, undefined, { decorated: true })).toThrow(
+      TollgateConfigError,
+    );
+    expect(() => resolveIdempotencyPolicy(options, undefined, { decorated: true })).toThrow(
+      message,
+    );
   });
 });

@@ -88,7 +88,9 @@ describe('fingerprintRequest', () => {
   const base = { method: 'POST', route: '/orders', body: { item: 'x', amount: 1 } };
 
   it('does not depend on key order', () => {
-    expect(fingerprintRequest(base)).toBe(fingerprintRequest({ ...base, body: { amount: 1, item: 'x' } }));
+    expect(fingerprintRequest(base)).toBe(
+      fingerprintRequest({ ...base, body: { amount: 1, item: 'x' } }),
+    );
   });
 
   it('differs for another method, route, body or named header', () => {
@@ -115,7 +117,12 @@ describe('fingerprintRequest', () => {
 
 describe('storageKey', () => {
   it('hashes every part into one hash tag, so no client input reaches Redis', () => {
-    const key = storageKey('tollgate', 'key', ['scope', 'POST', '/orders', 'evil}{key:*\r\nFLUSHALL']);
+    const key = storageKey('tollgate', 'key', [
+      'scope',
+      'POST',
+      '/orders',
+      'evil}{key:*\r\nFLUSHALL',
+    ]);
     expect(key).toMatch(/^tollgate:key:\{[A-Za-z0-9_-]{32}\}$/);
   });
 
