@@ -8,5 +8,5 @@ export {
   type ScopeResolver,
   type TollgateModuleOptions,
 } from './nest/tollgate.module-definition.js';
-export { defaultScope } from './nest/http-context.js';
+export { defaultScope } from './http/request.js';
 export * from './index.js';

@@ -1,21 +1,22 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { Idempotent } from '../../src/nest.js';
+import { ExecutionCounter } from './shared/orders.js';
+import { ROUTE_PROTECTION } from './shared/protection.js';
 
-let executions = 0;
+const commands = new ExecutionCounter('cmd');
 
 @Controller('commands')
 export class CommandsController {
   /** A short lock on the request's fingerprint, never released: duplicates get 409 for 2 s. */
   @Post()
   @HttpCode(202)
-  @Idempotent({ strategy: 'lock', window: '2s', lockKey: 'fingerprint' })
+  @Idempotent(ROUTE_PROTECTION.commands)
   send(@Body() _body: unknown): { id: string } {
-    executions++;
-    return { id: `cmd_${executions}` };
+    return commands.run();
   }
 
   @Get()
   count(): { count: number } {
-    return { count: executions };
+    return commands.count();
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { demoPrincipal } from './shared/http.js';
 
 /**
  * A demo guard, not real authentication: `Authorization: Bearer <name>` makes `<name>` the user,
@@ -10,9 +11,8 @@ export class DemoAuthGuard implements CanActivate {
     const request = context
       .switchToHttp()
       .getRequest<{ headers: Record<string, unknown>; user?: { id: string } }>();
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S{1,200})$/i.exec(header) : null;
-    if (match?.[1]) request.user = { id: match[1] };
+    const user = demoPrincipal(request.headers.authorization);
+    if (user) request.user = user;
     return true;
   }
 }

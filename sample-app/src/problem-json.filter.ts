@@ -7,7 +7,8 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../../src/index.js';
+import { PROBLEM_CONTENT_TYPE } from '../../src/index.js';
+import { SERVER_ERROR_DETAIL, sampleProblem } from './shared/http.js';
 
 /** Renders every error of the sample as problem+json (RFC 9457), like Tollgate's own rejections. */
 @Catch()
@@ -27,18 +28,9 @@ export class ProblemJsonFilter implements ExceptionFilter {
       typeof body === 'object' && body !== null && 'message' in body
         ? [(body as { message: unknown }).message].flat().join('; ')
         : status >= 500
-          ? 'The server failed to handle the request.'
+          ? SERVER_ERROR_DETAIL
           : String(body ?? 'Error');
     adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-    adapter.reply(
-      response,
-      {
-        type: `${PROBLEM_TYPE_BASE}${status >= 500 ? 'server-error' : 'request-invalid'}`,
-        title: status >= 500 ? 'Internal Server Error' : 'Bad Request',
-        status,
-        detail,
-      },
-      status,
-    );
+    adapter.reply(response, sampleProblem(status, detail), status);
   }
 }

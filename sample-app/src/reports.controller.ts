@@ -1,21 +1,22 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { Idempotent } from '../../src/nest.js';
+import { ExecutionCounter } from './shared/orders.js';
+import { ROUTE_PROTECTION } from './shared/protection.js';
 
-let executions = 0;
+const reports = new ExecutionCounter('rep');
 
 @Controller('reports')
 export class ReportsController {
   /** A client that reports one change as several identical requests: they run once per 5 s window. */
   @Post()
   @HttpCode(201)
-  @Idempotent({ strategy: 'fingerprint', window: '5s' })
+  @Idempotent(ROUTE_PROTECTION.reports)
   report(@Body() _body: unknown): { id: string } {
-    executions++;
-    return { id: `rep_${executions}` };
+    return reports.run();
   }
 
   @Get()
   count(): { count: number } {
-    return { count: executions };
+    return reports.count();
   }
 }

@@ -3,19 +3,15 @@ import type { ServerResponse } from 'node:http';
 import type { ExecutionContext } from '@nestjs/common';
 
 import type { IdempotencyRequest } from '../core/idempotency/engine.js';
-import type { ScopeResolver } from './tollgate.module-definition.js';
+import {
+  describeHttpRequest,
+  scopeOf,
+  type HttpRequestLike,
+  type ScopeResolver,
+} from '../http/request.js';
 
-/**
- * The parts of an Express request or a Fastify request that Tollgate reads. Both platforms are
- * described structurally, so the adapter needs neither as a dependency.
- */
-interface PlatformRequest {
-  method: string;
-  headers: Record<string, string | string[] | undefined>;
-  query?: unknown;
-  body?: unknown;
-  rawBody?: Buffer;
-  user?: unknown;
+/** Express's and Fastify's requests under Nest: what the route template is read from. */
+interface PlatformRequest extends HttpRequestLike {
   /** Express */
   route?: { path?: unknown };
   baseUrl?: string;
@@ -41,52 +37,11 @@ export function routeTemplate(context: ExecutionContext, request: PlatformReques
   return `${context.getClass().name}.${context.getHandler().name}`;
 }
 
-/** `request.user.id` and `request.user.tenantId`, as most Passport strategies and guards set them. */
-export const defaultScope: ScopeResolver = (request) => {
-  const user = (request as PlatformRequest).user as Record<string, unknown> | undefined;
-  if (!user || typeof user !== 'object') return undefined;
-  const id = user.id ?? user.sub;
-  const tenant = user.tenantId;
-  return [
-    typeof id === 'string' || typeof id === 'number' ? id : undefined,
-    typeof tenant === 'string' || typeof tenant === 'number' ? tenant : undefined,
-  ];
-};
-
-export function scopeOf(request: unknown, resolve: ScopeResolver): string {
-  const scope = resolve(request);
-  if (scope === undefined) return 'anonymous';
-  return JSON.stringify(typeof scope === 'string' ? [scope] : scope.map((part) => part ?? null));
-}
-
 export function describeRequest(
   context: ExecutionContext,
   request: unknown,
   resolveScope: ScopeResolver,
 ): IdempotencyRequest {
   const req = request as PlatformRequest;
-  return {
-    method: req.method,
-    route: routeTemplate(context, req),
-    scope: scopeOf(request, resolveScope),
-    header: (name) => req.headers[name],
-    query: (name) => {
-      const value = (req.query as Record<string, unknown> | undefined)?.[name];
-      return typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : undefined;
-    },
-    body: bodyOf(req),
-  };
-}
-
-/** A parsed body is hashed in canonical form; an unparsed one as its raw bytes when the app keeps them. */
-function bodyOf(request: PlatformRequest): unknown {
-  const body = request.body;
-  if (
-    body !== undefined &&
-    body !== null &&
-    !(typeof body === 'object' && Object.keys(body).length === 0 && request.rawBody)
-  ) {
-    return body;
-  }
-  return request.rawBody ?? body;
+  return describeHttpRequest(req, routeTemplate(context, req), scopeOf(request, resolveScope));
 }

@@ -16,8 +16,9 @@ import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js'
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy, type IdempotencyPolicy } from '../core/idempotency/options.js';
 import { captureResponse } from '../http/response-capture.js';
+import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
-import { defaultScope, describeRequest, rawResponse } from './http-context.js';
+import { describeRequest, rawResponse } from './http-context.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 

@@ -2,12 +2,11 @@ import { ConfigurableModuleBuilder } from '@nestjs/common';
 
 import type { IdempotencyEvent } from '../core/idempotency/engine.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
+import type { ScopeResolver } from '../http/request.js';
 import type { TollgateStore } from '../stores/store.js';
 
-/** Who is asking, as parts of every storage key: principal and tenant. */
-export type ScopeResolver = (
-  request: unknown,
-) => string | ReadonlyArray<string | number | undefined> | undefined;
+// The resolver is framework-free, shared with the Express adapter; Nest users import it from here.
+export type { ScopeResolver } from '../http/request.js';
 
 export interface TollgateModuleOptions {
   /** Where keys and results live. Default: a `MemoryStore` (one process only). */

@@ -1,0 +1,116 @@
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Request,
+  type RequestHandler,
+} from 'express';
+import { idempotent } from '../../../src/express.js';
+import {
+  PROBLEM_CONTENT_TYPE,
+  type IdempotencyOptions,
+  type TollgateStore,
+} from '../../../src/index.js';
+import { openStore, type SampleAppConfig } from '../shared/config.js';
+import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
+import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';
+import { ROUTE_PROTECTION } from '../shared/protection.js';
+
+/**
+ * The Express variant of the sample: the routes and behaviour of the Nest sample
+ * (CONTRACT.md section 3), with `idempotent()` middleware in place of `@Idempotent()`.
+ */
+export async function createExpressSampleApp(
+  config: SampleAppConfig,
+): Promise<{ app: Express; store: TollgateStore }> {
+  // Requests that arrive right after "listening" must find the store connected.
+  const store = await openStore(config.redisUrl);
+  const protect = (options: IdempotencyOptions): RequestHandler =>
+    idempotent({
+      store,
+      ...(config.lease === undefined ? {} : { lease: config.lease }),
+      ...options,
+    });
+  // Every entry is one handler execution of this app, which GET answers with.
+  const orders = new OrderBook();
+  const reports = new ExecutionCounter('rep');
+  const commands = new ExecutionCounter('cmd');
+
+  const app = express();
+  // The same parsers, with the same limits, as Nest's default on Express.
+  app.use(express.json(), express.urlencoded({ extended: true }));
+  // Before the routes, so `req.user` scopes idempotency keys per user.
+  app.use(demoAuth);
+
+  app.post('/orders', protect(ROUTE_PROTECTION.orders), async (req, res) => {
+    const order = await orders.place(parseOrder(req.body));
+    res.status(201).set(orderHeaders(order)).json(order);
+  });
+  app.get('/orders', (_req, res) => {
+    res.json(orders.list());
+  });
+
+  app.post('/reports', protect(ROUTE_PROTECTION.reports), (_req, res) => {
+    res.status(201).json(reports.run());
+  });
+  app.get('/reports', (_req, res) => {
+    res.json(reports.count());
+  });
+
+  app.post('/commands', protect(ROUTE_PROTECTION.commands), (_req, res) => {
+    res.status(202).json(commands.run());
+  });
+  app.get('/commands', (_req, res) => {
+    res.json(commands.count());
+  });
+
+  app.use(notFound);
+  app.use(problemJson(config.logger === false ? () => undefined : logError));
+  return { app, store };
+}
+
+/** `Authorization: Bearer <name>` makes `<name>` the user; see `demoPrincipal`. */
+const demoAuth: RequestHandler = (req, _res, next) => {
+  const user = demoPrincipal(req.headers.authorization);
+  if (user) (req as Request & { user?: { id: string } }).user = user;
+  next();
+};
+
+/** The same 404 as Nest's: `Cannot GET /path`. */
+const notFound: RequestHandler = (req, res) => {
+  res
+    .status(404)
+    .type(PROBLEM_CONTENT_TYPE)
+    .json(sampleProblem(404, `Cannot ${req.method} ${req.originalUrl}`));
+};
+
+/**
+ * Every error as problem+json, like Nest's exception filter in the Nest sample: client errors
+ * (a refused body, a body parser's 4xx) with their message, anything else as a 500.
+ */
+function problemJson(log: (message: string) => void): ErrorRequestHandler {
+  return (error: unknown, _req, res, next) => {
+    // Headers already went out: only Express can still end this response (by closing it).
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status = clientErrorStatus(error) ?? 500;
+    if (status >= 500) log(error instanceof Error ? error.message : String(error));
+    const detail = status >= 500 ? SERVER_ERROR_DETAIL : (error as Error).message;
+    res.status(status).type(PROBLEM_CONTENT_TYPE).json(sampleProblem(status, detail));
+  };
+}
+
+/** The 4xx an error stands for, if it is a client error whose message is meant for the client. */
+function clientErrorStatus(error: unknown): number | undefined {
+  if (!(error instanceof Error)) return undefined;
+  // http-errors (body-parser's) and the sample's InvalidRequestError both carry `status`.
+  const { status, expose } = error as Error & { status?: unknown; expose?: unknown };
+  if (typeof status !== 'number' || status < 400 || status > 499 || expose === false)
+    return undefined;
+  return status;
+}
+
+function logError(message: string): void {
+  console.error(`sample: ${message}`);
+}

@@ -1,0 +1,21 @@
+import type { AddressInfo } from 'node:net';
+
+import { configFromEnv, storeBanner } from '../shared/config.js';
+import { createExpressSampleApp } from './create-app.js';
+
+const { redisUrl, port, lease } = configFromEnv(process.env);
+
+console.log(storeBanner(redisUrl));
+const { app, store } = await createExpressSampleApp({ redisUrl, lease });
+const server = app.listen(port, '127.0.0.1', (error?: Error) => {
+  if (error) throw error;
+  console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+});
+
+// Like Nest's shutdown hooks: stop taking requests, then close the store's connection.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    server.close(() => void store.close?.());
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,33 @@
+import { MemoryStore, RedisStore, type Duration, type TollgateStore } from '../../../src/index.js';
+
+/** What every variant of the sample is started with. */
+export interface SampleAppConfig {
+  /** `redis://…`; without it the sample uses the in-memory store. */
+  redisUrl?: string | undefined;
+  /** The in-progress lease; shortened to show crash recovery quickly. */
+  lease?: Duration | undefined;
+  logger?: false;
+}
+
+/** The sample's settings from its environment: `PORT`, `REDIS_URL`, `TOLLGATE_LEASE`. */
+export function configFromEnv(env: NodeJS.ProcessEnv): SampleAppConfig & { port: number } {
+  return {
+    redisUrl: env.REDIS_URL || undefined,
+    port: Number(env.PORT || 3000),
+    lease: (env.TOLLGATE_LEASE || undefined) as Duration | undefined,
+  };
+}
+
+/** The first log line: which store the sample uses, without the password of a Redis URL. */
+export function storeBanner(redisUrl: string | undefined): string {
+  return redisUrl
+    ? `tollgate sample: store redis (${redisUrl.replace(/\/\/[^@]*@/, '//***@')})`
+    : 'tollgate sample: store in-memory (set REDIS_URL to use Redis)';
+}
+
+/** Opens the store and waits until it is connected: requests right after "listening" must not fail. */
+export async function openStore(redisUrl: string | undefined): Promise<TollgateStore> {
+  const store: TollgateStore = redisUrl ? new RedisStore({ url: redisUrl }) : new MemoryStore();
+  await store.ready?.();
+  return store;
+}

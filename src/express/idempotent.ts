@@ -1,0 +1,215 @@
+import type { ServerResponse } from 'node:http';
+
+import { toError } from '../core/errors.js';
+import {
+  IdempotencyEngine,
+  type Execution,
+  type IdempotencyDecision,
+  type IdempotencyEvent,
+} from '../core/idempotency/engine.js';
+import {
+  resolveIdempotencyPolicy,
+  type IdempotencyOptions,
+  type IdempotencyPolicy,
+} from '../core/idempotency/options.js';
+import {
+  defaultScope,
+  describeHttpRequest,
+  scopeOf,
+  type HttpRequestLike,
+  type ScopeResolver,
+} from '../http/request.js';
+import { captureResponse } from '../http/response-capture.js';
+import { sendProblem, sendReplay } from '../http/send.js';
+import { MemoryStore } from '../stores/memory/memory-store.js';
+import type { TollgateStore } from '../stores/store.js';
+
+/**
+ * The parts of an Express (4 or 5) request that the middleware reads, described structurally so
+ * that Tollgate needs neither `express` nor `@types/express` as a dependency.
+ */
+export interface ExpressRequestLike extends HttpRequestLike {
+  /** The matched route; set only while the route's own handlers run. */
+  route?: { path?: unknown };
+  /** The path the current router is mounted at. */
+  baseUrl?: string;
+  /** The request path, relative to `baseUrl`. */
+  path?: string;
+}
+
+/** Express's `next`: call it to run the next handler, or with an error to run the error handlers. */
+export type NextFunctionLike = (error?: unknown) => void;
+
+/** A middleware that Express 4 and 5 accept wherever a `RequestHandler` goes. */
+export type IdempotencyMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> = (
+  req: Req,
+  res: ServerResponse,
+  next: NextFunctionLike,
+) => void;
+
+/** Options of `idempotent()`: where results live, who is asking, and the route's idempotency options. */
+export interface IdempotentMiddlewareOptions<
+  Req extends ExpressRequestLike = ExpressRequestLike,
+> extends IdempotencyOptions {
+  /** Where keys and results live. Default: one in-memory store shared by every `idempotent()` without one (one process only). */
+  store?: TollgateStore;
+  /** Prefix of every storage key, so several apps can share one Redis. Default `tollgate`. */
+  namespace?: string;
+  /** The principal and tenant keys are scoped to. Default: `req.user.id` (or `sub`) and `req.user.tenantId` when present. */
+  scope?: ScopeResolver<Req>;
+  /**
+   * The route template that keys and fingerprints are scoped to. Default: the matched route
+   * (`req.baseUrl + req.route.path`) when used as route middleware, else the concrete path
+   * (`req.baseUrl + req.path`), which Express has not matched to a route yet.
+   */
+  route?: string | ((req: Req) => string);
+  /** Methods the middleware protects; others pass straight through. Default POST, PUT, PATCH and DELETE. */
+  methods?: readonly string[];
+  /** Receives events worth logging or counting. Default: warnings on the console. */
+  onEvent?: (event: IdempotencyEvent) => void;
+}
+
+/** Safe methods never change anything, so they need no protection (RFC 9110, section 9.2.1). */
+const DEFAULT_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** Marks a request already protected, so app-wide and per-route registration never stack. */
+const HANDLED = Symbol.for('tollgate:idempotency-handled');
+
+let sharedMemoryStore: MemoryStore | undefined;
+
+/**
+ * Express middleware that runs the rest of the route once per idempotency key (or request
+ * fingerprint) and replays its response to every duplicate. It only translates between Express
+ * and the core engine, so it keeps exactly the rules of the Nest adapter.
+ *
+ * Put it in the route, after the body parser and after authentication (so `req.user` scopes keys):
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ url: process.env.REDIS_URL });
+ * app.use(express.json());
+ * app.post('/orders', idempotent({ store }), createOrder);
+ * app.post('/reports', idempotent({ store, strategy: 'fingerprint', window: '5s' }), report);
+ * ```
+ */
+export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
+  options: IdempotentMiddlewareOptions<Req> = {},
+): IdempotencyMiddleware<Req> {
+  const { store, namespace, scope, route, methods, onEvent, ...routeOptions } = options;
+  // Validated now, so a typo fails when the app starts, not on the first request.
+  const policy = resolveIdempotencyPolicy(routeOptions, undefined, { decorated: true });
+  const engine = new IdempotencyEngine(store ?? (sharedMemoryStore ??= new MemoryStore()), {
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(onEvent === undefined ? {} : { onEvent }),
+  });
+  const protectedMethods = new Set((methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase()));
+  const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
+
+  return function tollgateIdempotency(req, res, next) {
+    const marks = req as unknown as Record<symbol, unknown>;
+    if (!protectedMethods.has(req.method.toUpperCase()) || marks[HANDLED]) {
+      next();
+      return;
+    }
+    marks[HANDLED] = true;
+
+    let described;
+    try {
+      const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
+      described = describeHttpRequest(req, template, scopeOf(req, resolveScope));
+    } catch (error) {
+      // A throwing scope or route function is the app's bug: Express's error handling reports it.
+      next(toError(error));
+      return;
+    }
+
+    engine.begin(described, policy).then(
+      (decision) => {
+        let runHandler: boolean;
+        try {
+          runHandler = act(decision, res, policy);
+        } catch (error) {
+          next(toError(error));
+          return;
+        }
+        if (runHandler) next();
+      },
+      (error: unknown) => next(toError(error)),
+    );
+  };
+}
+
+/** Carries out the engine's decision; true when the route's handlers should run. */
+function act(
+  decision: IdempotencyDecision,
+  res: ServerResponse,
+  policy: IdempotencyPolicy,
+): boolean {
+  switch (decision.action) {
+    case 'proceed':
+      if (decision.execution.tracked) track(decision.execution, res, policy.leaseMs);
+      return true;
+    case 'replay':
+      sendReplay(res, decision.response);
+      return false;
+    case 'reject':
+      sendProblem(res, decision.error);
+      return false;
+    case 'bypass':
+      return true;
+  }
+}
+
+/**
+ * The route template: Express knows the matched route only inside the route itself. Mounted with
+ * `app.use()`, the middleware runs before routing, so the concrete path stands in (narrower, so
+ * never a wrong replay, but `/orders/1` and `/orders/2` then differ); pass `route` there.
+ */
+function routeOf(req: ExpressRequestLike): string {
+  const matched = req.route?.path;
+  const base = req.baseUrl ?? '';
+  // Express also matches arrays of paths and regular expressions; both print stably.
+  if (matched !== undefined && matched !== null) return base + String(matched);
+  return base + (req.path ?? '');
+}
+
+/**
+ * Records how the response ends, however it ends: `res.json`, `res.send`, `res.sendStatus`,
+ * `res.end`, or an error handler after `next(err)` all end in `res.end()`, which is captured.
+ */
+function track(execution: Execution, res: ServerResponse, leaseMs: number): void {
+  const capture = captureResponse(res, {
+    maxBytes: execution.maxResponseBytes,
+    onEnd: (captured) => void execution.finish(captured),
+  });
+
+  // Express's own responses are written in one `end()`; a body written piece by piece is a
+  // stream (`res.write`, `res.sendFile`, a piped Readable), passed through and never stored.
+  const teeWrite = res.write;
+  res.write = function write(this: ServerResponse, ...args: unknown[]): boolean {
+    capture.markStreamed();
+    return (teeWrite as (...a: unknown[]) => boolean).apply(this, args);
+  } as ServerResponse['write'];
+
+  let destroyedHere = false;
+  const destroy = res.destroy;
+  res.destroy = function markedDestroy(this: ServerResponse, error?: Error) {
+    destroyedHere = true;
+    return destroy.call(this, error);
+  };
+
+  // A response that closes without `end()` is never captured; its key must not stay in progress.
+  res.once('close', () => {
+    if (capture.ended) return;
+    if (destroyedHere || res.headersSent) {
+      // The app gave up on this response (destroyed it, or failed mid-body): let a retry run.
+      void execution.abandon();
+      return;
+    }
+    // The client left while the handler still runs. Its result is still stored if it ends the
+    // response within one lease; a handler that never does frees the key after that.
+    setTimeout(() => {
+      if (!capture.ended) void execution.abandon();
+    }, leaseMs).unref();
+  });
+}

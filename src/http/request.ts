@@ -1,0 +1,79 @@
+import type { IdempotencyRequest } from '../core/idempotency/engine.js';
+
+/**
+ * What every Node.js web framework's request has that Tollgate reads: Express's, Fastify's and
+ * Nest's (on either) all match it structurally, so the adapters need no framework as a dependency.
+ */
+export interface HttpRequestLike {
+  method: string;
+  headers: Record<string, string | string[] | undefined>;
+  query?: unknown;
+  /** The parsed body (JSON, form), raw bytes or text, as the app's body parser left it. */
+  body?: unknown;
+  /** The unparsed body, where the app keeps it (Nest's `rawBody: true`). */
+  rawBody?: Buffer;
+  /** The authenticated principal, as Passport and most guards set it. */
+  user?: unknown;
+}
+
+/** Who is asking: a principal, or principal and tenant; `undefined` for an anonymous request. */
+export type ScopeParts = string | ReadonlyArray<string | number | undefined> | undefined;
+
+/** Who is asking, as parts of every storage key: principal and tenant. */
+export type ScopeResolver<Request = unknown> = (request: Request) => ScopeParts;
+
+/** `request.user.id` (or `sub`) and `request.user.tenantId`, as most Passport strategies and guards set them. */
+export const defaultScope: ScopeResolver = (request) => {
+  const user = (request as HttpRequestLike | undefined)?.user as
+    Record<string, unknown> | undefined;
+  if (!user || typeof user !== 'object') return undefined;
+  const id = user.id ?? user.sub;
+  const tenant = user.tenantId;
+  return [
+    typeof id === 'string' || typeof id === 'number' ? id : undefined,
+    typeof tenant === 'string' || typeof tenant === 'number' ? tenant : undefined,
+  ];
+};
+
+/** The scope as one string: JSON keeps `["a:b"]` and `["a","b"]` apart, so no two scopes collide. */
+export function scopeOf<Request>(request: Request, resolve: ScopeResolver<Request>): string {
+  const scope = resolve(request);
+  if (scope === undefined) return 'anonymous';
+  return JSON.stringify(typeof scope === 'string' ? [scope] : scope.map((part) => part ?? null));
+}
+
+/** Describes a request to the idempotency engine; the adapter supplies what only it knows. */
+export function describeHttpRequest(
+  request: HttpRequestLike,
+  route: string,
+  scope: string,
+): IdempotencyRequest {
+  return {
+    method: request.method,
+    route,
+    scope,
+    header: (name) => request.headers[name],
+    query: (name) => {
+      const query = request.query;
+      if (typeof query !== 'object' || query === null) return undefined;
+      // Own fields only: a query field named `constructor` must not read the prototype.
+      if (!Object.prototype.hasOwnProperty.call(query, name)) return undefined;
+      const value = (query as Record<string, unknown>)[name];
+      return typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : undefined;
+    },
+    body: bodyOf(request),
+  };
+}
+
+/** A parsed body is hashed in canonical form; an unparsed one as its raw bytes when the app keeps them. */
+function bodyOf(request: HttpRequestLike): unknown {
+  const body = request.body;
+  if (
+    body !== undefined &&
+    body !== null &&
+    !(typeof body === 'object' && Object.keys(body).length === 0 && request.rawBody)
+  ) {
+    return body;
+  }
+  return request.rawBody ?? body;
+}
