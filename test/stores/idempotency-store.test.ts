@@ -8,6 +8,7 @@ import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startRedisSentinel, type SentinelHandle } from '../helpers/redis-sentinel.js';
 import { idempotencyStoreContract } from './idempotency-store.contract.js';
 
 const clock = new FakeClock();
@@ -21,18 +22,32 @@ let server: RedisServer;
 let redisStore: RedisStore;
 let cluster: RedisClusterHandle;
 let clusterStore: RedisStore;
+let sentinel: SentinelHandle;
+let sentinelStore: RedisStore;
 
 beforeAll(async () => {
-  [server, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+  [server, cluster, sentinel] = await Promise.all([
+    startRedis(),
+    startRedisCluster(),
+    startRedisSentinel(),
+  ]);
+  sentinelStore = new RedisStore({
+    connection: { sentinels: sentinel.sentinels, name: sentinel.name },
+  });
   redisStore = new RedisStore({ url: server.url });
   const nodes = cluster.nodes.map(({ host, port }) => ({ host, port }));
   clusterStore = new RedisStore({ cluster: nodes });
-  await Promise.all([redisStore.ready(), clusterStore.ready()]);
+  await Promise.all([redisStore.ready(), clusterStore.ready(), sentinelStore.ready()]);
 });
 
 afterAll(async () => {
-  await Promise.all([redisStore?.close(), clusterStore?.close(), memory.close()]);
-  await Promise.all([server?.stop(), cluster?.stop()]);
+  await Promise.all([
+    redisStore?.close(),
+    clusterStore?.close(),
+    sentinelStore?.close(),
+    memory.close(),
+  ]);
+  await Promise.all([server?.stop(), cluster?.stop(), sentinel?.stop()]);
 });
 
 idempotencyStoreContract('RedisStore (single node)', () => ({
@@ -41,6 +56,10 @@ idempotencyStoreContract('RedisStore (single node)', () => ({
 }));
 idempotencyStoreContract('RedisStore (Cluster)', () => ({
   store: clusterStore,
+  elapse: (ms) => sleep(ms),
+}));
+idempotencyStoreContract('RedisStore (Sentinel)', () => ({
+  store: sentinelStore,
   elapse: (ms) => sleep(ms),
 }));
 
