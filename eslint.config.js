@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'sample-app/dist/', 'node_modules/', 'coverage/', 'bench/results/'] },
+  { ignores: ['dist/', 'sample-app/dist/', 'node_modules/', 'coverage/', 'bench/results/', 'test/package/fixtures/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

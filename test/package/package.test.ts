@@ -1,0 +1,104 @@
+import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The package as users get it: `npm pack`, then install the tarball into small throwaway apps and
+ * use it every way a user would (ESM NestJS 12, CommonJS NestJS 11, Express in ESM and CommonJS),
+ * type-checking the TypeScript ones with their own settings.
+ */
+const root = resolve('.');
+const require = createRequire(import.meta.url);
+const tsc = require.resolve('typescript/bin/tsc');
+const work = mkdtempSync(join(tmpdir(), 'tollgate-package-'));
+let tarball: string;
+
+function run(command: string, args: string[], options: ExecFileSyncOptions = {}): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: 'pipe', ...options }).toString();
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(
+      `${command} ${args.join(' ')} failed:\n${failed.stdout ?? ''}\n${failed.stderr ?? ''}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+const npm = (args: string[], cwd: string): string =>
+  run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd });
+
+beforeAll(() => {
+  run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root });
+  const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], root)) as Array<{
+    filename: string;
+  }>;
+  tarball = join(work, packed[0]!.filename);
+}, 120_000);
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed package', () => {
+  it('ships the built entry points and no sources or tests', () => {
+    const listing = run('tar', ['-tzf', tarball]);
+    for (const entry of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/nest.js',
+      'dist/nest.d.ts',
+      'dist/express.js',
+    ]) {
+      expect(listing).toContain(`package/${entry}`);
+    }
+    expect(listing).not.toMatch(/package\/(src|test|sample-app|bench)\//);
+  });
+
+  it('passes publint', () => {
+    const output = run(
+      process.execPath,
+      [join(root, 'node_modules/publint/src/cli.js'), '--strict'],
+      { cwd: root },
+    );
+    expect(output).not.toMatch(/error/i);
+  });
+
+  it('resolves its types in every module mode (are the types wrong?)', () => {
+    // ESM only on purpose: require() of it works on the Node versions we support, so the
+    // CommonJS resolution modes are checked through the consumer apps below instead.
+    run(process.execPath, [
+      join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'),
+      tarball,
+      '--profile',
+      'esm-only',
+    ]);
+  });
+
+  const consumers: Array<[name: string, entry: string, typescript: boolean]> = [
+    ['nest12-esm', 'dist/main.js', true],
+    ['nest11-cjs', 'dist/main.js', true],
+    ['express-esm', 'dist/main.js', true],
+    ['express-cjs', 'main.cjs', false],
+  ];
+
+  it.each(consumers)(
+    'works in the %s consumer app',
+    (name, entry, typescript) => {
+      const app = join(work, name);
+      cpSync(join(root, 'test/package/fixtures', name), app, { recursive: true });
+      const manifest = join(app, 'package.json');
+      writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('TARBALL', tarball));
+      npm(['install', '--prefer-offline', '--no-package-lock'], app);
+      if (typescript) run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app });
+      expect(run(process.execPath, [entry], { cwd: app })).toContain('consumer ok');
+    },
+    180_000,
+  );
+});
