@@ -1,0 +1,83 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { StoreUnavailableError, TollgateConfigError } from '../../src/core/errors.js';
+import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
+import { RedisStore } from '../../src/stores/redis/redis-store.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { idempotencyStoreContract } from './idempotency-store.contract.js';
+
+let servers: RedisServer[] = [];
+let nodes: RedisStore[] = [];
+let quorum: QuorumStore;
+
+beforeAll(async () => {
+  servers = await Promise.all([startRedis(), startRedis(), startRedis()]);
+  // Reconnect quickly after a node comes back, so the tests need not wait for backoff.
+  nodes = servers.map(
+    (server) => new RedisStore({ url: server.url, options: { retryStrategy: () => 50 } }),
+  );
+  quorum = new QuorumStore({ stores: nodes, nodeTimeoutMs: 300 });
+  await quorum.ready();
+});
+
+afterAll(async () => {
+  await quorum?.close();
+  await Promise.all(servers.map((server) => server.stop()));
+});
+
+idempotencyStoreContract('QuorumStore (3 Redis nodes)', () => ({
+  store: quorum,
+  elapse: (ms) => sleep(ms),
+}));
+
+describe('QuorumStore when nodes fail', () => {
+  const response = { status: 201, headers: [], body: Buffer.from('{"id":1}') };
+
+  it('needs at least three stores', () => {
+    expect(() => new QuorumStore({ stores: nodes.slice(0, 2) })).toThrow(TollgateConfigError);
+  });
+
+  it('keeps granting, completing and replaying with one node down', async () => {
+    await servers[2]!.kill();
+    try {
+      expect(await quorum.begin('q:{one-down}', 'a', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect((await quorum.begin('q:{one-down}', 'b', 'fp', 5_000)).state).toBe('in-progress');
+      expect(await quorum.complete('q:{one-down}', 'a', response, 60_000)).toBe(true);
+      expect((await quorum.begin('q:{one-down}', 'b', 'fp', 5_000)).state).toBe('completed');
+    } finally {
+      await servers[2]!.restart();
+    }
+  });
+
+  it('never runs a duplicate when a node that granted the key restarts empty', async () => {
+    await nodes[0]!.ready().catch(() => undefined);
+    expect(await quorum.begin('q:{amnesia}', 'first', 'fp', 10_000)).toEqual({ state: 'acquired' });
+    // Node 0 loses everything it knew, as a failed-over master without the latest writes would.
+    await servers[0]!.kill();
+    await servers[0]!.restart();
+    await expect.poll(() => nodes[0]!.client.status, { timeout: 5_000 }).toBe('ready');
+    const duplicate = await quorum.begin('q:{amnesia}', 'duplicate', 'fp', 10_000);
+    expect(duplicate.state).toBe('in-progress');
+    // The duplicate's vote on the empty node was given back, so it blocks nobody.
+    expect(await quorum.complete('q:{amnesia}', 'first', response, 60_000)).toBe(true);
+    expect((await quorum.begin('q:{amnesia}', 'later', 'fp', 10_000)).state).toBe('completed');
+  });
+
+  it('reports the store unavailable, rather than guessing, when a majority is down', async () => {
+    await Promise.all([servers[1]!.kill(), servers[2]!.kill()]);
+    try {
+      await expect(quorum.begin('q:{majority-down}', 'a', 'fp', 5_000)).rejects.toThrow(
+        StoreUnavailableError,
+      );
+    } finally {
+      await Promise.all([servers[1]!.restart(), servers[2]!.restart()]);
+    }
+    await expect
+      .poll(async () => (await quorum.begin('q:{majority-back}', 'a', 'fp', 5_000)).state, {
+        timeout: 5_000,
+      })
+      .toBe('acquired');
+  });
+});
