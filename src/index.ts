@@ -38,6 +38,7 @@ export {
   SAFE_CLIENT_DEFAULTS,
   type RedisStoreOptions,
 } from './stores/redis/redis-store.js';
+export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-store.js';
 export {
   TollgateStore,
   type BeginResult,
