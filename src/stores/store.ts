@@ -64,8 +64,65 @@ export interface IdempotencyStore {
   lock(key: string, ttlMs: number): Promise<LockResult>;
 }
 
+/** How a rate limit counts. */
+export type RateLimitAlgorithm = 'fixed-window' | 'sliding-window' | 'token-bucket';
+
+/** One named limit as a store applies it; the engine has already validated every value. */
+export interface RateLimitRule {
+  /** Unique within one call; part of the limit's storage key. Letters, digits, `_`, `.` and `-`. */
+  name: string;
+  /** Units allowed per window (a positive whole number). */
+  limit: number;
+  /** The window, or for `token-bucket` the time an empty bucket takes to refill completely. */
+  windowMs: number;
+  algorithm: RateLimitAlgorithm;
+  /** Units this request takes: a whole number from 1 to `limit`. */
+  cost: number;
+  /** After this limit rejects a request, every request is rejected for this long. 0: no block. */
+  blockMs: number;
+}
+
+/** What one limit says about one request. */
+export interface RateLimitState {
+  name: string;
+  /** Whether this limit, on its own, admits the request. */
+  allowed: boolean;
+  /** Units left once this decision is applied. */
+  remaining: number;
+  /** Ms until this limit's whole quota is back, if nothing more is taken. */
+  resetMs: number;
+  /** Ms until this limit would admit the same request (never earlier); 0 when it admits it. */
+  retryAfterMs: number;
+}
+
+/** One atomic decision over all limits of a request. */
+export interface RateLimitResult {
+  /** True: every limit admitted the request and each was charged. False: none was charged. */
+  allowed: boolean;
+  /** When rejected: ms until every limit would admit the request, never earlier. 0 when allowed. */
+  retryAfterMs: number;
+  /** One state per rule, in the order of the rules. */
+  limits: RateLimitState[];
+}
+
+export interface RateLimitStore {
+  /**
+   * Checks every rule and charges all of them, or none: a request rejected by any rule consumes
+   * from none. `key` is a storage key with a `{hash tag}`; the store derives one key per rule from
+   * it (so all of them share the tag, and one script can touch them on Redis Cluster). Time is
+   * the store's own clock.
+   */
+  consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult>;
+}
+
 /** A store Tollgate can use. Stores own their connections only when they created them. */
 export interface TollgateStore extends IdempotencyStore {
+  /**
+   * Rate limiting (see `RateLimitStore`). Both built-in stores implement it. Optional so that a
+   * store written for idempotency alone still type-checks; throttling refuses such a store at
+   * start-up with TOLLGATE_STORE_CANNOT_RATE_LIMIT.
+   */
+  consume?: RateLimitStore['consume'];
   /** A short name for logs and problem details: `redis`, `memory`. */
   readonly kind: string;
   /** Resolves once the store can serve requests (the Redis connection is ready). */

@@ -1,7 +1,10 @@
 import { systemClock, type Clock } from '../../core/clock.js';
+import { InProcessRateLimiter } from '../../core/ratelimit/in-process.js';
 import type {
   BeginResult,
   LockResult,
+  RateLimitResult,
+  RateLimitRule,
   StoredResponse,
   TollgateStore,
   UnstorableReason,
@@ -48,10 +51,13 @@ export class MemoryStore implements TollgateStore {
   private readonly maxKeys: number;
   private readonly clock: Clock;
   private readonly sweeper: NodeJS.Timeout;
+  /** Rate-limit counters, apart from idempotency records and bounded by the same `maxKeys`. */
+  private readonly rateLimiter: InProcessRateLimiter;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
     this.clock = options.clock ?? systemClock;
+    this.rateLimiter = new InProcessRateLimiter({ maxKeys: this.maxKeys, clock: this.clock });
     this.sweeper = setInterval(() => this.sweepExpired(), options.sweepIntervalMs ?? 10_000);
     this.sweeper.unref();
   }
@@ -150,6 +156,11 @@ export class MemoryStore implements TollgateStore {
     if (record) return { acquired: false, retryAfterMs: record.expiresAt - this.clock.now() };
     this.write(key, { kind: 'lock', expiresAt: this.clock.now() + ttlMs });
     return { acquired: true };
+  }
+
+  /** Same semantics as the Redis script: all limits are charged, or none. */
+  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    return this.rateLimiter.consumeNow(key, rules);
   }
 
   async close(): Promise<void> {

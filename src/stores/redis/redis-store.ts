@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import {
   Cluster,
   Redis,
@@ -8,14 +10,17 @@ import {
   type Result,
 } from 'ioredis';
 
+import { ALGORITHM_CODES, blockKey, ruleKey } from '../../core/ratelimit/rule-keys.js';
 import type {
   BeginResult,
   LockResult,
+  RateLimitResult,
+  RateLimitRule,
   StoredResponse,
   TollgateStore,
   UnstorableReason,
 } from '../store.js';
-import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RELEASE, RENEW } from './scripts.js';
+import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RATE_LIMIT, RELEASE, RENEW } from './scripts.js';
 
 type RedisReply = Buffer | number | null | RedisReply[];
 
@@ -44,6 +49,11 @@ declare module 'ioredis' {
     tollgateRelease(key: string, owner: string): Result<number, Context>;
     tollgateRenew(key: string, owner: string, leaseMs: number): Result<number, Context>;
     tollgateLock(key: string, ttlMs: number): Result<number, Context>;
+    /** KEYS: block record, then one state key per limit; ARGV: see RATE_LIMIT in scripts.ts. */
+    tollgateRateLimit(
+      numberOfKeys: number,
+      ...keysAndArgs: Array<string | number>
+    ): Result<number[], Context>;
   }
 }
 
@@ -77,7 +87,8 @@ export interface StoreLogger {
 
 /**
  * The store for real deployments: every decision is one Lua script, one round trip. Works on a
- * single node, behind Sentinel and on Cluster (each script touches one key).
+ * single node, behind Sentinel and on Cluster (each script touches one key, or keys that share one
+ * `{hash tag}`).
  */
 export class RedisStore implements TollgateStore {
   readonly kind = 'redis';
@@ -209,6 +220,42 @@ export class RedisStore implements TollgateStore {
       : { acquired: false, retryAfterMs: Math.max(0, remaining) };
   }
 
+  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    // Every key derives from `key`, so all of them share its {hash tag}: one slot, one script.
+    const keys = [blockKey(key), ...rules.map((rule) => ruleKey(key, rule))];
+    const args: Array<string | number> = [rules.length];
+    for (const rule of rules) {
+      args.push(
+        rule.name,
+        ALGORITHM_CODES[rule.algorithm],
+        rule.limit,
+        rule.windowMs,
+        rule.cost,
+        rule.blockMs,
+      );
+    }
+    args.push(nextNonce());
+    const reply = await this.client.tollgateRateLimit(keys.length, ...keys, ...args);
+    const limits = rules.map((rule, index) => {
+      const at = 1 + index * 4;
+      return {
+        name: rule.name,
+        allowed: reply[at] === 1,
+        remaining: Number(reply[at + 1]),
+        resetMs: Number(reply[at + 2]),
+        retryAfterMs: Number(reply[at + 3]),
+      };
+    });
+    const allowed = reply[0] === 1;
+    return {
+      allowed,
+      retryAfterMs: allowed
+        ? 0
+        : Math.max(...limits.filter((state) => !state.allowed).map((state) => state.retryAfterMs)),
+      limits,
+    };
+  }
+
   async close(): Promise<void> {
     if (!this.ownsClient) return;
     try {
@@ -232,6 +279,19 @@ function defineScripts(client: Redis | Cluster): void {
   client.defineCommand('tollgateRelease', { numberOfKeys: 1, lua: RELEASE });
   client.defineCommand('tollgateRenew', { numberOfKeys: 1, lua: RENEW });
   client.defineCommand('tollgateLock', { numberOfKeys: 1, lua: LOCK });
+  // The number of keys varies with the number of limits, so it is the first argument of each call.
+  client.defineCommand('tollgateRateLimit', { lua: RATE_LIMIT });
+}
+
+/**
+ * Sliding-window members must be unique across every app server: a random per-process prefix and
+ * a counter give that without a round trip.
+ */
+const NONCE_PREFIX = randomBytes(9).toString('base64url');
+let nonceCounter = 0;
+function nextNonce(): string {
+  nonceCounter = (nonceCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${NONCE_PREFIX}${nonceCounter.toString(36)}`;
 }
 
 /**

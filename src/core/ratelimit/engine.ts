@@ -1,0 +1,202 @@
+import type { Clock } from '../clock.js';
+import { withDeadline } from '../deadline.js';
+import {
+  StoreUnavailableError,
+  TollgateConfigError,
+  toError,
+  type TollgateHttpError,
+} from '../errors.js';
+import { storageKey, validateNamespace } from '../keys.js';
+import type {
+  RateLimitResult,
+  RateLimitRule,
+  RateLimitState,
+  RateLimitStore,
+} from '../../stores/store.js';
+import {
+  policyHeaderValue,
+  RATE_LIMIT_HEADER,
+  RATE_LIMIT_POLICY_HEADER,
+  rateLimitHeaderValue,
+} from './headers.js';
+import { InProcessRateLimiter } from './in-process.js';
+import type {
+  RateLimitRequest,
+  RateLimitStoreFailurePolicy,
+  ResolvedLimit,
+  ThrottlePolicy,
+} from './options.js';
+import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
+import { resolveTracker } from './tracker.js';
+
+export type RateLimitDecision =
+  /** Run the handler; set `headers` on the response (empty when the route sends none). */
+  | { action: 'allow'; headers: Record<string, string>; result: RateLimitResult | undefined }
+  /** Do not run the handler: answer with this problem (429, or 503 when the store is down and a limit says `reject`). */
+  | { action: 'reject'; error: TollgateHttpError; result: RateLimitResult | undefined };
+
+/** What the engine reports besides its decisions, for logs and metrics. */
+export type RateLimitEvent = {
+  type: 'store-unavailable';
+  /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
+  outcome: 'allowed' | 'rejected' | 'local';
+  /** Each limit of the route and its store-failure policy. */
+  limits: Record<string, RateLimitStoreFailurePolicy>;
+  error: Error;
+};
+
+export interface RateLimitEngineOptions {
+  /** Prefix of every storage key. Default `tollgate`. */
+  namespace?: string;
+  /** Called for events worth logging. Default: warnings on the console. */
+  onEvent?: (event: RateLimitEvent) => void;
+  /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
+  localMaxKeys?: number;
+  /** Time source of the in-process fallback; tests pass a fake clock. */
+  clock?: Clock;
+}
+
+/**
+ * Decides whether a request may run: one atomic store call checks and charges every named limit of
+ * the route, all or none. It holds no framework knowledge: adapters describe the request and send
+ * the headers and rejections it returns.
+ */
+export class RateLimitEngine {
+  private readonly namespace: string;
+  private readonly onEvent: (event: RateLimitEvent) => void;
+  private readonly local: InProcessRateLimiter;
+
+  constructor(
+    private readonly store: Partial<RateLimitStore>,
+    options: RateLimitEngineOptions = {},
+  ) {
+    this.namespace = validateNamespace(options.namespace ?? 'tollgate');
+    this.onEvent = options.onEvent ?? defaultEventReporter;
+    this.local = new InProcessRateLimiter({
+      maxKeys: options.localMaxKeys ?? 10_000,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+  }
+
+  /** Whether the store can rate limit at all; the adapters check this at start-up. */
+  get storeSupportsRateLimiting(): boolean {
+    return typeof this.store.consume === 'function';
+  }
+
+  /**
+   * Decides for this request. Store failures become the limits' policies; only a broken custom
+   * tracker or key function (a bug in the app) rejects the promise.
+   */
+  async check(request: RateLimitRequest, policy: ThrottlePolicy): Promise<RateLimitDecision> {
+    if (policy.limits.length === 0) return { action: 'allow', headers: {}, result: undefined };
+    const consume = this.store.consume;
+    if (typeof consume !== 'function') throw storeCannotRateLimit();
+    const tracker = await resolveTracker(request, policy);
+    // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
+    // one script that decides may touch all of them on Redis Cluster.
+    const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
+    const rules = policy.limits.map(toRule);
+    let result: RateLimitResult;
+    try {
+      result = await withDeadline('consume', policy.storeTimeoutMs, () =>
+        consume.call(this.store, key, rules),
+      );
+    } catch (error) {
+      const cause = toError(error);
+      if (!(cause instanceof StoreUnavailableError)) throw cause;
+      return this.whileStoreUnavailable(key, policy, cause);
+    }
+    return this.decide(policy, result, policy.limits);
+  }
+
+  /**
+   * Each limit follows its own policy: `reject` refuses the request (503), `local` counts it in
+   * this process, `allow` lets it pass unchecked. Nothing is charged in the store.
+   */
+  private whileStoreUnavailable(
+    key: string,
+    policy: ThrottlePolicy,
+    error: StoreUnavailableError,
+  ): RateLimitDecision {
+    const policies = Object.fromEntries(
+      policy.limits.map((limit) => [limit.name, limit.onStoreUnavailable]),
+    );
+    const rejecting = policy.limits.filter((limit) => limit.onStoreUnavailable === 'reject');
+    if (rejecting.length > 0) {
+      this.onEvent({ type: 'store-unavailable', outcome: 'rejected', limits: policies, error });
+      return {
+        action: 'reject',
+        error: rateLimitStoreUnavailable(rejecting.map((limit) => limit.name)),
+        result: undefined,
+      };
+    }
+    const local = policy.limits.filter((limit) => limit.onStoreUnavailable === 'local');
+    this.onEvent({
+      type: 'store-unavailable',
+      outcome: local.length > 0 ? 'local' : 'allowed',
+      limits: policies,
+      error,
+    });
+    if (local.length === 0) {
+      return {
+        action: 'allow',
+        headers:
+          policy.headers === 'always' ? { [RATE_LIMIT_POLICY_HEADER]: policy.policyHeader } : {},
+        result: undefined,
+      };
+    }
+    return this.decide(policy, this.local.consumeNow(key, local.map(toRule)), local);
+  }
+
+  private decide(
+    policy: ThrottlePolicy,
+    result: RateLimitResult,
+    limits: readonly ResolvedLimit[],
+  ): RateLimitDecision {
+    const headers = (send: boolean): Record<string, string> =>
+      send
+        ? {
+            // Limits the store did not check (store down, policy `allow`) are left out of both
+            // fields rather than reported with made-up numbers.
+            [RATE_LIMIT_POLICY_HEADER]:
+              limits === policy.limits ? policy.policyHeader : policyHeaderValue(limits),
+            [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
+          }
+        : {};
+    if (result.allowed) {
+      return { action: 'allow', headers: headers(policy.headers === 'always'), result };
+    }
+    const exhausted = result.limits
+      .filter((state: RateLimitState) => !state.allowed)
+      .map((state) => state.name);
+    return {
+      action: 'reject',
+      error: rateLimited(exhausted, result.retryAfterMs, headers(policy.headers !== 'never')),
+      result,
+    };
+  }
+}
+
+function toRule(limit: ResolvedLimit): RateLimitRule {
+  return {
+    name: limit.name,
+    limit: limit.limit,
+    windowMs: limit.windowMs,
+    algorithm: limit.algorithm,
+    cost: limit.cost,
+    blockMs: limit.blockMs,
+  };
+}
+
+export function storeCannotRateLimit(): TollgateConfigError {
+  return new TollgateConfigError(
+    'TOLLGATE_STORE_CANNOT_RATE_LIMIT',
+    'the configured store has no consume() method, so it cannot rate limit: use RedisStore or MemoryStore, or implement RateLimitStore',
+  );
+}
+
+function defaultEventReporter(event: RateLimitEvent): void {
+  console.warn(
+    `tollgate: store unavailable for rate limiting (request ${event.outcome}): ${event.error.message}`,
+  );
+}

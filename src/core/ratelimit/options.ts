@@ -1,0 +1,316 @@
+import { toMilliseconds, type Duration } from '../duration.js';
+import { TollgateConfigError } from '../errors.js';
+import type { RateLimitAlgorithm } from '../../stores/store.js';
+import { policyHeaderValue } from './headers.js';
+
+/** What a limit does when the store cannot be reached in time. */
+export type RateLimitStoreFailurePolicy = 'allow' | 'reject' | 'local';
+
+/** Which rate-limit headers a response carries. `Retry-After` is always sent with a 429. */
+export type RateLimitHeadersMode = 'always' | 'when-limited' | 'never';
+
+/** One named limit: `{ limit: 3, ttl: '1s' }`. */
+export interface ThrottleLimit {
+  /** Requests (units of `cost`) allowed per `ttl`. A positive whole number. */
+  limit: number;
+  /** The window: milliseconds or `'10s'`, `'1m'`, `'1d'`. For `token-bucket`, the time an empty bucket takes to refill. */
+  ttl: Duration;
+  /** `fixed-window`, `sliding-window` (default: exact at window edges) or `token-bucket` (GCRA). */
+  algorithm?: RateLimitAlgorithm;
+  /** Units each request takes. Default 1. */
+  cost?: number;
+  /** Once exceeded, reject every request of this client for this long. Default: no block. */
+  blockDuration?: Duration | 0;
+  /** `allow` (default: pass and report), `reject` (503) or `local` (in-process limiter) while the store is unreachable. */
+  onStoreUnavailable?: RateLimitStoreFailurePolicy;
+}
+
+/** Named limits: `{ burst: { limit: 3, ttl: '1s' }, daily: { limit: 1000, ttl: '1d' } }`. */
+export type ThrottleLimits = Record<string, ThrottleLimit>;
+
+/**
+ * Limits as a route or controller gives them. A name the module already defines may change only
+ * some fields (`{ default: { limit: 10 } }`); a new name needs `limit` and `ttl`.
+ */
+export type ThrottleRouteLimits = Record<string, Partial<ThrottleLimit>>;
+
+/** A request as the adapters describe it to the rate-limit engine: nothing framework-specific. */
+export interface RateLimitRequest {
+  method: string;
+  /** The route template (`/quotes/:id`), or another stable name of the handler. */
+  route: string;
+  /** The authenticated principal (and tenant), serialized; `undefined` for an anonymous request. */
+  principal: string | undefined;
+  /** The address of the TCP peer, before any proxy header is considered. */
+  remoteAddress: string | undefined;
+  /** A request header by lower-case name. */
+  header(name: string): string | readonly string[] | undefined;
+  /** The framework's own request object, for custom trackers. */
+  raw: unknown;
+}
+
+/** Who is counted: return an API key, a tenant id, ...; `undefined` falls back to principal, then address. */
+export type ThrottleTracker = (
+  request: RateLimitRequest,
+) => string | undefined | Promise<string | undefined>;
+
+/** Which counter a request counts against, besides who sent it. */
+export type ThrottleKey = (request: RateLimitRequest) => string;
+
+/** Settings that apply to all limits of a route; module-wide defaults, overridable per route. */
+export interface ThrottleSettings {
+  /** Who is counted. Default: the authenticated principal, else the client address. */
+  tracker?: ThrottleTracker;
+  /** Which counter: default one per route (method and route template); return a constant to share one counter across routes. */
+  key?: ThrottleKey;
+  /** Proxies in front of the app that append to `X-Forwarded-For` (the count, not a boolean). Default 0: the socket address. */
+  trustProxy?: number;
+  /** IPv6 clients are counted per prefix of this many bits, since one host usually holds a whole /64. Default 64. */
+  ipv6Prefix?: number;
+  /** IPv4 clients are counted per prefix of this many bits. Default 32 (one address). */
+  ipv4Prefix?: number;
+  /** `always` (default): `RateLimit-Policy` and `RateLimit` on every response; `when-limited`: on 429s only; `never`. */
+  headers?: RateLimitHeadersMode;
+  /** Hard deadline for the store call on the request path. Default `'1s'`. */
+  storeTimeout?: Duration;
+}
+
+/** A validated limit, ready for the store. */
+export interface ResolvedLimit {
+  name: string;
+  limit: number;
+  windowMs: number;
+  algorithm: RateLimitAlgorithm;
+  cost: number;
+  blockMs: number;
+  onStoreUnavailable: RateLimitStoreFailurePolicy;
+}
+
+/** The validated, defaulted form of a route's limits and settings, built once per route. */
+export interface ThrottlePolicy {
+  limits: readonly ResolvedLimit[];
+  tracker: ThrottleTracker | undefined;
+  key: ThrottleKey;
+  trustProxy: number;
+  ipv6Prefix: number;
+  ipv4Prefix: number;
+  headers: RateLimitHeadersMode;
+  storeTimeoutMs: number;
+  /** The `RateLimit-Policy` header value, computed once. */
+  policyHeader: string;
+}
+
+/** One layer of configuration: the module, a controller, a handler. Later layers win. */
+export interface ThrottleLayer {
+  limits?: ThrottleRouteLimits | undefined;
+  settings?: ThrottleSettings | undefined;
+}
+
+/** Which named limits a route skips: all, or some by name. */
+export type ThrottleSkip = (name: string) => boolean;
+
+export const DEFAULT_ALGORITHM: RateLimitAlgorithm = 'sliding-window';
+
+const ALGORITHMS: ReadonlySet<string> = new Set(['fixed-window', 'sliding-window', 'token-bucket']);
+const STORE_POLICIES: ReadonlySet<string> = new Set(['allow', 'reject', 'local']);
+const HEADER_MODES: ReadonlySet<string> = new Set(['always', 'when-limited', 'never']);
+
+/** Limit names become part of storage keys and of a structured header: keep them plain. */
+const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The default counter: one per route, so a client's traffic on one route does not use up another's. */
+export const routeKey: ThrottleKey = (request) =>
+  `${request.method.toUpperCase()} ${request.route}`;
+
+/**
+ * Merges the layers (module defaults, controller, handler) by limit name and validates the result,
+ * so a misconfiguration names the option and the fix instead of surfacing on a request.
+ */
+export function resolveThrottlePolicy(
+  layers: ReadonlyArray<ThrottleLayer | undefined>,
+  skip: ThrottleSkip = () => false,
+): ThrottlePolicy {
+  const merged = new Map<string, Partial<ThrottleLimit>>();
+  let settings: ThrottleSettings = {};
+  for (const layer of layers) {
+    if (!layer) continue;
+    if (layer.limits !== undefined) {
+      if (
+        typeof layer.limits !== 'object' ||
+        layer.limits === null ||
+        Array.isArray(layer.limits)
+      ) {
+        throw new TollgateConfigError(
+          'TOLLGATE_INVALID_LIMITS',
+          'limits must be an object of named limits, e.g. { burst: { limit: 3, ttl: "1s" } }',
+        );
+      }
+      for (const [name, limit] of Object.entries(layer.limits)) {
+        merged.set(name, { ...merged.get(name), ...limit });
+      }
+    }
+    if (layer.settings) settings = { ...settings, ...withoutUndefined(layer.settings) };
+  }
+  const limits: ResolvedLimit[] = [];
+  for (const [name, limit] of merged) {
+    if (!skip(name)) limits.push(resolveLimit(name, limit));
+  }
+  return {
+    limits,
+    ...resolveSettings(settings),
+    policyHeader: policyHeaderValue(limits),
+  };
+}
+
+/** Validates the module-wide defaults once at start-up. */
+export function validateThrottleDefaults(
+  defaults: (ThrottleSettings & { limits?: ThrottleRouteLimits }) | undefined,
+): void {
+  if (!defaults) return;
+  resolveThrottlePolicy([{ limits: defaults.limits, settings: defaults }]);
+}
+
+/**
+ * Checks the fields a decorator gives, on their own: a partial limit may rely on the module's
+ * defaults for the rest, which are checked when the route's policy is built.
+ */
+export function validateThrottleLayer(layer: ThrottleLayer): void {
+  resolveSettings(layer.settings ?? {});
+  if (layer.limits === undefined) return;
+  if (typeof layer.limits !== 'object' || layer.limits === null || Array.isArray(layer.limits)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMITS',
+      'limits must be an object of named limits, e.g. { burst: { limit: 3, ttl: "1s" } }',
+    );
+  }
+  for (const [name, limit] of Object.entries(layer.limits)) {
+    checkName(name);
+    // Fill what is missing with harmless values, so only the fields given are judged.
+    const limitValue = limit.limit ?? Math.max(1, typeof limit.cost === 'number' ? limit.cost : 1);
+    resolveLimit(name, { ttl: 1_000, ...limit, limit: limitValue });
+  }
+}
+
+function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimit {
+  checkName(name);
+  if (typeof limit !== 'object' || limit === null) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMITS',
+      `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
+    );
+  }
+  if (limit.limit === undefined || limit.ttl === undefined) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INCOMPLETE_LIMIT',
+      `limit "${name}" needs both "limit" and "ttl" (e.g. { limit: 5, ttl: '10s' }); only a limit the module already defines may give some fields`,
+    );
+  }
+  if (!Number.isSafeInteger(limit.limit) || limit.limit < 1) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMIT',
+      `limit "${name}" has limit ${String(limit.limit)}: use a whole number of at least 1`,
+    );
+  }
+  const algorithm = limit.algorithm ?? DEFAULT_ALGORITHM;
+  if (!ALGORITHMS.has(algorithm)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_ALGORITHM',
+      `limit "${name}" has algorithm "${String(algorithm)}": use 'fixed-window', 'sliding-window' or 'token-bucket'`,
+    );
+  }
+  const cost = limit.cost ?? 1;
+  if (!Number.isSafeInteger(cost) || cost < 1 || cost > limit.limit) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_COST',
+      `limit "${name}" has cost ${String(cost)}: use a whole number from 1 to its limit (${limit.limit}), or the request could never pass`,
+    );
+  }
+  const onStoreUnavailable = limit.onStoreUnavailable ?? 'allow';
+  if (!STORE_POLICIES.has(onStoreUnavailable)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_STORE_POLICY',
+      `limit "${name}" has onStoreUnavailable "${String(onStoreUnavailable)}": use 'allow', 'reject' or 'local'`,
+    );
+  }
+  return {
+    name,
+    limit: limit.limit,
+    windowMs: toMilliseconds(limit.ttl, `ttl of limit "${name}"`),
+    algorithm,
+    cost,
+    blockMs:
+      limit.blockDuration === undefined || limit.blockDuration === 0
+        ? 0
+        : toMilliseconds(limit.blockDuration, `blockDuration of limit "${name}"`),
+    onStoreUnavailable,
+  };
+}
+
+function checkName(name: string): void {
+  if (!LIMIT_NAME.test(name)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMIT_NAME',
+      `limit name "${name}" may only use letters, digits, '_', '.' and '-' (1 to 64 characters)`,
+    );
+  }
+}
+
+function resolveSettings(
+  settings: ThrottleSettings,
+): Omit<ThrottlePolicy, 'limits' | 'policyHeader'> {
+  const trustProxy = settings.trustProxy ?? 0;
+  if (!Number.isSafeInteger(trustProxy) || trustProxy < 0) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_TRUST_PROXY',
+      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean`,
+    );
+  }
+  const ipv6Prefix = settings.ipv6Prefix ?? 64;
+  if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_IP_PREFIX',
+      `ipv6Prefix is ${String(ipv6Prefix)}: use a prefix length from 1 to 128 (64 counts one typical host)`,
+    );
+  }
+  const ipv4Prefix = settings.ipv4Prefix ?? 32;
+  if (!Number.isInteger(ipv4Prefix) || ipv4Prefix < 1 || ipv4Prefix > 32) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_IP_PREFIX',
+      `ipv4Prefix is ${String(ipv4Prefix)}: use a prefix length from 1 to 32 (32 counts one address)`,
+    );
+  }
+  const headers = settings.headers ?? 'always';
+  if (!HEADER_MODES.has(headers)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_HEADERS_MODE',
+      `headers is "${String(headers)}": use 'always', 'when-limited' or 'never'`,
+    );
+  }
+  for (const [option, value] of [
+    ['tracker', settings.tracker],
+    ['key', settings.key],
+  ] as const) {
+    if (value !== undefined && typeof value !== 'function') {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_THROTTLE_FUNCTION',
+        `${option} must be a function of the request, got ${typeof value}`,
+      );
+    }
+  }
+  return {
+    tracker: settings.tracker,
+    key: settings.key ?? routeKey,
+    trustProxy,
+    ipv6Prefix,
+    ipv4Prefix,
+    headers,
+    storeTimeoutMs: toMilliseconds(settings.storeTimeout ?? '1s', 'storeTimeout'),
+  };
+}
+
+/** An explicit `undefined` in a later layer must not erase an earlier layer's setting. */
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, entry]) => entry !== undefined),
+  ) as Partial<T>;
+}

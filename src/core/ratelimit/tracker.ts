@@ -1,0 +1,130 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+import type { RateLimitRequest, ThrottlePolicy } from './options.js';
+
+/**
+ * Who a request is counted as: a custom tracker's answer, else the authenticated principal, else
+ * the client address. Each kind has its own prefix, so a user named `10.0.0.1` is never counted
+ * together with the address 10.0.0.1.
+ */
+export async function resolveTracker(
+  request: RateLimitRequest,
+  policy: Pick<ThrottlePolicy, 'tracker' | 'trustProxy' | 'ipv4Prefix' | 'ipv6Prefix'>,
+): Promise<string> {
+  if (policy.tracker) {
+    const custom = await policy.tracker(request);
+    if (custom !== undefined) return `custom:${custom}`;
+  }
+  if (request.principal !== undefined) return `principal:${request.principal}`;
+  const address = clientAddress(
+    request.remoteAddress,
+    request.header('x-forwarded-for'),
+    policy.trustProxy,
+  );
+  if (address === undefined) return 'address:unknown';
+  return `address:${groupAddress(address, policy.ipv4Prefix, policy.ipv6Prefix)}`;
+}
+
+/**
+ * The client's address behind `trustedHops` proxies. Each proxy appends the address it received the
+ * request from to `X-Forwarded-For`, so reading from the right past the trusted hops gives the
+ * first address no client could have written; entries further left are whatever the client sent.
+ * With 0 hops the header is ignored entirely.
+ */
+export function clientAddress(
+  remoteAddress: string | undefined,
+  forwardedFor: string | readonly string[] | undefined,
+  trustedHops: number,
+): string | undefined {
+  if (trustedHops === 0 || remoteAddress === undefined) return remoteAddress;
+  const forwarded = (typeof forwardedFor === 'string' ? [forwardedFor] : (forwardedFor ?? []))
+    .flatMap((value) => value.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const chain = [...forwarded, remoteAddress];
+  // A chain shorter than the trusted hops has no client-written entries at all: its leftmost entry
+  // was written by the outermost proxy that was actually passed.
+  const index = Math.max(0, chain.length - 1 - trustedHops);
+  return stripPort(chain[index] as string);
+}
+
+/**
+ * The unit a client is counted in. IPv4-mapped IPv6 (`::ffff:1.2.3.4`, how a dual-stack socket
+ * reports IPv4 peers) counts as the IPv4 address. IPv6 is grouped by prefix, because one
+ * subscriber usually holds a whole /64 and could otherwise rotate addresses to escape a limit.
+ * Anything that is not an IP address is kept as it is (it is hashed into the storage key).
+ */
+export function groupAddress(address: string, ipv4Prefix = 32, ipv6Prefix = 64): string {
+  const plain = address.replace(/%.*$/, '');
+  if (isIPv4(plain)) return groupIPv4(plain, ipv4Prefix);
+  const groups = parseIPv6(plain);
+  if (!groups) return address.slice(0, 256);
+  if (isIPv4Mapped(groups)) {
+    const high = groups[6] as number;
+    const low = groups[7] as number;
+    return groupIPv4(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`, ipv4Prefix);
+  }
+  const masked = groups.map((group, index) => {
+    const bitsKept = Math.min(16, Math.max(0, ipv6Prefix - index * 16));
+    return group & (bitsKept === 0 ? 0 : (0xffff << (16 - bitsKept)) & 0xffff);
+  });
+  return `${masked.map((group) => group.toString(16)).join(':')}/${ipv6Prefix}`;
+}
+
+function groupIPv4(address: string, prefix: number): string {
+  if (prefix === 32) return address;
+  const octets = address.split('.').map(Number);
+  const value =
+    (((octets[0] as number) << 24) |
+      ((octets[1] as number) << 16) |
+      ((octets[2] as number) << 8) |
+      (octets[3] as number)) >>>
+    0;
+  const masked = (value & (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0)) >>> 0;
+  return `${[masked >>> 24, (masked >>> 16) & 0xff, (masked >>> 8) & 0xff, masked & 0xff].join('.')}/${prefix}`;
+}
+
+/** `::ffff:0:0/96`: an IPv4 address carried in IPv6. */
+function isIPv4Mapped(groups: readonly number[]): boolean {
+  return groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
+}
+
+/** The eight 16-bit groups of an IPv6 address, with `::` expanded and a dotted IPv4 tail converted. */
+export function parseIPv6(address: string): number[] | undefined {
+  if (!isIPv6(address)) return undefined;
+  let head = address;
+  const tail: number[] = [];
+  const lastColon = address.lastIndexOf(':');
+  const last = address.slice(lastColon + 1);
+  if (last.includes('.')) {
+    const octets = last.split('.').map(Number);
+    tail.push(
+      ((octets[0] as number) << 8) | (octets[1] as number),
+      ((octets[2] as number) << 8) | (octets[3] as number),
+    );
+    head = address.slice(0, lastColon + 1);
+    // Keep a trailing `::`, drop a single `:` that only separated the IPv4 tail.
+    if (!head.endsWith('::')) head = head.slice(0, -1);
+  }
+  const [left = '', right] = head.split('::');
+  const toGroups = (part: string): number[] =>
+    part === '' ? [] : part.split(':').map((group) => parseInt(group, 16));
+  const leftGroups = toGroups(left);
+  const rightGroups = right === undefined ? [] : toGroups(right);
+  const missing = 8 - leftGroups.length - rightGroups.length - tail.length;
+  return [
+    ...leftGroups,
+    ...new Array<number>(Math.max(0, missing)).fill(0),
+    ...rightGroups,
+    ...tail,
+  ];
+}
+
+/** `1.2.3.4:5678` and `[2001:db8::1]:443`, as some proxies write them, to the bare address. */
+function stripPort(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed) return bracketed[1] as string;
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+  if (v4WithPort) return v4WithPort[1] as string;
+  return entry;
+}
