@@ -28,6 +28,8 @@ export async function createExpressSampleApp(
     idempotent({
       store,
       ...(config.lease === undefined ? {} : { lease: config.lease }),
+      // Quiet when asked, like the Nest sample's `logger: false`; else the default warnings.
+      ...(config.logger === false ? { onEvent: () => undefined } : {}),
       ...options,
     });
   // Every entry is one handler execution of this app, which GET answers with.
