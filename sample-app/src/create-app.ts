@@ -8,16 +8,30 @@ import { openStore, type SampleAppConfig } from './shared/config.js';
 
 export type { SampleAppConfig } from './shared/config.js';
 
+/** The HTTP platform Nest runs the sample on; the routes and their behaviour are the same on both. */
+export type SamplePlatform = 'express' | 'fastify';
+
 /** Builds the sample app with its store connected, ready to `listen`. */
 export async function createSampleApp(
-  config: SampleAppConfig,
+  config: SampleAppConfig & { platform?: SamplePlatform },
 ): Promise<{ app: INestApplication; store: TollgateStore }> {
   // Requests that arrive right after "listening" must find the store connected.
   const store = await openStore(config.redisUrl);
-  const app = await NestFactory.create(
-    AppModule.register({ store, ...(config.lease === undefined ? {} : { lease: config.lease }) }),
-    config.logger === false ? { logger: false } : {},
-  );
+  const module = AppModule.register({
+    store,
+    ...(config.lease === undefined ? {} : { lease: config.lease }),
+  });
+  const options = config.logger === false ? { logger: false as const } : {};
+  const app =
+    config.platform === 'fastify'
+      ? await NestFactory.create(module, await fastifyAdapter(), options)
+      : await NestFactory.create(module, options);
   app.enableShutdownHooks();
   return { app, store };
+}
+
+/** Loaded only when asked for, so the Express sample never needs Fastify installed. */
+async function fastifyAdapter() {
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  return new FastifyAdapter();
 }

@@ -1,4 +1,5 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { Idempotent } from '../../src/nest.js';
 import {
   InvalidRequestError,
@@ -15,16 +16,18 @@ const orders = new OrderBook();
 
 @Controller('orders')
 export class OrdersController {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
   /** Charges once per Idempotency-Key; retries with the same key replay the first response. */
   @Post()
   @HttpCode(201)
   @Idempotent(ROUTE_PROTECTION.orders)
-  async create(
-    @Body() body: unknown,
-    @Res({ passthrough: true }) res: { setHeader(name: string, value: string): unknown },
-  ): Promise<Order> {
+  async create(@Body() body: unknown, @Res({ passthrough: true }) res: unknown): Promise<Order> {
     const order = await orders.place(parseOrThrow(body));
-    for (const [name, value] of Object.entries(orderHeaders(order))) res.setHeader(name, value);
+    // Through Nest's adapter, as Express's response and Fastify's reply set headers differently.
+    const adapter = this.adapterHost.httpAdapter;
+    for (const [name, value] of Object.entries(orderHeaders(order)))
+      adapter.setHeader(res, name, value);
     return order;
   }
 

@@ -45,3 +45,25 @@ export function describeRequest(
   const req = request as PlatformRequest;
   return describeHttpRequest(req, routeTemplate(context, req), scopeOf(request, resolveScope));
 }
+
+/** Nest's metadata keys, stable since Nest 7, read here to avoid its internal entry points. */
+const ROUTE_ARGS_METADATA = '__routeArguments__';
+const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
+/** `RouteParamtypes.RESPONSE` and `RouteParamtypes.NEXT`: the parameters that hand a handler its response. */
+const RESPONSE_PARAM_TYPES: ReadonlySet<string> = new Set(['1', '2']);
+
+/**
+ * Whether the handler sends its response itself (`@Res()` or `@Next()` without passthrough), as
+ * Nest decides it: Nest then sends nothing that an interceptor returns.
+ */
+export function handlerSendsResponse(context: ExecutionContext): boolean {
+  const controller = context.getClass();
+  const method = context.getHandler().name;
+  const params = Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) as
+    Record<string, unknown> | undefined;
+  if (!params) return false;
+  const takesResponse = Object.keys(params).some((key) =>
+    RESPONSE_PARAM_TYPES.has(key.split(':')[0] ?? ''),
+  );
+  return takesResponse && !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, method);
+}

@@ -18,7 +18,7 @@ import { resolveIdempotencyPolicy, type IdempotencyPolicy } from '../core/idempo
 import { captureResponse } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
-import { describeRequest, rawResponse } from './http-context.js';
+import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -62,9 +62,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
           case 'proceed':
             return this.execute(decision.execution, response, next);
           case 'replay':
-            return of(this.replay(response, decision.response));
+            return this.answer(context, response, this.replay(response, decision.response));
           case 'reject':
-            return of(this.reject(response, decision.error));
+            return this.answer(context, response, this.reject(response, decision.error));
           case 'bypass':
             return next.handle();
         }
@@ -95,6 +95,21 @@ export class IdempotencyInterceptor implements NestInterceptor {
         setImmediate(abandonIfClosedUnsent);
       }),
     );
+  }
+
+  /**
+   * Nest sends what the interceptor returns, except for a handler that sends its own response
+   * (`@Res()` without passthrough): that handler does not run here, so the answer is sent here.
+   */
+  private answer(
+    context: ExecutionContext,
+    response: unknown,
+    body: StreamableFile | undefined,
+  ): Observable<unknown> {
+    if (!handlerSendsResponse(context)) return of(body);
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.reply(response, body, rawResponse(response).statusCode);
+    return of(undefined);
   }
 
   private replay(response: unknown, stored: StoredResponse): StreamableFile | undefined {

@@ -16,7 +16,7 @@ import {
   StreamableFile,
   type INestApplication,
 } from '@nestjs/common';
-import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -27,12 +27,15 @@ import {
 } from '../../src/nest.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { request } from '../helpers/http.js';
+import { createNestApp, NEST_PLATFORMS } from '../helpers/nest-platforms.js';
 
 let runs = 0;
 
 @Controller('capture')
 @Idempotent()
 class CaptureController {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
   @Post('object')
   object(@Body() body: unknown): unknown {
     runs++;
@@ -65,17 +68,13 @@ class CaptureController {
   }
 
   @Post('passthrough')
-  passthrough(
-    @Res({ passthrough: true })
-    res: {
-      status(code: number): unknown;
-      setHeader(n: string, v: string): unknown;
-    },
-  ): unknown {
+  passthrough(@Res({ passthrough: true }) res: unknown): unknown {
     runs++;
-    res.status(202);
-    res.setHeader('ETag', `"v${runs}"`);
-    res.setHeader('X-Internal', 'not replayed');
+    // Through Nest's adapter: Express's response and Fastify's reply set status and headers differently.
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.status(res, 202);
+    adapter.setHeader(res, 'ETag', `"v${runs}"`);
+    adapter.setHeader(res, 'X-Internal', 'not replayed');
     return { accepted: runs };
   }
 
@@ -159,12 +158,12 @@ class GlobalController {
 })
 class CaptureModule {}
 
-describe('Nest response capture and global registration', () => {
+describe.each(NEST_PLATFORMS)('Nest response capture and global registration on %s', (platform) => {
   let app: INestApplication;
   let baseUrl: string;
 
   beforeAll(async () => {
-    app = await NestFactory.create(CaptureModule, { logger: false });
+    app = await createNestApp(CaptureModule, platform);
     await app.listen(0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
   });
