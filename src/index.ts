@@ -31,6 +31,45 @@ export {
   type Outcome,
   type StoreUnavailablePolicy,
 } from './core/idempotency/options.js';
+export {
+  RateLimitEngine,
+  type RateLimitDecision,
+  type RateLimitEngineOptions,
+  type RateLimitEvent,
+} from './core/ratelimit/engine.js';
+export {
+  RATE_LIMIT_HEADER,
+  RATE_LIMIT_POLICY_HEADER,
+  policyHeaderValue,
+  rateLimitHeaderValue,
+} from './core/ratelimit/headers.js';
+export {
+  InProcessRateLimiter,
+  type InProcessRateLimiterOptions,
+} from './core/ratelimit/in-process.js';
+export {
+  resolveThrottlePolicy,
+  routeKey,
+  validateThrottleDefaults,
+  type RateLimitHeadersMode,
+  type RateLimitRequest,
+  type RateLimitStoreFailurePolicy,
+  type ResolvedLimit,
+  type ThrottleKey,
+  type ThrottleLayer,
+  type ThrottleLimit,
+  type ThrottleLimits,
+  type ThrottlePolicy,
+  type ThrottleRouteLimits,
+  type ThrottleSettings,
+  type ThrottleSkip,
+  type ThrottleTracker,
+} from './core/ratelimit/options.js';
+export { clientAddress, groupAddress, resolveTracker } from './core/ratelimit/tracker.js';
+export {
+  describeRateLimitRequest,
+  type RateLimitHttpRequestLike,
+} from './http/rate-limit-request.js';
 export { systemClock, type Clock } from './core/clock.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
 export {
@@ -44,6 +83,11 @@ export {
   type BeginResult,
   type IdempotencyStore,
   type LockResult,
+  type RateLimitAlgorithm,
+  type RateLimitResult,
+  type RateLimitRule,
+  type RateLimitState,
+  type RateLimitStore,
   type StoredResponse,
   type UnstorableReason,
 } from './stores/store.js';

@@ -6,6 +6,7 @@ import { CommandsController } from './commands.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
 import { OrdersController } from './orders.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
+import { QuotesController } from './quotes.controller.js';
 import { ReportsController } from './reports.controller.js';
 
 export interface SampleOptions {
@@ -25,7 +26,7 @@ export class AppModule {
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
         }),
       ],
-      controllers: [OrdersController, ReportsController, CommandsController],
+      controllers: [OrdersController, ReportsController, CommandsController, QuotesController],
       providers: [
         { provide: APP_GUARD, useClass: DemoAuthGuard },
         { provide: APP_FILTER, useClass: ProblemJsonFilter },

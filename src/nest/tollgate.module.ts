@@ -2,9 +2,16 @@ import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/comm
 
 import { IdempotencyEngine, type IdempotencyEvent } from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
+import {
+  RateLimitEngine,
+  storeCannotRateLimit,
+  type RateLimitEvent,
+} from '../core/ratelimit/engine.js';
+import { validateThrottleDefaults } from '../core/ratelimit/options.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../stores/store.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+import { ThrottleGuard } from './throttle.guard.js';
 import {
   ConfigurableModuleClass,
   MODULE_OPTIONS_TOKEN,
@@ -27,6 +34,15 @@ function logEvent(event: IdempotencyEvent): void {
       logger.warn(`could not record the result of ${event.key}: ${event.error.message}`);
       break;
   }
+}
+
+function logRateLimitEvent(event: RateLimitEvent): void {
+  const outcome = {
+    allowed: 'passed unchecked',
+    rejected: 'rejected with 503',
+    local: 'checked by the in-process limiter',
+  }[event.outcome];
+  logger.warn(`store unavailable for rate limiting, request ${outcome}: ${event.error.message}`);
 }
 
 /**
@@ -53,8 +69,35 @@ function logEvent(event: IdempotencyEvent): void {
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
     },
     IdempotencyInterceptor,
+    {
+      provide: RateLimitEngine,
+      useFactory: (store: TollgateStore, options: TollgateModuleOptions) => {
+        // Module-wide defaults are checked at start-up, not on the first request.
+        validateThrottleDefaults(options.throttle);
+        const engine = new RateLimitEngine(store, {
+          ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+          ...(options.throttle?.localMaxKeys === undefined
+            ? {}
+            : { localMaxKeys: options.throttle.localMaxKeys }),
+          onEvent: options.throttle?.onEvent ?? logRateLimitEvent,
+        });
+        if (options.throttle?.limits && !engine.storeSupportsRateLimiting) {
+          throw storeCannotRateLimit();
+        }
+        return engine;
+      },
+      inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
+    },
+    ThrottleGuard,
   ],
-  exports: [TollgateStore, IdempotencyEngine, IdempotencyInterceptor, MODULE_OPTIONS_TOKEN],
+  exports: [
+    TollgateStore,
+    IdempotencyEngine,
+    IdempotencyInterceptor,
+    RateLimitEngine,
+    ThrottleGuard,
+    MODULE_OPTIONS_TOKEN,
+  ],
 })
 export class TollgateModule extends ConfigurableModuleClass implements OnApplicationShutdown {
   constructor(@Inject(TollgateStore) private readonly store: TollgateStore) {

@@ -72,8 +72,15 @@ export class RateLimitEngine {
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
     this.onEvent = options.onEvent ?? defaultEventReporter;
+    const localMaxKeys = options.localMaxKeys ?? 10_000;
+    if (!Number.isSafeInteger(localMaxKeys) || localMaxKeys < 1) {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_LOCAL_MAX_KEYS',
+        `localMaxKeys is ${String(localMaxKeys)}: use a whole number of counters, at least 1`,
+      );
+    }
     this.local = new InProcessRateLimiter({
-      maxKeys: options.localMaxKeys ?? 10_000,
+      maxKeys: localMaxKeys,
       ...(options.clock ? { clock: options.clock } : {}),
     });
   }

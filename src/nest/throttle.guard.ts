@@ -1,0 +1,131 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+
+import { PROBLEM_CONTENT_TYPE } from '../core/errors.js';
+import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import {
+  resolveThrottlePolicy,
+  type ThrottlePolicy,
+  type ThrottleSkip,
+} from '../core/ratelimit/options.js';
+import {
+  describeRateLimitRequest,
+  type RateLimitHttpRequestLike,
+} from '../http/rate-limit-request.js';
+import { defaultScope } from '../http/request.js';
+import { routeTemplate } from './http-context.js';
+import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
+import { TollgateHttpException } from './tollgate-http.exception.js';
+import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
+
+/** Marks a request this guard already decided, so global and per-route registration never count twice. */
+const HANDLED = Symbol.for('tollgate:throttle-handled');
+
+type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
+
+/**
+ * Translates between Nest and the rate-limit engine: reads the route's limits, asks the engine,
+ * sets the rate-limit headers, and turns a rejection into a problem+json response. Register it
+ * globally (`{ provide: APP_GUARD, useClass: ThrottleGuard }`, after any authentication guard so
+ * the principal is known) or let `@Throttle()` apply it per route. Guards run before interceptors,
+ * so a throttled request never reaches `@Idempotent()` and never touches its key.
+ */
+@Injectable()
+export class ThrottleGuard implements CanActivate {
+  /** One resolved policy per controller and handler (null: not throttled), built on first use. */
+  private readonly policies = new WeakMap<object, WeakMap<object, ThrottlePolicy | null>>();
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly engine: RateLimitEngine,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: TollgateModuleOptions,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest<RateLimitHttpRequestLike & Record<symbol, unknown>>();
+    if (request[HANDLED]) return true;
+    const policy = this.policyFor(context);
+    if (!policy) return true;
+    request[HANDLED] = true;
+
+    const described = describeRateLimitRequest(
+      request,
+      routeTemplate(context, request),
+      this.options.scope ?? defaultScope,
+    );
+    const decision = await this.engine.check(described, policy);
+    const response = http.getResponse<unknown>();
+    const adapter = this.adapterHost.httpAdapter;
+    if (decision.action === 'allow') {
+      for (const [name, value] of Object.entries(decision.headers))
+        adapter.setHeader(response, name, value);
+      return true;
+    }
+    // Set here, before Nest's exception layer writes the body: its default filter keeps a
+    // `+json` Content-Type and every header already on the response.
+    for (const [name, value] of Object.entries(decision.error.headers))
+      adapter.setHeader(response, name, value);
+    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
+    throw new TollgateHttpException(decision.error);
+  }
+
+  private policyFor(context: ExecutionContext): ThrottlePolicy | null {
+    const controller = context.getClass();
+    const handler = context.getHandler();
+    let byHandler = this.policies.get(controller);
+    if (!byHandler) this.policies.set(controller, (byHandler = new WeakMap()));
+    let policy = byHandler.get(handler);
+    if (policy === undefined) {
+      policy = this.resolvePolicy(controller, handler);
+      byHandler.set(handler, policy);
+    }
+    return policy;
+  }
+
+  private resolvePolicy(controller: object, handler: object): ThrottlePolicy | null {
+    const defaults = this.options.throttle;
+    const onController = this.reflector.get(ThrottleMetadata, controller as never);
+    const onHandler = this.reflector.get(ThrottleMetadata, handler as never);
+    if (!defaults?.limits && !onController && !onHandler) return null;
+    const skip = mergeSkips(
+      this.reflector.get(SkipThrottleMetadata, controller as never),
+      this.reflector.get(SkipThrottleMetadata, handler as never),
+    );
+    try {
+      const policy = resolveThrottlePolicy(
+        [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
+        skip,
+      );
+      return policy.limits.length > 0 ? policy : null;
+    } catch (error) {
+      new Logger('Tollgate').error(
+        `invalid throttle options on ${(controller as { name?: string }).name}.${(handler as { name?: string }).name}`,
+      );
+      throw error;
+    }
+  }
+}
+
+/**
+ * The handler's `@SkipThrottle()` wins over the controller's, name by name: a controller may skip
+ * everything and one handler bring back `{ burst: false }`.
+ */
+function mergeSkips(onController: SkipValue, onHandler: SkipValue): ThrottleSkip {
+  return (name) => {
+    for (const layer of [onHandler, onController]) {
+      if (layer === undefined) continue;
+      if (layer === true) return true;
+      if (Object.prototype.hasOwnProperty.call(layer, name)) return layer[name] === true;
+    }
+    return false;
+  };
+}
