@@ -1,0 +1,171 @@
+/**
+ * The NestJS 12 targets. Plain ESM has no decorator syntax, so decorators are applied with
+ * `Reflect.decorate`, exactly as the TypeScript compiler emits them. Every app has one controller
+ * with `POST /orders` that answers 201 `{ id, item, amount }`; only the protection differs.
+ */
+import 'reflect-metadata';
+
+import { Body, Controller, HttpCode, Module, Post } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { Redis } from 'ioredis';
+
+import { HIGH_LIMIT } from '../targets.mjs';
+import { SkipTarget } from './skip.mjs';
+
+/** Applies method decorators (and `@Body()` on the first parameter) like `tsc` does. */
+function decorateMethod(cls, name, decorators) {
+  const proto = cls.prototype;
+  Body()(proto, name, 0);
+  const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+  const decorated = Reflect.decorate(decorators, proto, name, descriptor);
+  Object.defineProperty(proto, name, decorated ?? descriptor);
+}
+
+/** A fresh `OrdersController` with the given extra decorators on `create` and on the class. */
+function ordersController({ method = [], controller = [] } = {}) {
+  let nextId = 1;
+  class OrdersController {
+    create(body) {
+      return { id: `ord_${nextId++}`, item: body.item, amount: body.amount };
+    }
+  }
+  decorateMethod(OrdersController, 'create', [Post(), HttpCode(201), ...method]);
+  return Reflect.decorate([Controller('orders'), ...controller], OrdersController);
+}
+
+function appModule({ imports = [], providers = [], controllers }) {
+  class AppModule {}
+  return Reflect.decorate([Module({ imports, providers, controllers })], AppModule);
+}
+
+/** An ioredis client as the peers' docs create it, connected before the app serves. */
+async function readyClient(url) {
+  const client = new Redis(url);
+  await new Promise((resolve, reject) => {
+    client.once('ready', resolve);
+    client.once('error', reject);
+  });
+  return client;
+}
+
+async function tollgateNest() {
+  const nest = await import('tollgate/nest');
+  return nest;
+}
+
+async function tollgateStore(redisUrl) {
+  const { RedisStore } = await import('tollgate');
+  const store = new RedisStore({ url: redisUrl });
+  await store.ready();
+  return store;
+}
+
+/** Skips a Tollgate rate-limit target until tollgate/nest exports `Throttle`. */
+async function tollgateThrottle() {
+  const nest = await tollgateNest();
+  if (typeof nest.Throttle !== 'function') {
+    throw new SkipTarget(
+      'tollgate/nest does not export Throttle yet (rate limiting for Nest is still being built in src/nest/throttle*)',
+    );
+  }
+  return nest;
+}
+
+const builders = {
+  'nest-bare': async () => appModule({ controllers: [ordersController()] }),
+
+  'tollgate-nest-idempotency': async ({ redisUrl }) => {
+    const { TollgateModule, Idempotent } = await tollgateNest();
+    const store = await tollgateStore(redisUrl);
+    return appModule({
+      imports: [TollgateModule.forRoot({ store })],
+      controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
+    });
+  },
+
+  'tollgate-nest-throttle': async ({ redisUrl }) => {
+    const { TollgateModule, Throttle } = await tollgateThrottle();
+    const store = await tollgateStore(redisUrl);
+    return appModule({
+      imports: [TollgateModule.forRoot({ store })],
+      controllers: [
+        ordersController({ method: [Throttle({ default: { limit: HIGH_LIMIT, ttl: '1m' } })] }),
+      ],
+    });
+  },
+
+  'tollgate-nest-throttle-3': async ({ redisUrl }) => {
+    const { TollgateModule, Throttle } = await tollgateThrottle();
+    const store = await tollgateStore(redisUrl);
+    const limits = {
+      short: { limit: HIGH_LIMIT, ttl: '1s' },
+      medium: { limit: HIGH_LIMIT, ttl: '10s' },
+      long: { limit: HIGH_LIMIT, ttl: '1m' },
+    };
+    return appModule({
+      imports: [TollgateModule.forRoot({ store })],
+      controllers: [ordersController({ method: [Throttle(limits)] })],
+    });
+  },
+
+  'nestjs-throttler': async ({ redisUrl }) => {
+    const { ThrottlerGuard, ThrottlerModule } = await import('@nestjs/throttler');
+    const { ThrottlerStorageRedisService } = await import('@nest-lab/throttler-storage-redis');
+    const storage = new ThrottlerStorageRedisService(await readyClient(redisUrl));
+    return appModule({
+      imports: [
+        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: HIGH_LIMIT }], storage }),
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+      controllers: [ordersController()],
+    });
+  },
+
+  'nestjs-throttler-3': async ({ redisUrl }) => {
+    const { ThrottlerGuard, ThrottlerModule } = await import('@nestjs/throttler');
+    const { ThrottlerStorageRedisService } = await import('@nest-lab/throttler-storage-redis');
+    const storage = new ThrottlerStorageRedisService(await readyClient(redisUrl));
+    return appModule({
+      imports: [
+        ThrottlerModule.forRoot({
+          throttlers: [
+            { name: 'short', ttl: 1_000, limit: HIGH_LIMIT },
+            { name: 'medium', ttl: 10_000, limit: HIGH_LIMIT },
+            { name: 'long', ttl: 60_000, limit: HIGH_LIMIT },
+          ],
+          storage,
+        }),
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+      controllers: [ordersController()],
+    });
+  },
+
+  'node-idempotency-nest': async ({ redisUrl }) => {
+    const { Idempotent, NodeIdempotencyModule } = await import('@node-idempotency/nestjs');
+    return appModule({
+      imports: [
+        NodeIdempotencyModule.forRootAsync({
+          storage: { adapter: 'redis', options: { url: redisUrl } },
+          // Stripe's 24 h, as Tollgate's default retention.
+          cacheTTLMS: 24 * 60 * 60 * 1000,
+        }),
+      ],
+      controllers: [ordersController({ method: [Idempotent({ enforceIdempotency: true })] })],
+    });
+  },
+};
+// Same app; only the workload differs (one key for the whole run).
+builders['tollgate-nest-replay'] = builders['tollgate-nest-idempotency'];
+
+/** Builds and starts the Nest app of `targetId`; resolves with its HTTP server, listening. */
+export async function startNest(targetId, context) {
+  const build = builders[targetId];
+  if (!build) throw new Error(`no Nest app for target ${targetId}`);
+  const module = await build(context);
+  const app = await NestFactory.create(module, { logger: ['error', 'warn'] });
+  await app.listen(0, '127.0.0.1');
+  return { server: app.getHttpServer(), close: () => app.close() };
+}
+
+export const nestTargets = Object.keys(builders);

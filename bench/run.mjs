@@ -1,0 +1,414 @@
+/**
+ * Tollgate against the libraries users would pick instead: `npm run bench`.
+ *
+ * Starts a throwaway redis-server, then, round after round, starts each target's app in a child
+ * process, checks that it really protects the route, warms it up, drives it with autocannon
+ * (POST /orders, small JSON body) and records requests per second, p50/p99 latency and Redis
+ * commands per request. Writes bench/RESULTS.md, bench/results.svg and bench/results/latest.json.
+ *
+ * Environment:
+ *   BENCH_DURATION     measured seconds per target and round (default 5)
+ *   BENCH_WARMUP       warm-up seconds before each measured run (default 2)
+ *   BENCH_ROUNDS       rounds; targets run interleaved in each, order rotated per round (default 3)
+ *   BENCH_CONNECTIONS  concurrent connections (default 32)
+ *   BENCH_CENSUS       requests replayed under MONITOR to split Redis commands into top-level and
+ *                      in-Lua (default 400; 0 turns the census off)
+ *   BENCH_TARGETS      comma-separated target ids (or parts of ids) to run; the bare apps of their
+ *                      frameworks always run too. A filtered run writes only results/latest.json
+ *                      unless BENCH_WRITE=1.
+ *   BENCH_NOTE         a sentence printed at the top of RESULTS.md (e.g. "shared, noisy machine")
+ *   BENCH_PROFILE      a target id: run only that target once under `node --cpu-prof`, print where
+ *                      its time goes and keep the profile in bench/results/profiles/
+ */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { request } from 'node:http';
+import { cpus, freemem, loadavg, totalmem, availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { clearTimeout, setTimeout } from 'node:timers';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from 'node:child_process';
+
+import autocannon from 'autocannon';
+
+import { BENCH_DIR, ROOT_DIR, installBuiltLibrary, installedVersion } from './lib/library.mjs';
+import { formatSummary, summariseProfile } from './lib/profile.mjs';
+import { startRedis } from './lib/redis.mjs';
+import { median, renderMarkdown, renderSvg, MEMORY_SECTION } from './lib/report.mjs';
+import { BODY, ROUTE, SECTIONS, TARGETS, bareOf } from './targets.mjs';
+
+const env = process.env;
+const number = (name, fallback) => {
+  const value = env[name] === undefined || env[name] === '' ? fallback : Number(env[name]);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number ≥ 0`);
+  return value;
+};
+const config = {
+  duration: number('BENCH_DURATION', 5),
+  warmup: number('BENCH_WARMUP', 2),
+  rounds: Math.max(1, Math.round(number('BENCH_ROUNDS', 3))),
+  connections: Math.max(1, Math.round(number('BENCH_CONNECTIONS', 32))),
+  census: Math.round(number('BENCH_CENSUS', 400)),
+  profile: env.BENCH_PROFILE || undefined,
+  note: env.BENCH_NOTE || undefined,
+};
+const RESULTS_DIR = join(BENCH_DIR, 'results');
+const PROFILE_DIR = join(RESULTS_DIR, 'profiles');
+const SERVER = join(BENCH_DIR, 'apps', 'server.mjs');
+
+const log = (line) => process.stdout.write(line + '\n');
+
+function selectTargets() {
+  if (config.profile) {
+    const target = TARGETS.find((t) => t.id === config.profile);
+    if (!target) throw new Error(`BENCH_PROFILE: no target ${config.profile}`);
+    return [target];
+  }
+  const wanted = (env.BENCH_TARGETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (wanted.length === 0) return TARGETS;
+  const picked = TARGETS.filter((t) => wanted.some((w) => t.id.includes(w)));
+  const bares = new Set(picked.map(bareOf));
+  return TARGETS.filter((t) => picked.includes(t) || bares.has(t.id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/** One POST /orders on a fresh connection: the probe that proves a target protects its route. */
+function post(port, headers) {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: ROUTE,
+        agent: false,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.setTimeout(5_000, () => req.destroy(new Error('probe timed out')));
+    req.on('error', reject);
+    req.end(BODY);
+  });
+}
+
+/** Keys never repeat across runs, targets and rounds: each drive() gets its own prefix. */
+const keyPrefix = `k${process.pid.toString(36)}${Date.now().toString(36)}`;
+let drives = 0;
+
+/** autocannon with the target's workload; `seconds` or `amount` bounds the run. */
+function drive(port, workload, sameKey, bound) {
+  const headers = { 'content-type': 'application/json' };
+  if (workload === 'same-key') headers['idempotency-key'] = sameKey;
+  const req = { method: 'POST', path: ROUTE, headers, body: BODY };
+  if (workload === 'fresh-key') {
+    let seq = 0;
+    const prefix = `${keyPrefix}-${++drives}`;
+    // A new Idempotency-Key on every request: every request is a first execution.
+    req.setupRequest = (r) => {
+      r.headers = { ...headers, 'idempotency-key': `${prefix}-${++seq}` };
+      return r;
+    };
+  }
+  return autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: config.connections,
+    pipelining: 1,
+    timeout: 10,
+    requests: [req],
+    ...bound,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+function startApp(target, redis) {
+  const execArgv = [];
+  if (config.profile) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    execArgv.push(
+      '--cpu-prof',
+      `--cpu-prof-dir=${PROFILE_DIR}`,
+      `--cpu-prof-name=${target.id}.cpuprofile`,
+    );
+  }
+  const child = fork(SERVER, [target.id], {
+    cwd: BENCH_DIR,
+    env: { ...env, BENCH_REDIS_URL: redis.url, NODE_ENV: 'production' },
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit');
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the app did not start within 60 s')), 60_000);
+    child.once('message', (message) => {
+      clearTimeout(timer);
+      resolve(message);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the app exited during start-up (code ${code}, signal ${signal})`));
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.send({ type: 'stop' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { started, stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One target, one round
+
+/** Fails unless the target does its job: replays a repeated key, or keeps counters in Redis. */
+async function probe(target, port, redis, sameKey) {
+  const key = target.workload === 'same-key' ? sameKey : `${keyPrefix}-probe`;
+  const headers = target.workload === 'plain' ? {} : { 'idempotency-key': key };
+  const first = await post(port, headers);
+  if (first.status !== 201) {
+    throw new Error(`probe: expected 201, got ${first.status}: ${first.body.slice(0, 300)}`);
+  }
+  if (target.workload !== 'plain') {
+    // Results are stored when the response ends; give the store a moment before the duplicate.
+    await sleep(100);
+    const second = await post(port, headers);
+    if (second.status !== 201 || second.body !== first.body) {
+      throw new Error(
+        `probe: a repeated Idempotency-Key was not replayed (${second.status} ${second.body.slice(0, 200)} after ${first.body})`,
+      );
+    }
+  }
+  const keys = await redis.dbsize();
+  if (target.section === 'bare' && keys !== 0) throw new Error('probe: a bare app wrote to Redis');
+  if (target.section !== 'bare' && keys === 0)
+    throw new Error('probe: nothing was written to Redis');
+}
+
+function perRequest(counts, requests) {
+  const out = {};
+  for (const [command, calls] of Object.entries(counts)) out[command] = calls / requests;
+  return out;
+}
+
+async function runOnce(target, redis, round, withCensus) {
+  await redis.flush();
+  const app = startApp(target, redis);
+  try {
+    const message = await app.started;
+    if (message.type === 'skip') return { status: 'skipped', reason: message.reason };
+    if (message.type !== 'ready') throw new Error(message.message ?? 'the app failed to start');
+    const { port } = message;
+    const sameKey = `${keyPrefix}-same`;
+    await probe(target, port, redis, sameKey);
+
+    const warm =
+      config.warmup > 0
+        ? await drive(port, target.workload, sameKey, { duration: config.warmup })
+        : undefined;
+    // Requests still in flight when autocannon stopped must not land in the measured counts.
+    await sleep(250);
+    await redis.resetStats();
+    const result = await drive(port, target.workload, sameKey, { duration: config.duration });
+    await sleep(250);
+    const commands = await redis.commandStats();
+    const requests = result.requests.total;
+    const measured = {
+      round,
+      requests,
+      // Everything the app served, probe and warm-up included: the denominator of a CPU profile.
+      served: requests + (warm?.requests.total ?? 0) + (target.workload === 'plain' ? 1 : 2),
+      rps: requests / result.duration,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      commandsPerRequest: perRequest(commands, Math.max(1, requests)),
+    };
+
+    let census;
+    if (withCensus && config.census > 0) {
+      const {
+        result: c,
+        topLevel,
+        inLua,
+      } = await redis.census(() =>
+        drive(port, target.workload, sameKey, { amount: config.census }),
+      );
+      const n = Math.max(1, c.requests.total);
+      census = { requests: n, topLevel: perRequest(topLevel, n), inLua: perRequest(inLua, n) };
+    }
+    return { status: 'ok', measured, census };
+  } catch (error) {
+    return { status: 'failed', reason: error?.message ?? String(error) };
+  } finally {
+    await app.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine and versions
+
+function machine() {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel;
+  } catch {
+    // Not Linux: os.cpus() has it.
+  }
+  return {
+    nproc: availableParallelism(),
+    cpuModel: cpuModel.trim(),
+    memoryGiB: totalmem() / 2 ** 30,
+    freeMemoryGiB: freemem() / 2 ** 30,
+    loadAverage: loadavg(),
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+function gitRevision() {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT_DIR })
+      .toString()
+      .trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT_DIR })
+      .toString()
+      .trim();
+    return dirty ? `${rev} + uncommitted changes in src/` : rev;
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+const tollgateVersion = installBuiltLibrary();
+const selected = selectTargets();
+const redis = await startRedis();
+const started = new Date();
+const info = {
+  date: started.toISOString(),
+  machine: machine(),
+  node: process.version,
+  redis: redis.version,
+  tollgate: `${tollgateVersion} (${gitRevision()})`,
+  autocannon: installedVersion('autocannon'),
+  config: { ...config, profile: undefined },
+  versions: Object.fromEntries(
+    [...new Set(selected.flatMap((t) => t.packages))].sort().map((p) => [p, installedVersion(p)]),
+  ),
+};
+log(
+  `tollgate bench: ${selected.length} targets × ${config.profile ? 1 : config.rounds} rounds, ` +
+    `${config.connections} connections, ${config.warmup} s warm-up + ${config.duration} s measured; ` +
+    `Node ${info.node}, Redis ${info.redis}, ${info.machine.nproc} CPUs (${info.machine.cpuModel}), ` +
+    `load average ${info.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+);
+
+const results = new Map(selected.map((t) => [t.id, { target: t, rounds: [] }]));
+try {
+  const rounds = config.profile ? 1 : config.rounds;
+  for (let round = 1; round <= rounds; round++) {
+    // Interleaved: every target once per round, the order rotated so no target always runs first.
+    const shift = (round - 1) % selected.length;
+    const order = [...selected.slice(shift), ...selected.slice(0, shift)];
+    for (const target of order) {
+      const entry = results.get(target.id);
+      if (entry.status === 'skipped') continue;
+      const outcome = await runOnce(target, redis, round, entry.census === undefined);
+      if (outcome.status === 'ok') {
+        entry.rounds.push(outcome.measured);
+        entry.census ??= outcome.census;
+        const m = outcome.measured;
+        const flags = m.non2xx + m.errors + m.timeouts > 0;
+        log(
+          `[round ${round}] ${target.id.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} req/s  ` +
+            `p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
+            `${Object.values(m.commandsPerRequest)
+              .reduce((a, b) => a + b, 0)
+              .toFixed(2)} Redis cmds/req (incl. Lua)` +
+            (flags ? `  !! ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts` : ''),
+        );
+      } else {
+        entry.status = outcome.status;
+        entry.reason = outcome.reason;
+        log(`[round ${round}] ${target.id.padEnd(30)} ${outcome.status}: ${outcome.reason}`);
+      }
+    }
+  }
+} finally {
+  await redis.stop();
+}
+
+// Ratios to the bare app of the same framework, measured in the same round.
+for (const entry of results.values()) {
+  const bare = results.get(bareOf(entry.target));
+  for (const m of entry.rounds) {
+    const base = bare?.rounds.find((b) => b.round === m.round);
+    m.ratio = base ? m.rps / base.rps : null;
+  }
+  if (entry.rounds.length === 0) {
+    entry.status ??= 'failed';
+    continue;
+  }
+  // A target that worked in some rounds keeps those; the failure is still reported.
+  entry.status = entry.status === undefined ? 'ok' : `${entry.status} in some rounds`;
+  entry.median = {
+    rps: median(entry.rounds.map((m) => m.rps)),
+    ratio: median(entry.rounds.map((m) => m.ratio).filter((r) => r !== null)),
+    p50: median(entry.rounds.map((m) => m.p50)),
+    p99: median(entry.rounds.map((m) => m.p99)),
+    commandsPerRequest: median(
+      entry.rounds.map((m) => Object.values(m.commandsPerRequest).reduce((a, b) => a + b, 0)),
+    ),
+    problems: entry.rounds.reduce((n, m) => n + m.non2xx + m.errors + m.timeouts, 0),
+  };
+}
+
+const report = { info, sections: SECTIONS, results: [...results.values()] };
+mkdirSync(RESULTS_DIR, { recursive: true });
+writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+log(`\nraw results: ${join('bench', 'results', 'latest.json')}`);
+
+if (config.profile) {
+  const file = join(PROFILE_DIR, `${config.profile}.cpuprofile`);
+  if (existsSync(file)) {
+    log(`\nCPU profile: ${join('bench', 'results', 'profiles', `${config.profile}.cpuprofile`)}`);
+    const served = results.get(config.profile).rounds[0]?.served;
+    log(formatSummary(summariseProfile(file, 20), served));
+  } else {
+    log('\nno CPU profile was written (did the app start?)');
+  }
+} else if (selected.length === TARGETS.length || env.BENCH_WRITE === '1') {
+  const resultsFile = join(BENCH_DIR, 'RESULTS.md');
+  const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
+  const memory = MEMORY_SECTION.exec(previous)?.[0];
+  writeFileSync(resultsFile, renderMarkdown(report, memory));
+  writeFileSync(join(BENCH_DIR, 'results.svg'), renderSvg(report));
+  log('wrote bench/RESULTS.md and bench/results.svg');
+} else {
+  log('a filtered run: RESULTS.md and results.svg left as they were (BENCH_WRITE=1 writes them)');
+}

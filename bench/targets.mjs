@@ -1,0 +1,170 @@
+/**
+ * What the bench measures: every target is one app, started on its own in a child process, serving
+ * `POST /orders` with a small JSON body. Shared by the runner (bench/run.mjs) and the app
+ * process (bench/apps/server.mjs).
+ */
+
+/** The limit of every rate-limit target: high enough that no request of a run is ever rejected. */
+export const HIGH_LIMIT = 1_000_000_000;
+
+export const ROUTE = '/orders';
+export const BODY = JSON.stringify({ item: 'book', amount: 12 });
+
+/**
+ * What the client sends: `plain` (no key), `fresh-key` (a new Idempotency-Key on every request,
+ * so every request is a first execution) or `same-key` (one key for the whole run, so every
+ * request after the first is a replay).
+ */
+export const WORKLOADS = ['plain', 'fresh-key', 'same-key'];
+
+/** Rows of the table, in order; `goal` is issue 5's target ratio to the bare app, if it has one. */
+export const SECTIONS = [
+  { id: 'bare', title: 'Bare apps (no protection): the baseline of each framework', goal: null },
+  {
+    id: 'ratelimit',
+    title: 'Rate limiting, one limit (set so high nothing is rejected)',
+    goal: 0.9,
+  },
+  { id: 'idempotency', title: 'Idempotency, a fresh key per request (first execution)', goal: 0.8 },
+  { id: 'replay', title: 'Idempotency replay (the same key on every request)', goal: 0.9 },
+  { id: 'multi', title: 'Rate limiting, three named limits on one route', goal: 0.9 },
+];
+
+/**
+ * `packages`: whose versions the results name. `tollgate: true` marks Tollgate's own rows (drawn
+ * in colour in the chart).
+ */
+export const TARGETS = [
+  {
+    id: 'nest-bare',
+    section: 'bare',
+    framework: 'nest',
+    label: 'NestJS 12, bare',
+    workload: 'plain',
+    packages: ['@nestjs/core', '@nestjs/platform-express'],
+  },
+  {
+    id: 'express-bare',
+    section: 'bare',
+    framework: 'express',
+    label: 'Express 5, bare',
+    workload: 'plain',
+    packages: ['express'],
+  },
+  {
+    id: 'tollgate-nest-throttle',
+    section: 'ratelimit',
+    framework: 'nest',
+    label: 'Tollgate @Throttle (Nest)',
+    workload: 'plain',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'tollgate-express-throttle',
+    section: 'ratelimit',
+    framework: 'express',
+    label: 'Tollgate throttle() (Express)',
+    workload: 'plain',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'nestjs-throttler',
+    section: 'ratelimit',
+    framework: 'nest',
+    label: '@nestjs/throttler + @nest-lab/throttler-storage-redis',
+    workload: 'plain',
+    packages: ['@nestjs/throttler', '@nest-lab/throttler-storage-redis'],
+  },
+  {
+    id: 'express-rate-limit',
+    section: 'ratelimit',
+    framework: 'express',
+    label: 'express-rate-limit + rate-limit-redis',
+    workload: 'plain',
+    packages: ['express-rate-limit', 'rate-limit-redis'],
+  },
+  {
+    id: 'rate-limiter-flexible',
+    section: 'ratelimit',
+    framework: 'express',
+    label: 'rate-limiter-flexible (RateLimiterRedis)',
+    workload: 'plain',
+    packages: ['rate-limiter-flexible'],
+  },
+  {
+    id: 'tollgate-nest-idempotency',
+    section: 'idempotency',
+    framework: 'nest',
+    label: 'Tollgate @Idempotent (Nest)',
+    workload: 'fresh-key',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'tollgate-express-idempotency',
+    section: 'idempotency',
+    framework: 'express',
+    label: 'Tollgate idempotent() (Express)',
+    workload: 'fresh-key',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'node-idempotency-nest',
+    section: 'idempotency',
+    framework: 'nest',
+    label: '@node-idempotency/nestjs + storage-adapter-redis',
+    workload: 'fresh-key',
+    packages: ['@node-idempotency/nestjs', '@node-idempotency/storage-adapter-redis'],
+  },
+  {
+    id: 'express-idempotency',
+    section: 'idempotency',
+    framework: 'express',
+    label: 'express-idempotency + express-idempotency-redis-adapter',
+    workload: 'fresh-key',
+    packages: ['express-idempotency', 'express-idempotency-redis-adapter'],
+  },
+  {
+    id: 'tollgate-nest-replay',
+    section: 'replay',
+    framework: 'nest',
+    label: 'Tollgate @Idempotent (Nest), replay',
+    workload: 'same-key',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'tollgate-express-replay',
+    section: 'replay',
+    framework: 'express',
+    label: 'Tollgate idempotent() (Express), replay',
+    workload: 'same-key',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'tollgate-nest-throttle-3',
+    section: 'multi',
+    framework: 'nest',
+    label: 'Tollgate @Throttle, 3 named limits (Nest)',
+    workload: 'plain',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'nestjs-throttler-3',
+    section: 'multi',
+    framework: 'nest',
+    label: '@nestjs/throttler, 3 named throttlers (Redis storage)',
+    workload: 'plain',
+    packages: ['@nestjs/throttler', '@nest-lab/throttler-storage-redis'],
+  },
+];
+
+/** The bare app a target is compared with: the same framework, measured in the same round. */
+export function bareOf(target) {
+  return target.framework === 'nest' ? 'nest-bare' : 'express-bare';
+}
