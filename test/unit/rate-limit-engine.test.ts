@@ -1,0 +1,409 @@
+import { describe, expect, it } from 'vitest';
+
+import { TollgateConfigError, type TollgateHttpError } from '../../src/core/errors.js';
+import {
+  RateLimitEngine,
+  type RateLimitDecision,
+  type RateLimitEvent,
+} from '../../src/core/ratelimit/engine.js';
+import { policyHeaderValue, rateLimitHeaderValue } from '../../src/core/ratelimit/headers.js';
+import { InProcessRateLimiter } from '../../src/core/ratelimit/in-process.js';
+import {
+  resolveThrottlePolicy,
+  validateThrottleLayer,
+  type RateLimitRequest,
+  type ThrottleLayer,
+  type ThrottleLimits,
+  type ThrottlePolicy,
+  type ThrottleSettings,
+} from '../../src/core/ratelimit/options.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import type { RateLimitStore } from '../../src/stores/store.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+function request(overrides: Partial<RateLimitRequest> = {}): RateLimitRequest {
+  return {
+    method: 'GET',
+    route: '/quotes',
+    principal: undefined,
+    remoteAddress: '203.0.113.9',
+    header: () => undefined,
+    raw: {},
+    ...overrides,
+  };
+}
+
+const policy = (limits: ThrottleLimits, settings: ThrottleSettings = {}): ThrottlePolicy =>
+  resolveThrottlePolicy([{ limits, settings }]);
+
+function setup(options: { events?: RateLimitEvent[] } = {}) {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const engine = new RateLimitEngine(store, {
+    clock,
+    onEvent: (event) => options.events?.push(event),
+  });
+  return { clock, store, engine };
+}
+
+function rejection(decision: RateLimitDecision): TollgateHttpError {
+  if (decision.action !== 'reject') throw new Error(`expected a rejection, got ${decision.action}`);
+  return decision.error;
+}
+
+describe('RateLimitEngine', () => {
+  it('allows up to the limit with RateLimit headers, then rejects with a 429 problem', async () => {
+    const { engine } = setup();
+    const quotes = policy({ default: { limit: 2, ttl: '10s' } });
+    const first = await engine.check(request(), quotes);
+    expect(first).toMatchObject({
+      action: 'allow',
+      headers: { 'RateLimit-Policy': '"default";q=2;w=10', RateLimit: '"default";r=1;t=10' },
+    });
+    await engine.check(request(), quotes);
+    const error = rejection(await engine.check(request(), quotes));
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('TOLLGATE_RATE_LIMITED');
+    expect(error.headers).toEqual({
+      'RateLimit-Policy': '"default";q=2;w=10',
+      RateLimit: '"default";r=0;t=10',
+      'Retry-After': '10',
+    });
+    expect(error.toProblem()).toMatchObject({
+      type: 'https://tollgate.dev/problems/rate-limited',
+      title: 'Too many requests',
+      status: 429,
+      limits: ['default'],
+    });
+  });
+
+  it('rounds Retry-After up to whole seconds, never earlier than the real reset', async () => {
+    const { engine, clock } = setup();
+    const tight = policy({ default: { limit: 1, ttl: '10s', algorithm: 'fixed-window' } });
+    await engine.check(request(), tight);
+    // 8999 ms are left: a client told "8" would come back 999 ms too early.
+    clock.advance(1_001);
+    const error = rejection(await engine.check(request(), tight));
+    expect(error.headers['Retry-After']).toBe('9');
+    clock.advance(8_998);
+    expect((await engine.check(request(), tight)).action).toBe('reject');
+    clock.advance(1);
+    expect((await engine.check(request(), tight)).action).toBe('allow');
+  });
+
+  it('names only the exhausted limits and keeps the others whole (all-or-nothing)', async () => {
+    const { engine } = setup();
+    const search = policy({
+      burst: { limit: 1, ttl: '1s' },
+      sustained: { limit: 10, ttl: '1m', algorithm: 'token-bucket' },
+    });
+    await engine.check(request(), search);
+    for (let i = 0; i < 3; i++) {
+      const error = rejection(await engine.check(request(), search));
+      expect(error.toProblem()).toMatchObject({ limits: ['burst'] });
+      expect(error.headers.RateLimit).toBe('"burst";r=0;t=1, "sustained";r=9;t=6');
+    }
+  });
+
+  it('sends headers always, only when limited, or never, as configured', async () => {
+    const { engine } = setup();
+    const limits = { default: { limit: 1, ttl: '10s' } } as const;
+    const whenLimited = policy(limits, { headers: 'when-limited' });
+    expect(await engine.check(request(), whenLimited)).toMatchObject({ headers: {} });
+    expect(Object.keys(rejection(await engine.check(request(), whenLimited)).headers)).toEqual([
+      'RateLimit-Policy',
+      'RateLimit',
+      'Retry-After',
+    ]);
+    const never = policy(limits, { headers: 'never' });
+    const other = request({ remoteAddress: '203.0.113.10' });
+    expect(await engine.check(other, never)).toMatchObject({ headers: {} });
+    expect(rejection(await engine.check(other, never)).headers).toEqual({ 'Retry-After': '10' });
+  });
+
+  it('keeps one counter per route and client unless a key function shares one', async () => {
+    const { engine } = setup();
+    const one = policy({ default: { limit: 1, ttl: '10s' } });
+    await engine.check(request(), one);
+    expect((await engine.check(request({ route: '/other' }), one)).action).toBe('allow');
+    expect((await engine.check(request({ method: 'POST' }), one)).action).toBe('allow');
+    expect((await engine.check(request({ remoteAddress: '203.0.113.10' }), one)).action).toBe(
+      'allow',
+    );
+    expect((await engine.check(request(), one)).action).toBe('reject');
+
+    const shared = policy({ default: { limit: 1, ttl: '10s' } }, { key: () => 'whole-api' });
+    const client = { remoteAddress: '198.51.100.1' };
+    await engine.check(request({ ...client, route: '/a' }), shared);
+    expect((await engine.check(request({ ...client, route: '/b' }), shared)).action).toBe('reject');
+  });
+
+  it('counts by a custom tracker such as an API key', async () => {
+    const { engine } = setup();
+    const byKey = policy(
+      { default: { limit: 1, ttl: '10s' } },
+      { tracker: (req) => req.header('x-api-key') as string | undefined },
+    );
+    const withKey = (key: string, address: string) =>
+      request({
+        remoteAddress: address,
+        header: (name) => (name === 'x-api-key' ? key : undefined),
+      });
+    await engine.check(withKey('k1', '203.0.113.1'), byKey);
+    // Same key from another address: the same client.
+    expect((await engine.check(withKey('k1', '203.0.113.2'), byKey)).action).toBe('reject');
+    expect((await engine.check(withKey('k2', '203.0.113.1'), byKey)).action).toBe('allow');
+  });
+
+  it('does nothing, and asks no store, for a route without limits', async () => {
+    const engine = new RateLimitEngine({
+      consume: () => Promise.reject(new Error('must not be called')),
+    });
+    expect(await engine.check(request(), policy({}))).toEqual({
+      action: 'allow',
+      headers: {},
+      result: undefined,
+    });
+  });
+
+  it('refuses a store that cannot rate limit with a config error that says what to do', async () => {
+    const engine = new RateLimitEngine({});
+    expect(engine.storeSupportsRateLimiting).toBe(false);
+    await expect(
+      engine.check(request(), policy({ default: { limit: 1, ttl: '1s' } })),
+    ).rejects.toMatchObject({ code: 'TOLLGATE_STORE_CANNOT_RATE_LIMIT' });
+  });
+});
+
+describe('RateLimitEngine when the store cannot be reached', () => {
+  const failing: RateLimitStore = { consume: () => Promise.reject(new Error('ECONNREFUSED')) };
+  const silent: RateLimitStore = { consume: () => new Promise(() => undefined) };
+
+  it('allow (default): passes without counting, sends only the policy, and reports it', async () => {
+    const events: RateLimitEvent[] = [];
+    const engine = new RateLimitEngine(failing, { onEvent: (event) => events.push(event) });
+    const decision = await engine.check(request(), policy({ default: { limit: 1, ttl: '1s' } }));
+    expect(decision).toEqual({
+      action: 'allow',
+      headers: { 'RateLimit-Policy': '"default";q=1;w=1' },
+      result: undefined,
+    });
+    expect(events).toMatchObject([
+      { type: 'store-unavailable', outcome: 'allowed', limits: { default: 'allow' } },
+    ]);
+    expect(events[0]?.error.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it('reject: answers 503 within the deadline when the store is silent', async () => {
+    const engine = new RateLimitEngine(silent, { onEvent: () => undefined });
+    const started = Date.now();
+    const error = rejection(
+      await engine.check(
+        request(),
+        policy(
+          { default: { limit: 1, ttl: '1s', onStoreUnavailable: 'reject' } },
+          { storeTimeout: '50ms' },
+        ),
+      ),
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(error.status).toBe(503);
+    expect(error.headers).toEqual({ 'Retry-After': '1' });
+    expect(error.toProblem()).toMatchObject({
+      type: 'https://tollgate.dev/problems/store-unavailable',
+      limits: ['default'],
+    });
+  });
+
+  it('local: counts in this process, only the limits that say so, until the store answers', async () => {
+    const clock = new FakeClock();
+    let down = true;
+    const store = new MemoryStore({ clock });
+    const flaky: RateLimitStore = {
+      consume: (key, rules) =>
+        down ? Promise.reject(new Error('down')) : store.consume(key, rules),
+    };
+    const engine = new RateLimitEngine(flaky, { clock, onEvent: () => undefined });
+    const mixed = policy({
+      local: { limit: 2, ttl: '10s', onStoreUnavailable: 'local' },
+      open: { limit: 1, ttl: '10s' },
+    });
+    const first = await engine.check(request(), mixed);
+    expect(first).toMatchObject({
+      action: 'allow',
+      headers: { 'RateLimit-Policy': '"local";q=2;w=10', RateLimit: '"local";r=1;t=10' },
+    });
+    await engine.check(request(), mixed);
+    const error = rejection(await engine.check(request(), mixed));
+    expect(error.status).toBe(429);
+    expect(error.toProblem()).toMatchObject({ limits: ['local'] });
+    // Once the store answers, it decides again (its own counters, untouched by the outage).
+    down = false;
+    expect(await engine.check(request(), mixed)).toMatchObject({
+      action: 'allow',
+      headers: { RateLimit: '"local";r=1;t=10, "open";r=0;t=10' },
+    });
+  });
+
+  it('reject wins over local and allow when limits of one route disagree', async () => {
+    const engine = new RateLimitEngine(failing, { onEvent: () => undefined });
+    const error = rejection(
+      await engine.check(
+        request(),
+        policy({
+          a: { limit: 1, ttl: '1s', onStoreUnavailable: 'local' },
+          b: { limit: 1, ttl: '1s', onStoreUnavailable: 'reject' },
+          c: { limit: 1, ttl: '1s' },
+        }),
+      ),
+    );
+    expect(error.status).toBe(503);
+    expect(error.toProblem()).toMatchObject({ limits: ['b'] });
+  });
+
+  it('bounds the in-process fallback by localMaxKeys', () => {
+    const limiter = new InProcessRateLimiter({ maxKeys: 3 });
+    const rule = {
+      name: 'default',
+      limit: 1,
+      windowMs: 60_000,
+      algorithm: 'sliding-window' as const,
+      cost: 1,
+      blockMs: 0,
+    };
+    for (let i = 0; i < 10; i++) limiter.consumeNow(`key-${i}`, [rule]);
+    expect(limiter.size).toBe(3);
+    expect(() => new RateLimitEngine(failing, { localMaxKeys: 0 })).toThrow(
+      /TOLLGATE_INVALID_LOCAL_MAX_KEYS/,
+    );
+  });
+});
+
+describe('resolveThrottlePolicy', () => {
+  const base: ThrottleLayer = {
+    limits: { default: { limit: 10, ttl: '1m' }, daily: { limit: 1000, ttl: '1d' } },
+    settings: { trustProxy: 1, headers: 'when-limited' },
+  };
+
+  it('defaults: sliding window, cost 1, no block, allow when the store is down, headers always', () => {
+    const resolved = resolveThrottlePolicy([{ limits: { default: { limit: 5, ttl: '10s' } } }]);
+    expect(resolved).toMatchObject({
+      limits: [
+        {
+          name: 'default',
+          limit: 5,
+          windowMs: 10_000,
+          algorithm: 'sliding-window',
+          cost: 1,
+          blockMs: 0,
+          onStoreUnavailable: 'allow',
+        },
+      ],
+      trustProxy: 0,
+      ipv6Prefix: 64,
+      ipv4Prefix: 32,
+      headers: 'always',
+      storeTimeoutMs: 1_000,
+      policyHeader: '"default";q=5;w=10',
+    });
+  });
+
+  it('merges layers by limit name: a later layer may change some fields or add a limit', () => {
+    const resolved = resolveThrottlePolicy([
+      base,
+      { limits: { default: { limit: 3 } } },
+      { limits: { burst: { limit: 2, ttl: '1s' } }, settings: { headers: 'always' } },
+    ]);
+    expect(resolved.limits.map((limit) => [limit.name, limit.limit, limit.windowMs])).toEqual([
+      ['default', 3, 60_000],
+      ['daily', 1000, 86_400_000],
+      ['burst', 2, 1_000],
+    ]);
+    expect(resolved.trustProxy).toBe(1);
+    expect(resolved.headers).toBe('always');
+  });
+
+  it('never lets an explicit undefined erase an earlier setting', () => {
+    expect(resolveThrottlePolicy([base, { settings: { trustProxy: undefined } }]).trustProxy).toBe(
+      1,
+    );
+  });
+
+  it('leaves out skipped limits', () => {
+    const resolved = resolveThrottlePolicy([base], (name) => name === 'daily');
+    expect(resolved.limits.map((limit) => limit.name)).toEqual(['default']);
+    expect(resolved.policyHeader).toBe('"default";q=10;w=60');
+  });
+
+  it.each([
+    [{ limits: { 'bad name': { limit: 1, ttl: '1s' } } }, 'TOLLGATE_INVALID_LIMIT_NAME'],
+    [{ limits: { a: { limit: 0, ttl: '1s' } } }, 'TOLLGATE_INVALID_LIMIT'],
+    [{ limits: { a: { limit: 1.5, ttl: '1s' } } }, 'TOLLGATE_INVALID_LIMIT'],
+    [{ limits: { a: { limit: 1 } } }, 'TOLLGATE_INCOMPLETE_LIMIT'],
+    [{ limits: { a: { limit: 1, ttl: '1 week' } } }, 'TOLLGATE_INVALID_DURATION'],
+    [{ limits: { a: { limit: 1, ttl: '1s', algorithm: 'leaky' } } }, 'TOLLGATE_INVALID_ALGORITHM'],
+    [{ limits: { a: { limit: 2, ttl: '1s', cost: 3 } } }, 'TOLLGATE_INVALID_COST'],
+    [{ limits: { a: { limit: 2, ttl: '1s', cost: 0 } } }, 'TOLLGATE_INVALID_COST'],
+    [
+      { limits: { a: { limit: 1, ttl: '1s', blockDuration: 'soon' } } },
+      'TOLLGATE_INVALID_DURATION',
+    ],
+    [
+      { limits: { a: { limit: 1, ttl: '1s', onStoreUnavailable: 'retry' } } },
+      'TOLLGATE_INVALID_STORE_POLICY',
+    ],
+    [{ settings: { trustProxy: true } }, 'TOLLGATE_INVALID_TRUST_PROXY'],
+    [{ settings: { trustProxy: -1 } }, 'TOLLGATE_INVALID_TRUST_PROXY'],
+    [{ settings: { ipv6Prefix: 129 } }, 'TOLLGATE_INVALID_IP_PREFIX'],
+    [{ settings: { ipv4Prefix: 0 } }, 'TOLLGATE_INVALID_IP_PREFIX'],
+    [{ settings: { headers: 'sometimes' } }, 'TOLLGATE_INVALID_HEADERS_MODE'],
+    [{ settings: { tracker: 'ip' } }, 'TOLLGATE_INVALID_THROTTLE_FUNCTION'],
+    [{ settings: { storeTimeout: 0 } }, 'TOLLGATE_INVALID_DURATION'],
+    [{ limits: [] }, 'TOLLGATE_INVALID_LIMITS'],
+  ])('refuses %j with %s and a message that says what to change', (layer, code) => {
+    let thrown: unknown;
+    try {
+      resolveThrottlePolicy([layer as unknown as ThrottleLayer]);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TollgateConfigError);
+    expect((thrown as TollgateConfigError).code).toBe(code);
+    expect((thrown as Error).message).toMatch(/use|needs|must|give|may only/);
+  });
+
+  it('lets a decorator give a partial limit that the module completes', () => {
+    expect(() => validateThrottleLayer({ limits: { default: { limit: 3 } } })).not.toThrow();
+    expect(() => validateThrottleLayer({ limits: { default: { cost: 2 } } })).not.toThrow();
+    expect(() => validateThrottleLayer({ limits: { default: { limit: -1 } } })).toThrow(
+      /TOLLGATE_INVALID_LIMIT/,
+    );
+    expect(() =>
+      validateThrottleLayer({ limits: { default: { algorithm: 'x' as 'fixed-window' } } }),
+    ).toThrow(/TOLLGATE_INVALID_ALGORITHM/);
+  });
+});
+
+describe('rate-limit header values (draft-ietf-httpapi-ratelimit-headers)', () => {
+  it('lists one member per named limit, in whole seconds rounded up', () => {
+    expect(
+      policyHeaderValue([
+        { name: 'burst', limit: 3, windowMs: 1_000 },
+        { name: 'daily', limit: 1000, windowMs: 86_400_000 },
+        { name: 'half', limit: 1, windowMs: 500 },
+      ]),
+    ).toBe('"burst";q=3;w=1, "daily";q=1000;w=86400, "half";q=1;w=1');
+    expect(
+      rateLimitHeaderValue([
+        { name: 'burst', allowed: false, remaining: 0, resetMs: 1, retryAfterMs: 1 },
+        { name: 'daily', allowed: true, remaining: 997, resetMs: 86_399_001, retryAfterMs: 0 },
+      ]),
+    ).toBe('"burst";r=0;t=1, "daily";r=997;t=86400');
+  });
+
+  it('escapes names as structured-field strings', () => {
+    expect(policyHeaderValue([{ name: 'a"b\\c', limit: 1, windowMs: 1_000 }])).toBe(
+      '"a\\"b\\\\c";q=1;w=1',
+    );
+  });
+});
