@@ -1,11 +1,23 @@
-/** Tollgate for Express 4 and 5: `import { idempotent, RedisStore } from 'tollgate/express'`. */
+/**
+ * Tollgate for Express 4 and 5:
+ * `import { idempotent, throttle, RedisStore } from 'tollgate/express'`.
+ */
 export {
   idempotent,
-  type ExpressRequestLike,
   type IdempotencyMiddleware,
   type IdempotentMiddlewareOptions,
-  type NextFunctionLike,
 } from './express/idempotent.js';
+export {
+  throttle,
+  type ThrottleMiddleware,
+  type ThrottleMiddlewareOptions,
+} from './express/throttle.js';
+export type {
+  ExpressMiddleware,
+  ExpressRequestLike,
+  NextFunctionLike,
+  RouteOption,
+} from './express/request.js';
 export {
   defaultScope,
   type HttpRequestLike,

@@ -12,40 +12,22 @@ import {
   type IdempotencyOptions,
   type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
-import {
-  defaultScope,
-  describeHttpRequest,
-  scopeOf,
-  type HttpRequestLike,
-  type ScopeResolver,
-} from '../http/request.js';
+import { defaultScope, describeHttpRequest, scopeOf, type ScopeResolver } from '../http/request.js';
 import { captureResponse } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
-import { MemoryStore } from '../stores/memory/memory-store.js';
 import type { TollgateStore } from '../stores/store.js';
+import { defaultStore } from './default-store.js';
+import {
+  markHandled,
+  matchedRoute,
+  type ExpressMiddleware,
+  type ExpressRequestLike,
+  type RouteOption,
+} from './request.js';
 
-/**
- * The parts of an Express (4 or 5) request that the middleware reads, described structurally so
- * that Tollgate needs neither `express` nor `@types/express` as a dependency.
- */
-export interface ExpressRequestLike extends HttpRequestLike {
-  /** The matched route; set only while the route's own handlers run. */
-  route?: { path?: unknown };
-  /** The path the current router is mounted at. */
-  baseUrl?: string;
-  /** The request path, relative to `baseUrl`. */
-  path?: string;
-}
-
-/** Express's `next`: call it to run the next handler, or with an error to run the error handlers. */
-export type NextFunctionLike = (error?: unknown) => void;
-
-/** A middleware that Express 4 and 5 accept wherever a `RequestHandler` goes. */
-export type IdempotencyMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> = (
-  req: Req,
-  res: ServerResponse,
-  next: NextFunctionLike,
-) => void;
+/** Express middleware that protects a route against duplicate requests. */
+export type IdempotencyMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> =
+  ExpressMiddleware<Req>;
 
 /** Options of `idempotent()`: where results live, who is asking, and the route's idempotency options. */
 export interface IdempotentMiddlewareOptions<
@@ -62,7 +44,7 @@ export interface IdempotentMiddlewareOptions<
    * (`req.baseUrl + req.route.path`) when used as route middleware, else the concrete path
    * (`req.baseUrl + req.path`), which Express has not matched to a route yet.
    */
-  route?: string | ((req: Req) => string);
+  route?: RouteOption<Req>;
   /** Methods the middleware protects; others pass straight through. Default POST, PUT, PATCH and DELETE. */
   methods?: readonly string[];
   /** Receives events worth logging or counting. Default: warnings on the console. */
@@ -74,8 +56,6 @@ const DEFAULT_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /** Marks a request already protected, so app-wide and per-route registration never stack. */
 const HANDLED = Symbol.for('tollgate:idempotency-handled');
-
-let sharedMemoryStore: MemoryStore | undefined;
 
 /**
  * Express middleware that runs the rest of the route once per idempotency key (or request
@@ -98,7 +78,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   const { store, namespace, scope, route, methods, onEvent, ...routeOptions } = options;
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveIdempotencyPolicy(routeOptions, undefined, { decorated: true });
-  const engine = new IdempotencyEngine(store ?? (sharedMemoryStore ??= new MemoryStore()), {
+  const engine = new IdempotencyEngine(store ?? defaultStore(), {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
   });
@@ -106,12 +86,10 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
 
   return function tollgateIdempotency(req, res, next) {
-    const marks = req as unknown as Record<symbol, unknown>;
-    if (!protectedMethods.has(req.method.toUpperCase()) || marks[HANDLED]) {
+    if (!protectedMethods.has(req.method.toUpperCase()) || !markHandled(req, HANDLED)) {
       next();
       return;
     }
-    marks[HANDLED] = true;
 
     let described;
     try {
@@ -166,11 +144,7 @@ function act(
  * never a wrong replay, but `/orders/1` and `/orders/2` then differ); pass `route` there.
  */
 function routeOf(req: ExpressRequestLike): string {
-  const matched = req.route?.path;
-  const base = req.baseUrl ?? '';
-  // Express also matches arrays of paths and regular expressions; both print stably.
-  if (matched !== undefined && matched !== null) return base + String(matched);
-  return base + (req.path ?? '');
+  return matchedRoute(req) ?? (req.baseUrl ?? '') + (req.path ?? '');
 }
 
 /**

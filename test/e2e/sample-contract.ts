@@ -323,6 +323,54 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
       });
     });
 
+    describe('GET /quotes and GET /search (rate limited per client)', () => {
+      const as = (user: string): Record<string, string> => ({ authorization: `Bearer ${user}` });
+
+      it('allows 5 quotes per 10 s, then answers 429 problem+json with Retry-After', async () => {
+        const user = as(randomUUID());
+        const allowed: HttpResult[] = [];
+        for (let i = 0; i < 5; i++)
+          allowed.push(await request(baseUrl, 'GET', '/quotes', { headers: user }));
+        expect(allowed.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+        expect(allowed[0]?.json()).toEqual({ price: expect.any(Number) });
+        expect(allowed[0]?.headers.get('ratelimit-policy')).toBe('"default";q=5;w=10');
+        expect(allowed[4]?.headers.get('ratelimit')).toMatch(/^"default";r=0;t=(9|10)$/);
+        const limited = await request(baseUrl, 'GET', '/quotes', { headers: user });
+        expect(limited.status).toBe(429);
+        expect(limited.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
+        expect(limited.headers.get('ratelimit')).toMatch(/^"default";r=0;t=\d+$/);
+        expect(limited.json()).toMatchObject({
+          status: 429,
+          type: expect.stringMatching(/\/rate-limited$/),
+        });
+        // Another user has a quota of their own.
+        expect(
+          (await request(baseUrl, 'GET', '/quotes', { headers: as(randomUUID()) })).status,
+        ).toBe(200);
+      });
+
+      it('checks both limits of /search at once, and a rejection uses up neither', async () => {
+        const user = as(randomUUID());
+        const statuses: number[] = [];
+        let last: HttpResult | undefined;
+        for (let i = 0; i < 4; i++) {
+          last = await request(baseUrl, 'GET', '/search?q=an', { headers: user });
+          statuses.push(last.status);
+        }
+        expect(statuses).toEqual([200, 200, 200, 429]);
+        expect(last?.headers.get('ratelimit-policy')).toBe(
+          '"burst";q=3;w=1, "sustained";q=20;w=60',
+        );
+        // "sustained" was charged by the three that passed, not by the one refused.
+        expect(last?.headers.get('ratelimit')).toMatch(/"sustained";r=17;/);
+        await sleep(1_100);
+        const again = await request(baseUrl, 'GET', '/search?q=an', { headers: user });
+        expect(again.status).toBe(200);
+        expect(again.json()).toEqual({ query: 'an', results: ['banana', 'mango', 'orange'] });
+      });
+    });
+
     it('answers an unknown route with a 404 problem', async () => {
       const response = await request(baseUrl, 'GET', '/nowhere');
       expect(response.status).toBe(404);

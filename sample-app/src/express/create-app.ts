@@ -4,20 +4,23 @@ import express, {
   type Request,
   type RequestHandler,
 } from 'express';
-import { idempotent } from '../../../src/express.js';
+import { idempotent, throttle } from '../../../src/express.js';
 import {
   PROBLEM_CONTENT_TYPE,
   type IdempotencyOptions,
+  type ThrottleLimits,
   type TollgateStore,
 } from '../../../src/index.js';
 import { openStore, type SampleAppConfig } from '../shared/config.js';
 import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
 import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';
+import { ROUTE_LIMITS, quote, search } from '../shared/limits.js';
 import { ROUTE_PROTECTION } from '../shared/protection.js';
 
 /**
  * The Express variant of the sample: the routes and behaviour of the Nest sample
- * (CONTRACT.md section 3), with `idempotent()` middleware in place of `@Idempotent()`.
+ * (CONTRACT.md section 3), with `idempotent()` and `throttle()` middleware in place of
+ * `@Idempotent()` and `@Throttle()`.
  */
 export async function createExpressSampleApp(
   config: SampleAppConfig,
@@ -32,6 +35,12 @@ export async function createExpressSampleApp(
       ...(config.logger === false ? { onEvent: () => undefined } : {}),
       ...options,
     });
+  const limit = (limits: ThrottleLimits): RequestHandler =>
+    throttle({
+      store,
+      limits,
+      ...(config.logger === false ? { onEvent: () => undefined } : {}),
+    });
   // Every entry is one handler execution of this app, which GET answers with.
   const orders = new OrderBook();
   const reports = new ExecutionCounter('rep');
@@ -40,7 +49,7 @@ export async function createExpressSampleApp(
   const app = express();
   // The same parsers, with the same limits, as Nest's default on Express.
   app.use(express.json(), express.urlencoded({ extended: true }));
-  // Before the routes, so `req.user` scopes idempotency keys per user.
+  // Before the routes, so `req.user` scopes idempotency keys and rate limits per user.
   app.use(demoAuth);
 
   app.post('/orders', protect(ROUTE_PROTECTION.orders), async (req, res) => {
@@ -63,6 +72,13 @@ export async function createExpressSampleApp(
   });
   app.get('/commands', (_req, res) => {
     res.json(commands.count());
+  });
+
+  app.get('/quotes', limit(ROUTE_LIMITS.quotes), (_req, res) => {
+    res.json(quote());
+  });
+  app.get('/search', limit(ROUTE_LIMITS.search), (req, res) => {
+    res.json(search(req.query.q));
   });
 
   app.use(notFound);
