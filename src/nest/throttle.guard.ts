@@ -85,20 +85,22 @@ export class ThrottleGuard implements CanActivate {
     if (!byHandler) this.policies.set(controller, (byHandler = new WeakMap()));
     let policy = byHandler.get(handler);
     if (policy === undefined) {
-      policy = this.resolvePolicy(controller, handler);
+      policy = this.resolvePolicy(context);
       byHandler.set(handler, policy);
     }
     return policy;
   }
 
-  private resolvePolicy(controller: object, handler: object): ThrottlePolicy | null {
+  private resolvePolicy(context: ExecutionContext): ThrottlePolicy | null {
+    const controller = context.getClass();
+    const handler = context.getHandler();
     const defaults = this.options.throttle;
-    const onController = this.reflector.get(ThrottleMetadata, controller as never);
-    const onHandler = this.reflector.get(ThrottleMetadata, handler as never);
+    const onController = this.reflector.get(ThrottleMetadata, controller);
+    const onHandler = this.reflector.get(ThrottleMetadata, handler);
     if (!defaults?.limits && !onController && !onHandler) return null;
     const skip = mergeSkips(
-      this.reflector.get(SkipThrottleMetadata, controller as never),
-      this.reflector.get(SkipThrottleMetadata, handler as never),
+      this.reflector.get(SkipThrottleMetadata, controller),
+      this.reflector.get(SkipThrottleMetadata, handler),
     );
     try {
       const policy = resolveThrottlePolicy(
@@ -108,7 +110,7 @@ export class ThrottleGuard implements CanActivate {
       return policy.limits.length > 0 ? policy : null;
     } catch (error) {
       new Logger('Tollgate').error(
-        `invalid throttle options on ${(controller as { name?: string }).name}.${(handler as { name?: string }).name}`,
+        `invalid throttle options on ${controller.name}.${handler.name}`,
       );
       throw error;
     }

@@ -153,6 +153,23 @@ class GlobalController {
   }
 }
 
+/** Skipped as a whole; one handler brings the module's limit back by name, and changes it. */
+@Controller('s')
+@SkipThrottle()
+class SkippedController {
+  @Get('open')
+  open(): { ok: true } {
+    return { ok: true };
+  }
+
+  @Get('back')
+  @SkipThrottle({ base: false })
+  @Throttle({ base: { limit: 2 } })
+  back(): { ok: true } {
+    return { ok: true };
+  }
+}
+
 @Module({})
 class ThrottleTestModule {
   static register(options: {
@@ -174,7 +191,7 @@ class ThrottleTestModule {
           },
         }),
       ],
-      controllers: options.global ? [GlobalController] : [ThrottledController],
+      controllers: options.global ? [GlobalController, SkippedController] : [ThrottledController],
       providers: [
         { provide: APP_GUARD, useClass: BearerGuard },
         ...(options.global ? [{ provide: APP_GUARD, useClass: ThrottleGuard }] : []),
@@ -442,6 +459,18 @@ describe('a global ThrottleGuard with module-wide limits', () => {
     const kept = await request(baseUrl, 'GET', '/g/skip-base', from(client));
     expect(kept.headers.get('ratelimit-policy')).toBe('"own";q=1;w=10');
     expectRateLimited(await request(baseUrl, 'GET', '/g/skip-base', from(client)));
+  });
+
+  it("a handler's @SkipThrottle({ name: false }) overrides its controller's @SkipThrottle()", async () => {
+    const client = newClient();
+    for (let i = 0; i < 6; i++) {
+      expect((await request(baseUrl, 'GET', '/s/open', from(client))).status).toBe(200);
+    }
+    // "base" is back, with the module's ttl and the handler's limit.
+    const first = await request(baseUrl, 'GET', '/s/back', from(client));
+    expect(first.headers.get('ratelimit-policy')).toBe('"base";q=2;w=10');
+    expect((await request(baseUrl, 'GET', '/s/back', from(client))).status).toBe(200);
+    expectRateLimited(await request(baseUrl, 'GET', '/s/back', from(client)));
   });
 });
 
