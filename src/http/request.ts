@@ -14,6 +14,8 @@ export interface HttpRequestLike {
   rawBody?: Buffer;
   /** The authenticated principal, as Passport and most guards set it. */
   user?: unknown;
+  /** Path parameters of the matched route (Express, Fastify and Nest on either set them). */
+  params?: unknown;
 }
 
 /** Who is asking: a principal, or principal and tenant; `undefined` for an anonymous request. */
@@ -62,7 +64,15 @@ export function describeHttpRequest(
       return typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : undefined;
     },
     body: bodyOf(request),
+    params: paramsOf(request),
   };
+}
+
+/** Own string fields only, so a hostile parameter name cannot reach the prototype. */
+function paramsOf(request: HttpRequestLike): Record<string, unknown> | undefined {
+  const params = request.params;
+  if (typeof params !== 'object' || params === null) return undefined;
+  return Object.fromEntries(Object.entries(params));
 }
 
 /** A parsed body is hashed in canonical form; an unparsed one as its raw bytes when the app keeps them. */

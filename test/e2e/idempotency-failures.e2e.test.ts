@@ -66,6 +66,18 @@ describe('Nest sample when Redis fails', () => {
       .toBe(201);
   });
 
+  it('does not leave a key blocked after a 503: a retry with the same key runs once Redis answers', async () => {
+    const key = randomUUID();
+    redis.pause();
+    try {
+      expect((await order(baseUrl, key)).status).toBe(503);
+    } finally {
+      redis.resume();
+    }
+    // The begin that Redis ran late took a lease; the release queued behind it gave it back.
+    await expect.poll(async () => (await order(baseUrl, key)).status, { timeout: 5_000 }).toBe(201);
+  });
+
   it('answers 503 while Redis is down, and works again once it is back', async () => {
     await redis.kill();
     try {

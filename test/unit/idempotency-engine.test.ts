@@ -183,6 +183,25 @@ describe('IdempotencyEngine', () => {
     expectAction(await engine.begin(request(noKey), fp), 'proceed');
   });
 
+  it('fingerprint strategy: the same body on another path parameter is another request', async () => {
+    const fp = policy({ strategy: 'fingerprint', window: '5s' });
+    const onDevice = (id: string) =>
+      request({ key: '', route: '/devices/:id/reports', params: { id } });
+    const first = expectAction(await engine.begin(onDevice('1'), fp), 'proceed');
+    await first.execution.finish(json({ id: 1 }));
+    expectAction(await engine.begin(onDevice('1'), fp), 'replay');
+    expectAction(await engine.begin(onDevice('2'), fp), 'proceed');
+  });
+
+  it('key strategy: the same key on another path parameter is refused with 422, not replayed', async () => {
+    const onOrder = (id: string) => request({ route: '/orders/:id/refund', params: { id } });
+    const first = expectAction(await engine.begin(onOrder('1'), policy()), 'proceed');
+    await first.execution.finish(json({ refunded: 1 }));
+    expect(expectAction(await engine.begin(onOrder('2'), policy()), 'reject').error.status).toBe(
+      422,
+    );
+  });
+
   it('lock strategy: duplicates get 409 until the lock expires, whatever the first one returned', async () => {
     const lock = policy({ strategy: 'lock', window: '2s', lockKey: 'fingerprint' });
     const first = expectAction(await engine.begin(request({ key: '' }), lock), 'proceed');

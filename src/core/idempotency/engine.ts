@@ -4,7 +4,12 @@ import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
 import { fingerprintRequest } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
-import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../../stores/store.js';
+import type {
+  BeginResult,
+  IdempotencyStore,
+  StoredResponse,
+  UnstorableReason,
+} from '../../stores/store.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   duplicateLocked,
@@ -28,6 +33,11 @@ export interface IdempotencyRequest {
   query(name: string): string | undefined;
   /** The parsed body (JSON), raw bytes or text, or undefined. */
   body: unknown;
+  /**
+   * The route's path parameters (`{ id: '1' }` for `/orders/:id`): part of the request's identity,
+   * so identical bodies sent to `/devices/1/reports` and `/devices/2/reports` are two requests.
+   */
+  params?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** How the handler's response ended, as the adapter captured it. */
@@ -148,9 +158,7 @@ export class IdempotencyEngine {
     const owner = randomUUID();
     const waitUntil = Date.now() + policy.waitForInFlightMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
-      const found = await withDeadline('begin', policy.storeTimeoutMs, () =>
-        this.store.begin(key, owner, fingerprint, policy.leaseMs),
-      );
+      const found = await this.beginOrGiveBack(key, owner, fingerprint, policy);
       switch (found.state) {
         case 'acquired':
           return {
@@ -172,6 +180,28 @@ export class IdempotencyEngine {
     }
   }
 
+  /**
+   * `begin` under the deadline. A store that answers late may still take the lease after the
+   * request gave up (a silent Redis runs the queued command once it resumes). A release for the
+   * same owner, sent right behind it on the same connection, then gives the key back at once
+   * rather than leaving it blocked for the whole lease; it only ever touches this owner's lease.
+   */
+  private async beginOrGiveBack(
+    key: string,
+    owner: string,
+    fingerprint: string,
+    policy: IdempotencyPolicy,
+  ): Promise<BeginResult> {
+    const pending = this.store.begin(key, owner, fingerprint, policy.leaseMs);
+    try {
+      return await withDeadline('begin', policy.storeTimeoutMs, () => pending);
+    } catch (error) {
+      pending.catch(() => undefined);
+      this.store.release(key, owner).catch(() => undefined);
+      throw error;
+    }
+  }
+
   private missingKey(policy: IdempotencyPolicy): IdempotencyDecision {
     return policy.required
       ? { action: 'reject', error: keyMissing(policy.headerName) }
@@ -188,6 +218,10 @@ export class IdempotencyEngine {
       ]);
     }
     for (const name of policy.fingerprintQuery) extra.push([`query:${name}`, request.query(name)]);
+    for (const name of Object.keys(request.params ?? {}).sort()) {
+      const value = request.params?.[name];
+      extra.push([`param:${name}`, typeof value === 'string' ? value : JSON.stringify(value)]);
+    }
     return fingerprintRequest({
       method: request.method,
       route: request.route,
