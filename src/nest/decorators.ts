@@ -1,12 +1,15 @@
 import { applyDecorators, UseInterceptors } from '@nestjs/common';
 
-import { resolveIdempotencyPolicy, type IdempotencyOptions } from '../core/idempotency/options.js';
+import { TollgateConfigError } from '../core/errors.js';
+import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
-import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
+import { IdempotentMetadata, SkipIdempotencyMetadata, type IdempotentOptions } from './metadata.js';
 
 /**
  * Runs the handler once per idempotency key (or request fingerprint) and replays its response to
- * every duplicate. On a handler or a controller; options override the module's defaults.
+ * every duplicate. On a handler or a controller; options override the module's defaults. On a
+ * microservice handler, the message's id (or its payload) is the key: a redelivered
+ * `@MessagePattern` gets the first reply again, a redelivered `@EventPattern` is not handled again.
  *
  * @example
  * ```ts
@@ -17,11 +20,24 @@ import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
  * @Post('reports')
  * @Idempotent({ strategy: 'fingerprint', window: '5s' })
  * report(@Body() body: unknown) { ... }
+ *
+ * // Microservices: a redelivered message runs once; keyed by its id, else by its payload.
+ * @MessagePattern('charge')
+ * @Idempotent({ messageId: (data) => (data as Charge).chargeId })
+ * charge(@Payload() data: Charge) { ... }
  * ```
  */
-export function Idempotent(options: IdempotencyOptions = {}): MethodDecorator & ClassDecorator {
+export function Idempotent(options: IdempotentOptions = {}): MethodDecorator & ClassDecorator {
   // Validate now, so a typo fails when the app starts, not on the first request.
   resolveIdempotencyPolicy(options, undefined, { decorated: true });
+  for (const name of ['messageId', 'messageScope'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_MESSAGE_OPTION',
+        `${name} must be a function (data, host) => value; remove it to use the default`,
+      );
+    }
+  }
   return applyDecorators(IdempotentMetadata(options), UseInterceptors(IdempotencyInterceptor));
 }
 

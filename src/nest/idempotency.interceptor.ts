@@ -14,11 +14,13 @@ import { from, of, switchMap, tap, finalize, type Observable } from 'rxjs';
 
 import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
+import { MESSAGE_METHOD } from '../core/idempotency/message.js';
 import { resolveIdempotencyPolicy, type IdempotencyPolicy } from '../core/idempotency/options.js';
 import { captureResponse } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
 import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
+import { MessageIdempotency } from './message-context.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -27,6 +29,11 @@ const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DE
 
 /** Marks a request this interceptor already handles, so global and per-route registration never stack. */
 const HANDLED = Symbol.for('tollgate:idempotency-handled');
+/**
+ * The same for messages, by their arguments array, which every interceptor of one delivery shares.
+ * Module-wide: a global registration and `@Idempotent()` are two instances of the interceptor.
+ */
+const HANDLED_MESSAGES = new WeakSet<object>();
 
 /**
  * Translates between Nest and the idempotency engine: describes the request, runs the handler
@@ -37,6 +44,7 @@ const HANDLED = Symbol.for('tollgate:idempotency-handled');
 export class IdempotencyInterceptor implements NestInterceptor {
   /** One resolved policy per handler (null: not protected), built on its first request. */
   private readonly policies = new WeakMap<object, Map<string, IdempotencyPolicy | null>>();
+  private messages: MessageIdempotency | undefined;
 
   constructor(
     private readonly reflector: Reflector,
@@ -46,6 +54,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() === 'rpc') return this.interceptMessage(context, next);
     if (context.getType() !== 'http') return next.handle();
     const http = context.switchToHttp();
     const request = http.getRequest<Record<symbol, unknown> & { method: string }>();
@@ -70,6 +79,23 @@ export class IdempotencyInterceptor implements NestInterceptor {
         }
       }),
     );
+  }
+
+  /** Microservice handlers (`@MessagePattern`, `@EventPattern`): only where `@Idempotent()` asks. */
+  private interceptMessage(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const args = context.getArgs();
+    if (HANDLED_MESSAGES.has(args)) return next.handle();
+    const policy = this.policyFor(context, MESSAGE_METHOD);
+    if (!policy) return next.handle();
+    HANDLED_MESSAGES.add(args);
+    const options = this.reflector.getAllAndOverride(IdempotentMetadata, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    this.messages ??= new MessageIdempotency(this.engine, (message) =>
+      new Logger('Tollgate').warn(message),
+    );
+    return this.messages.intercept(context, next, policy, options ?? {});
   }
 
   private execute(execution: Execution, response: unknown, next: CallHandler): Observable<unknown> {

@@ -1,0 +1,183 @@
+import type { ArgumentsHost, CallHandler, ExecutionContext } from '@nestjs/common';
+import {
+  ReplaySubject,
+  catchError,
+  concatMap,
+  from,
+  of,
+  throwError,
+  toArray,
+  type Observable,
+} from 'rxjs';
+
+import type { TollgateHttpError } from '../core/errors.js';
+import type { Execution, IdempotencyEngine } from '../core/idempotency/engine.js';
+import {
+  decodeMessageReply,
+  defaultMessageId,
+  describeMessage,
+  encodeMessageReply,
+  EVENT_HANDLED,
+  isDuplicateDelivery,
+  messageIdOf,
+} from '../core/idempotency/message.js';
+import type { IdempotencyPolicy } from '../core/idempotency/options.js';
+import { scopeOf, type ScopeParts } from '../http/request.js';
+
+/** The message's payload and transport context (`host.getContext<TcpContext>()`), as Nest hands them over. */
+export type RpcArgumentsHost = ReturnType<ArgumentsHost['switchToRpc']>;
+
+/** Options of `@Idempotent()` that apply to microservice handlers (`@EventPattern`, `@MessagePattern`). */
+export interface MessageIdempotencyOptions {
+  /**
+   * The message's id. Default: the packet metadata entry named like the key header
+   * (`idempotency-key`, Nest 12), else `data.id` or `data.messageId`; without one, a fingerprint of
+   * the payload identifies the message.
+   */
+  messageId?: (data: unknown, host: RpcArgumentsHost) => string | number | undefined;
+  /** Who sent the message: principal and tenant, as parts of its key. Default: none (`anonymous`). */
+  messageScope?: (data: unknown, host: RpcArgumentsHost) => ScopeParts;
+}
+
+/** Nest's metadata keys of `@MessagePattern` and `@EventPattern`, stable since Nest 6. */
+const PATTERN_METADATA = 'microservices:pattern';
+const PATTERN_HANDLER_METADATA = 'microservices:handler_type';
+/** `PatternHandler.EVENT`: fire-and-forget, no reply. */
+const EVENT_HANDLER = 2;
+
+/**
+ * What a duplicate event's handler "returns": one value, not none. Nest joins the handlers of one
+ * event with `forkJoin`, which ends them all as soon as one completes without a value.
+ */
+const HANDLED_ELSEWHERE: Observable<unknown> = of(undefined);
+
+/** What a microservice handler is: an event handler has no reply to store or replay. */
+export function isEventHandler(context: ExecutionContext): boolean {
+  return Reflect.getMetadata(PATTERN_HANDLER_METADATA, context.getHandler()) === EVENT_HANDLER;
+}
+
+/**
+ * The handler as the message's route: its declared pattern(s) and its name. The name keeps two
+ * handlers of one event (Nest runs every `@EventPattern` of a pattern) from sharing a key.
+ */
+export function messageRoute(context: ExecutionContext): string {
+  const patterns: unknown = Reflect.getMetadata(PATTERN_METADATA, context.getHandler());
+  return `${JSON.stringify(patterns ?? null)} ${context.getClass().name}.${context.getHandler().name}`;
+}
+
+/**
+ * Runs a microservice handler once per message. The first delivery runs it and its reply is
+ * stored before it is sent, so a redelivery that follows the reply always finds it; a redelivery
+ * of a `@MessagePattern` gets the same reply, and of an `@EventPattern` does not run. A handler
+ * that fails releases the message, so its redelivery runs again.
+ */
+export class MessageIdempotency {
+  constructor(
+    private readonly engine: IdempotencyEngine,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  intercept(
+    context: ExecutionContext,
+    next: CallHandler,
+    policy: IdempotencyPolicy,
+    options: MessageIdempotencyOptions,
+  ): Observable<unknown> {
+    const host = context.switchToRpc();
+    const data: unknown = host.getData();
+    const event = isEventHandler(context);
+    const route = messageRoute(context);
+    const described = describeMessage(
+      {
+        route,
+        scope: options.messageScope
+          ? scopeOf(data, (payload) => options.messageScope?.(payload, host))
+          : 'anonymous',
+        data,
+        id: options.messageId
+          ? messageIdOf(options.messageId(data, host))
+          : (metadataKey(host, policy.headerName) ?? defaultMessageId(data)),
+      },
+      policy.headerName,
+    );
+    return from(this.engine.begin(described, policy)).pipe(
+      concatMap((decision) => {
+        switch (decision.action) {
+          case 'proceed':
+            return this.runOnce(decision.execution, next, event);
+          case 'replay':
+            return event ? HANDLED_ELSEWHERE : from(decodeMessageReply(decision.response));
+          case 'reject':
+            // A duplicate event is not an error: it is simply not handled again.
+            if (event && isDuplicateDelivery(decision.error)) return HANDLED_ELSEWHERE;
+            // Nest drops an event handler's RpcException without a word: say why it did not run.
+            if (event) this.warn(`event not handled (${route}): ${decision.error.message}`);
+            return from(rpcError(decision.error)).pipe(
+              concatMap((error) => throwError(() => error)),
+            );
+          case 'bypass':
+            return next.handle();
+        }
+      }),
+    );
+  }
+
+  private runOnce(execution: Execution, next: CallHandler, event: boolean): Observable<unknown> {
+    if (!execution.tracked) return next.handle();
+    // Subscribed here rather than by Nest, so the outcome is recorded even when Nest lets go of
+    // the handler early: it unsubscribes every handler of an event once one of them fails, while
+    // the handler's work goes on. Released then, a redelivery would run it a second time.
+    const settled = new ReplaySubject<unknown[]>(1);
+    next
+      .handle()
+      .pipe(
+        catchError((error: unknown) =>
+          // Rethrown as thrown, so the app's RPC exception filters see what they would without us.
+          from(execution.abandon()).pipe(concatMap(() => throwError(() => error))),
+        ),
+        toArray(),
+        concatMap(async (values) => {
+          const outcome = event
+            ? EVENT_HANDLED
+            : encodeMessageReply(values, execution.maxResponseBytes);
+          if (outcome) {
+            // Stored before the reply is sent: a redelivery that follows the reply finds it.
+            await execution.finish(outcome);
+          } else {
+            // Not JSON: the transport cannot send it either, so the client sees a failure and retries.
+            this.warn(`a message reply could not be stored as JSON; released ${execution.key}`);
+            await execution.abandon();
+          }
+          return values;
+        }),
+      )
+      .subscribe(settled);
+    return settled.pipe(concatMap((values) => from(values)));
+  }
+}
+
+/** The key a client attached as packet metadata (Nest 12 `ClientProxy#setOnDispatchHook`). */
+function metadataKey(host: RpcArgumentsHost, headerName: string): string | undefined {
+  const context = host.getContext<{ getMetadata?: () => unknown } | undefined>();
+  const metadata = typeof context?.getMetadata === 'function' ? context.getMetadata() : undefined;
+  if (typeof metadata !== 'object' || metadata === null) return undefined;
+  const entries = metadata as Record<string, unknown>;
+  return messageIdOf(entries[headerName.toLowerCase()] ?? entries[headerName]);
+}
+
+type RpcExceptionClass = new (error: object) => Error;
+let rpcExceptionClass: Promise<RpcExceptionClass | undefined> | undefined;
+
+/**
+ * The rejection as an `RpcException` carrying the problem details, which Nest's RPC exception
+ * filter sends to the client as they are. Loaded on first use, from the app's own
+ * `@nestjs/microservices` (an rpc context means it is installed), so HTTP-only apps never need it.
+ */
+async function rpcError(error: TollgateHttpError): Promise<Error> {
+  rpcExceptionClass ??= import('@nestjs/microservices').then(
+    (microservices) => microservices.RpcException as RpcExceptionClass,
+    () => undefined,
+  );
+  const RpcException = await rpcExceptionClass;
+  return RpcException ? new RpcException(error.toProblem()) : error;
+}
