@@ -34,7 +34,13 @@ import { execFileSync } from 'node:child_process';
 
 import autocannon from 'autocannon';
 
-import { BENCH_DIR, ROOT_DIR, installBuiltLibrary, installedVersion } from './lib/library.mjs';
+import {
+  BENCH_DIR,
+  ROOT_DIR,
+  installBuiltLibrary,
+  installedVersion,
+  libraryBuiltAt,
+} from './lib/library.mjs';
 import { formatSummary, summariseProfile } from './lib/profile.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { median, renderMarkdown, renderSvg, MEMORY_SECTION } from './lib/report.mjs';
@@ -141,6 +147,9 @@ function drive(port, workload, sameKey, bound) {
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
+/** The app process running now, so an interrupted bench can stop it. */
+let currentApp;
+
 function startApp(target, redis) {
   const execArgv = [];
   if (config.profile) {
@@ -169,6 +178,17 @@ function startApp(target, redis) {
       reject(new Error(`the app exited during start-up (code ${code}, signal ${signal})`));
     });
   });
+  /** CPU microseconds the app process has used so far. */
+  const cpu = () =>
+    new Promise((resolve) => {
+      const onMessage = (message) => {
+        if (message?.type !== 'cpu') return;
+        child.off('message', onMessage);
+        resolve(message.usage.user + message.usage.system);
+      };
+      child.on('message', onMessage);
+      child.send({ type: 'cpu' });
+    });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.send({ type: 'stop' });
@@ -176,7 +196,8 @@ function startApp(target, redis) {
     await exited;
     clearTimeout(timer);
   };
-  return { started, stop };
+  currentApp = child;
+  return { started, stop, cpu };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,10 +250,14 @@ async function runOnce(target, redis, round, withCensus) {
         : undefined;
     // Requests still in flight when autocannon stopped must not land in the measured counts.
     await sleep(250);
+    const appCpuBefore = await app.cpu();
+    const redisCpuBefore = await redis.cpuSeconds();
     await redis.resetStats();
     const result = await drive(port, target.workload, sameKey, { duration: config.duration });
     await sleep(250);
     const commands = await redis.commandStats();
+    const redisCpu = (await redis.cpuSeconds()) - redisCpuBefore;
+    const appCpu = (await app.cpu()) - appCpuBefore;
     const requests = result.requests.total;
     const measured = {
       round,
@@ -242,6 +267,9 @@ async function runOnce(target, redis, round, withCensus) {
       rps: requests / result.duration,
       p50: result.latency.p50,
       p99: result.latency.p99,
+      // CPU time per request, in µs: of the app process, and of redis-server.
+      appCpu: appCpu / Math.max(1, requests),
+      redisCpu: (redisCpu * 1e6) / Math.max(1, requests),
       non2xx: result.non2xx,
       errors: result.errors,
       timeouts: result.timeouts,
@@ -302,8 +330,26 @@ function gitRevision() {
   }
 }
 
+/** Writes RESULTS.md (keeping the in-memory store's section) and results.svg. */
+function writeReport(report) {
+  const resultsFile = join(BENCH_DIR, 'RESULTS.md');
+  const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
+  const memory = MEMORY_SECTION.exec(previous)?.[0];
+  writeFileSync(resultsFile, renderMarkdown(report, memory));
+  writeFileSync(join(BENCH_DIR, 'results.svg'), renderSvg(report));
+  log('wrote bench/RESULTS.md and bench/results.svg');
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
+
+// `node bench/run.mjs --render`: rewrite RESULTS.md and results.svg from results/latest.json
+// (after a change to the report's format), without measuring anything.
+if (process.argv.includes('--render')) {
+  const report = JSON.parse(readFileSync(join(RESULTS_DIR, 'latest.json'), 'utf8'));
+  writeReport(report);
+  process.exit(0);
+}
 
 const tollgateVersion = installBuiltLibrary();
 const selected = selectTargets();
@@ -314,7 +360,7 @@ const info = {
   machine: machine(),
   node: process.version,
   redis: redis.version,
-  tollgate: `${tollgateVersion} (${gitRevision()})`,
+  tollgate: `${tollgateVersion} (${gitRevision()}, built ${libraryBuiltAt().slice(0, 16).replace('T', ' ')} UTC)`,
   autocannon: installedVersion('autocannon'),
   config: { ...config, profile: undefined },
   versions: Object.fromEntries(
@@ -327,6 +373,15 @@ log(
     `Node ${info.node}, Redis ${info.redis}, ${info.machine.nproc} CPUs (${info.machine.cpuModel}), ` +
     `load average ${info.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
 );
+
+// Ctrl-C or a kill: stop the app and Redis rather than leave them running.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    log(`\n${signal}: stopping`);
+    currentApp?.kill('SIGKILL');
+    redis.stop().finally(() => process.exit(130));
+  });
+}
 
 const results = new Map(selected.map((t) => [t.id, { target: t, rounds: [] }]));
 try {
@@ -347,6 +402,7 @@ try {
         log(
           `[round ${round}] ${target.id.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} req/s  ` +
             `p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
+            `CPU/req app ${m.appCpu.toFixed(0)} µs, Redis ${m.redisCpu.toFixed(0)} µs  ` +
             `${Object.values(m.commandsPerRequest)
               .reduce((a, b) => a + b, 0)
               .toFixed(2)} Redis cmds/req (incl. Lua)` +
@@ -381,6 +437,8 @@ for (const entry of results.values()) {
     ratio: median(entry.rounds.map((m) => m.ratio).filter((r) => r !== null)),
     p50: median(entry.rounds.map((m) => m.p50)),
     p99: median(entry.rounds.map((m) => m.p99)),
+    appCpu: median(entry.rounds.map((m) => m.appCpu)),
+    redisCpu: median(entry.rounds.map((m) => m.redisCpu)),
     commandsPerRequest: median(
       entry.rounds.map((m) => Object.values(m.commandsPerRequest).reduce((a, b) => a + b, 0)),
     ),
@@ -403,12 +461,7 @@ if (config.profile) {
     log('\nno CPU profile was written (did the app start?)');
   }
 } else if (selected.length === TARGETS.length || env.BENCH_WRITE === '1') {
-  const resultsFile = join(BENCH_DIR, 'RESULTS.md');
-  const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
-  const memory = MEMORY_SECTION.exec(previous)?.[0];
-  writeFileSync(resultsFile, renderMarkdown(report, memory));
-  writeFileSync(join(BENCH_DIR, 'results.svg'), renderSvg(report));
-  log('wrote bench/RESULTS.md and bench/results.svg');
+  writeReport(report);
 } else {
   log('a filtered run: RESULTS.md and results.svg left as they were (BENCH_WRITE=1 writes them)');
 }

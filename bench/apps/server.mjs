@@ -4,6 +4,7 @@
  *   → { type: 'ready', port } once it listens, its Redis connections ready
  *   → { type: 'skip', reason } when the target cannot run (a Tollgate feature not built yet)
  *   → { type: 'error', message } when it failed to start
+ *   ← { type: 'cpu' } → { type: 'cpu', usage }: process.cpuUsage(), for CPU time per request
  *   ← { type: 'stop' }: closes the app and exits (so a --cpu-prof profile is written)
  */
 import process from 'node:process';
@@ -22,12 +23,18 @@ function send(message) {
   return new Promise((resolve) => process.send(message, () => resolve()));
 }
 
+// The runner is gone (killed, crashed): never outlive it.
+process.on('disconnect', () => process.exit(0));
+
 try {
   if (!target) throw new Error(`unknown target ${targetId}`);
   if (!redisUrl) throw new Error('BENCH_REDIS_URL is not set');
   const start = target.framework === 'nest' ? startNest : startExpress;
   const app = await start(target.id, { redisUrl });
   process.on('message', (message) => {
+    // CPU time of this process: the runner turns it into CPU per request, which contention from
+    // other processes distorts far less than throughput.
+    if (message?.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage() });
     if (message?.type !== 'stop') return;
     // A close that hangs (a client that never quits) must not keep the bench waiting.
     setTimeout(() => process.exit(0), 3_000).unref();

@@ -9,7 +9,15 @@
  * class). Copied into bench/node_modules, Tollgate shares the one Nest, Express and ioredis that
  * every target uses, as it would in a user's app.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,6 +51,11 @@ export function installBuiltLibrary() {
   writeFileSync(join(target, 'package.json'), JSON.stringify(shipped, null, 2) + '\n');
   cpSync(dist, join(target, 'dist'), { recursive: true });
   return manifest.version;
+}
+
+/** When dist/ was built (the time of dist/index.js), so results say which build they measured. */
+export function libraryBuiltAt() {
+  return statSync(join(ROOT_DIR, 'dist', 'index.js')).mtime.toISOString();
 }
 
 /** The installed version of a bench dependency, read from its package.json. */

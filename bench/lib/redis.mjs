@@ -5,10 +5,10 @@
  * commands from those run inside Lua scripts (MONITOR).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import process from 'node:process';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -58,14 +58,32 @@ export function parseCommandStats(info) {
   return stats;
 }
 
+/** The absolute path of an executable found on PATH, if any. */
+function onPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return undefined;
+}
+
 /** Starts redis-server and resolves once it answers. `stop()` kills it and removes its directory. */
 export async function startRedis() {
   const bin = process.env.REDIS_SERVER_BIN || 'redis-server';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-redis-'));
+  // On Linux, setpriv makes the kernel kill the server if the bench dies without cleaning up
+  // (SIGKILL, a crash); it then execs redis-server, so the pid stays the server's.
+  const setpriv = process.platform === 'linux' ? onPath('setpriv') : undefined;
+  const command = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', bin] : [bin];
   const child = spawn(
-    bin,
+    command[0],
     [
+      ...command.slice(1),
       '--port',
       String(port),
       '--bind',
@@ -129,6 +147,13 @@ export async function startRedis() {
     /** Number of keys: the probe checks that a protected route wrote something. */
     async dbsize() {
       return admin.dbsize();
+    },
+    /** CPU seconds redis-server has used (user + system, all threads), from INFO cpu. */
+    async cpuSeconds() {
+      const cpu = await admin.info('cpu');
+      ownCalls.info = (ownCalls.info ?? 0) + 1;
+      const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
+      return field('used_cpu_user') + field('used_cpu_sys');
     },
     /** CONFIG RESETSTAT: zeroes INFO commandstats. */
     async resetStats() {

@@ -50,6 +50,19 @@ export function renderMarkdown(report, memorySection) {
   if (caveat || config.note) {
     out.push(`> **${[caveat, config.note].filter(Boolean).join(' ')}**`, '');
   }
+  const spreads = results
+    .filter((r) => r.target.section === 'bare' && r.rounds.length > 1)
+    .map((r) => {
+      const rps = r.rounds.map((m) => m.rps);
+      const [low, high] = [Math.min(...rps), Math.max(...rps)];
+      return `${r.target.label} ${Math.round(low)}–${Math.round(high)} req/s (${Math.round(((high - low) / median(rps)) * 100)} % of its median)`;
+    });
+  if (spreads.length > 0) {
+    out.push(
+      `Noise: from round to round the bare apps ranged ${spreads.join(', ')}; differences smaller than that are not findings.`,
+      '',
+    );
+  }
   out.push(
     `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpuModel}), ` +
       `${machine.memoryGiB.toFixed(1)} GiB memory, ${machine.platform}; load average at the start ` +
@@ -61,6 +74,10 @@ export function renderMarkdown(report, memorySection) {
       `${config.rounds} round${config.rounds === 1 ? '' : 's'} with the targets interleaved (order rotated per round). ` +
       'Figures are medians over the rounds; **× bare** is the ratio to the bare app of the same framework ' +
       'in the same round. The app, Redis and autocannon share the same cores.',
+    '',
+    '**app CPU µs/req** and **Redis CPU µs/req** are the CPU time the app process and ' +
+      'redis-server used per request during the measured run (user + system): less distorted by other ' +
+      'load on the machine than req/s.',
     '',
     '**Redis cmds/req** counts the commands the app sent (round trips; a script call is one), from a ' +
       `MONITOR census of ${config.census} requests; **incl. Lua** also counts the commands scripts ran, ` +
@@ -75,19 +92,21 @@ export function renderMarkdown(report, memorySection) {
     if (rows.length === 0) continue;
     const goal = section.goal ? ` (goal for Tollgate: ≥ ${section.goal.toFixed(2)} × bare)` : '';
     out.push(`## ${section.title}${goal}`, '');
-    out.push('| Target | req/s | × bare | p50 ms | p99 ms | Redis cmds/req | incl. Lua |');
-    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push(
+      '| Target | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | Redis CPU µs/req | Redis cmds/req | incl. Lua |',
+    );
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
       const label = r.target.tollgate ? `**${r.target.label}**` : r.target.label;
       if (!r.median) {
-        out.push(`| ${label} | ${r.status} | | | | | |`);
+        out.push(`| ${label} | ${r.status} | | | | | | | |`);
         continue;
       }
       const m = r.median;
       const topLevel = r.census ? fixed(sum(r.census.topLevel), 2) : '–';
       const flag = m.problems > 0 ? ` ⚠ ${m.problems} non-2xx/errors` : '';
       out.push(
-        `| ${label} | ${Math.round(m.rps)}${flag} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${topLevel} | ${fixed(m.commandsPerRequest, 2)} |`,
+        `| ${label} | ${Math.round(m.rps)}${flag} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(m.redisCpu, 0)} | ${topLevel} | ${fixed(m.commandsPerRequest, 2)} |`,
       );
     }
     out.push('');
@@ -117,12 +136,14 @@ export function renderMarkdown(report, memorySection) {
   out.push('');
 
   out.push('## Every round', '');
-  out.push('| Target | Round | req/s | × bare | p50 ms | p99 ms | non-2xx | errors |');
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  out.push(
+    '| Target | Round | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | Redis CPU µs/req | non-2xx | errors |',
+  );
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     for (const m of r.rounds) {
       out.push(
-        `| ${r.target.id} | ${m.round} | ${Math.round(m.rps)} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.non2xx} | ${m.errors + m.timeouts} |`,
+        `| ${r.target.id} | ${m.round} | ${Math.round(m.rps)} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(m.redisCpu, 0)} | ${m.non2xx} | ${m.errors + m.timeouts} |`,
       );
     }
   }
