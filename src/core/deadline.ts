@@ -1,29 +1,69 @@
 import { StoreUnavailableError, toError } from './errors.js';
 
+/** A store call still waiting for its answer, and the moment it is given up. */
+interface PendingCall {
+  expiresAt: number;
+  giveUp(): void;
+}
+
+/**
+ * How often overdue calls are given up. A deadline fires between `ms` and `ms + SWEEP_MS` after
+ * the call: one shared timer instead of a timer and a `Promise.race` per store call, which the
+ * request path makes once or twice per request.
+ */
+const SWEEP_MS = 20;
+
+const pending = new Set<PendingCall>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  const now = Date.now();
+  for (const call of pending) {
+    if (call.expiresAt <= now) {
+      pending.delete(call);
+      call.giveUp();
+    }
+  }
+  if (pending.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
 /**
  * Runs a store call under a hard deadline. A store that fails or stays silent becomes a
  * `StoreUnavailableError`, so the route's policy decides: no request ever hangs on the store.
  */
-export async function withDeadline<T>(
-  what: string,
-  ms: number,
-  call: () => Promise<T>,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)),
-      ms,
-    );
+export function withDeadline<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const entry: PendingCall = {
+      expiresAt: Date.now() + ms,
+      giveUp: () =>
+        reject(new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)),
+    };
+    const fail = (error: unknown): void => {
+      if (!pending.delete(entry)) return; // already given up: the late failure changes nothing
+      reject(
+        new StoreUnavailableError(`the store failed ${what}: ${toError(error).message}`, {
+          cause: error,
+        }),
+      );
+    };
+    pending.add(entry);
+    if (!sweeper) {
+      sweeper = setInterval(sweep, SWEEP_MS);
+      // Waiting calls never keep the process alive on their own.
+      sweeper.unref();
+    }
+    let answer: Promise<T>;
+    try {
+      answer = call();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    answer.then((value) => {
+      if (pending.delete(entry)) resolve(value);
+    }, fail);
   });
-  try {
-    return await Promise.race([call(), deadline]);
-  } catch (error) {
-    if (error instanceof StoreUnavailableError) throw error;
-    throw new StoreUnavailableError(`the store failed ${what}: ${toError(error).message}`, {
-      cause: error,
-    });
-  } finally {
-    clearTimeout(timer);
-  }
 }

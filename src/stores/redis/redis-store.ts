@@ -69,6 +69,7 @@ export const SAFE_CLIENT_DEFAULTS = {
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
   connectTimeout: 2_000,
+  enableAutoPipelining: true,
 } as const satisfies RedisOptions;
 
 export type RedisStoreOptions =
