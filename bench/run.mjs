@@ -448,8 +448,10 @@ for (const entry of results.values()) {
 
 const report = { info, sections: SECTIONS, results: [...results.values()] };
 mkdirSync(RESULTS_DIR, { recursive: true });
-writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-log(`\nraw results: ${join('bench', 'results', 'latest.json')}`);
+// A profiled run is no result (the profiler slows the app): it never replaces latest.json.
+const rawName = config.profile ? `profile-${config.profile}.json` : 'latest.json';
+writeFileSync(join(RESULTS_DIR, rawName), JSON.stringify(report, null, 2) + '\n');
+log(`\nraw results: ${join('bench', 'results', rawName)}`);
 
 if (config.profile) {
   const file = join(PROFILE_DIR, `${config.profile}.cpuprofile`);

@@ -172,7 +172,9 @@ export function renderSvg(report) {
   const barWidth = 460;
   const rowHeight = 24;
   const sectionGap = 34;
-  const top = 78;
+  const caveat = runCaveat(info.config);
+  const warnings = [caveat, info.config.note].filter(Boolean);
+  const top = 60 + 18 * Math.max(1, warnings.length);
 
   const rows = [];
   let y = top;
@@ -201,7 +203,6 @@ export function renderSvg(report) {
     .filter(([, rps]) => rps)
     .map(([name, rps]) => `${name} ${Math.round(rps)} req/s`)
     .join(', ');
-  const caveat = runCaveat(info.config);
 
   const svg = [];
   svg.push(
@@ -210,7 +211,9 @@ export function renderSvg(report) {
     `<text x="16" y="26" font-size="17" font-weight="600" fill="#111827">Throughput with protection, as a share of the bare app (median of ${info.config.rounds} round${info.config.rounds === 1 ? '' : 's'})</text>`,
     `<text x="16" y="46" fill="#4b5563">${escapeXml(`${info.date.slice(0, 10)} · ${info.machine.nproc} CPUs (${info.machine.cpuModel}) · Node ${info.node} · Redis ${info.redis} · ${info.config.connections} connections · bare: ${bareText}`)}</text>`,
   );
-  if (caveat) svg.push(`<text x="16" y="64" fill="#b45309">${escapeXml(caveat)}</text>`);
+  warnings.forEach((line, i) =>
+    svg.push(`<text x="16" y="${64 + 18 * i}" fill="#b45309">${escapeXml(line)}</text>`),
+  );
 
   // Grid and axis.
   for (let tick = 0; tick <= xMax + 1e-9; tick += 0.2) {
