@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
+import { ExpiringMap } from '../expiring-map.js';
 import { blockKey, ruleKey } from './rule-keys.js';
 import type {
   RateLimitResult,
@@ -32,9 +33,6 @@ type Counter =
 /** Floating-point slack for sums such as 3 x (1000 / 3), which may land a hair above 1000. */
 export const GCRA_EPSILON = 1e-6;
 
-/** Counters examined for expiry on every write, so memory stays bounded between evictions. */
-const SWEEP_ON_WRITE = 4;
-
 /** Phase 1 of a decision: what one limit says, and how to settle it once all limits have spoken. */
 interface Evaluated {
   allowed: boolean;
@@ -44,13 +42,14 @@ interface Evaluated {
 }
 
 export class InProcessRateLimiter implements RateLimitStore {
-  private readonly counters = new Map<string, Counter>();
+  private readonly counters: ExpiringMap<Counter>;
   private readonly maxKeys: number;
   private readonly clock: Clock;
 
   constructor(options: InProcessRateLimiterOptions = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
     this.clock = options.clock ?? systemClock;
+    this.counters = new ExpiringMap(this.maxKeys);
   }
 
   /** Counters currently held, expired ones included until they are swept. */
@@ -209,28 +208,10 @@ export class InProcessRateLimiter implements RateLimitStore {
 
   /** The counter under `id` unless it has expired (an expired one is dropped on the spot). */
   private live(id: string, now: number): Counter | undefined {
-    const counter = this.counters.get(id);
-    if (counter && counter.expiresAt <= now) {
-      this.counters.delete(id);
-      return undefined;
-    }
-    return counter;
+    return this.counters.get(id, now);
   }
 
   private write(id: string, counter: Counter): void {
-    // Delete first so the key moves to the end of the Map's order: eviction takes the oldest write.
-    this.counters.delete(id);
-    this.counters.set(id, counter);
-    const now = this.clock.now();
-    let examined = 0;
-    for (const [other, entry] of this.counters) {
-      if (examined++ >= SWEEP_ON_WRITE) break;
-      if (entry.expiresAt <= now) this.counters.delete(other);
-    }
-    while (this.counters.size > this.maxKeys) {
-      const oldest = this.counters.keys().next();
-      if (oldest.done) break;
-      this.counters.delete(oldest.value);
-    }
+    this.counters.set(id, counter, this.clock.now());
   }
 }

@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../../core/clock.js';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import { InProcessRateLimiter } from '../../core/ratelimit/in-process.js';
 import type {
   BeginResult,
@@ -37,9 +38,6 @@ type IdempotencyRecord =
     }
   | { kind: 'lock'; expiresAt: number };
 
-/** Records examined for expiry on every write, so memory stays bounded even between sweeps. */
-const SWEEP_ON_WRITE = 4;
-
 /**
  * A store for one process (tests, local development, single-instance apps) with the same
  * semantics as the Redis store. Expired records are dropped lazily on access, a few per write, and
@@ -47,7 +45,7 @@ const SWEEP_ON_WRITE = 4;
  */
 export class MemoryStore implements TollgateStore {
   readonly kind = 'memory';
-  private readonly records = new Map<string, IdempotencyRecord>();
+  private readonly records: ExpiringMap<IdempotencyRecord>;
   private readonly maxKeys: number;
   private readonly clock: Clock;
   private readonly sweeper: NodeJS.Timeout;
@@ -56,6 +54,7 @@ export class MemoryStore implements TollgateStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
+    this.records = new ExpiringMap(this.maxKeys);
     this.clock = options.clock ?? systemClock;
     this.rateLimiter = new InProcessRateLimiter({ maxKeys: this.maxKeys, clock: this.clock });
     this.sweeper = setInterval(() => this.sweepExpired(), options.sweepIntervalMs ?? 10_000);
@@ -169,40 +168,15 @@ export class MemoryStore implements TollgateStore {
 
   /** The record under `key` unless it has expired (an expired one is dropped on the spot). */
   private live(key: string): IdempotencyRecord | undefined {
-    const record = this.records.get(key);
-    if (record && record.expiresAt <= this.clock.now()) {
-      this.records.delete(key);
-      return undefined;
-    }
-    return record;
+    return this.records.get(key, this.clock.now());
   }
 
   private write(key: string, record: IdempotencyRecord): void {
-    // Delete first so the key moves to the end of the Map's order: eviction takes the oldest write.
-    this.records.delete(key);
-    this.records.set(key, record);
-    this.sweepSome();
-    while (this.records.size > this.maxKeys) {
-      const oldest = this.records.keys().next();
-      if (oldest.done) break;
-      this.records.delete(oldest.value);
-    }
-  }
-
-  private sweepSome(): void {
-    const now = this.clock.now();
-    let examined = 0;
-    for (const [key, record] of this.records) {
-      if (examined++ >= SWEEP_ON_WRITE) break;
-      if (record.expiresAt <= now) this.records.delete(key);
-    }
+    this.records.set(key, record, this.clock.now());
   }
 
   private sweepExpired(): void {
-    const now = this.clock.now();
-    for (const [key, record] of this.records) {
-      if (record.expiresAt <= now) this.records.delete(key);
-    }
+    this.records.sweep(this.clock.now());
   }
 }
 
