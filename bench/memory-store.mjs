@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 
-import { BENCH_DIR, ROOT_DIR } from './lib/library.mjs';
+import { BENCH_DIR, ROOT_DIR, libraryBuiltAt } from './lib/library.mjs';
 import { MEMORY_SECTION, median } from './lib/report.mjs';
 
 const gc = globalThis.gc;
@@ -234,7 +234,7 @@ function renderSection(info, decisionFigures, memoryFigures) {
     '<!-- memory-store:start -->',
     '## In-memory store (`npm run bench:memory`)',
     '',
-    `Measured ${info.date} on ${info.nproc} CPUs (${info.cpu}), Node ${info.node}: one event loop, every ` +
+    `Measured ${info.date} on ${info.nproc} CPUs (${info.cpu}), Node ${info.node}, Tollgate dist built ${info.built}: one event loop, every ` +
       'operation awaited in turn, median of 3 passes after a warm-up pass. Memory is heapUsed + external after a ' +
       `full GC, per 1 million keys (measured with ${KEYS.toLocaleString('en-US')} keys).`,
     '',
@@ -263,6 +263,7 @@ const info = {
   nproc: availableParallelism(),
   cpu: (cpus()[0]?.model ?? 'unknown').trim(),
   node: process.version,
+  built: libraryBuiltAt().slice(0, 16).replace('T', ' ') + ' UTC',
 };
 process.stdout.write(
   `in-memory store: ${OPS.toLocaleString('en-US')} decisions per pass, ${KEYS.toLocaleString('en-US')} keys for memory; Node ${info.node}\n\n`,
