@@ -68,7 +68,7 @@ idempotencyStoreContract('RedisStore (Sentinel)', () => ({
  * (HMGET, HSET, ...) are counted there too, but cost no extra round trip.
  */
 function scriptCalls(stats: Record<string, number>): number {
-  const insideScripts = new Set(['hmget', 'hget', 'hset', 'pexpire', 'pttl', 'del', 'set']);
+  const insideScripts = new Set(['get', 'getrange', 'set', 'pexpire', 'pttl', 'del']);
   const outside = Object.keys(stats).filter(
     (name) => !insideScripts.has(name) && name !== 'evalsha' && name !== 'eval',
   );

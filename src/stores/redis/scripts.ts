@@ -2,67 +2,79 @@
  * The Lua scripts behind the Redis store. Each is one atomic decision, registered once with
  * `defineCommand` so ioredis sends EVALSHA (and falls back to EVAL on NOSCRIPT by itself).
  *
- * An idempotency record is one hash with these fields:
- *   s  state: 'p' in progress, 'c' completed, 'u' finished but not storable
- *   o  owner token of the request that holds (or held) the lease
- *   f  request fingerprint
- *   c  status code, h headers (JSON pairs), b body bytes   (completed only)
- *   r  reason                                              (unstorable only)
- * Every write sets the expiry in the same script, so no record can live without one. Every script
- * is safe to run twice with the same arguments (a re-sent command changes nothing more).
+ * An idempotency record is one string, so taking a free key is a single `SET NX PX`:
+ *   p\n<owner>\n<fingerprint>\n                                   in progress
+ *   c\n<owner>\n<fingerprint>\n<status>\n<headers JSON>\n<body>     completed (body: any bytes)
+ *   u\n<owner>\n<fingerprint>\n<reason>                            finished, not storable
+ * The owner (a UUID) and the fingerprint (base64url) never contain a newline, and JSON escapes its
+ * own, so the first newlines always separate the fields. Every write sets the expiry in the same
+ * command, so no record can live without one. Every script is safe to run twice with the same
+ * arguments (a re-sent command changes nothing more).
  */
 
 /** KEYS[1] record; ARGV owner, fingerprint, lease ms. */
 export const BEGIN = `
-local r = redis.call('HMGET', KEYS[1], 's', 'o', 'f')
-if not r[1] then
-  -- Free (or expired): take the in-progress lease, with its short expiry, in this same step.
-  redis.call('HSET', KEYS[1], 's', 'p', 'o', ARGV[1], 'f', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+-- Free (or expired): take the in-progress lease, with its short expiry, in one command.
+if redis.call('SET', KEYS[1], 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n', 'NX', 'PX', ARGV[3]) then
   return {'acquired'}
 end
+local record = redis.call('GET', KEYS[1])
+local ownerEnd = string.find(record, '\\n', 3, true)
+local fingerprintEnd = string.find(record, '\\n', ownerEnd + 1, true)
 -- The same key with another request behind it: report it without revealing anything stored.
-if r[3] ~= ARGV[2] then return {'mismatch'} end
-if r[1] == 'p' then
+if string.sub(record, ownerEnd + 1, fingerprintEnd - 1) ~= ARGV[2] then return {'mismatch'} end
+local state = string.sub(record, 1, 1)
+if state == 'p' then
   -- Our own lease (this script was re-sent): still ours.
-  if r[2] == ARGV[1] then return {'acquired'} end
+  if string.sub(record, 3, ownerEnd - 1) == ARGV[1] then return {'acquired'} end
   return {'in-progress', redis.call('PTTL', KEYS[1])}
 end
-if r[1] == 'c' then
-  local stored = redis.call('HMGET', KEYS[1], 'c', 'h', 'b')
-  return {'completed', stored[1], stored[2], stored[3]}
+if state == 'c' then
+  local statusEnd = string.find(record, '\\n', fingerprintEnd + 1, true)
+  local headersEnd = string.find(record, '\\n', statusEnd + 1, true)
+  return {'completed', string.sub(record, fingerprintEnd + 1, statusEnd - 1),
+    string.sub(record, statusEnd + 1, headersEnd - 1), string.sub(record, headersEnd + 1)}
 end
-return {'unstorable', redis.call('HGET', KEYS[1], 'r')}
+return {'unstorable', string.sub(record, fingerprintEnd + 1)}
+`;
+
+/**
+ * `held(state)`: the record starts with `<state>\n<owner>\n` for this owner. Read with GETRANGE,
+ * so checking a completed record never copies its body.
+ */
+const HEADER_CHECK = `
+local function held(state)
+  local prefix = state .. '\\n' .. ARGV[1] .. '\\n'
+  return redis.call('GETRANGE', KEYS[1], 0, #prefix - 1) == prefix
+end
 `;
 
 /** KEYS[1] record; ARGV owner, status, headers JSON, body, retention ms. */
-export const COMPLETE = `
-local r = redis.call('HMGET', KEYS[1], 's', 'o')
+export const COMPLETE = `${HEADER_CHECK}
 -- Only the lease holder may write: a request that lost its lease never overwrites a newer result.
-if r[2] ~= ARGV[1] then return 0 end
-if r[1] == 'c' then return 1 end
-if r[1] ~= 'p' then return 0 end
-redis.call('HSET', KEYS[1], 's', 'c', 'c', ARGV[2], 'h', ARGV[3], 'b', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if not held('p') then
+  -- Re-sent after it succeeded: already done.
+  return held('c') and 1 or 0
+end
+local record = redis.call('GET', KEYS[1])
+-- 'p\\n<owner>\\n<fingerprint>\\n' becomes 'c\\n<owner>\\n<fingerprint>\\n<status>\\n<headers>\\n<body>'.
+redis.call('SET', KEYS[1], 'c' .. string.sub(record, 2) .. ARGV[2] .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4],
+  'PX', ARGV[5])
 return 1
 `;
 
 /** KEYS[1] record; ARGV owner, reason, retention ms. */
-export const MARK_UNSTORABLE = `
-local r = redis.call('HMGET', KEYS[1], 's', 'o')
-if r[2] ~= ARGV[1] then return 0 end
-if r[1] == 'u' then return 1 end
-if r[1] ~= 'p' then return 0 end
-redis.call('HSET', KEYS[1], 's', 'u', 'r', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+export const MARK_UNSTORABLE = `${HEADER_CHECK}
+if not held('p') then return held('u') and 1 or 0 end
+local record = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], 'u' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
 return 1
 `;
 
 /** KEYS[1] record; ARGV owner. */
-export const RELEASE = `
-local r = redis.call('HMGET', KEYS[1], 's', 'o')
+export const RELEASE = `${HEADER_CHECK}
 -- Only an in-progress lease we still hold: never a finished result, never someone else's lease.
-if r[1] == 'p' and r[2] == ARGV[1] then
+if held('p') then
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -70,9 +82,8 @@ return 0
 `;
 
 /** KEYS[1] record; ARGV owner, lease ms. */
-export const RENEW = `
-local r = redis.call('HMGET', KEYS[1], 's', 'o')
-if r[1] == 'p' and r[2] == ARGV[1] then
+export const RENEW = `${HEADER_CHECK}
+if held('p') then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
