@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 
 import {
@@ -130,7 +131,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   private answer(
     context: ExecutionContext,
     response: unknown,
-    body: StreamableFile | undefined,
+    body: StreamableFile | string | undefined,
   ): Observable<unknown> {
     if (!handlerSendsResponse(context)) return of(body);
     const adapter = this.adapterHost.httpAdapter;
@@ -138,12 +139,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return of(undefined);
   }
 
-  private replay(response: unknown, stored: StoredResponse): StreamableFile | undefined {
+  private replay(response: unknown, stored: StoredResponse): StreamableFile | string | undefined {
     const adapter = this.adapterHost.httpAdapter;
     adapter.status(response, stored.status);
-    for (const [name, value] of stored.headers) adapter.setHeader(response, name, value);
+    let contentType: string | undefined;
+    for (const [name, value] of stored.headers) {
+      adapter.setHeader(response, name, value);
+      if (name.toLowerCase() === 'content-type') contentType = value;
+    }
     adapter.setHeader(response, REPLAYED_HEADER, 'true');
-    return bodyOf(stored.body);
+    return replayBody(stored.body, contentType);
   }
 
   private reject(response: unknown, error: TollgateHttpError): StreamableFile | undefined {
@@ -190,6 +195,26 @@ export class IdempotencyInterceptor implements NestInterceptor {
  * Sends exact stored bytes through Nest's own streaming path, which every platform and Nest 11
  * and 12 support, instead of a value Nest would serialize again.
  */
+/** A content type that already names UTF-8, so Express and Fastify send a string under it unchanged. */
+const UTF8_CONTENT_TYPE = /;\s*charset=utf-8\s*(;|$)/i;
+
+/**
+ * A stored body as Nest should send it. UTF-8 text under a content type that names UTF-8 (what
+ * JSON and text handlers produce) goes back as a string: the platform writes it in one piece and
+ * adds nothing. Any other body goes through `StreamableFile`, which sends the bytes as they are.
+ */
+function replayBody(
+  body: Uint8Array,
+  contentType: string | undefined,
+): StreamableFile | string | undefined {
+  if (body.byteLength === 0) return undefined;
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (contentType !== undefined && UTF8_CONTENT_TYPE.test(contentType) && isUtf8(bytes)) {
+    return bytes.toString('utf8');
+  }
+  return bodyOf(bytes);
+}
+
 function bodyOf(body: Uint8Array): StreamableFile | undefined {
   if (body.byteLength === 0) return undefined;
   return new StreamableFile(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
