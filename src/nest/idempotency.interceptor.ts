@@ -11,7 +11,7 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { from, of, switchMap, tap, finalize, type Observable } from 'rxjs';
+import { of, tap, finalize, type Observable } from 'rxjs';
 
 import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
@@ -54,7 +54,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (context.getType() === 'rpc') return this.interceptMessage(context, next);
     if (context.getType() !== 'http') return next.handle();
     const http = context.switchToHttp();
@@ -66,20 +66,18 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
     const response = http.getResponse<unknown>();
     const described = describeRequest(context, request, this.options.scope ?? defaultScope);
-    return from(this.engine.begin(described, policy)).pipe(
-      switchMap((decision) => {
-        switch (decision.action) {
-          case 'proceed':
-            return this.execute(decision.execution, response, next);
-          case 'replay':
-            return this.answer(context, response, this.replay(response, decision.response));
-          case 'reject':
-            return this.answer(context, response, this.reject(response, decision.error));
-          case 'bypass':
-            return next.handle();
-        }
-      }),
-    );
+    // Nest awaits a promised Observable: no extra operators around the decision.
+    const decision = await this.engine.begin(described, policy);
+    switch (decision.action) {
+      case 'proceed':
+        return this.execute(decision.execution, response, next);
+      case 'replay':
+        return this.answer(context, response, this.replay(response, decision.response));
+      case 'reject':
+        return this.answer(context, response, this.reject(response, decision.error));
+      case 'bypass':
+        return next.handle();
+    }
   }
 
   /** Microservice handlers (`@MessagePattern`, `@EventPattern`): only where `@Idempotent()` asks. */
@@ -112,14 +110,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const abandonIfClosedUnsent = (): void => {
       if (settled && !capture.ended && raw.destroyed) void execution.abandon();
     };
-    raw.once('close', abandonIfClosedUnsent);
+    // Deferred a turn: Nest may still be about to end the response when 'close' or finalize runs.
+    raw.once('close', () => setImmediate(abandonIfClosedUnsent));
     return next.handle().pipe(
       tap((value) => {
         if (isStream(value)) capture.markStreamed();
       }),
       finalize(() => {
         settled = true;
-        setImmediate(abandonIfClosedUnsent);
+        if (raw.destroyed) setImmediate(abandonIfClosedUnsent);
       }),
     );
   }
