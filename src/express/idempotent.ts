@@ -152,18 +152,13 @@ function routeOf(req: ExpressRequestLike): string {
  * `res.end`, or an error handler after `next(err)` all end in `res.end()`, which is captured.
  */
 function track(execution: Execution, res: ServerResponse, leaseMs: number): void {
+  // Express's own responses are written in one `end()`; a body written piece by piece is a
+  // stream (`res.write`, `res.sendFile`, a piped Readable), passed through and never stored.
   const capture = captureResponse(res, {
     maxBytes: execution.maxResponseBytes,
     onEnd: (captured) => void execution.finish(captured),
+    writes: 'stream',
   });
-
-  // Express's own responses are written in one `end()`; a body written piece by piece is a
-  // stream (`res.write`, `res.sendFile`, a piped Readable), passed through and never stored.
-  const teeWrite = res.write;
-  res.write = function write(this: ServerResponse, ...args: unknown[]): boolean {
-    capture.markStreamed();
-    return (teeWrite as (...a: unknown[]) => boolean).apply(this, args);
-  } as ServerResponse['write'];
 
   let destroyedHere = false;
   const destroy = res.destroy;

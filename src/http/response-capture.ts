@@ -7,6 +7,14 @@ export interface ResponseCaptureOptions {
   maxBytes: number;
   /** Called once, when the response is ended, whether or not the client is still there. */
   onEnd(response: CapturedResponse): void;
+  /**
+   * What a `write()` before `end()` means: `buffer` (Fastify writes every body that way) keeps the
+   * bytes; `stream` (Express answers in one `end()`, so writes are the app streaming) marks the
+   * response as streamed. Default `stream`.
+   */
+  writes?: 'buffer' | 'stream';
+  /** Read headers passed to `writeHead()` too (Fastify passes all of them there). Default false. */
+  headersFromWriteHead?: boolean;
 }
 
 export interface ResponseCapture {
@@ -61,16 +69,18 @@ export function captureResponse(
     chunks.push(bytes);
   };
 
-  const originalWriteHead = res.writeHead;
   const originalWrite = res.write;
   const originalEnd = res.end;
-
-  // Fastify passes its headers to writeHead rather than setting them one by one.
-  res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-    const headers = typeof args[1] === 'string' ? args[2] : args[1];
-    if (headers && typeof headers === 'object') headersFromWriteHead = toHeaderRecord(headers);
-    return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as ServerResponse['writeHead'];
+  // Every method replaced on a response costs on every request, so only what the platform needs.
+  if (options.headersFromWriteHead) {
+    const originalWriteHead = res.writeHead;
+    res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
+      const headers = typeof args[1] === 'string' ? args[2] : args[1];
+      if (headers && typeof headers === 'object') headersFromWriteHead = toHeaderRecord(headers);
+      return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['writeHead'];
+  }
+  const buffersWrites = options.writes === 'buffer';
 
   res.write = function write(
     this: ServerResponse,
@@ -78,7 +88,8 @@ export function captureResponse(
     encoding?: unknown,
     callback?: WriteCallback,
   ) {
-    take(chunk, encoding);
+    if (buffersWrites) take(chunk, encoding);
+    else if (!streamed) markStreamed();
     return (originalWrite as (...a: unknown[]) => boolean).call(this, chunk, encoding, callback);
   } as ServerResponse['write'];
 
@@ -98,8 +109,10 @@ export function captureResponse(
           ? { status, unstorable }
           : {
               status,
-              headers: { ...res.getHeaders(), ...headersFromWriteHead },
-              body: Buffer.concat(chunks, size),
+              headers: options.headersFromWriteHead
+                ? { ...res.getHeaders(), ...headersFromWriteHead }
+                : res.getHeaders(),
+              body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
             },
       );
     }
@@ -111,11 +124,13 @@ export function captureResponse(
     );
   } as ServerResponse['end'];
 
+  function markStreamed(): void {
+    streamed = true;
+    chunks.length = 0;
+  }
+
   return {
-    markStreamed() {
-      streamed = true;
-      chunks.length = 0;
-    },
+    markStreamed,
     get ended() {
       return ended;
     },

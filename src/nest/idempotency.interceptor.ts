@@ -100,9 +100,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
   private execute(execution: Execution, response: unknown, next: CallHandler): Observable<unknown> {
     if (!execution.tracked) return next.handle();
     const raw = rawResponse(response);
+    // Fastify's reply wraps the Node response and writes every body through writeHead and write;
+    // Express's response is the Node response and answers in one end().
+    const onFastify = raw !== response;
     const capture = captureResponse(raw, {
       maxBytes: execution.maxResponseBytes,
       onEnd: (captured) => void execution.finish(captured),
+      writes: onFastify ? 'buffer' : 'stream',
+      headersFromWriteHead: onFastify,
     });
     let settled = false;
     // A response that is closed with nothing sent after the handler settled will never be
