@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { TollgateConfigError, TollgateHttpError } from './errors.js';
 
@@ -95,11 +95,7 @@ export function validateNamespace(namespace: string): string {
  * keys spread over a Cluster while every key of one decision stays in one slot.
  */
 export function storageKey(namespace: string, kind: string, parts: readonly string[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) {
-    hash.update(String(part.length));
-    hash.update(':');
-    hash.update(part);
-  }
-  return `${namespace}:${kind}:{${hash.digest('base64url').slice(0, 32)}}`;
+  let encoded = '';
+  for (const part of parts) encoded += `${part.length}:${part}`;
+  return `${namespace}:${kind}:{${hash('sha256', encoded, 'base64url').slice(0, 32)}}`;
 }
