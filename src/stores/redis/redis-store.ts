@@ -112,6 +112,7 @@ export class RedisStore implements TollgateStore {
         SAFE_CLIENT_DEFAULTS;
       this.client = new Cluster(options.cluster, {
         enableOfflineQueue: false,
+        enableAutoPipelining: SAFE_CLIENT_DEFAULTS.enableAutoPipelining,
         ...options.options,
         redisOptions: {
           commandTimeout,
