@@ -14,6 +14,7 @@ export type ProblemSlug =
   | 'duplicate-request'
   | 'response-not-replayable'
   | 'request-invalid'
+  | 'body-not-readable'
   | 'store-unavailable'
   | 'rate-limited';
 

@@ -13,6 +13,12 @@ export interface FingerprintInput {
   extra?: ReadonlyArray<readonly [string, string | undefined]>;
 }
 
+/**
+ * Stands for a request body the app never read (no body parser took it, and the raw bytes are not
+ * kept): it cannot be fingerprinted, and two such requests must never be taken for duplicates.
+ */
+export const UNREADABLE_BODY: unique symbol = Symbol.for('tollgate:unreadable-body');
+
 /** Deeper than this, a body is treated as hostile rather than walked (and the request gets a 400). */
 export const MAX_BODY_DEPTH = 64;
 

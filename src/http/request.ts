@@ -1,3 +1,4 @@
+import { UNREADABLE_BODY } from '../core/fingerprint.js';
 import type { IdempotencyRequest } from '../core/idempotency/engine.js';
 
 /**
@@ -75,15 +76,35 @@ function paramsOf(request: HttpRequestLike): Record<string, unknown> | undefined
   return Object.fromEntries(Object.entries(params));
 }
 
-/** A parsed body is hashed in canonical form; an unparsed one as its raw bytes when the app keeps them. */
+/**
+ * A parsed body is hashed in canonical form; an unparsed one as its raw bytes when the app keeps
+ * them. A body that was sent but that no parser read is `UNREADABLE_BODY`: never "no body".
+ */
 function bodyOf(request: HttpRequestLike): unknown {
   const body = request.body;
-  if (
-    body !== undefined &&
-    body !== null &&
-    !(typeof body === 'object' && Object.keys(body).length === 0 && request.rawBody)
-  ) {
-    return body;
+  if (request.rawBody && (body === undefined || body === null || isEmptyObject(body))) {
+    return request.rawBody;
   }
-  return request.rawBody ?? body;
+  const unparsed =
+    body === undefined || body === null || (isEmptyObject(body) && !isFormOrJson(request));
+  if (unparsed && hasBody(request)) return UNREADABLE_BODY;
+  return body;
+}
+
+function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return false;
+  for (const _ in value) return false;
+  return true;
+}
+
+/** Express 4's body parsers leave `{}` when they skip a body: only JSON or a form can really be `{}`. */
+function isFormOrJson(request: HttpRequestLike): boolean {
+  const type = request.headers['content-type'];
+  return typeof type === 'string' && /json|x-www-form-urlencoded/i.test(type);
+}
+
+function hasBody(request: HttpRequestLike): boolean {
+  const length = request.headers['content-length'];
+  if (typeof length === 'string') return length.trim() !== '0';
+  return request.headers['transfer-encoding'] !== undefined;
 }

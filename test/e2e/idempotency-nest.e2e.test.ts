@@ -238,6 +238,33 @@ describe.each(
     expect(await count()).toBe(before + 2);
   });
 
+  it('never takes two different text bodies for duplicates on a fingerprint route', async () => {
+    const texts = [`hello ${randomUUID()}`, `hello ${randomUUID()}`];
+    const responses = [];
+    for (const text of texts) {
+      responses.push(
+        await request(baseUrl, 'POST', '/reports', {
+          rawBody: text,
+          headers: { 'content-type': 'text/plain' },
+        }),
+      );
+    }
+    if (platform === 'fastify') {
+      // Fastify parses text/plain by default: each body is hashed as its bytes, and both run.
+      expect(responses.map((response) => response.status)).toEqual([201, 201]);
+      expect(responses[0]!.text).not.toBe(responses[1]!.text);
+    } else {
+      // Nest on Express has no text parser: the body cannot be read, so it is refused, not deduped.
+      for (const response of responses) {
+        expect(response.status).toBe(415);
+        expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(response.json()).toMatchObject({
+          type: expect.stringMatching(/body-not-readable$/),
+        });
+      }
+    }
+  });
+
   it('never runs a hostile body twice, and answers it with a 400 rather than crashing', async () => {
     let deep = '1';
     for (let i = 0; i < 500; i++) deep = `[${deep}]`;

@@ -11,6 +11,7 @@ import {
   type IdempotencyOptions,
 } from '../../src/core/idempotency/options.js';
 import { TollgateConfigError } from '../../src/core/errors.js';
+import { UNREADABLE_BODY } from '../../src/core/fingerprint.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import type { TollgateStore } from '../../src/stores/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -191,6 +192,25 @@ describe('IdempotencyEngine', () => {
     await first.execution.finish(json({ id: 1 }));
     expectAction(await engine.begin(onDevice('1'), fp), 'replay');
     expectAction(await engine.begin(onDevice('2'), fp), 'proceed');
+  });
+
+  it('fingerprint strategy: refuses a body it cannot read with 415, rather than take it for a duplicate', async () => {
+    const fp = policy({ strategy: 'fingerprint', window: '5s' });
+    const decision = expectAction(
+      await engine.begin(request({ key: '', body: UNREADABLE_BODY }), fp),
+      'reject',
+    );
+    expect(decision.error.status).toBe(415);
+    expect(decision.error.type).toMatch(/body-not-readable$/);
+  });
+
+  it('key strategy: runs a request whose body it cannot read, keyed by the client key', async () => {
+    const first = expectAction(
+      await engine.begin(request({ body: UNREADABLE_BODY }), policy()),
+      'proceed',
+    );
+    await first.execution.finish(json({ id: 1 }));
+    expectAction(await engine.begin(request({ body: UNREADABLE_BODY }), policy()), 'replay');
   });
 
   it('key strategy: the same key on another path parameter is refused with 422, not replayed', async () => {

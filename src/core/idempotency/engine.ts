@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
-import { fingerprintRequest } from '../fingerprint.js';
+import { fingerprintRequest, UNREADABLE_BODY } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
 import type {
   BeginResult,
@@ -12,6 +12,7 @@ import type {
 } from '../../stores/store.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
+  bodyNotReadable,
   duplicateLocked,
   inProgress,
   keyMissing,
@@ -222,12 +223,16 @@ export class IdempotencyEngine {
       const value = request.params?.[name];
       extra.push([`param:${name}`, typeof value === 'string' ? value : JSON.stringify(value)]);
     }
-    return fingerprintRequest({
-      method: request.method,
-      route: request.route,
-      body: request.body,
-      extra,
-    });
+    let body = request.body;
+    if (body === UNREADABLE_BODY) {
+      const contentType = request.header('content-type');
+      const type = typeof contentType === 'string' ? contentType : undefined;
+      // Deduplicating by a body it cannot see would take different requests for one: refuse.
+      if (policy.strategy !== 'key') throw bodyNotReadable(type);
+      // A key names the operation; without the body, a changed body is only caught by its size.
+      body = `unreadable:${type ?? ''}:${String(request.header('content-length') ?? '')}`;
+    }
+    return fingerprintRequest({ method: request.method, route: request.route, body, extra });
   }
 }
 

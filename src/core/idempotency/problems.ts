@@ -65,3 +65,12 @@ export const storeUnavailable = (): TollgateHttpError =>
       'Duplicate protection is temporarily unavailable, so the request was not run. Retry after the time in Retry-After.',
     headers: { 'Retry-After': '1' },
   });
+
+export const bodyNotReadable = (contentType: string | undefined): TollgateHttpError =>
+  new TollgateHttpError({
+    code: 'TOLLGATE_BODY_NOT_READABLE',
+    status: 415,
+    slug: 'body-not-readable',
+    title: 'Unsupported request body',
+    detail: `This endpoint recognises duplicates by their body, and cannot read a body of type ${contentType ?? '(none given)'}. Send JSON.`,
+  });
