@@ -115,8 +115,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const abandonIfClosedUnsent = (): void => {
       if (settled && !capture.ended && raw.destroyed) void execution.abandon();
     };
-    // Deferred a turn: Nest may still be about to end the response when 'close' or finalize runs.
-    raw.once('close', () => setImmediate(abandonIfClosedUnsent));
+    // No 'close' listener: once the handler settles Nest always ends the response, except for a
+    // client already gone, which finalize sees (deferred a turn, as Nest may still be ending it).
     return next.handle().pipe(
       tap((value) => {
         if (isStream(value)) capture.markStreamed();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 
 import {
@@ -17,6 +18,7 @@ import {
   type INestApplication,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import { map, timer, type Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -103,6 +105,13 @@ class CaptureController {
     runs++;
     await new Promise((resolve) => setTimeout(resolve, 10));
     return { runs };
+  }
+
+  /** Nest tears an Observable down when the client leaves, and then sends nothing at all. */
+  @Post('observable')
+  observable(): Observable<unknown> {
+    runs++;
+    return timer(300).pipe(map(() => ({ runs })));
   }
 }
 
@@ -206,6 +215,31 @@ describe.each(NEST_PLATFORMS)('Nest response capture and global registration on 
     });
     expect(Buffer.from(await second.arrayBuffer())).toEqual(Buffer.from(await first.arrayBuffer()));
     expect(second.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('releases the key when the client leaves and Nest sends nothing, so a retry runs at once', async () => {
+    const key = randomUUID();
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(`${baseUrl}/capture/observable`, {
+        method: 'POST',
+        headers: { 'idempotency-key': key },
+      });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 60);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const before = runs;
+    const retry = await fetch(`${baseUrl}/capture/observable`, {
+      method: 'POST',
+      headers: { 'idempotency-key': key },
+    });
+    // Not 409 until the 30 s lease runs out: the abandoned run gave its key back.
+    expect(retry.status).toBe(201);
+    expect(runs - before).toBe(1);
   });
 
   it('replays a 204 as a 204 with no body', async () => {
