@@ -9,6 +9,7 @@ import {
 } from '../core/idempotency/engine.js';
 import {
   resolveIdempotencyPolicy,
+  UNSAFE_METHODS,
   type IdempotencyOptions,
   type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
@@ -51,9 +52,6 @@ export interface IdempotentMiddlewareOptions<
   onEvent?: (event: IdempotencyEvent) => void;
 }
 
-/** Safe methods never change anything, so they need no protection (RFC 9110, section 9.2.1). */
-const DEFAULT_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
-
 /** Marks a request already protected, so app-wide and per-route registration never stack. */
 const HANDLED = Symbol.for('tollgate:idempotency-handled');
 
@@ -82,7 +80,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
   });
-  const protectedMethods = new Set((methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase()));
+  const protectedMethods = new Set((methods ?? [...UNSAFE_METHODS]).map((m) => m.toUpperCase()));
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
 
   return function tollgateIdempotency(req, res, next) {

@@ -16,7 +16,11 @@ import { of, tap, finalize, type Observable } from 'rxjs';
 import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
 import { MESSAGE_METHOD } from '../core/idempotency/message.js';
-import { resolveIdempotencyPolicy, type IdempotencyPolicy } from '../core/idempotency/options.js';
+import {
+  resolveIdempotencyPolicy,
+  UNSAFE_METHODS,
+  type IdempotencyPolicy,
+} from '../core/idempotency/options.js';
 import { captureResponse } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
@@ -24,9 +28,6 @@ import { describeRequest, handlerSendsResponse, rawResponse } from './http-conte
 import { MessageIdempotency } from './message-context.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
-
-/** Methods protected by a globally registered interceptor when the client sends a key (Stripe's model). */
-const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Marks a request this interceptor already handles, so global and per-route registration never stack. */
 const HANDLED = Symbol.for('tollgate:idempotency-handled');

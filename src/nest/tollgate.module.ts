@@ -1,11 +1,16 @@
 import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 
-import { IdempotencyEngine, type IdempotencyEvent } from '../core/idempotency/engine.js';
+import {
+  describeIdempotencyEvent,
+  IdempotencyEngine,
+  type IdempotencyEvent,
+} from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
 import {
   RateLimitEngine,
   storeCannotRateLimit,
   type RateLimitEvent,
+  describeRateLimitEvent,
 } from '../core/ratelimit/engine.js';
 import { validateThrottleDefaults } from '../core/ratelimit/options.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
@@ -20,30 +25,9 @@ import {
 
 const logger = new Logger('Tollgate');
 
-function logEvent(event: IdempotencyEvent): void {
-  switch (event.type) {
-    case 'store-unavailable':
-      logger.warn(
-        `store unavailable, request ${event.policy === 'allow' ? 'ran unprotected' : 'rejected with 503'}: ${event.error.message}`,
-      );
-      break;
-    case 'lease-lost':
-      logger.warn(`lost the in-progress lease of ${event.key}: its result was not stored`);
-      break;
-    case 'finish-failed':
-      logger.warn(`could not record the result of ${event.key}: ${event.error.message}`);
-      break;
-  }
-}
-
-function logRateLimitEvent(event: RateLimitEvent): void {
-  const outcome = {
-    allowed: 'passed unchecked',
-    rejected: 'rejected with 503',
-    local: 'checked by the in-process limiter',
-  }[event.outcome];
-  logger.warn(`store unavailable for rate limiting, request ${outcome}: ${event.error.message}`);
-}
+const logEvent = (event: IdempotencyEvent): void => logger.warn(describeIdempotencyEvent(event));
+const logRateLimitEvent = (event: RateLimitEvent): void =>
+  logger.warn(describeRateLimitEvent(event));
 
 /**
  * Tollgate for NestJS. `TollgateModule.forRoot({ store })` or `forRootAsync({ useFactory, inject })`;

@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import express, { type Request, type RequestHandler } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,9 +10,10 @@ import {
   type ExpressRequestLike,
   type ThrottleMiddlewareOptions,
 } from '../../src/express.js';
-import { MemoryStore, RedisStore, type TollgateStore } from '../../src/index.js';
+import { MemoryStore, type TollgateStore } from '../../src/index.js';
 import { request, type HttpResult } from '../helpers/http.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { serveExpressApp, type ServedExpressApp } from '../helpers/express-server.js';
+import type { RedisServer } from '../helpers/redis-server.js';
 
 /** `Authorization: Bearer <name>` makes `<name>` the user, as in the sample. */
 const demoAuth: RequestHandler = (req, _res, next) => {
@@ -118,35 +116,18 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
 }
 
 describe.each(['memory', 'redis'] as const)('throttle() on Express 5, %s store', (storeKind) => {
+  let served: ServedExpressApp | undefined;
   let redis: RedisServer | undefined;
-  let store: TollgateStore;
-  let server: Server;
   let baseUrl: string;
   let runs: Map<string, number>;
 
   beforeAll(async () => {
-    if (storeKind === 'redis') {
-      redis = await startRedis();
-      store = new RedisStore({ url: redis.url });
-    } else {
-      store = new MemoryStore();
-    }
-    await store.ready?.();
-    const built = buildApp(store);
-    runs = built.runs;
-    server = built.app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveExpressApp(storeKind, buildApp);
+    ({ redis, baseUrl, runs } = served);
   });
 
   afterAll(async () => {
-    if (server) {
-      const closed = new Promise((done) => server.close(done));
-      server.closeAllConnections();
-      await closed;
-    }
-    await store?.close?.();
-    await redis?.stop();
+    await served?.close();
   });
 
   const get = (path: string, headers: Record<string, string> = {}): Promise<HttpResult> =>

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 
 import express, { type ErrorRequestHandler, type Request } from 'express';
@@ -12,9 +10,10 @@ import {
   type ExpressRequestLike,
   type IdempotentMiddlewareOptions,
 } from '../../src/express.js';
-import { MemoryStore, RedisStore, type TollgateStore } from '../../src/index.js';
+import type { TollgateStore } from '../../src/index.js';
 import { request, type HttpResult } from '../helpers/http.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { serveExpressApp, type ServedExpressApp } from '../helpers/express-server.js';
+import type { RedisServer } from '../helpers/redis-server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -163,35 +162,18 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
 }
 
 describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store', (storeKind) => {
+  let served: ServedExpressApp | undefined;
   let redis: RedisServer | undefined;
-  let store: TollgateStore;
-  let server: Server;
   let baseUrl: string;
   let runs: Map<string, number>;
 
   beforeAll(async () => {
-    if (storeKind === 'redis') {
-      redis = await startRedis();
-      store = new RedisStore({ url: redis.url });
-    } else {
-      store = new MemoryStore();
-    }
-    await store.ready?.();
-    const built = buildApp(store);
-    runs = built.runs;
-    server = built.app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveExpressApp(storeKind, buildApp);
+    ({ redis, baseUrl, runs } = served);
   });
 
   afterAll(async () => {
-    if (server) {
-      const closed = new Promise((done) => server.close(done));
-      server.closeAllConnections();
-      await closed;
-    }
-    await store?.close?.();
-    await redis?.stop();
+    await served?.close();
   });
 
   const post = (

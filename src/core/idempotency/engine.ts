@@ -355,20 +355,20 @@ export function replayableHeaders(
   return kept;
 }
 
-function defaultEventReporter(event: IdempotencyEvent): void {
+/** One line for an event, for whichever logger the adapter uses. */
+export function describeIdempotencyEvent(event: IdempotencyEvent): string {
   switch (event.type) {
     case 'store-unavailable':
-      console.warn(`tollgate: store unavailable (policy ${event.policy}): ${event.error.message}`);
-      break;
+      return `store unavailable, request ${event.policy === 'allow' ? 'ran unprotected' : 'rejected with 503'}: ${event.error.message}`;
     case 'lease-lost':
-      console.warn(
-        `tollgate: lost the in-progress lease of ${event.key}; its result was not stored`,
-      );
-      break;
+      return `lost the in-progress lease of ${event.key}: its result was not stored`;
     case 'finish-failed':
-      console.warn(`tollgate: could not record the result of ${event.key}: ${event.error.message}`);
-      break;
+      return `could not record the result of ${event.key}: ${event.error.message}`;
   }
+}
+
+function defaultEventReporter(event: IdempotencyEvent): void {
+  console.warn(`tollgate: ${describeIdempotencyEvent(event)}`);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -95,6 +95,13 @@ export const NEVER_REPLAYED_HEADERS: ReadonlySet<string> = new Set([
   'date',
 ]);
 
+/**
+ * The methods protected where no route asked for protection (a global interceptor, app-wide
+ * middleware): the unsafe ones, as Stripe protects them. Safe methods change nothing
+ * (RFC 9110, section 9.2.1).
+ */
+export const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 /** Statuses that say "try again" rather than "here is the result": never stored. */
 const RETRYABLE_CLIENT_ERRORS: ReadonlySet<number> = new Set([408, 409, 425, 429]);
 

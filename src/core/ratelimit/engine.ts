@@ -202,8 +202,16 @@ export function storeCannotRateLimit(): TollgateConfigError {
   );
 }
 
+/** One line for an event, for whichever logger the adapter uses. */
+export function describeRateLimitEvent(event: RateLimitEvent): string {
+  const outcome = {
+    allowed: 'passed unchecked',
+    rejected: 'rejected with 503',
+    local: 'checked by the in-process limiter',
+  }[event.outcome];
+  return `store unavailable for rate limiting, request ${outcome}: ${event.error.message}`;
+}
+
 function defaultEventReporter(event: RateLimitEvent): void {
-  console.warn(
-    `tollgate: store unavailable for rate limiting (request ${event.outcome}): ${event.error.message}`,
-  );
+  console.warn(`tollgate: ${describeRateLimitEvent(event)}`);
 }
