@@ -151,7 +151,8 @@ function drive(port, workload, sameKey, bound) {
 let currentApp;
 
 function startApp(target, redis) {
-  const execArgv = [];
+  // BENCH_APP_FLAGS: extra Node flags for the app process, e.g. `--heap-prof` or `--trace-gc`.
+  const execArgv = (env.BENCH_APP_FLAGS ?? '').split(' ').filter(Boolean);
   if (config.profile) {
     mkdirSync(PROFILE_DIR, { recursive: true });
     execArgv.push(

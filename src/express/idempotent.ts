@@ -13,13 +13,13 @@ import {
   type IdempotencyOptions,
   type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
+import { idempotencyHandled } from '../http/handled.js';
 import { defaultScope, describeHttpRequest, scopeOf, type ScopeResolver } from '../http/request.js';
-import { captureResponse } from '../http/response-capture.js';
+import { ResponseCapture } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
 import type { TollgateStore } from '../stores/store.js';
 import { defaultStore } from './default-store.js';
 import {
-  markHandled,
   matchedRoute,
   type ExpressMiddleware,
   type ExpressRequestLike,
@@ -52,9 +52,6 @@ export interface IdempotentMiddlewareOptions<
   onEvent?: (event: IdempotencyEvent) => void;
 }
 
-/** Marks a request already protected, so app-wide and per-route registration never stack. */
-const HANDLED = Symbol.for('tollgate:idempotency-handled');
-
 /**
  * Express middleware that runs the rest of the route once per idempotency key (or request
  * fingerprint) and replays its response to every duplicate. It only translates between Express
@@ -84,7 +81,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
 
   return function tollgateIdempotency(req, res, next) {
-    if (!protectedMethods.has(req.method.toUpperCase()) || !markHandled(req, HANDLED)) {
+    if (!protectedMethods.has(req.method.toUpperCase()) || !idempotencyHandled.mark(req)) {
       next();
       return;
     }
@@ -152,23 +149,17 @@ function routeOf(req: ExpressRequestLike): string {
 function track(execution: Execution, res: ServerResponse, leaseMs: number): void {
   // Express's own responses are written in one `end()`; a body written piece by piece is a
   // stream (`res.write`, `res.sendFile`, a piped Readable), passed through and never stored.
-  const capture = captureResponse(res, {
+  const capture = ResponseCapture.attach(res, execution, {
     maxBytes: execution.maxResponseBytes,
-    onEnd: (captured) => void execution.finish(captured),
     writes: 'stream',
+    watchDestroy: true,
   });
 
-  let destroyedHere = false;
-  const destroy = res.destroy;
-  res.destroy = function markedDestroy(this: ServerResponse, error?: Error) {
-    destroyedHere = true;
-    return destroy.call(this, error);
-  };
-
   // A response that closes without `end()` is never captured; its key must not stay in progress.
-  res.once('close', () => {
+  // 'close' comes once, so `on` (no wrapper per request, as `once` makes).
+  res.on('close', () => {
     if (capture.ended) return;
-    if (destroyedHere || res.headersSent) {
+    if (capture.destroyedByApp || res.headersSent) {
       // The app gave up on this response (destroyed it, or failed mid-body): let a retry run.
       void execution.abandon();
       return;

@@ -40,11 +40,3 @@ export function matchedRoute(req: ExpressRequestLike): string | undefined {
   if (path === undefined || path === null) return undefined;
   return (req.baseUrl ?? '') + String(path);
 }
-
-/** Marks a request already handled by one kind of middleware, so two registrations never stack. */
-export function markHandled(req: object, mark: symbol): boolean {
-  const marks = req as Record<symbol, unknown>;
-  if (marks[mark]) return false;
-  marks[mark] = true;
-  return true;
-}

@@ -9,13 +9,13 @@ import {
   type ThrottleLimits,
   type ThrottleSettings,
 } from '../core/ratelimit/options.js';
+import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../stores/store.js';
 import { defaultStore } from './default-store.js';
 import {
-  markHandled,
   matchedRoute,
   type ExpressMiddleware,
   type ExpressRequestLike,
@@ -77,10 +77,10 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   const resolveScope = scope ?? defaultScope;
   // One mark per middleware: a request is counted once by each throttle() it passes (an app-wide
   // limit and a route's own both apply), but never twice by the same one.
-  const handled = Symbol('tollgate:throttled');
+  const handled = new HandledRequests();
 
   return function tollgateThrottle(req, res, next) {
-    if (!markHandled(req, handled)) {
+    if (!handled.mark(req)) {
       next();
       return;
     }

@@ -51,29 +51,42 @@ export function describeHttpRequest(
   route: string,
   scope: string,
 ): IdempotencyRequest {
-  return {
-    method: request.method,
-    route,
-    scope,
-    header: (name) => request.headers[name],
-    query: (name) => {
-      const query = request.query;
-      if (typeof query !== 'object' || query === null) return undefined;
-      // Own fields only: a query field named `constructor` must not read the prototype.
-      if (!Object.prototype.hasOwnProperty.call(query, name)) return undefined;
-      const value = (query as Record<string, unknown>)[name];
-      return typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : undefined;
-    },
-    body: bodyOf(request),
-    params: paramsOf(request),
-  };
+  return new DescribedHttpRequest(request, route, scope);
 }
 
-/** Own string fields only, so a hostile parameter name cannot reach the prototype. */
-function paramsOf(request: HttpRequestLike): Record<string, unknown> | undefined {
-  const params = request.params;
-  if (typeof params !== 'object' || params === null) return undefined;
-  return Object.fromEntries(Object.entries(params));
+/** One object per request, its methods on the prototype: no closures made per request. */
+class DescribedHttpRequest implements IdempotencyRequest {
+  readonly method: string;
+  readonly body: unknown;
+  readonly params: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    private readonly request: HttpRequestLike,
+    readonly route: string,
+    readonly scope: string,
+  ) {
+    this.method = request.method;
+    this.body = bodyOf(request);
+    // The engine reads own fields only (Object.keys), so the object is passed as it is.
+    const params = request.params;
+    this.params =
+      typeof params === 'object' && params !== null
+        ? (params as Record<string, unknown>)
+        : undefined;
+  }
+
+  header(name: string): string | readonly string[] | undefined {
+    return this.request.headers[name];
+  }
+
+  query(name: string): string | undefined {
+    const query = this.request.query;
+    if (typeof query !== 'object' || query === null) return undefined;
+    // Own fields only: a query field named `constructor` must not read the prototype.
+    if (!Object.prototype.hasOwnProperty.call(query, name)) return undefined;
+    const value = (query as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : undefined;
+  }
 }
 
 /**

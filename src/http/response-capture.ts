@@ -1,12 +1,10 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 
 import type { CapturedResponse } from '../core/idempotency/engine.js';
 
 export interface ResponseCaptureOptions {
   /** Bodies larger than this are passed through untouched and reported as `too-large`. */
   maxBytes: number;
-  /** Called once, when the response is ended, whether or not the client is still there. */
-  onEnd(response: CapturedResponse): void;
   /**
    * What a `write()` before `end()` means: `buffer` (Fastify writes every body that way) keeps the
    * bytes; `stream` (Express answers in one `end()`, so writes are the app streaming) marks the
@@ -15,40 +13,121 @@ export interface ResponseCaptureOptions {
   writes?: 'buffer' | 'stream';
   /** Read headers passed to `writeHead()` too (Fastify passes all of them there). Default false. */
   headersFromWriteHead?: boolean;
+  /** Note whether the app destroys the response itself (`destroyedByApp`). Default false. */
+  watchDestroy?: boolean;
 }
 
-export interface ResponseCapture {
-  /** The body is a stream: pass it through and report it as `streamed` rather than buffering it. */
-  markStreamed(): void;
-  /** Whether `end()` was called. */
-  readonly ended: boolean;
+/** Receives the response once, when it is ended, whether or not the client is still there. */
+export interface CaptureSink {
+  finish(response: CapturedResponse): unknown;
 }
 
-type WriteCallback = (error?: Error | null) => void;
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
+
+/** The capture of each response being captured; every other response has none. */
+const captures = new WeakMap<ServerResponse, ResponseCapture>();
 
 /**
  * Tees what a handler writes to a Node.js `ServerResponse` (which both Express and Fastify write
  * to underneath) without changing it. It records at `end()`, not at 'finish', so a response is
  * stored even when the client has already disconnected and 'finish' never comes.
+ *
+ * This runs on every protected request, so it adds nothing to the response object itself: Express
+ * re-prototypes every response, and each property added to one then copies its whole map (about
+ * 2 KB, several per request with `write`, `end` and a marker). Instead `ServerResponse.prototype`'s
+ * methods are wrapped once, and each looks its response up in a WeakMap; responses without a
+ * capture pass straight through. Wrapping the prototype also sees a body that another middleware
+ * (compression, say) writes through its own replacement of `res.end`, which calls the prototype's.
  */
-export function captureResponse(
-  res: ServerResponse,
-  options: ResponseCaptureOptions,
-): ResponseCapture {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  let streamed = false;
-  let ended = false;
-  let headersFromWriteHead: OutgoingHttpHeaders = {};
+export class ResponseCapture {
+  /** Whether `end()` was called. */
+  ended = false;
+  /** Whether the app called `destroy()` on the response (only with `watchDestroy`). */
+  destroyedByApp = false;
+  private streamed = false;
+  private tooLarge = false;
+  private size = 0;
+  private first: Buffer | undefined;
+  private rest: Buffer[] | undefined;
+  private headersFromWriteHead: OutgoingHttpHeaders | undefined;
+  private readonly buffersWrites: boolean;
+  private readonly readsWriteHead: boolean;
+  private readonly watchesDestroy: boolean;
 
-  const take = (chunk: unknown, encoding: unknown): void => {
+  private constructor(
+    private readonly res: ServerResponse,
+    private readonly sink: CaptureSink,
+    private readonly maxBytes: number,
+    options: ResponseCaptureOptions,
+  ) {
+    this.buffersWrites = options.writes === 'buffer';
+    this.readsWriteHead = options.headersFromWriteHead === true;
+    this.watchesDestroy = options.watchDestroy === true;
+  }
+
+  /** Starts capturing `res`; `sink.finish` gets the response when it is ended. */
+  static attach(
+    res: ServerResponse,
+    sink: CaptureSink,
+    options: ResponseCaptureOptions,
+  ): ResponseCapture {
+    if (captures.has(res)) throw new Error('tollgate: this response is already captured');
+    const capture = new ResponseCapture(res, sink, options.maxBytes, options);
+    captures.set(res, capture);
+    if (res instanceof ServerResponse) wrapPrototypeOnce();
+    else wrapOwnMethods(res);
+    return capture;
+  }
+
+  /** The body is a stream: pass it through and report it as `streamed` rather than buffering it. */
+  markStreamed(): void {
+    this.streamed = true;
+    this.first = undefined;
+    this.rest = undefined;
+  }
+
+  private onWrite(chunk: unknown, encoding: unknown): void {
+    if (this.buffersWrites) this.take(chunk, encoding);
+    else if (!this.streamed) this.markStreamed();
+  }
+
+  private onEnd(chunk: unknown, encoding: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.take(chunk, encoding);
+    const res = this.res;
+    const status = res.statusCode;
+    const unstorable = this.streamed ? 'streamed' : this.tooLarge ? 'too-large' : undefined;
+    this.sink.finish(
+      unstorable
+        ? { status, unstorable }
+        : {
+            status,
+            headers: this.headersFromWriteHead
+              ? { ...res.getHeaders(), ...this.headersFromWriteHead }
+              : res.getHeaders(),
+            body: this.body(),
+          },
+    );
+  }
+
+  private onWriteHead(args: ArrayLike<unknown>): void {
+    if (!this.readsWriteHead) return;
+    const headers = typeof args[1] === 'string' ? args[2] : args[1];
+    if (headers && typeof headers === 'object') this.headersFromWriteHead = toHeaderRecord(headers);
+  }
+
+  private onDestroy(): void {
+    if (this.watchesDestroy) this.destroyedByApp = true;
+  }
+
+  private take(chunk: unknown, encoding: unknown): void {
     if (
       chunk === undefined ||
       chunk === null ||
       typeof chunk === 'function' ||
-      streamed ||
-      tooLarge
+      this.streamed ||
+      this.tooLarge
     )
       return;
     const bytes =
@@ -60,81 +139,78 @@ export function captureResponse(
             ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
             : undefined;
     if (!bytes) return;
-    size += bytes.byteLength;
-    if (size > options.maxBytes) {
-      tooLarge = true;
-      chunks.length = 0;
+    this.size += bytes.byteLength;
+    if (this.size > this.maxBytes) {
+      this.tooLarge = true;
+      this.first = undefined;
+      this.rest = undefined;
       return;
     }
-    chunks.push(bytes);
-  };
-
-  const originalWrite = res.write;
-  const originalEnd = res.end;
-  // Every method replaced on a response costs on every request, so only what the platform needs.
-  if (options.headersFromWriteHead) {
-    const originalWriteHead = res.writeHead;
-    res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-      const headers = typeof args[1] === 'string' ? args[2] : args[1];
-      if (headers && typeof headers === 'object') headersFromWriteHead = toHeaderRecord(headers);
-      return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as ServerResponse['writeHead'];
+    if (this.first === undefined) this.first = bytes;
+    else (this.rest ??= []).push(bytes);
   }
-  const buffersWrites = options.writes === 'buffer';
 
-  res.write = function write(
-    this: ServerResponse,
-    chunk: unknown,
-    encoding?: unknown,
-    callback?: WriteCallback,
-  ) {
-    if (buffersWrites) take(chunk, encoding);
-    else if (!streamed) markStreamed();
-    return (originalWrite as (...a: unknown[]) => boolean).call(this, chunk, encoding, callback);
-  } as ServerResponse['write'];
+  private body(): Buffer {
+    if (this.first === undefined) return EMPTY;
+    if (this.rest === undefined) return this.first;
+    return Buffer.concat([this.first, ...this.rest], this.size);
+  }
 
-  res.end = function end(
-    this: ServerResponse,
-    chunk?: unknown,
-    encoding?: unknown,
-    callback?: () => void,
-  ) {
-    if (!ended) {
-      ended = true;
-      take(chunk, encoding);
-      const status = res.statusCode;
-      const unstorable = streamed ? 'streamed' : tooLarge ? 'too-large' : undefined;
-      options.onEnd(
-        unstorable
-          ? { status, unstorable }
-          : {
-              status,
-              headers: options.headersFromWriteHead
-                ? { ...res.getHeaders(), ...headersFromWriteHead }
-                : res.getHeaders(),
-              body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
-            },
-      );
+  /** @internal Runs the capture's side of a response method, before the method itself. */
+  static observe(res: ServerResponse, method: ObservedMethod, args: ArrayLike<unknown>): void {
+    const capture = captures.get(res);
+    if (capture === undefined) return;
+    switch (method) {
+      case 'write':
+        capture.onWrite(args[0], args[1]);
+        return;
+      case 'end':
+        capture.onEnd(args[0], args[1]);
+        return;
+      case 'writeHead':
+        capture.onWriteHead(args);
+        return;
+      case 'destroy':
+        capture.onDestroy();
     }
-    return (originalEnd as (...a: unknown[]) => ServerResponse).call(
-      this,
-      chunk,
-      encoding,
-      callback,
-    );
-  } as ServerResponse['end'];
-
-  function markStreamed(): void {
-    streamed = true;
-    chunks.length = 0;
   }
+}
 
-  return {
-    markStreamed,
-    get ended() {
-      return ended;
-    },
-  };
+type ObservedMethod = 'write' | 'end' | 'writeHead' | 'destroy';
+const OBSERVED: readonly ObservedMethod[] = ['write', 'end', 'writeHead', 'destroy'];
+
+const EMPTY = Buffer.alloc(0);
+
+/** Whether `ServerResponse.prototype` is wrapped (once per process and copy of Tollgate). */
+let wrapped = false;
+
+function wrapPrototypeOnce(): void {
+  if (wrapped) return;
+  wrapped = true;
+  const proto = ServerResponse.prototype as unknown as Record<ObservedMethod, Method>;
+  for (const name of OBSERVED) {
+    const original = proto[name];
+    proto[name] = function observed(this: ServerResponse) {
+      // `arguments`, not a rest parameter: no array per call on every response of the process.
+      // eslint-disable-next-line prefer-rest-params
+      const args = arguments as unknown as unknown[];
+      ResponseCapture.observe(this, name, args);
+      return original.apply(this, args);
+    };
+  }
+}
+
+/** A response that is not a Node.js ServerResponse (a test double, another realm): its own methods. */
+function wrapOwnMethods(res: ServerResponse): void {
+  const target = res as unknown as Record<ObservedMethod, Method>;
+  for (const name of OBSERVED) {
+    const original = target[name];
+    if (typeof original !== 'function') continue;
+    target[name] = function observed(this: ServerResponse, ...args: unknown[]) {
+      ResponseCapture.observe(this, name, args);
+      return original.apply(this, args);
+    };
+  }
 }
 
 function toHeaderRecord(headers: object): OutgoingHttpHeaders {

@@ -21,7 +21,8 @@ import {
   UNSAFE_METHODS,
   type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
-import { captureResponse } from '../http/response-capture.js';
+import { idempotencyHandled } from '../http/handled.js';
+import { ResponseCapture } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
 import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
@@ -29,8 +30,6 @@ import { MessageIdempotency } from './message-context.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
-/** Marks a request this interceptor already handles, so global and per-route registration never stack. */
-const HANDLED = Symbol.for('tollgate:idempotency-handled');
 /**
  * The same for messages, by their arguments array, which every interceptor of one delivery shares.
  * Module-wide: a global registration and `@Idempotent()` are two instances of the interceptor.
@@ -59,11 +58,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     if (context.getType() === 'rpc') return this.interceptMessage(context, next);
     if (context.getType() !== 'http') return next.handle();
     const http = context.switchToHttp();
-    const request = http.getRequest<Record<symbol, unknown> & { method: string }>();
-    if (request[HANDLED]) return next.handle();
+    const request = http.getRequest<{ method: string }>();
+    // Global and per-route registration never stack.
+    if (idempotencyHandled.has(request)) return next.handle();
     const policy = this.policyFor(context, request.method);
     if (!policy) return next.handle();
-    request[HANDLED] = true;
+    idempotencyHandled.mark(request);
 
     const response = http.getResponse<unknown>();
     const described = describeRequest(context, request, this.options.scope ?? defaultScope);
@@ -104,9 +104,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // Fastify's reply wraps the Node response and writes every body through writeHead and write;
     // Express's response is the Node response and answers in one end().
     const onFastify = raw !== response;
-    const capture = captureResponse(raw, {
+    const capture = ResponseCapture.attach(raw, execution, {
       maxBytes: execution.maxResponseBytes,
-      onEnd: (captured) => void execution.finish(captured),
       writes: onFastify ? 'buffer' : 'stream',
       headersFromWriteHead: onFastify,
     });

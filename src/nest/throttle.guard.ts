@@ -18,6 +18,7 @@ import {
   describeRateLimitRequest,
   type RateLimitHttpRequestLike,
 } from '../http/rate-limit-request.js';
+import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
 import { routeTemplate } from './http-context.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
@@ -25,7 +26,7 @@ import { TollgateHttpException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /** Marks a request this guard already decided, so global and per-route registration never count twice. */
-const HANDLED = Symbol.for('tollgate:throttle-handled');
+const HANDLED = sharedHandledRequests('tollgate:throttle-handled');
 
 type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
 
@@ -51,11 +52,11 @@ export class ThrottleGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const http = context.switchToHttp();
-    const request = http.getRequest<RateLimitHttpRequestLike & Record<symbol, unknown>>();
-    if (request[HANDLED]) return true;
+    const request = http.getRequest<RateLimitHttpRequestLike>();
+    if (HANDLED.has(request)) return true;
     const policy = this.policyFor(context);
     if (!policy) return true;
-    request[HANDLED] = true;
+    HANDLED.mark(request);
 
     const described = describeRateLimitRequest(
       request,

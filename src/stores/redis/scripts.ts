@@ -6,7 +6,7 @@
  *   p\n<owner>\n<fingerprint>\n                                   in progress
  *   c\n<owner>\n<fingerprint>\n<status>\n<headers JSON>\n<body>     completed (body: any bytes)
  *   u\n<owner>\n<fingerprint>\n<reason>                            finished, not storable
- * The owner (a UUID) and the fingerprint (base64url) never contain a newline, and JSON escapes its
+ * The owner (base64url and a counter) and the fingerprint (base64url) never contain a newline, and JSON escapes its
  * own, so the first newlines always separate the fields. Every write sets the expiry in the same
  * command, so no record can live without one. Every script is safe to run twice with the same
  * arguments (a re-sent command changes nothing more).
