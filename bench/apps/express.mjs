@@ -64,7 +64,9 @@ const builders = {
       );
     }
     const store = await tollgateStore(redisUrl);
-    return [tollgate.throttle({ store, limits: { default: { limit: HIGH_LIMIT, ttl: '1m' } } })];
+    // The fixed window, as every peer in the table counts.
+    const limits = { default: { limit: HIGH_LIMIT, ttl: '1m', algorithm: 'fixed-window' } };
+    return [tollgate.throttle({ store, limits })];
   },
 
   'express-rate-limit': async ({ redisUrl }) => {

@@ -83,7 +83,19 @@ const builders = {
     });
   },
 
+  // The fixed window: the algorithm of every peer in the table, so every row does the same work.
   'tollgate-nest-throttle': async ({ redisUrl }) => {
+    const { TollgateModule, Throttle } = await tollgateThrottle();
+    const store = await tollgateStore(redisUrl);
+    const limits = { default: { limit: HIGH_LIMIT, ttl: '1m', algorithm: 'fixed-window' } };
+    return appModule({
+      imports: [TollgateModule.forRoot({ store })],
+      controllers: [ordersController({ method: [Throttle(limits)] })],
+    });
+  },
+
+  // Tollgate's default algorithm, the exact sliding window (a sorted set of the window's units).
+  'tollgate-nest-throttle-sliding': async ({ redisUrl }) => {
     const { TollgateModule, Throttle } = await tollgateThrottle();
     const store = await tollgateStore(redisUrl);
     return appModule({
@@ -98,9 +110,9 @@ const builders = {
     const { TollgateModule, Throttle } = await tollgateThrottle();
     const store = await tollgateStore(redisUrl);
     const limits = {
-      short: { limit: HIGH_LIMIT, ttl: '1s' },
-      medium: { limit: HIGH_LIMIT, ttl: '10s' },
-      long: { limit: HIGH_LIMIT, ttl: '1m' },
+      short: { limit: HIGH_LIMIT, ttl: '1s', algorithm: 'fixed-window' },
+      medium: { limit: HIGH_LIMIT, ttl: '10s', algorithm: 'fixed-window' },
+      long: { limit: HIGH_LIMIT, ttl: '1m', algorithm: 'fixed-window' },
     };
     return appModule({
       imports: [TollgateModule.forRoot({ store })],

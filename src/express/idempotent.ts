@@ -79,6 +79,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   });
   const protectedMethods = new Set((methods ?? [...UNSAFE_METHODS]).map((m) => m.toUpperCase()));
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
+  ResponseCapture.prepare();
 
   return function tollgateIdempotency(req, res, next) {
     if (!protectedMethods.has(req.method.toUpperCase()) || !idempotencyHandled.mark(req)) {

@@ -65,6 +65,15 @@ export class ResponseCapture {
     this.watchesDestroy = options.watchDestroy === true;
   }
 
+  /**
+   * Wraps `ServerResponse.prototype` now, before any request: a layer that replaces `res.end`
+   * per request (compression) keeps whatever `end` it found, so the wrapper must already be there
+   * on the first request. The adapters call this when they are created.
+   */
+  static prepare(): void {
+    wrapPrototypeOnce();
+  }
+
   /** Starts capturing `res`; `sink.finish` gets the response when it is ended. */
   static attach(
     res: ServerResponse,

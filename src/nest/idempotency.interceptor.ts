@@ -11,7 +11,7 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { of, tap, finalize, type Observable } from 'rxjs';
+import { Observable, of } from 'rxjs';
 
 import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
@@ -52,7 +52,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
     private readonly engine: IdempotencyEngine,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: TollgateModuleOptions,
     private readonly adapterHost: HttpAdapterHost,
-  ) {}
+  ) {
+    ResponseCapture.prepare();
+  }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (context.getType() === 'rpc') return this.interceptMessage(context, next);
@@ -109,23 +111,37 @@ export class IdempotencyInterceptor implements NestInterceptor {
       writes: onFastify ? 'buffer' : 'stream',
       headersFromWriteHead: onFastify,
     });
-    let settled = false;
-    // A response that is closed with nothing sent after the handler settled will never be
-    // captured: release the key rather than leave it in progress until the lease runs out.
+    // Once the handler settles Nest always ends the response, except for a client already gone:
+    // a response closed with nothing sent will never be captured, so its key is released rather
+    // than left in progress until the lease runs out (a turn later, as Nest may still be ending it).
     const abandonIfClosedUnsent = (): void => {
-      if (settled && !capture.ended && raw.destroyed) void execution.abandon();
+      if (!capture.ended && raw.destroyed) void execution.abandon();
     };
-    // No 'close' listener: once the handler settles Nest always ends the response, except for a
-    // client already gone, which finalize sees (deferred a turn, as Nest may still be ending it).
-    return next.handle().pipe(
-      tap((value) => {
-        if (isStream(value)) capture.markStreamed();
-      }),
-      finalize(() => {
-        settled = true;
-        if (raw.destroyed) setImmediate(abandonIfClosedUnsent);
-      }),
-    );
+    const afterHandler = (): void => {
+      if (raw.destroyed) setImmediate(abandonIfClosedUnsent);
+    };
+    // One Observable written out rather than `tap` and `finalize`, and no 'close' listener: every
+    // rxjs operator costs a subscriber and a subscription on every request.
+    return new Observable<unknown>((subscriber) => {
+      if (!onFastify) {
+        // On Express the first `write` of a streamed body marks it already.
+        next.handle().subscribe(subscriber);
+        return afterHandler;
+      }
+      // Fastify writes every body with `write`, so a stream is told apart by the handler's value.
+      const inner = next.handle().subscribe({
+        next: (value) => {
+          if (isStream(value)) capture.markStreamed();
+          subscriber.next(value);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        inner.unsubscribe();
+        afterHandler();
+      };
+    });
   }
 
   /**

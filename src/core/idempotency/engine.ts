@@ -374,7 +374,10 @@ export function replayableHeaders(
   allowed: ReadonlySet<string>,
 ): Array<readonly [string, string]> {
   const kept: Array<readonly [string, string]> = [];
-  for (const [name, value] of Object.entries(headers)) {
+  // for...in rather than Object.entries: no array of pairs per response.
+  for (const name in headers) {
+    if (!Object.prototype.hasOwnProperty.call(headers, name)) continue;
+    const value = headers[name];
     if (value === undefined || !allowed.has(name.toLowerCase())) continue;
     kept.push([name, typeof value === 'object' ? value.join(', ') : String(value)]);
   }

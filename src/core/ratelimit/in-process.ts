@@ -68,7 +68,8 @@ export class InProcessRateLimiter implements RateLimitStore {
     const evaluated = rules.map((rule) => {
       const verdict = this.evaluate(ruleKey(key, rule), rule, now);
       // A block from an earlier rejection outlasts whatever the counter says.
-      const blockedFor = this.blockedFor(key, rule, now);
+      // Only limits that block (blockMs > 0) look for one, as the Redis script does.
+      const blockedFor = rule.blockMs > 0 ? this.blockedFor(key, rule, now) : 0;
       if (blockedFor > 0) {
         verdict.allowed = false;
         verdict.retryAfterMs = Math.max(verdict.retryAfterMs, blockedFor);

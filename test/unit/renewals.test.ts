@@ -1,0 +1,132 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import {
+  cancelRenewal,
+  scheduleRenewal,
+  type Renewable,
+} from '../../src/core/idempotency/renewals.js';
+
+/**
+ * Real timers, with short leases. The machine may be busy, so the bounds only rely on what a busy
+ * machine cannot change: an interval may fire late, never early, so a holder is renewed at most
+ * once per period of elapsed time (plus one for a holder added just before a tick).
+ */
+class Counter implements Renewable {
+  count = 0;
+  renew(): void {
+    this.count++;
+  }
+}
+
+/** Renewals a holder can have had in `elapsedMs` at one per `periodMs`, at most. */
+const mostRenewals = (elapsedMs: number, periodMs: number): number =>
+  Math.floor(elapsedMs / periodMs) + 2;
+
+/** Waits until `done()` or `timeoutMs`, polling every few milliseconds. */
+async function waitFor(done: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await sleep(5);
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+// Every test uses its own lease length, so each has its own schedule.
+describe('lease renewals', () => {
+  it('renews every holder of one lease length repeatedly, at a third of the lease', async () => {
+    const leaseMs = 90; // a 30 ms period
+    const a = new Counter();
+    const b = new Counter();
+    const started = Date.now();
+    scheduleRenewal(a, leaseMs);
+    scheduleRenewal(b, leaseMs);
+    await sleep(100);
+    await waitFor(() => a.count >= 2);
+    const elapsed = Date.now() - started;
+    cancelRenewal(a, leaseMs);
+    cancelRenewal(b, leaseMs);
+
+    expect(a.count).toBeGreaterThanOrEqual(2);
+    expect(a.count).toBeLessThanOrEqual(mostRenewals(elapsed, 30));
+    // Both are renewed on the same ticks of the same timer.
+    expect(b.count).toBe(a.count);
+  });
+
+  it('shares one timer among all holders of one lease length', () => {
+    const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
+    const leaseMs = 3_000;
+    const holders = Array.from({ length: 100 }, () => new Counter());
+    for (const holder of holders) scheduleRenewal(holder, leaseMs);
+    expect(setIntervalSpy.mock.calls.map(([, delay]) => delay)).toEqual([1_000]);
+    for (const holder of holders) cancelRenewal(holder, leaseMs);
+  });
+
+  it('stops renewing a cancelled holder and keeps renewing the others', async () => {
+    const leaseMs = 120; // a 40 ms period
+    const cancelled = new Counter();
+    const kept = new Counter();
+    scheduleRenewal(cancelled, leaseMs);
+    scheduleRenewal(kept, leaseMs);
+    await waitFor(() => cancelled.count >= 1);
+    expect(cancelled.count).toBeGreaterThanOrEqual(1);
+
+    cancelRenewal(cancelled, leaseMs);
+    const countAtCancel = cancelled.count;
+    const keptAtCancel = kept.count;
+    await sleep(150);
+    await waitFor(() => kept.count >= keptAtCancel + 2);
+    cancelRenewal(kept, leaseMs);
+
+    expect(cancelled.count).toBe(countAtCancel);
+    expect(kept.count).toBeGreaterThanOrEqual(keptAtCancel + 2);
+  });
+
+  it('renews holders of different lease lengths at their own rates', async () => {
+    const fast = new Counter();
+    const slow = new Counter();
+    const started = Date.now();
+    scheduleRenewal(fast, 60); // every 20 ms
+    scheduleRenewal(slow, 300); // every 100 ms
+    await sleep(320);
+    await waitFor(() => slow.count >= 2);
+    const elapsed = Date.now() - started;
+    cancelRenewal(fast, 60);
+    cancelRenewal(slow, 300);
+
+    expect(slow.count).toBeGreaterThanOrEqual(2);
+    expect(slow.count).toBeLessThanOrEqual(mostRenewals(elapsed, 100));
+    expect(fast.count).toBeLessThanOrEqual(mostRenewals(elapsed, 20));
+    expect(fast.count).toBeGreaterThan(slow.count);
+  });
+
+  it('drops the timer of an idle schedule, and starts a new one for the next holder', async () => {
+    const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
+    const clearIntervalSpy = vi.spyOn(globalThis, 'clearInterval');
+    const leaseMs = 150; // a 50 ms period
+    const first = new Counter();
+    scheduleRenewal(first, leaseMs);
+    expect(setIntervalSpy).toHaveBeenCalledTimes(1);
+    const firstTimer = setIntervalSpy.mock.results[0]?.value as NodeJS.Timeout;
+    cancelRenewal(first, leaseMs);
+
+    // The next tick finds no holder and clears the timer.
+    await waitFor(() => clearIntervalSpy.mock.calls.some(([timer]) => timer === firstTimer));
+    expect(clearIntervalSpy).toHaveBeenCalledWith(firstTimer);
+    expect(first.count).toBe(0);
+
+    const next = new Counter();
+    scheduleRenewal(next, leaseMs);
+    expect(setIntervalSpy).toHaveBeenCalledTimes(2);
+    expect(setIntervalSpy.mock.results[1]?.value).not.toBe(firstTimer);
+    await waitFor(() => next.count >= 1);
+    cancelRenewal(next, leaseMs);
+    expect(next.count).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ignores a cancel for a lease length that has no schedule', () => {
+    expect(() => cancelRenewal(new Counter(), 123_457)).not.toThrow();
+  });
+});
