@@ -101,7 +101,8 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
             sendProblem(res, decision.error);
             return;
           }
-          for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+          const headers = decision.headers;
+          for (const name in headers) res.setHeader(name, headers[name] as string);
         } catch (error) {
           next(toError(error));
           return;

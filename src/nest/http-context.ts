@@ -57,6 +57,19 @@ const RESPONSE_PARAM_TYPES: ReadonlySet<string> = new Set(['1', '2']);
  * Nest decides it: Nest then sends nothing that an interceptor returns.
  */
 export function handlerSendsResponse(context: ExecutionContext): boolean {
+  const handler = context.getHandler();
+  let sends = sendsResponse.get(handler);
+  if (sends === undefined) {
+    sends = readHandlerSendsResponse(context);
+    sendsResponse.set(handler, sends);
+  }
+  return sends;
+}
+
+/** Per handler: route metadata is fixed once the app has started. */
+const sendsResponse = new WeakMap<object, boolean>();
+
+function readHandlerSendsResponse(context: ExecutionContext): boolean {
   const controller = context.getClass();
   const method = context.getHandler().name;
   const params = Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) as

@@ -67,8 +67,8 @@ export class ThrottleGuard implements CanActivate {
     const response = http.getResponse<unknown>();
     const adapter = this.adapterHost.httpAdapter;
     if (decision.action === 'allow') {
-      for (const [name, value] of Object.entries(decision.headers))
-        adapter.setHeader(response, name, value);
+      const headers = decision.headers;
+      for (const name in headers) adapter.setHeader(response, name, headers[name] as string);
       return true;
     }
     // Set here, before Nest's exception layer writes the body: its default filter keeps a

@@ -7,12 +7,7 @@ import {
   type TollgateHttpError,
 } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
-import type {
-  RateLimitResult,
-  RateLimitRule,
-  RateLimitState,
-  RateLimitStore,
-} from '../../stores/store.js';
+import type { RateLimitResult, RateLimitState, RateLimitStore } from '../../stores/store.js';
 import {
   policyHeaderValue,
   RATE_LIMIT_HEADER,
@@ -20,11 +15,12 @@ import {
   rateLimitHeaderValue,
 } from './headers.js';
 import { InProcessRateLimiter } from './in-process.js';
-import type {
-  RateLimitRequest,
-  RateLimitStoreFailurePolicy,
-  ResolvedLimit,
-  ThrottlePolicy,
+import {
+  toRule,
+  type RateLimitRequest,
+  type RateLimitStoreFailurePolicy,
+  type ResolvedLimit,
+  type ThrottlePolicy,
 } from './options.js';
 import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
 import { resolveTracker } from './tracker.js';
@@ -102,7 +98,7 @@ export class RateLimitEngine {
     // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
     // one script that decides may touch all of them on Redis Cluster.
     const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
-    const rules = policy.limits.map(toRule);
+    const rules = policy.rules;
     let result: RateLimitResult;
     try {
       result = await withDeadline('consume', policy.storeTimeoutMs, () =>
@@ -182,17 +178,6 @@ export class RateLimitEngine {
       result,
     };
   }
-}
-
-function toRule(limit: ResolvedLimit): RateLimitRule {
-  return {
-    name: limit.name,
-    limit: limit.limit,
-    windowMs: limit.windowMs,
-    algorithm: limit.algorithm,
-    cost: limit.cost,
-    blockMs: limit.blockMs,
-  };
 }
 
 export function storeCannotRateLimit(): TollgateConfigError {

@@ -1,6 +1,6 @@
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError } from '../errors.js';
-import type { RateLimitAlgorithm } from '../../stores/store.js';
+import type { RateLimitAlgorithm, RateLimitRule } from '../../stores/store.js';
 import { policyHeaderValue } from './headers.js';
 
 /** What a limit does when the store cannot be reached in time. */
@@ -89,6 +89,8 @@ export interface ResolvedLimit {
 /** The validated, defaulted form of a route's limits and settings, built once per route. */
 export interface ThrottlePolicy {
   limits: readonly ResolvedLimit[];
+  /** The limits as the store takes them, built once rather than per request. */
+  rules: readonly RateLimitRule[];
   tracker: ThrottleTracker | undefined;
   key: ThrottleKey;
   trustProxy: number;
@@ -157,8 +159,21 @@ export function resolveThrottlePolicy(
   }
   return {
     limits,
+    rules: limits.map(toRule),
     ...resolveSettings(settings),
     policyHeader: policyHeaderValue(limits),
+  };
+}
+
+/** A limit as the store takes it: everything but the adapter's failure policy. */
+export function toRule(limit: ResolvedLimit): RateLimitRule {
+  return {
+    name: limit.name,
+    limit: limit.limit,
+    windowMs: limit.windowMs,
+    algorithm: limit.algorithm,
+    cost: limit.cost,
+    blockMs: limit.blockMs,
   };
 }
 
@@ -257,7 +272,7 @@ function checkName(name: string): void {
 
 function resolveSettings(
   settings: ThrottleSettings,
-): Omit<ThrottlePolicy, 'limits' | 'policyHeader'> {
+): Omit<ThrottlePolicy, 'limits' | 'rules' | 'policyHeader'> {
   const trustProxy = settings.trustProxy ?? 0;
   if (!Number.isSafeInteger(trustProxy) || trustProxy < 0) {
     throw new TollgateConfigError(

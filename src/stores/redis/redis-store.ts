@@ -51,8 +51,7 @@ declare module 'ioredis' {
     tollgateLock(key: string, ttlMs: number): Result<number, Context>;
     /** KEYS: block record, then one state key per limit; ARGV: see RATE_LIMIT in scripts.ts. */
     tollgateRateLimit(
-      numberOfKeys: number,
-      ...keysAndArgs: Array<string | number>
+      ...numberOfKeysThenKeysAndArgs: Array<string | number>
     ): Result<number[], Context>;
   }
 }
@@ -227,20 +226,12 @@ export class RedisStore implements TollgateStore {
 
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     // Every key derives from `key`, so all of them share its {hash tag}: one slot, one script.
-    const keys = [blockKey(key), ...rules.map((rule) => ruleKey(key, rule))];
-    const args: Array<string | number> = [rules.length];
-    for (const rule of rules) {
-      args.push(
-        rule.name,
-        ALGORITHM_CODES[rule.algorithm],
-        rule.limit,
-        rule.windowMs,
-        rule.cost,
-        rule.blockMs,
-      );
-    }
-    args.push(nextNonce());
-    const reply = await this.batched().tollgateRateLimit(keys.length, ...keys, ...args);
+    // KEYS: the block record, then one state key per limit; ARGV: the rules, then a nonce.
+    const call: Array<string | number> = [rules.length + 1, blockKey(key)];
+    for (const rule of rules) call.push(ruleKey(key, rule));
+    for (const arg of ruleArguments(rules)) call.push(arg);
+    call.push(nextNonce());
+    const reply = await this.batched().tollgateRateLimit(...call);
     const limits = rules.map((rule, index) => {
       const at = 1 + index * 4;
       return {
@@ -321,6 +312,31 @@ function defineScripts(client: Redis | Cluster): void {
   client.defineCommand('tollgateLock', { numberOfKeys: 1, lua: LOCK });
   // The number of keys varies with the number of limits, so it is the first argument of each call.
   client.defineCommand('tollgateRateLimit', { lua: RATE_LIMIT });
+}
+
+/**
+ * The rules' part of the script's arguments, built once per rules array (a route's, which never
+ * changes), not per request.
+ */
+const ruleArgumentsCache = new WeakMap<readonly RateLimitRule[], ReadonlyArray<string | number>>();
+function ruleArguments(rules: readonly RateLimitRule[]): ReadonlyArray<string | number> {
+  let args = ruleArgumentsCache.get(rules);
+  if (!args) {
+    const built: Array<string | number> = [rules.length];
+    for (const rule of rules) {
+      built.push(
+        rule.name,
+        ALGORITHM_CODES[rule.algorithm],
+        rule.limit,
+        rule.windowMs,
+        rule.cost,
+        rule.blockMs,
+      );
+    }
+    args = built;
+    ruleArgumentsCache.set(rules, args);
+  }
+  return args;
 }
 
 /**
