@@ -122,6 +122,39 @@ describe('RedisStore (single node) batching', () => {
   });
 });
 
+describe('RedisStore scripts', () => {
+  it('sends a script in full once per connection, then by SHA1 only', async () => {
+    await observer.config('RESETSTAT');
+    const key = `t:key:{${randomUUID()}}`;
+    expect(await store.begin(key, 'a', 'fp', 30_000)).toEqual({ state: 'acquired' });
+    expect(await store.release(key, 'a')).toBe(true);
+    expect(await store.begin(key, 'b', 'fp', 30_000)).toEqual({ state: 'acquired' });
+    expect(await store.release(key, 'b')).toBe(true);
+    const stats = parseInfo(await observer.info('commandstats'));
+    // begin was sent in full while warming up; release once here, then by SHA1.
+    expect(stats.get('cmdstat_evalsha')).toMatch(/^calls=3,/);
+    expect(stats.get('cmdstat_eval')).toMatch(/^calls=1,/);
+  });
+
+  it('keeps working after the server forgets its scripts (SCRIPT FLUSH): NOSCRIPT is answered with EVAL', async () => {
+    await observer.script('FLUSH');
+    const key = `t:key:{${randomUUID()}}`;
+    expect(await store.begin(key, 'a', 'fp', 30_000)).toEqual({ state: 'acquired' });
+    const response = {
+      status: 201,
+      headers: [['content-type', 'text/plain']] as const,
+      body: Buffer.from('ok'),
+    };
+    expect(
+      await store.complete(key, 'a', { ...response, headers: [...response.headers] }, 60_000),
+    ).toBe(true);
+    expect(await store.begin(key, 'b', 'fp', 30_000)).toMatchObject({
+      state: 'completed',
+      response: { status: 201, body: Buffer.from('ok') },
+    });
+  });
+});
+
 /** The methods a Node.js Writable implements, which `write()` and `uncork()` call. */
 interface WritableInternals {
   _write: (...args: unknown[]) => unknown;

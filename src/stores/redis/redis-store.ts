@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import {
-  Cluster,
-  Redis,
-  type ClientContext,
-  type ClusterNode,
-  type ClusterOptions,
-  type RedisOptions,
-  type Result,
-} from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 import { ALGORITHM_CODES, blockKey, ruleKey } from '../../core/ratelimit/rule-keys.js';
 import type {
@@ -20,41 +12,18 @@ import type {
   TollgateStore,
   UnstorableReason,
 } from '../store.js';
-import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RATE_LIMIT, RELEASE, RENEW } from './scripts.js';
+import {
+  BEGIN,
+  COMPLETE,
+  LOCK,
+  MARK_UNSTORABLE,
+  RATE_LIMIT,
+  RELEASE,
+  RENEW,
+  type LuaScript,
+} from './scripts.js';
 
 type RedisReply = Buffer | number | null | RedisReply[];
-
-declare module 'ioredis' {
-  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    tollgateBeginBuffer(
-      key: string,
-      owner: string,
-      fingerprint: string,
-      leaseMs: number,
-    ): Result<RedisReply[], Context>;
-    tollgateComplete(
-      key: string,
-      owner: string,
-      status: number,
-      headers: string,
-      body: Buffer,
-      retentionMs: number,
-    ): Result<number, Context>;
-    tollgateMarkUnstorable(
-      key: string,
-      owner: string,
-      reason: string,
-      retentionMs: number,
-    ): Result<number, Context>;
-    tollgateRelease(key: string, owner: string): Result<number, Context>;
-    tollgateRenew(key: string, owner: string, leaseMs: number): Result<number, Context>;
-    tollgateLock(key: string, ttlMs: number): Result<number, Context>;
-    /** KEYS: block record, then one state key per limit; ARGV: see RATE_LIMIT in scripts.ts. */
-    tollgateRateLimit(
-      ...numberOfKeysThenKeysAndArgs: Array<string | number>
-    ): Result<number[], Context>;
-  }
-}
 
 /**
  * Options for a connection the store opens itself. The request path must never hang on a dead or
@@ -128,7 +97,6 @@ export class RedisStore implements TollgateStore {
     // A client that errors with no listener crashes the process; connection trouble surfaces
     // through each command's rejection instead, which the engines turn into the route's policy.
     if (this.ownsClient) this.client.on('error', () => undefined);
-    defineScripts(this.client);
   }
 
   async ready(): Promise<void> {
@@ -153,7 +121,15 @@ export class RedisStore implements TollgateStore {
     fingerprint: string,
     leaseMs: number,
   ): Promise<BeginResult> {
-    const reply = await this.batched().tollgateBeginBuffer(key, owner, fingerprint, leaseMs);
+    const reply = (await this.run(
+      BEGIN,
+      true,
+      1,
+      key,
+      owner,
+      fingerprint,
+      leaseMs,
+    )) as RedisReply[];
     const state = String(reply[0]);
     switch (state) {
       case 'acquired':
@@ -189,7 +165,10 @@ export class RedisStore implements TollgateStore {
       response.body.byteOffset,
       response.body.byteLength,
     );
-    const done = await this.batched().tollgateComplete(
+    const done = await this.run(
+      COMPLETE,
+      false,
+      1,
       key,
       owner,
       response.status,
@@ -206,19 +185,19 @@ export class RedisStore implements TollgateStore {
     reason: UnstorableReason,
     retentionMs: number,
   ): Promise<boolean> {
-    return (await this.batched().tollgateMarkUnstorable(key, owner, reason, retentionMs)) === 1;
+    return (await this.run(MARK_UNSTORABLE, false, 1, key, owner, reason, retentionMs)) === 1;
   }
 
   async release(key: string, owner: string): Promise<boolean> {
-    return (await this.batched().tollgateRelease(key, owner)) === 1;
+    return (await this.run(RELEASE, false, 1, key, owner)) === 1;
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.batched().tollgateRenew(key, owner, leaseMs)) === 1;
+    return (await this.run(RENEW, false, 1, key, owner, leaseMs)) === 1;
   }
 
   async lock(key: string, ttlMs: number): Promise<LockResult> {
-    const remaining = await this.batched().tollgateLock(key, ttlMs);
+    const remaining = (await this.run(LOCK, false, 1, key, ttlMs)) as number;
     return remaining === -1
       ? { acquired: true }
       : { acquired: false, retryAfterMs: Math.max(0, remaining) };
@@ -227,11 +206,11 @@ export class RedisStore implements TollgateStore {
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     // Every key derives from `key`, so all of them share its {hash tag}: one slot, one script.
     // KEYS: the block record, then one state key per limit; ARGV: the rules, then a nonce.
-    const call: Array<string | number> = [rules.length + 1, blockKey(key)];
+    const call: Array<string | number | Buffer> = [blockKey(key)];
     for (const rule of rules) call.push(ruleKey(key, rule));
     for (const arg of ruleArguments(rules)) call.push(arg);
     call.push(nextNonce());
-    const reply = await this.batched().tollgateRateLimit(...call);
+    const reply = (await this.run(RATE_LIMIT, false, rules.length + 1, ...call)) as number[];
     const limits = rules.map((rule, index) => {
       const at = 1 + index * 4;
       return {
@@ -250,6 +229,43 @@ export class RedisStore implements TollgateStore {
         : Math.max(...limits.filter((state) => !state.allowed).map((state) => state.retryAfterMs)),
       limits,
     };
+  }
+
+  /**
+   * Runs a script as ioredis's `defineCommand` would, without its wrapper (an extra promise, a
+   * closure and two copies of the arguments on every call): the first call on a connection sends
+   * the script's text (EVAL), which loads it, and later calls only its SHA1 (EVALSHA). A server
+   * that forgot it anyway (`SCRIPT FLUSH`; a Cluster node, whose connections the store does not
+   * see) answers NOSCRIPT, and the call is sent again as EVAL.
+   */
+  private async run(
+    script: LuaScript,
+    buffers: boolean,
+    numberOfKeys: number,
+    ...keysAndArgs: Array<string | number | Buffer>
+  ): Promise<unknown> {
+    const client = this.batched();
+    const byText = (): Promise<unknown> =>
+      buffers
+        ? (client as unknown as BufferEval).evalBuffer(script.lua, numberOfKeys, ...keysAndArgs)
+        : client.eval(script.lua, numberOfKeys, ...keysAndArgs);
+    const connection = (client as { stream?: object }).stream;
+    if (connection !== undefined) {
+      let sent = scriptsSentOn.get(connection);
+      if (!sent) scriptsSentOn.set(connection, (sent = new Set()));
+      if (!sent.has(script)) {
+        sent.add(script);
+        return byText();
+      }
+    }
+    try {
+      return await (buffers
+        ? (client as unknown as BufferEval).evalshaBuffer(script.sha, numberOfKeys, ...keysAndArgs)
+        : client.evalsha(script.sha, numberOfKeys, ...keysAndArgs));
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return byText();
+    }
   }
 
   /** The stream corked now, uncorked by the `setImmediate` that the first command scheduled. */
@@ -289,6 +305,27 @@ export class RedisStore implements TollgateStore {
   }
 }
 
+/** The scripts each connection (socket) has been sent in full, so its server knows them. */
+const scriptsSentOn = new WeakMap<object, Set<LuaScript>>();
+
+/**
+ * The Buffer-reply forms of EVAL and EVALSHA, which ioredis has for every command but does not
+ * declare for these two. (`callBuffer` would do, but drops the command's name when a Cluster
+ * client auto-pipelines it.)
+ */
+interface BufferEval {
+  evalshaBuffer(
+    sha: string,
+    numberOfKeys: number,
+    ...keysAndArgs: Array<string | number | Buffer>
+  ): Promise<unknown>;
+  evalBuffer(
+    lua: string,
+    numberOfKeys: number,
+    ...keysAndArgs: Array<string | number | Buffer>
+  ): Promise<unknown>;
+}
+
 interface Corkable {
   cork(): void;
   uncork(): void;
@@ -297,22 +334,6 @@ interface Corkable {
 // The two replies without data, shared rather than made per request.
 const ACQUIRED: BeginResult = Object.freeze({ state: 'acquired' });
 const MISMATCH: BeginResult = Object.freeze({ state: 'mismatch' });
-
-const defined = new WeakSet<Redis | Cluster>();
-
-/** Registers the scripts once per client (several stores may share one client). */
-function defineScripts(client: Redis | Cluster): void {
-  if (defined.has(client)) return;
-  defined.add(client);
-  client.defineCommand('tollgateBegin', { numberOfKeys: 1, lua: BEGIN });
-  client.defineCommand('tollgateComplete', { numberOfKeys: 1, lua: COMPLETE });
-  client.defineCommand('tollgateMarkUnstorable', { numberOfKeys: 1, lua: MARK_UNSTORABLE });
-  client.defineCommand('tollgateRelease', { numberOfKeys: 1, lua: RELEASE });
-  client.defineCommand('tollgateRenew', { numberOfKeys: 1, lua: RENEW });
-  client.defineCommand('tollgateLock', { numberOfKeys: 1, lua: LOCK });
-  // The number of keys varies with the number of limits, so it is the first argument of each call.
-  client.defineCommand('tollgateRateLimit', { lua: RATE_LIMIT });
-}
 
 /**
  * The rules' part of the script's arguments, built once per rules array (a route's, which never

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+
 /**
- * The Lua scripts behind the Redis store. Each is one atomic decision, registered once with
- * `defineCommand` so ioredis sends EVALSHA (and falls back to EVAL on NOSCRIPT by itself).
+ * The Lua scripts behind the Redis store. Each is one atomic decision, sent as EVALSHA (EVAL when
+ * the server does not know it yet; see `RedisStore.run`).
  *
  * An idempotency record is one string, so taking a free key is a single `SET NX PX`:
  *   p\n<owner>\n<fingerprint>\n                                   in progress
@@ -12,8 +14,18 @@
  * arguments (a re-sent command changes nothing more).
  */
 
+/** A script's text and the SHA1 that EVALSHA names it by. */
+export interface LuaScript {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): LuaScript {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
 /** KEYS[1] record; ARGV owner, fingerprint, lease ms. */
-export const BEGIN = `
+export const BEGIN = script(`
 -- Free (or expired): take the in-progress lease, with its short expiry, in one command.
 if redis.call('SET', KEYS[1], 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n', 'NX', 'PX', ARGV[3]) then
   return {'acquired'}
@@ -36,7 +48,7 @@ if state == 'c' then
     string.sub(record, statusEnd + 1, headersEnd - 1), string.sub(record, headersEnd + 1)}
 end
 return {'unstorable', string.sub(record, fingerprintEnd + 1)}
-`;
+`);
 
 /**
  * `held(state)`: the record starts with `<state>\n<owner>\n` for this owner. Read with GETRANGE,
@@ -50,7 +62,7 @@ end
 `;
 
 /** KEYS[1] record; ARGV owner, status, headers JSON, body, retention ms. */
-export const COMPLETE = `${HEADER_CHECK}
+export const COMPLETE = script(`${HEADER_CHECK}
 -- Only the lease holder may write: a request that lost its lease never overwrites a newer result.
 if not held('p') then
   -- Re-sent after it succeeded: already done.
@@ -61,40 +73,40 @@ local record = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], 'c' .. string.sub(record, 2) .. ARGV[2] .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4],
   'PX', ARGV[5])
 return 1
-`;
+`);
 
 /** KEYS[1] record; ARGV owner, reason, retention ms. */
-export const MARK_UNSTORABLE = `${HEADER_CHECK}
+export const MARK_UNSTORABLE = script(`${HEADER_CHECK}
 if not held('p') then return held('u') and 1 or 0 end
 local record = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], 'u' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
 return 1
-`;
+`);
 
 /** KEYS[1] record; ARGV owner. */
-export const RELEASE = `${HEADER_CHECK}
+export const RELEASE = script(`${HEADER_CHECK}
 -- Only an in-progress lease we still hold: never a finished result, never someone else's lease.
 if held('p') then
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
-`;
+`);
 
 /** KEYS[1] record; ARGV owner, lease ms. */
-export const RENEW = `${HEADER_CHECK}
+export const RENEW = script(`${HEADER_CHECK}
 if held('p') then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
-`;
+`);
 
 /** KEYS[1] lock; ARGV ttl ms. Returns -1 when taken now, else the lock's remaining ms. */
-export const LOCK = `
+export const LOCK = script(`
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return -1 end
 return redis.call('PTTL', KEYS[1])
-`;
+`);
 
 /**
  * One rate-limit decision over every named limit of a request: all of them admit it and each is
@@ -112,7 +124,7 @@ return redis.call('PTTL', KEYS[1])
  * Every key shares one {hash tag}, so the script runs on Redis Cluster; every write sets its expiry
  * in this same script, so no key can live without one.
  */
-export const RATE_LIMIT = `
+export const RATE_LIMIT = script(`
 local n = tonumber(ARGV[1])
 -- Server time in ms, with microsecond precision: the one clock all app servers share. A fixed
 -- window needs none (its counter's expiry is its clock), so only the other algorithms and blocks
@@ -253,4 +265,4 @@ for i = 1, n do
   reply[#reply + 1] = math.ceil(s.retry)
 end
 return reply
-`;
+`);
