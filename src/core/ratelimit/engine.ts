@@ -94,7 +94,9 @@ export class RateLimitEngine {
     if (policy.limits.length === 0) return { action: 'allow', headers: {}, result: undefined };
     const consume = this.store.consume;
     if (typeof consume !== 'function') throw storeCannotRateLimit();
-    const tracker = await resolveTracker(request, policy);
+    // A custom tracker may be async; the built-in one never is, and costs no await.
+    const resolved = resolveTracker(request, policy);
+    const tracker = typeof resolved === 'string' ? resolved : await resolved;
     // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
     // one script that decides may touch all of them on Redis Cluster.
     const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
@@ -156,28 +158,43 @@ export class RateLimitEngine {
     result: RateLimitResult,
     limits: readonly ResolvedLimit[],
   ): RateLimitDecision {
-    const headers = (send: boolean): Record<string, string> =>
-      send
-        ? {
-            // Limits the store did not check (store down, policy `allow`) are left out of both
-            // fields rather than reported with made-up numbers.
-            [RATE_LIMIT_POLICY_HEADER]:
-              limits === policy.limits ? policy.policyHeader : policyHeaderValue(limits),
-            [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
-          }
-        : {};
     if (result.allowed) {
-      return { action: 'allow', headers: headers(policy.headers === 'always'), result };
+      return {
+        action: 'allow',
+        headers: policy.headers === 'always' ? rateLimitHeaders(policy, result, limits) : {},
+        result,
+      };
     }
     const exhausted = result.limits
       .filter((state: RateLimitState) => !state.allowed)
       .map((state) => state.name);
     return {
       action: 'reject',
-      error: rateLimited(exhausted, result.retryAfterMs, headers(policy.headers !== 'never')),
+      error: rateLimited(
+        exhausted,
+        result.retryAfterMs,
+        policy.headers !== 'never' ? rateLimitHeaders(policy, result, limits) : {},
+      ),
       result,
     };
   }
+}
+
+/**
+ * `RateLimit-Policy` and `RateLimit` for the limits the store checked. Limits it did not check
+ * (store down, policy `allow`) are left out of both fields rather than reported with made-up
+ * numbers.
+ */
+function rateLimitHeaders(
+  policy: ThrottlePolicy,
+  result: RateLimitResult,
+  limits: readonly ResolvedLimit[],
+): Record<string, string> {
+  return {
+    [RATE_LIMIT_POLICY_HEADER]:
+      limits === policy.limits ? policy.policyHeader : policyHeaderValue(limits),
+    [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
+  };
 }
 
 export function storeCannotRateLimit(): TollgateConfigError {

@@ -20,12 +20,13 @@ export function policyHeaderValue(
 
 /** `"burst";r=0;t=1, "daily";r=997;t=86400` */
 export function rateLimitHeaderValue(states: readonly RateLimitState[]): string {
-  return states
-    .map(
-      (state) =>
-        `${sfString(state.name)};r=${Math.max(0, Math.floor(state.remaining))};t=${wholeSeconds(state.resetMs)}`,
-    )
-    .join(', ');
+  // Built on every allowed request: a loop, not map and join.
+  let value = '';
+  for (const state of states) {
+    if (value !== '') value += ', ';
+    value += `${sfString(state.name)};r=${Math.max(0, Math.floor(state.remaining))};t=${wholeSeconds(state.resetMs)}`;
+  }
+  return value;
 }
 
 /**
@@ -38,5 +39,8 @@ function wholeSeconds(ms: number): number {
 
 /** RFC 8941 sf-string: limit names are plain already, but escaping keeps the field valid regardless. */
 function sfString(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return `"${value}"`;
   return `"${value.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`;
 }
+
+const NEEDS_ESCAPE = /[\\"]/;

@@ -7,14 +7,28 @@ import type { RateLimitRequest, ThrottlePolicy } from './options.js';
  * the client address. Each kind has its own prefix, so a user named `10.0.0.1` is never counted
  * together with the address 10.0.0.1.
  */
-export async function resolveTracker(
+export function resolveTracker(
+  request: RateLimitRequest,
+  policy: Pick<ThrottlePolicy, 'tracker' | 'trustProxy' | 'ipv4Prefix' | 'ipv6Prefix'>,
+): string | Promise<string> {
+  if (policy.tracker) return resolveCustomTracker(request, policy);
+  return builtInTracker(request, policy);
+}
+
+async function resolveCustomTracker(
   request: RateLimitRequest,
   policy: Pick<ThrottlePolicy, 'tracker' | 'trustProxy' | 'ipv4Prefix' | 'ipv6Prefix'>,
 ): Promise<string> {
-  if (policy.tracker) {
-    const custom = await policy.tracker(request);
-    if (custom !== undefined) return `custom:${custom}`;
-  }
+  const custom = await policy.tracker?.(request);
+  if (custom !== undefined) return `custom:${custom}`;
+  return builtInTracker(request, policy);
+}
+
+/** The principal, else the client's address: no await on the common path. */
+function builtInTracker(
+  request: RateLimitRequest,
+  policy: Pick<ThrottlePolicy, 'trustProxy' | 'ipv4Prefix' | 'ipv6Prefix'>,
+): string {
   if (request.principal !== undefined) return `principal:${request.principal}`;
   const address = clientAddress(
     request.remoteAddress,
