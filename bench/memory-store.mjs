@@ -172,8 +172,8 @@ function heapUsed() {
   return heapUsed + external;
 }
 
-/** An owner token as long as the engine's (a UUID), but derived from `i` so nothing else keeps it. */
-const ownerFor = (i) => `owner-${i}`.padEnd(36, '-');
+/** An owner token as long as the engine's (16 random characters, a dot, a counter), but derived from `i` so nothing else keeps it. */
+const ownerFor = (i) => `owner-${i}`.padEnd(22, '-');
 
 async function memory() {
   const perMillion = (bytes) => (bytes / KEYS) * 1_000_000;

@@ -19,6 +19,7 @@
  *   BENCH_NOTE         a sentence printed at the top of RESULTS.md (e.g. "shared, noisy machine")
  *   BENCH_PROFILE      a target id: run only that target once under `node --cpu-prof`, print where
  *                      its time goes and keep the profile in bench/results/profiles/
+ *   BENCH_APP_FLAGS    extra Node flags for every app process (e.g. `--trace-gc`)
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
