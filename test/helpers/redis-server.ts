@@ -439,3 +439,28 @@ export async function startRedis(options: { args?: string[] } = {}): Promise<Red
     buildArgs: (port, dir) => [...baseArgs(port, dir), ...extra],
   });
 }
+
+/**
+ * The commands clients send to a server while `action` runs, as MONITOR shows them: each one a
+ * round trip. Commands that scripts run inside Redis are left out (MONITOR marks them `lua`),
+ * which INFO commandstats cannot do: it counts a top-level SET and a SET inside a script alike.
+ */
+export async function roundTrips(url: string, action: () => Promise<unknown>): Promise<string[]> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => undefined);
+  await client.connect();
+  const monitor = await client.monitor();
+  const seen: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source !== 'lua') seen.push(String(args[0]).toLowerCase());
+  });
+  try {
+    await action();
+    // MONITOR reports a command after running it, on its own connection: let the last ones arrive.
+    await sleep(100);
+    return seen;
+  } finally {
+    monitor.disconnect();
+    client.disconnect();
+  }
+}

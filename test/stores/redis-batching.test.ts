@@ -126,14 +126,39 @@ describe('RedisStore scripts', () => {
   it('sends a script in full once per connection, then by SHA1 only', async () => {
     await observer.config('RESETSTAT');
     const key = `t:key:{${randomUUID()}}`;
-    expect(await store.begin(key, 'a', 'fp', 30_000)).toEqual({ state: 'acquired' });
-    expect(await store.release(key, 'a')).toBe(true);
-    expect(await store.begin(key, 'b', 'fp', 30_000)).toEqual({ state: 'acquired' });
-    expect(await store.release(key, 'b')).toBe(true);
+    for (const owner of ['a', 'b', 'c']) {
+      expect(await store.begin(key, owner, 'fp', 30_000)).toEqual({ state: 'acquired' });
+      expect(await store.release(key, owner)).toBe(true);
+    }
     const stats = parseInfo(await observer.info('commandstats'));
-    // begin was sent in full while warming up; release once here, then by SHA1.
-    expect(stats.get('cmdstat_evalsha')).toMatch(/^calls=3,/);
+    // release is sent in full the first time, then by SHA1; begin is a plain SET.
     expect(stats.get('cmdstat_eval')).toMatch(/^calls=1,/);
+    expect(stats.get('cmdstat_evalsha')).toMatch(/^calls=2,/);
+  });
+
+  it('takes keys with the begin script where SET with NX and GET is refused (Redis before 7.0)', async () => {
+    const legacy = new RedisStore({ url: server.url });
+    // What the store switches to after Redis answers "syntax error" to SET ... NX ... GET.
+    (legacy as unknown as { beginsWithSetGet: boolean }).beginsWithSetGet = false;
+    try {
+      await legacy.ready();
+      const key = `t:key:{${randomUUID()}}`;
+      expect(await legacy.begin(key, 'a', 'fp', 30_000)).toEqual({ state: 'acquired' });
+      expect(await legacy.begin(key, 'a', 'fp', 30_000)).toEqual({ state: 'acquired' });
+      expect(await legacy.begin(key, 'b', 'other', 30_000)).toEqual({ state: 'mismatch' });
+      expect(await legacy.begin(key, 'b', 'fp', 30_000)).toMatchObject({ state: 'in-progress' });
+      const response = {
+        status: 201,
+        headers: [['x-a', 'é']] as Array<[string, string]>,
+        body: Buffer.from([0, 10, 255]),
+      };
+      expect(await legacy.complete(key, 'a', response, 60_000)).toBe(true);
+      expect(await legacy.begin(key, 'c', 'fp', 30_000)).toEqual({ state: 'completed', response });
+      // The store that uses SET NX GET reads the same record the same way.
+      expect(await store.begin(key, 'd', 'fp', 30_000)).toEqual({ state: 'completed', response });
+    } finally {
+      await legacy.close();
+    }
   });
 
   it('keeps working after the server forgets its scripts (SCRIPT FLUSH): NOSCRIPT is answered with EVAL', async () => {

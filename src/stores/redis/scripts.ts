@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
  *   p\n<owner>\n<fingerprint>\n                                   in progress
  *   c\n<owner>\n<fingerprint>\n<status>\n<headers JSON>\n<body>     completed (body: any bytes)
  *   u\n<owner>\n<fingerprint>\n<reason>                            finished, not storable
- * The owner (base64url and a counter) and the fingerprint (base64url) never contain a newline, and JSON escapes its
- * own, so the first newlines always separate the fields. Every write sets the expiry in the same
+ * The owner (base64url, a dot and a counter) and the fingerprint (base64url) never contain a
+ * newline, and JSON escapes its own, so the first newlines always separate the fields. Every write sets the expiry in the same
  * command, so no record can live without one. Every script is safe to run twice with the same
  * arguments (a re-sent command changes nothing more).
  */
@@ -24,7 +24,10 @@ function script(lua: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** KEYS[1] record; ARGV owner, fingerprint, lease ms. */
+/**
+ * KEYS[1] record; ARGV owner, fingerprint, lease ms. Used where Redis refuses `SET ... NX ... GET`
+ * (before 7.0); on later versions `RedisStore.begin` does the same with that one native command.
+ */
 export const BEGIN = script(`
 -- Free (or expired): take the in-progress lease, with its short expiry, in one command.
 if redis.call('SET', KEYS[1], 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n', 'NX', 'PX', ARGV[3]) then
