@@ -72,6 +72,28 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       expect(Buffer.from(found.response.body).equals(Buffer.from(binary.body))).toBe(true);
     });
 
+    it('replays text bodies byte for byte: multi-byte UTF-8, invalid UTF-8, and past 16 KB', async () => {
+      const { store } = setup();
+      const bodies = [
+        Buffer.from('{"name":"Zoë 🚀","note":"line\nbreak"}', 'utf8'),
+        // Latin-1 bytes that are not valid UTF-8: must not be decoded and re-encoded.
+        Buffer.from('{"name":"Zo\u00eb"}', 'latin1'),
+        // A truncated multi-byte sequence at the end.
+        Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xf0, 0x9f, 0x9a])]),
+        Buffer.from(`{"big":"${'é'.repeat(9_000)}"}`, 'utf8'),
+      ];
+      for (const body of bodies) {
+        const key = freshKey();
+        await store.begin(key, 'a', 'fp', 5_000);
+        expect(await store.complete(key, 'a', { ...response, body }, 10_000)).toBe(true);
+        const found = await store.begin(key, 'b', 'fp', 5_000);
+        expect(found.state).toBe('completed');
+        if (found.state !== 'completed') return;
+        expect(found.response.headers).toEqual(response.headers);
+        expect(Buffer.from(found.response.body).equals(body)).toBe(true);
+      }
+    });
+
     it('keeps an empty body empty', async () => {
       const { store } = setup();
       const key = freshKey();

@@ -6,6 +6,8 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -42,6 +44,12 @@ beforeEach(async () => {
   vi.resetModules();
   ({ ResponseCapture } = await import('../../src/http/response-capture.js'));
 });
+
+/** `gc()`, made available to this process without a command-line flag. */
+function garbageCollector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
 
 /** A sink that records every response it is given. */
 function recordingSink(): { finish(response: CapturedResponse): void; calls: CapturedResponse[] } {
@@ -283,6 +291,31 @@ describe('ResponseCapture on a real http.ServerResponse', () => {
     expect(received.status).toBe(418);
     expect(received.headers.get('x-plain')).toBe('yes');
     expect(received.body.toString('utf8')).toBe('not captured');
+  });
+
+  it('holds no reference to its response, so a capture still in use never keeps the response alive', async () => {
+    // The capture lives on while the store records the result (the sink keeps it here); V8's
+    // young-generation GC also keeps WeakMap values alive. Neither may pin the response, its
+    // request and everything they hold.
+    const collect = garbageCollector();
+    const sink = recordingSink();
+    const held: CaptureModule.ResponseCapture[] = [];
+    const responses: Array<WeakRef<ServerResponse>> = [];
+    for (let i = 0; i < 3; i++) {
+      await serveOnce((_req, res) => {
+        held.push(ResponseCapture.attach(res, sink, options()));
+        responses.push(new WeakRef(res));
+        res.end(`body ${i}`);
+      });
+    }
+    expect(sink.calls.map(storedBody)).toEqual(['body 0', 'body 1', 'body 2']);
+    expect(held.every((capture) => capture.ended)).toBe(true);
+    // A WeakRef's target survives until the current job ends: collect in a later turn.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    collect();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    collect();
+    expect(responses.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
   });
 
   it('with watchDestroy, notes that the app destroyed the response', async () => {

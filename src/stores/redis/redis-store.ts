@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
@@ -228,22 +229,7 @@ export class RedisStore implements TollgateStore {
     response: StoredResponse,
     retentionMs: number,
   ): Promise<boolean> {
-    const body = Buffer.from(
-      response.body.buffer,
-      response.body.byteOffset,
-      response.body.byteLength,
-    );
-    const done = await this.run(
-      COMPLETE,
-      false,
-      1,
-      key,
-      owner,
-      response.status,
-      JSON.stringify(response.headers),
-      body,
-      retentionMs,
-    );
+    const done = await this.run(COMPLETE, false, 1, key, owner, recordTail(response), retentionMs);
     return done === 1;
   }
 
@@ -372,6 +358,26 @@ export class RedisStore implements TollgateStore {
     }
   }
 }
+
+/**
+ * The completed record's fields after the fingerprint: `<status>\n<headers JSON>\n<body>`. A body
+ * of UTF-8 text (what JSON handlers send) goes as part of one string: ioredis then writes the whole
+ * command as one string, where a Buffer argument switches it to assembling a Buffer from pieces.
+ * The bytes stored are the same, since valid UTF-8 decodes and encodes back unchanged.
+ */
+function recordTail(response: StoredResponse): string | Buffer {
+  const head = `${response.status}\n${JSON.stringify(response.headers)}\n`;
+  const body = Buffer.from(
+    response.body.buffer,
+    response.body.byteOffset,
+    response.body.byteLength,
+  );
+  if (body.byteLength <= STRING_BODY_MAX_BYTES && isUtf8(body)) return head + body.toString('utf8');
+  return Buffer.concat([Buffer.from(head), body]);
+}
+
+/** Larger bodies stay bytes: decoding and encoding them again would cost more than a copy. */
+const STRING_BODY_MAX_BYTES = 16 * 1024;
 
 /** The scripts each connection (socket) has been sent in full, so its server knows them. */
 const scriptsSentOn = new WeakMap<object, Set<LuaScript>>();

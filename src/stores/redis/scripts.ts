@@ -64,17 +64,22 @@ local function held(state)
 end
 `;
 
-/** KEYS[1] record; ARGV owner, status, headers JSON, body, retention ms. */
-export const COMPLETE = script(`${HEADER_CHECK}
--- Only the lease holder may write: a request that lost its lease never overwrites a newer result.
-if not held('p') then
-  -- Re-sent after it succeeded: already done.
-  return held('c') and 1 or 0
-end
+/**
+ * KEYS[1] record; ARGV owner, `<status>\n<headers JSON>\n<body>` (built by the app, so the script
+ * only compares and writes), retention ms. One GET and one SET: the in-progress record is a few
+ * dozen bytes, so reading it whole costs less than a GETRANGE and then a GET.
+ */
+export const COMPLETE = script(`
 local record = redis.call('GET', KEYS[1])
+if not record then return 0 end
+local head = 'p\\n' .. ARGV[1] .. '\\n'
+-- Only the lease holder may write: a request that lost its lease never overwrites a newer result.
+if string.sub(record, 1, #head) ~= head then
+  -- Re-sent after it succeeded: already done.
+  return string.sub(record, 1, #head) == 'c' .. string.sub(head, 2) and 1 or 0
+end
 -- 'p\\n<owner>\\n<fingerprint>\\n' becomes 'c\\n<owner>\\n<fingerprint>\\n<status>\\n<headers>\\n<body>'.
-redis.call('SET', KEYS[1], 'c' .. string.sub(record, 2) .. ARGV[2] .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4],
-  'PX', ARGV[5])
+redis.call('SET', KEYS[1], 'c' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
 return 1
 `);
 
