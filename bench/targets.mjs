@@ -21,6 +21,11 @@ export const WORKLOADS = ['plain', 'fresh-key', 'same-key'];
 export const SECTIONS = [
   { id: 'bare', title: 'Bare apps (no protection): the baseline of each framework', goal: null },
   {
+    id: 'reference',
+    title: 'Reference: a Nest interceptor and a Nest guard that do nothing (no Redis)',
+    goal: null,
+  },
+  {
     id: 'ratelimit',
     title: 'Rate limiting, one limit (set so high nothing is rejected)',
     goal: 0.9,
@@ -50,6 +55,23 @@ export const TARGETS = [
     label: 'Express 5, bare',
     workload: 'plain',
     packages: ['express'],
+  },
+  // What Nest itself charges any library that hooks a route, before the library does any work.
+  {
+    id: 'nest-noop-interceptor',
+    section: 'reference',
+    framework: 'nest',
+    label: 'NestJS 12, one interceptor that only returns next.handle()',
+    workload: 'plain',
+    packages: [],
+  },
+  {
+    id: 'nest-noop-guard',
+    section: 'reference',
+    framework: 'nest',
+    label: 'NestJS 12, one async guard that only returns true',
+    workload: 'plain',
+    packages: [],
   },
   {
     id: 'tollgate-nest-throttle',

@@ -5,7 +5,15 @@
  */
 import 'reflect-metadata';
 
-import { Body, Controller, HttpCode, Module, Post } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  HttpCode,
+  Module,
+  Post,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 
@@ -73,6 +81,29 @@ async function tollgateThrottle() {
 
 const builders = {
   'nest-bare': async () => appModule({ controllers: [ordersController()] }),
+
+  // The cost of Nest's interceptor pipeline itself (rxjs `defer`/`mergeAll`, an execution context,
+  // `lastValueFrom`), which every interceptor-based library pays on every request.
+  'nest-noop-interceptor': async () => {
+    class NoopInterceptor {
+      intercept(_context, next) {
+        return next.handle();
+      }
+    }
+    return appModule({
+      controllers: [ordersController({ method: [UseInterceptors(NoopInterceptor)] })],
+    });
+  },
+
+  // The same for a guard, the hook @nestjs/throttler and Tollgate's @Throttle use.
+  'nest-noop-guard': async () => {
+    class NoopGuard {
+      async canActivate() {
+        return true;
+      }
+    }
+    return appModule({ controllers: [ordersController({ method: [UseGuards(NoopGuard)] })] });
+  },
 
   'tollgate-nest-idempotency': async ({ redisUrl }) => {
     const { TollgateModule, Idempotent } = await tollgateNest();
