@@ -260,6 +260,8 @@ const SCRIPT_INTERNAL = new Set([
   'get',
   'set',
   'incrby',
+  'decrby',
+  'del',
   'pttl',
   'pexpire',
   'hget',
@@ -341,6 +343,45 @@ describe('RedisStore on a real redis-server', () => {
     } finally {
       inspector.disconnect();
     }
+  });
+});
+
+describe('RedisStore: a fixed window charged at once, taken back when refused', () => {
+  let server: RedisServer;
+  let store: RedisStore;
+  let inspector: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    store = new RedisStore({ url: server.url });
+    await store.ready();
+    inspector = new Redis(server.url);
+  });
+  afterAll(async () => {
+    inspector.disconnect();
+    await store.close();
+    await server.stop();
+  });
+
+  it('leaves no counter behind for a request refused on a new window', async () => {
+    const key = freshKey();
+    const tooBig = rule('default', 3, 10_000, 'fixed-window', { cost: 5 });
+    expect((await store.consume(key, [tooBig])).allowed).toBe(false);
+    expect(await inspector.keys(`${key}*`)).toEqual([]);
+  });
+
+  it('restores a running window’s count and keeps its expiry when another limit refuses', async () => {
+    const key = freshKey();
+    const window = rule('window', 10, 10_000, 'fixed-window');
+    const tight = rule('tight', 1, 10_000, 'sliding-window');
+    expect((await store.consume(key, [window, tight])).allowed).toBe(true);
+    const [counter] = await inspector.keys(`${key}*window*`);
+    expect(counter).toBeDefined();
+    const ttlBefore = await inspector.pttl(counter as string);
+    expect((await store.consume(key, [window, tight])).allowed).toBe(false);
+    expect(await inspector.get(counter as string)).toBe('1');
+    const ttlAfter = await inspector.pttl(counter as string);
+    expect(ttlAfter).toBeGreaterThan(0);
+    expect(ttlAfter).toBeLessThanOrEqual(ttlBefore);
   });
 });
 

@@ -152,7 +152,8 @@ local EPS = 1e-6
 -- Scores and times are written with 3 decimals (microseconds); tostring would keep only 14 digits.
 local function ms(x) return string.format('%.3f', x) end
 
--- Phase 1: read every limit's state and decide, writing nothing that charges a limit.
+-- Phase 1: read every limit's state and decide. Only fixed windows are charged here (see below);
+-- phase 2 takes that charge back if the request is refused.
 local states = {}
 local allowed = true
 for i = 1, n do
@@ -164,11 +165,19 @@ for i = 1, n do
   }
   if s.algorithm == 'fw' then
     -- Fixed window: a counter that expires when its window ends; the window starts with its first unit.
-    s.used = tonumber(redis.call('GET', s.key) or '0')
+    -- Charged at once, since most requests are admitted: INCRBY and PTTL, where reading first and
+    -- charging after would take a GET as well.
+    s.count = redis.call('INCRBY', s.key, s.cost)
     s.ttl = redis.call('PTTL', s.key)
-    -- No key (-2), or one somehow without expiry (-1): a new window starts with this request.
+    -- A counter without expiry was absent until now (INCRBY made it), or somehow lost its expiry:
+    -- a new window starts with this request.
     s.fresh = s.ttl < 0
-    if s.fresh then s.used = 0 end
+    if s.fresh then
+      s.used = 0
+      s.ttl = -2
+    else
+      s.used = s.count - s.cost
+    end
     s.ok = s.used + s.cost <= s.limit
     if not s.ok then s.retry = s.ttl end
   elseif s.algorithm == 'sw' then
@@ -212,14 +221,17 @@ for i = 1, n do
   local s = states[i]
   if s.algorithm == 'fw' then
     if allowed then
-      -- A new window's counter is created with its expiry; an existing one keeps its expiry.
+      -- A new window's counter gets its expiry; an existing one, already charged, keeps its own.
       if s.fresh then
         redis.call('SET', s.key, s.cost, 'PX', s.window)
         s.ttl = s.window
-      else
-        redis.call('INCRBY', s.key, s.cost)
       end
       s.used = s.used + s.cost
+    elseif s.fresh and s.count == s.cost then
+      -- Refused: the counter phase 1 created goes again, so no key is left without an expiry.
+      redis.call('DEL', s.key)
+    else
+      redis.call('DECRBY', s.key, s.cost)
     end
     s.remaining = s.limit - s.used
     -- No window running (nothing charged yet): the quota is whole now.
