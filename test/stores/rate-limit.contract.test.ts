@@ -383,6 +383,36 @@ describe('RedisStore: a fixed window charged at once, taken back when refused', 
     expect(ttlAfter).toBeGreaterThan(0);
     expect(ttlAfter).toBeLessThanOrEqual(ttlBefore);
   });
+
+  it('takes back every charge when one of several fixed windows refuses (the lean script)', async () => {
+    const key = freshKey();
+    const wide = rule('wide', 10, 10_000, 'fixed-window');
+    const narrow = rule('narrow', 2, 10_000, 'fixed-window', { cost: 2 });
+    expect((await store.consume(key, [wide, narrow])).allowed).toBe(true);
+    const refused = await store.consume(key, [wide, narrow]);
+    expect(refused.allowed).toBe(false);
+    expect(refused.limits.map((state) => [state.name, state.allowed, state.remaining])).toEqual([
+      ['wide', true, 9],
+      ['narrow', false, 0],
+    ]);
+    expect(refused.retryAfterMs).toBeGreaterThan(9_000);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(10_000);
+    expect((await store.consume(key, [wide])).limits[0]?.remaining).toBe(8);
+  });
+
+  it('decides running fixed windows that never block with INCRBY and PTTL per limit, and nothing else', async () => {
+    const key = freshKey();
+    const rules = [
+      rule('ten-seconds', 100, 10_000, 'fixed-window'),
+      rule('minute', 100, 60_000, 'fixed-window'),
+      rule('hour', 100, 3_600_000, 'fixed-window'),
+    ];
+    await store.consume(key, rules);
+    await server.resetStats();
+    for (let i = 0; i < 5; i++) expect((await store.consume(key, rules)).allowed).toBe(true);
+    const stats = await server.commandStats();
+    expect(stats).toEqual({ evalsha: 5, incrby: 15, pttl: 15 });
+  });
 });
 
 describe('RedisStore on a Redis Cluster', () => {

@@ -18,6 +18,7 @@ import {
   COMPLETE,
   LOCK,
   MARK_UNSTORABLE,
+  FIXED_WINDOWS,
   RATE_LIMIT,
   RELEASE,
   RENEW,
@@ -260,11 +261,12 @@ export class RedisStore implements TollgateStore {
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     // Every key derives from `key`, so all of them share its {hash tag}: one slot, one script.
     // KEYS: the block record, then one state key per limit; ARGV: the rules, then a nonce.
-    const call: Array<string | number | Buffer> = [blockKey(key)];
+    const { script, args, nonce } = scriptCall(rules);
+    const call: string[] = [blockKey(key)];
     for (const rule of rules) call.push(ruleKey(key, rule));
-    for (const arg of ruleArguments(rules)) call.push(arg);
-    call.push(nextNonce());
-    const reply = (await this.run(RATE_LIMIT, false, rules.length + 1, ...call)) as number[];
+    for (const arg of args) call.push(arg);
+    if (nonce) call.push(nextNonce());
+    const reply = (await this.run(script, false, rules.length + 1, ...call)) as number[];
     const limits = rules.map((rule, index) => {
       const at = 1 + index * 4;
       return {
@@ -425,29 +427,44 @@ interface Corkable {
 const ACQUIRED: BeginResult = Object.freeze({ state: 'acquired' });
 const MISMATCH: BeginResult = Object.freeze({ state: 'mismatch' });
 
+/** Which script decides for a set of rules, and the rules' part of its arguments. */
+interface ScriptCall {
+  script: LuaScript;
+  /** Already strings, so ioredis converts nothing per call. */
+  args: readonly string[];
+  /** Whether a nonce follows (sliding-window members must be unique). */
+  nonce: boolean;
+}
+
 /**
- * The rules' part of the script's arguments, built once per rules array (a route's, which never
- * changes), not per request.
+ * Built once per rules array (a route's, which never changes), not per request: fixed windows that
+ * never block take the lean script, anything else the general one.
  */
-const ruleArgumentsCache = new WeakMap<readonly RateLimitRule[], ReadonlyArray<string | number>>();
-function ruleArguments(rules: readonly RateLimitRule[]): ReadonlyArray<string | number> {
-  let args = ruleArgumentsCache.get(rules);
-  if (!args) {
-    const built: Array<string | number> = [rules.length];
+const scriptCalls = new WeakMap<readonly RateLimitRule[], ScriptCall>();
+function scriptCall(rules: readonly RateLimitRule[]): ScriptCall {
+  let call = scriptCalls.get(rules);
+  if (!call) {
+    const lean = rules.every((rule) => rule.algorithm === 'fixed-window' && rule.blockMs <= 0);
+    const args = [String(rules.length)];
     for (const rule of rules) {
-      built.push(
-        rule.name,
-        ALGORITHM_CODES[rule.algorithm],
-        rule.limit,
-        rule.windowMs,
-        rule.cost,
-        rule.blockMs,
-      );
+      if (lean) args.push(String(rule.limit), String(rule.windowMs), String(rule.cost));
+      else {
+        args.push(
+          rule.name,
+          ALGORITHM_CODES[rule.algorithm],
+          String(rule.limit),
+          String(rule.windowMs),
+          String(rule.cost),
+          String(rule.blockMs),
+        );
+      }
     }
-    args = built;
-    ruleArgumentsCache.set(rules, args);
+    call = lean
+      ? { script: FIXED_WINDOWS, args, nonce: false }
+      : { script: RATE_LIMIT, args, nonce: true };
+    scriptCalls.set(rules, call);
   }
-  return args;
+  return call;
 }
 
 /**
