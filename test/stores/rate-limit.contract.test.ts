@@ -344,74 +344,65 @@ describe('RedisStore on a real redis-server', () => {
       inspector.disconnect();
     }
   });
-});
 
-describe('RedisStore: a fixed window charged at once, taken back when refused', () => {
-  let server: RedisServer;
-  let store: RedisStore;
-  let inspector: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    store = new RedisStore({ url: server.url });
-    await store.ready();
-    inspector = new Redis(server.url);
-  });
-  afterAll(async () => {
-    inspector.disconnect();
-    await store.close();
-    await server.stop();
-  });
+  describe('a fixed window charged at once, taken back when refused', () => {
+    let inspector: Redis;
+    beforeAll(() => {
+      inspector = new Redis(server.url);
+    });
+    afterAll(() => inspector.disconnect());
 
-  it('leaves no counter behind for a request refused on a new window', async () => {
-    const key = freshKey();
-    const tooBig = rule('default', 3, 10_000, 'fixed-window', { cost: 5 });
-    expect((await store.consume(key, [tooBig])).allowed).toBe(false);
-    expect(await inspector.keys(`${key}*`)).toEqual([]);
-  });
+    it('leaves no counter behind for a request refused on a new window', async () => {
+      const key = freshKey();
+      const tooBig = rule('default', 3, 10_000, 'fixed-window', { cost: 5 });
+      expect((await store.consume(key, [tooBig])).allowed).toBe(false);
+      expect(await inspector.keys(`${key}*`)).toEqual([]);
+    });
 
-  it('restores a running window’s count and keeps its expiry when another limit refuses', async () => {
-    const key = freshKey();
-    const window = rule('window', 10, 10_000, 'fixed-window');
-    const tight = rule('tight', 1, 10_000, 'sliding-window');
-    expect((await store.consume(key, [window, tight])).allowed).toBe(true);
-    const [counter] = await inspector.keys(`${key}*window*`);
-    expect(counter).toBeDefined();
-    const ttlBefore = await inspector.pttl(counter as string);
-    expect((await store.consume(key, [window, tight])).allowed).toBe(false);
-    expect(await inspector.get(counter as string)).toBe('1');
-    const ttlAfter = await inspector.pttl(counter as string);
-    expect(ttlAfter).toBeGreaterThan(0);
-    expect(ttlAfter).toBeLessThanOrEqual(ttlBefore);
-  });
+    it('restores a running window’s count and keeps its expiry when another limit refuses', async () => {
+      const key = freshKey();
+      const window = rule('window', 10, 10_000, 'fixed-window');
+      const tight = rule('tight', 1, 10_000, 'sliding-window');
+      expect((await store.consume(key, [window, tight])).allowed).toBe(true);
+      const [counter] = await inspector.keys(`${key}*window*`);
+      expect(counter).toBeDefined();
+      const ttlBefore = await inspector.pttl(counter as string);
+      expect((await store.consume(key, [window, tight])).allowed).toBe(false);
+      expect(await inspector.get(counter as string)).toBe('1');
+      const ttlAfter = await inspector.pttl(counter as string);
+      expect(ttlAfter).toBeGreaterThan(0);
+      expect(ttlAfter).toBeLessThanOrEqual(ttlBefore);
+    });
 
-  it('takes back every charge when one of several fixed windows refuses (the lean script)', async () => {
-    const key = freshKey();
-    const wide = rule('wide', 10, 10_000, 'fixed-window');
-    const narrow = rule('narrow', 2, 10_000, 'fixed-window', { cost: 2 });
-    expect((await store.consume(key, [wide, narrow])).allowed).toBe(true);
-    const refused = await store.consume(key, [wide, narrow]);
-    expect(refused.allowed).toBe(false);
-    expect(refused.limits.map((state) => [state.name, state.allowed, state.remaining])).toEqual([
-      ['wide', true, 9],
-      ['narrow', false, 0],
-    ]);
-    expect(refused.retryAfterMs).toBeGreaterThan(9_000);
-    expect(refused.retryAfterMs).toBeLessThanOrEqual(10_000);
-    expect((await store.consume(key, [wide])).limits[0]?.remaining).toBe(8);
-  });
+    it('takes back every charge when one of several fixed windows refuses (the lean script)', async () => {
+      const key = freshKey();
+      const wide = rule('wide', 10, 10_000, 'fixed-window');
+      const narrow = rule('narrow', 2, 10_000, 'fixed-window', { cost: 2 });
+      expect((await store.consume(key, [wide, narrow])).allowed).toBe(true);
+      const refused = await store.consume(key, [wide, narrow]);
+      expect(refused.allowed).toBe(false);
+      expect(refused.limits.map((state) => [state.name, state.allowed, state.remaining])).toEqual([
+        ['wide', true, 9],
+        ['narrow', false, 0],
+      ]);
+      expect(refused.retryAfterMs).toBeGreaterThan(9_000);
+      expect(refused.retryAfterMs).toBeLessThanOrEqual(10_000);
+      expect((await store.consume(key, [wide])).limits[0]?.remaining).toBe(8);
+    });
 
-  it('decides running fixed windows that never block with INCRBY and PTTL per limit, and nothing else', async () => {
-    const key = freshKey();
-    const rules = [
-      rule('ten-seconds', 100, 10_000, 'fixed-window'),
-      rule('minute', 100, 60_000, 'fixed-window'),
-      rule('hour', 100, 3_600_000, 'fixed-window'),
-    ];
-    await store.consume(key, rules);
-    await server.resetStats();
-    for (let i = 0; i < 5; i++) expect((await store.consume(key, rules)).allowed).toBe(true);
-    const stats = await server.commandStats();
-    expect(stats).toEqual({ evalsha: 5, incrby: 15, pttl: 15 });
+    it('decides running fixed windows that never block with INCRBY and PTTL per limit, and nothing else', async () => {
+      const key = freshKey();
+      const rules = [
+        rule('ten-seconds', 100, 10_000, 'fixed-window'),
+        rule('minute', 100, 60_000, 'fixed-window'),
+        rule('hour', 100, 3_600_000, 'fixed-window'),
+      ];
+      await store.consume(key, rules);
+      await server.resetStats();
+      for (let i = 0; i < 5; i++) expect((await store.consume(key, rules)).allowed).toBe(true);
+      const stats = await server.commandStats();
+      expect(stats).toEqual({ evalsha: 5, incrby: 15, pttl: 15 });
+    });
   });
 });
 
