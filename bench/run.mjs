@@ -9,6 +9,8 @@
  * Environment:
  *   BENCH_DURATION     measured seconds per target and round (default 5)
  *   BENCH_WARMUP       warm-up seconds before each measured run (default 2)
+ *   BENCH_SLICE        seconds per slice: a target and its bare app are driven in turn, one
+ *                      slice at a time (default 1)
  *   BENCH_ROUNDS       rounds; targets run interleaved in each, order rotated per round (default 3)
  *   BENCH_CONNECTIONS  concurrent connections (default 32)
  *   BENCH_CENSUS       requests replayed under MONITOR to split Redis commands into top-level and
@@ -56,6 +58,7 @@ const number = (name, fallback) => {
 const config = {
   duration: number('BENCH_DURATION', 5),
   warmup: number('BENCH_WARMUP', 2),
+  slice: Math.max(1, Math.round(number('BENCH_SLICE', 1))),
   rounds: Math.max(1, Math.round(number('BENCH_ROUNDS', 3))),
   connections: Math.max(1, Math.round(number('BENCH_CONNECTIONS', 32))),
   census: Math.round(number('BENCH_CENSUS', 400)),
@@ -148,8 +151,8 @@ function drive(port, workload, sameKey, bound) {
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
-/** The app process running now, so an interrupted bench can stop it. */
-let currentApp;
+/** The app processes running now, so an interrupted bench can stop them. */
+const runningApps = new Set();
 
 function startApp(target, redis) {
   // BENCH_APP_FLAGS: extra Node flags for the app process, e.g. `--heap-prof` or `--trace-gc`.
@@ -198,7 +201,8 @@ function startApp(target, redis) {
     await exited;
     clearTimeout(timer);
   };
-  currentApp = child;
+  runningApps.add(child);
+  child.once('exit', () => runningApps.delete(child));
   return { started, stop, cpu };
 }
 
@@ -235,48 +239,129 @@ function perRequest(counts, requests) {
   return out;
 }
 
+/** An app started, probed and warmed up, ready for measured slices. */
+async function readyApp(target, redis, sameKey) {
+  const app = startApp(target, redis);
+  const message = await app.started;
+  if (message.type === 'skip') return { app, skipped: message.reason };
+  if (message.type !== 'ready') throw new Error(message.message ?? 'the app failed to start');
+  await probe(target, message.port, redis, sameKey);
+  const warm =
+    config.warmup > 0
+      ? await drive(message.port, target.workload, sameKey, { duration: config.warmup })
+      : undefined;
+  return { app, port: message.port, warmed: warm?.requests.total ?? 0 };
+}
+
+/** Sums of the measured slices of one app. */
+function emptyTally() {
+  return {
+    requests: 0,
+    seconds: 0,
+    appCpu: 0,
+    redisCpu: 0,
+    p50: [],
+    p99: [],
+    non2xx: 0,
+    errors: 0,
+    timeouts: 0,
+  };
+}
+
+/** One slice of `seconds` of load on one app, added to its tally. */
+async function measureSlice(ready, target, redis, sameKey, seconds, tally) {
+  const appBefore = await ready.app.cpu();
+  const redisBefore = await redis.cpuSeconds();
+  const result = await drive(ready.port, target.workload, sameKey, { duration: seconds });
+  // Requests still in flight when autocannon stopped finish here, not in the other app's slice.
+  await sleep(50);
+  tally.redisCpu += (await redis.cpuSeconds()) - redisBefore;
+  tally.appCpu += (await ready.app.cpu()) - appBefore;
+  tally.requests += result.requests.total;
+  tally.seconds += result.duration;
+  tally.p50.push(result.latency.p50);
+  tally.p99.push(result.latency.p99);
+  tally.non2xx += result.non2xx;
+  tally.errors += result.errors;
+  tally.timeouts += result.timeouts;
+}
+
+function measuredOf(tally, round, served, commands) {
+  const requests = Math.max(1, tally.requests);
+  return {
+    round,
+    requests: tally.requests,
+    // Everything the app served, probe and warm-up included: the denominator of a CPU profile.
+    served,
+    rps: tally.requests / tally.seconds,
+    p50: median(tally.p50),
+    p99: median(tally.p99),
+    // CPU time per request, in µs: of the app process, and of redis-server.
+    appCpu: tally.appCpu / requests,
+    redisCpu: (tally.redisCpu * 1e6) / requests,
+    non2xx: tally.non2xx,
+    errors: tally.errors,
+    timeouts: tally.timeouts,
+    commandsPerRequest: perRequest(commands, requests),
+  };
+}
+
+/**
+ * One target in one round, measured against its framework's bare app running beside it. Both
+ * apps are started and warmed up, then driven in turn, one slice (BENCH_SLICE seconds) at a time,
+ * in the order bare, target, target, bare, bare, ... until each has had BENCH_DURATION seconds.
+ * On a shared machine whose speed drifts from one minute to the next, the ratio then compares
+ * the two apps under the same conditions rather than minutes apart. A bare app alone (a run of
+ * the bare apps only) is measured the same way without a partner.
+ */
 async function runOnce(target, redis, round, withCensus) {
   await redis.flush();
-  const app = startApp(target, redis);
+  // A profiled run measures the target alone: a partner would write a profile of its own.
+  const bareTarget =
+    target.section === 'bare' || config.profile
+      ? undefined
+      : TARGETS.find((t) => t.id === bareOf(target));
+  const sameKey = `${keyPrefix}-same`;
+  const started = [];
   try {
-    const message = await app.started;
-    if (message.type === 'skip') return { status: 'skipped', reason: message.reason };
-    if (message.type !== 'ready') throw new Error(message.message ?? 'the app failed to start');
-    const { port } = message;
-    const sameKey = `${keyPrefix}-same`;
-    await probe(target, port, redis, sameKey);
+    // The bare app first: its probe checks that nothing has written to Redis yet.
+    const bare = bareTarget ? await readyApp(bareTarget, redis, sameKey) : undefined;
+    if (bare) started.push(bare.app);
+    if (bare?.skipped) throw new Error(`${bareTarget.id} skipped: ${bare.skipped}`);
+    const app = await readyApp(target, redis, sameKey);
+    started.push(app.app);
+    if (app.skipped) return { status: 'skipped', reason: app.skipped };
+    await sleep(250);
 
-    const warm =
-      config.warmup > 0
-        ? await drive(port, target.workload, sameKey, { duration: config.warmup })
-        : undefined;
-    // Requests still in flight when autocannon stopped must not land in the measured counts.
-    await sleep(250);
-    const appCpuBefore = await app.cpu();
-    const redisCpuBefore = await redis.cpuSeconds();
+    const slices = Math.max(1, Math.round(config.duration / config.slice));
+    const tally = emptyTally();
+    const bareTally = emptyTally();
     await redis.resetStats();
-    const result = await drive(port, target.workload, sameKey, { duration: config.duration });
-    await sleep(250);
+    for (let i = 0; i < slices; i++) {
+      // bare, target, target, bare, ...: each app goes first as often as second.
+      const bareFirst = i % 2 === 0;
+      if (bare && bareFirst)
+        await measureSlice(bare, bareTarget, redis, sameKey, config.slice, bareTally);
+      await measureSlice(app, target, redis, sameKey, config.slice, tally);
+      if (bare && !bareFirst)
+        await measureSlice(bare, bareTarget, redis, sameKey, config.slice, bareTally);
+    }
+    // Only the protected app talks to Redis, so the commands are all its own.
     const commands = await redis.commandStats();
-    const redisCpu = (await redis.cpuSeconds()) - redisCpuBefore;
-    const appCpu = (await app.cpu()) - appCpuBefore;
-    const requests = result.requests.total;
-    const measured = {
+    const probeRequests = target.workload === 'plain' ? 1 : 2;
+    const measured = measuredOf(
+      tally,
       round,
-      requests,
-      // Everything the app served, probe and warm-up included: the denominator of a CPU profile.
-      served: requests + (warm?.requests.total ?? 0) + (target.workload === 'plain' ? 1 : 2),
-      rps: requests / result.duration,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      // CPU time per request, in µs: of the app process, and of redis-server.
-      appCpu: appCpu / Math.max(1, requests),
-      redisCpu: (redisCpu * 1e6) / Math.max(1, requests),
-      non2xx: result.non2xx,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      commandsPerRequest: perRequest(commands, Math.max(1, requests)),
-    };
+      tally.requests + app.warmed + probeRequests,
+      commands,
+    );
+    const bareMeasured = bare
+      ? {
+          ...measuredOf(bareTally, round, bareTally.requests + bare.warmed + 1, {}),
+          pairedWith: target.id,
+        }
+      : undefined;
+    if (bareMeasured) measured.bareRps = bareMeasured.rps;
 
     let census;
     if (withCensus && config.census > 0) {
@@ -285,16 +370,16 @@ async function runOnce(target, redis, round, withCensus) {
         topLevel,
         inLua,
       } = await redis.census(() =>
-        drive(port, target.workload, sameKey, { amount: config.census }),
+        drive(app.port, target.workload, sameKey, { amount: config.census }),
       );
       const n = Math.max(1, c.requests.total);
       census = { requests: n, topLevel: perRequest(topLevel, n), inLua: perRequest(inLua, n) };
     }
-    return { status: 'ok', measured, census };
+    return { status: 'ok', measured, bareMeasured, census };
   } catch (error) {
     return { status: 'failed', reason: error?.message ?? String(error) };
   } finally {
-    await app.stop();
+    for (const app of started) await app.stop();
   }
 }
 
@@ -380,18 +465,34 @@ log(
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
     log(`\n${signal}: stopping`);
-    currentApp?.kill('SIGKILL');
+    for (const child of runningApps) child.kill('SIGKILL');
     redis.stop().finally(() => process.exit(130));
   });
 }
 
 const results = new Map(selected.map((t) => [t.id, { target: t, rounds: [] }]));
+const logMeasured = (round, id, m) => {
+  const flags = m.non2xx + m.errors + m.timeouts > 0;
+  log(
+    `[round ${round}] ${id.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} req/s  ` +
+      (m.bareRps ? `× bare ${(m.rps / m.bareRps).toFixed(2)}  ` : '') +
+      `p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
+      `CPU/req app ${m.appCpu.toFixed(0)} µs, Redis ${m.redisCpu.toFixed(0)} µs  ` +
+      `${Object.values(m.commandsPerRequest)
+        .reduce((a, b) => a + b, 0)
+        .toFixed(2)} Redis cmds/req (incl. Lua)` +
+      (flags ? `  !! ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts` : ''),
+  );
+};
+// The bare apps are measured beside every other target; alone only when nothing else is selected.
+const protectedTargets = selected.filter((t) => t.section !== 'bare');
+const scheduled = protectedTargets.length > 0 ? protectedTargets : selected;
 try {
   const rounds = config.profile ? 1 : config.rounds;
   for (let round = 1; round <= rounds; round++) {
     // Interleaved: every target once per round, the order rotated so no target always runs first.
-    const shift = (round - 1) % selected.length;
-    const order = [...selected.slice(shift), ...selected.slice(0, shift)];
+    const shift = (round - 1) % scheduled.length;
+    const order = [...scheduled.slice(shift), ...scheduled.slice(0, shift)];
     for (const target of order) {
       const entry = results.get(target.id);
       if (entry.status === 'skipped') continue;
@@ -399,17 +500,11 @@ try {
       if (outcome.status === 'ok') {
         entry.rounds.push(outcome.measured);
         entry.census ??= outcome.census;
-        const m = outcome.measured;
-        const flags = m.non2xx + m.errors + m.timeouts > 0;
-        log(
-          `[round ${round}] ${target.id.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} req/s  ` +
-            `p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
-            `CPU/req app ${m.appCpu.toFixed(0)} µs, Redis ${m.redisCpu.toFixed(0)} µs  ` +
-            `${Object.values(m.commandsPerRequest)
-              .reduce((a, b) => a + b, 0)
-              .toFixed(2)} Redis cmds/req (incl. Lua)` +
-            (flags ? `  !! ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts` : ''),
-        );
+        if (outcome.bareMeasured) {
+          results.get(bareOf(target))?.rounds.push(outcome.bareMeasured);
+          logMeasured(round, `${bareOf(target)} (beside it)`, outcome.bareMeasured);
+        }
+        logMeasured(round, target.id, outcome.measured);
       } else {
         entry.status = outcome.status;
         entry.reason = outcome.reason;
@@ -421,12 +516,11 @@ try {
   await redis.stop();
 }
 
-// Ratios to the bare app of the same framework, measured in the same round.
+// Ratios to the bare app of the same framework, measured beside the target in the same slices.
 for (const entry of results.values()) {
-  const bare = results.get(bareOf(entry.target));
+  const isBare = entry.target.section === 'bare';
   for (const m of entry.rounds) {
-    const base = bare?.rounds.find((b) => b.round === m.round);
-    m.ratio = base ? m.rps / base.rps : null;
+    m.ratio = isBare ? 1 : m.bareRps ? m.rps / m.bareRps : null;
   }
   if (entry.rounds.length === 0) {
     entry.status ??= 'failed';
