@@ -253,9 +253,19 @@ async function readyApp(target, redis, sameKey) {
   return { app, port: message.port, warmed: warm?.requests.total ?? 0 };
 }
 
+/**
+ * Other tenants of a shared machine only ever slow a slice down, never speed it up, so the faster
+ * half of the slices estimates an app's speed on the machine undisturbed: the mean of those.
+ */
+function fasterHalfMean(rates) {
+  const faster = [...rates].sort((a, b) => b - a).slice(0, Math.ceil(rates.length / 2));
+  return faster.reduce((a, b) => a + b, 0) / Math.max(1, faster.length);
+}
+
 /** Sums of the measured slices of one app. */
 function emptyTally() {
   return {
+    sliceRates: [],
     requests: 0,
     seconds: 0,
     appCpu: 0,
@@ -277,6 +287,7 @@ async function measureSlice(ready, target, redis, sameKey, seconds, tally) {
   await sleep(50);
   tally.redisCpu += (await redis.cpuSeconds()) - redisBefore;
   tally.appCpu += (await ready.app.cpu()) - appBefore;
+  tally.sliceRates.push(result.requests.total / result.duration);
   tally.requests += result.requests.total;
   tally.seconds += result.duration;
   tally.p50.push(result.latency.p50);
@@ -293,7 +304,10 @@ function measuredOf(tally, round, served, commands) {
     requests: tally.requests,
     // Everything the app served, probe and warm-up included: the denominator of a CPU profile.
     served,
-    rps: tally.requests / tally.seconds,
+    rps: fasterHalfMean(tally.sliceRates),
+    // Over all slices, slowed ones included.
+    rpsAll: tally.requests / tally.seconds,
+    sliceRates: tally.sliceRates.map(Math.round),
     p50: median(tally.p50),
     p99: median(tally.p99),
     // CPU time per request, in µs: of the app process, and of redis-server.
