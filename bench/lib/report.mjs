@@ -34,6 +34,33 @@ function commandList(record) {
     .join(', ');
 }
 
+/**
+ * How far the machine swung (single slices of the bare apps) and how far one target's ratio
+ * moved between rounds (the median over targets of their ratios' range): the size of a difference
+ * that is no finding.
+ */
+function noiseLine(results) {
+  const parts = [];
+  for (const r of results.filter((x) => x.target.section === 'bare')) {
+    const slices = r.rounds.flatMap((m) => m.sliceRates ?? [m.rps]);
+    if (slices.length < 2) continue;
+    parts.push(
+      `${r.target.label} ${Math.round(Math.min(...slices))}–${Math.round(Math.max(...slices))} req/s`,
+    );
+  }
+  const ranges = results
+    .filter((r) => r.target.section !== 'bare')
+    .map((r) => r.rounds.map((m) => m.ratio).filter((x) => typeof x === 'number'))
+    .filter((ratios) => ratios.length > 1)
+    .map((ratios) => Math.max(...ratios) - Math.min(...ratios));
+  if (parts.length === 0) return null;
+  let line = `Noise: single slices of the bare apps ranged ${parts.join(', ')}`;
+  if (ranges.length > 0) {
+    line += `; one target's ratio to its bare app moved by ${median(ranges).toFixed(2)} between rounds (median over targets), so differences in × bare smaller than that are not findings`;
+  }
+  return line + '.';
+}
+
 /** A short, honest label for runs too short or too few to trust. */
 function runCaveat(config) {
   if (config.duration >= 5 && config.rounds >= 3) return null;
@@ -50,19 +77,8 @@ export function renderMarkdown(report, memorySection) {
   if (caveat || config.note) {
     out.push(`> **${[caveat, config.note].filter(Boolean).join(' ')}**`, '');
   }
-  const spreads = results
-    .filter((r) => r.target.section === 'bare' && r.rounds.length > 1)
-    .map((r) => {
-      const rps = r.rounds.map((m) => m.rps);
-      const [low, high] = [Math.min(...rps), Math.max(...rps)];
-      return `${r.target.label} ${Math.round(low)}–${Math.round(high)} req/s (${Math.round(((high - low) / median(rps)) * 100)} % of its median)`;
-    });
-  if (spreads.length > 0) {
-    out.push(
-      `Noise: from round to round the bare apps ranged ${spreads.join(', ')}; differences smaller than that are not findings.`,
-      '',
-    );
-  }
+  const noise = noiseLine(results);
+  if (noise) out.push(noise, '');
   out.push(
     `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpuModel}), ` +
       `${machine.memoryGiB.toFixed(1)} GiB memory, ${machine.platform}; load average at the start ` +
@@ -72,8 +88,10 @@ export function renderMarkdown(report, memorySection) {
     `Each target is its own app process serving \`POST /orders\` (a small JSON body) to autocannon with ` +
       `${config.connections} connections: ${config.warmup} s warm-up, then ${config.duration} s measured, ` +
       `${config.rounds} round${config.rounds === 1 ? '' : 's'} with the targets interleaved (order rotated per round). ` +
-      'Figures are medians over the rounds; **× bare** is the ratio to the bare app of the same framework ' +
-      'in the same round. The app, Redis and autocannon share the same cores.',
+      `Each target runs beside the bare app of its framework, the two driven in turn ${config.slice ?? 1} s at a time; ` +
+      "an app's **req/s** is the mean of its faster half of slices (other tenants of the machine only ever slow a slice down), " +
+      'and **× bare** is its ratio to the bare app beside it. Figures are medians over the rounds. ' +
+      'The app, Redis and autocannon share the same cores.',
     '',
     '**app CPU µs/req** and **Redis CPU µs/req** are the CPU time the app process and ' +
       'redis-server used per request during the measured run (user + system): less distorted by other ' +
