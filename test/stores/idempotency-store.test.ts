@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
@@ -113,6 +113,26 @@ describe('RedisStore', () => {
     await expect(down.begin('k', 'o', 'fp', 1_000)).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(3_000);
     await down.close();
+  });
+
+  it('closes within a second while its server is silent, so an app can still shut down', async () => {
+    const silent = await startRedis();
+    const store = new RedisStore({ url: silent.url });
+    try {
+      await store.ready();
+      silent.pause();
+      const started = Date.now();
+      await store.close();
+      expect(Date.now() - started).toBeLessThan(2_000);
+      // Its socket is gone too, not left half-closed to keep the process alive.
+      await vi.waitFor(() => expect(store.client.status).toBe('end'), { timeout: 500 });
+      expect((store.client as unknown as { stream: { destroyed: boolean } }).stream.destroyed).toBe(
+        true,
+      );
+    } finally {
+      silent.resume();
+      await silent.stop();
+    }
   });
 
   it('accepts a Cluster client the application already has, and leaves it open', async () => {

@@ -1,0 +1,2 @@
+export const systemClock = { now: () => Date.now() };
+//# sourceMappingURL=clock.js.map

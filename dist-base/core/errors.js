@@ -1,0 +1,62 @@
+/**
+ * Every error Tollgate raises has a stable `code`. Errors that become HTTP responses also carry a
+ * stable problem `type` (RFC 9457), documented in the README, so clients can branch on it.
+ */
+/** Where the problem `type` URIs point; each fragment is documented in the README. */
+export const PROBLEM_TYPE_BASE = 'https://tollgate.dev/problems/';
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+/** A rejection that the adapters turn into a problem+json response with these headers. */
+export class TollgateHttpError extends Error {
+    code;
+    status;
+    type;
+    title;
+    /** Extra response headers, e.g. `Retry-After`. */
+    headers;
+    extensions;
+    constructor(init) {
+        super(init.detail, init.cause === undefined ? undefined : { cause: init.cause });
+        this.name = 'TollgateHttpError';
+        this.code = init.code;
+        this.status = init.status;
+        this.type = PROBLEM_TYPE_BASE + init.slug;
+        this.title = init.title;
+        this.headers = init.headers ?? {};
+        this.extensions = init.extensions ?? {};
+    }
+    toProblem() {
+        return {
+            ...this.extensions,
+            type: this.type,
+            title: this.title,
+            status: this.status,
+            detail: this.message,
+        };
+    }
+}
+/** A mistake in the options given to Tollgate, found once at start-up. The message says what to change. */
+export class TollgateConfigError extends Error {
+    code;
+    constructor(code, message) {
+        super(`${message} [${code}]`);
+        this.name = 'TollgateConfigError';
+        this.code = code;
+    }
+}
+/** The store did not answer in time or failed; the route's store-failure policy decides what follows. */
+export class StoreUnavailableError extends Error {
+    code = 'TOLLGATE_STORE_UNAVAILABLE';
+    constructor(message, options) {
+        super(message, options);
+        this.name = 'StoreUnavailableError';
+    }
+}
+/** Turns whatever was thrown into an `Error`, so nothing non-`Error` is ever rethrown or rejected. */
+export function toError(thrown) {
+    return thrown instanceof Error ? thrown : new Error(String(thrown));
+}
+/** `Retry-After` in whole seconds, never earlier than `ms` from now, and at least 1. */
+export function retryAfterSeconds(ms) {
+    return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+//# sourceMappingURL=errors.js.map

@@ -1,0 +1,140 @@
+import { withDeadline } from '../deadline.js';
+import { StoreUnavailableError, TollgateConfigError, toError, } from '../errors.js';
+import { storageKey, validateNamespace } from '../keys.js';
+import { policyHeaderValue, RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER, rateLimitHeaderValue, } from './headers.js';
+import { InProcessRateLimiter } from './in-process.js';
+import { toRule, } from './options.js';
+import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
+import { resolveTracker } from './tracker.js';
+/**
+ * Decides whether a request may run: one atomic store call checks and charges every named limit of
+ * the route, all or none. It holds no framework knowledge: adapters describe the request and send
+ * the headers and rejections it returns.
+ */
+export class RateLimitEngine {
+    store;
+    namespace;
+    onEvent;
+    local;
+    constructor(store, options = {}) {
+        this.store = store;
+        this.namespace = validateNamespace(options.namespace ?? 'tollgate');
+        this.onEvent = options.onEvent ?? defaultEventReporter;
+        const localMaxKeys = options.localMaxKeys ?? 10_000;
+        if (!Number.isSafeInteger(localMaxKeys) || localMaxKeys < 1) {
+            throw new TollgateConfigError('TOLLGATE_INVALID_LOCAL_MAX_KEYS', `localMaxKeys is ${String(localMaxKeys)}: use a whole number of counters, at least 1`);
+        }
+        this.local = new InProcessRateLimiter({
+            maxKeys: localMaxKeys,
+            ...(options.clock ? { clock: options.clock } : {}),
+        });
+    }
+    /** Whether the store can rate limit at all; the adapters check this at start-up. */
+    get storeSupportsRateLimiting() {
+        return typeof this.store.consume === 'function';
+    }
+    /**
+     * Decides for this request. Store failures become the limits' policies; only a broken custom
+     * tracker or key function (a bug in the app) rejects the promise.
+     */
+    async check(request, policy) {
+        if (policy.limits.length === 0)
+            return { action: 'allow', headers: {}, result: undefined };
+        const consume = this.store.consume;
+        if (typeof consume !== 'function')
+            throw storeCannotRateLimit();
+        // A custom tracker may be async; the built-in one never is, and costs no await.
+        const resolved = resolveTracker(request, policy);
+        const tracker = typeof resolved === 'string' ? resolved : await resolved;
+        // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
+        // one script that decides may touch all of them on Redis Cluster.
+        const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
+        const rules = policy.rules;
+        let result;
+        try {
+            result = await withDeadline('consume', policy.storeTimeoutMs, () => consume.call(this.store, key, rules));
+        }
+        catch (error) {
+            const cause = toError(error);
+            if (!(cause instanceof StoreUnavailableError))
+                throw cause;
+            return this.whileStoreUnavailable(key, policy, cause);
+        }
+        return this.decide(policy, result, policy.limits);
+    }
+    /**
+     * Each limit follows its own policy: `reject` refuses the request (503), `local` counts it in
+     * this process, `allow` lets it pass unchecked. Nothing is charged in the store.
+     */
+    whileStoreUnavailable(key, policy, error) {
+        const policies = Object.fromEntries(policy.limits.map((limit) => [limit.name, limit.onStoreUnavailable]));
+        const rejecting = policy.limits.filter((limit) => limit.onStoreUnavailable === 'reject');
+        if (rejecting.length > 0) {
+            this.onEvent({ type: 'store-unavailable', outcome: 'rejected', limits: policies, error });
+            return {
+                action: 'reject',
+                error: rateLimitStoreUnavailable(rejecting.map((limit) => limit.name)),
+                result: undefined,
+            };
+        }
+        const local = policy.limits.filter((limit) => limit.onStoreUnavailable === 'local');
+        this.onEvent({
+            type: 'store-unavailable',
+            outcome: local.length > 0 ? 'local' : 'allowed',
+            limits: policies,
+            error,
+        });
+        if (local.length === 0) {
+            return {
+                action: 'allow',
+                headers: policy.headers === 'always' ? { [RATE_LIMIT_POLICY_HEADER]: policy.policyHeader } : {},
+                result: undefined,
+            };
+        }
+        return this.decide(policy, this.local.consumeNow(key, local.map(toRule)), local);
+    }
+    decide(policy, result, limits) {
+        if (result.allowed) {
+            return {
+                action: 'allow',
+                headers: policy.headers === 'always' ? rateLimitHeaders(policy, result, limits) : {},
+                result,
+            };
+        }
+        const exhausted = result.limits
+            .filter((state) => !state.allowed)
+            .map((state) => state.name);
+        return {
+            action: 'reject',
+            error: rateLimited(exhausted, result.retryAfterMs, policy.headers !== 'never' ? rateLimitHeaders(policy, result, limits) : {}),
+            result,
+        };
+    }
+}
+/**
+ * `RateLimit-Policy` and `RateLimit` for the limits the store checked. Limits it did not check
+ * (store down, policy `allow`) are left out of both fields rather than reported with made-up
+ * numbers.
+ */
+function rateLimitHeaders(policy, result, limits) {
+    return {
+        [RATE_LIMIT_POLICY_HEADER]: limits === policy.limits ? policy.policyHeader : policyHeaderValue(limits),
+        [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
+    };
+}
+export function storeCannotRateLimit() {
+    return new TollgateConfigError('TOLLGATE_STORE_CANNOT_RATE_LIMIT', 'the configured store has no consume() method, so it cannot rate limit: use RedisStore or MemoryStore, or implement RateLimitStore');
+}
+/** One line for an event, for whichever logger the adapter uses. */
+export function describeRateLimitEvent(event) {
+    const outcome = {
+        allowed: 'passed unchecked',
+        rejected: 'rejected with 503',
+        local: 'checked by the in-process limiter',
+    }[event.outcome];
+    return `store unavailable for rate limiting, request ${outcome}: ${event.error.message}`;
+}
+function defaultEventReporter(event) {
+    console.warn(`tollgate: ${describeRateLimitEvent(event)}`);
+}
+//# sourceMappingURL=engine.js.map

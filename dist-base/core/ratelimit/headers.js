@@ -1,0 +1,40 @@
+/**
+ * The header fields of draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` states each quota
+ * (`q` units per `w` seconds), `RateLimit` its current state (`r` units remaining, `t` seconds
+ * until the quota is whole again). Both are structured-field lists (RFC 8941) with one member per
+ * named limit, keyed by the limit's name as an sf-string.
+ */
+export const RATE_LIMIT_POLICY_HEADER = 'RateLimit-Policy';
+export const RATE_LIMIT_HEADER = 'RateLimit';
+/** `"burst";q=3;w=1, "daily";q=1000;w=86400` */
+export function policyHeaderValue(limits) {
+    return limits
+        .map((limit) => `${sfString(limit.name)};q=${limit.limit};w=${wholeSeconds(limit.windowMs)}`)
+        .join(', ');
+}
+/** `"burst";r=0;t=1, "daily";r=997;t=86400` */
+export function rateLimitHeaderValue(states) {
+    // Built on every allowed request: a loop, not map and join.
+    let value = '';
+    for (const state of states) {
+        if (value !== '')
+            value += ', ';
+        value += `${sfString(state.name)};r=${Math.max(0, Math.floor(state.remaining))};t=${wholeSeconds(state.resetMs)}`;
+    }
+    return value;
+}
+/**
+ * Header fields carry whole seconds. Rounding up keeps every stated time no earlier than the real
+ * one, so a client that waits `t` seconds never arrives too soon.
+ */
+function wholeSeconds(ms) {
+    return Math.max(0, Math.ceil(ms / 1000));
+}
+/** RFC 8941 sf-string: limit names are plain already, but escaping keeps the field valid regardless. */
+function sfString(value) {
+    if (!NEEDS_ESCAPE.test(value))
+        return `"${value}"`;
+    return `"${value.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`;
+}
+const NEEDS_ESCAPE = /[\\"]/;
+//# sourceMappingURL=headers.js.map

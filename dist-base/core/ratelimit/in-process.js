@@ -1,0 +1,170 @@
+import { systemClock } from '../clock.js';
+import { ExpiringMap } from '../expiring-map.js';
+import { blockKey, ruleKey } from './rule-keys.js';
+/** Floating-point slack for sums such as 3 x (1000 / 3), which may land a hair above 1000. */
+export const GCRA_EPSILON = 1e-6;
+export class InProcessRateLimiter {
+    counters;
+    maxKeys;
+    clock;
+    constructor(options = {}) {
+        this.maxKeys = options.maxKeys ?? 100_000;
+        this.clock = options.clock ?? systemClock;
+        this.counters = new ExpiringMap(this.maxKeys);
+    }
+    /** Counters currently held, expired ones included until they are swept. */
+    get size() {
+        return this.counters.size;
+    }
+    async consume(key, rules) {
+        return this.consumeNow(key, rules);
+    }
+    /** Synchronous, so the check and the charge cannot interleave with another request. */
+    consumeNow(key, rules) {
+        const now = this.clock.now();
+        // Phase 1: every limit decides; nothing is charged yet.
+        const evaluated = rules.map((rule) => {
+            const verdict = this.evaluate(ruleKey(key, rule), rule, now);
+            // A block from an earlier rejection outlasts whatever the counter says.
+            // Only limits that block (blockMs > 0) look for one, as the Redis script does.
+            const blockedFor = rule.blockMs > 0 ? this.blockedFor(key, rule, now) : 0;
+            if (blockedFor > 0) {
+                verdict.allowed = false;
+                verdict.retryAfterMs = Math.max(verdict.retryAfterMs, blockedFor);
+            }
+            return { rule, verdict, blockedFor };
+        });
+        const allowed = evaluated.every(({ verdict }) => verdict.allowed);
+        // Phase 2: charge every limit, or (rejected) none; then report each as it now stands.
+        const limits = evaluated.map(({ rule, verdict, blockedFor: blockedAlready }) => {
+            let blockedFor = blockedAlready;
+            const settled = verdict.settle(allowed);
+            if (!allowed && !verdict.allowed && blockedAlready === 0 && rule.blockMs > 0) {
+                // Exceeding a limit that has a block duration shuts the client out for that long.
+                this.write(`${blockKey(key)}:${rule.name}`, {
+                    kind: 'block',
+                    expiresAt: now + rule.blockMs,
+                });
+                blockedFor = rule.blockMs;
+                verdict.retryAfterMs = Math.max(verdict.retryAfterMs, rule.blockMs);
+            }
+            return {
+                name: rule.name,
+                allowed: verdict.allowed,
+                remaining: blockedFor > 0 ? 0 : Math.max(0, settled.remaining),
+                resetMs: Math.max(settled.resetMs, blockedFor),
+                retryAfterMs: verdict.retryAfterMs,
+            };
+        });
+        return {
+            allowed,
+            retryAfterMs: allowed
+                ? 0
+                : Math.max(...limits.filter((state) => !state.allowed).map((state) => state.retryAfterMs)),
+            limits,
+        };
+    }
+    evaluate(id, rule, now) {
+        switch (rule.algorithm) {
+            case 'fixed-window':
+                return this.fixedWindow(id, rule, now);
+            case 'sliding-window':
+                return this.slidingWindow(id, rule, now);
+            case 'token-bucket':
+                return this.tokenBucket(id, rule, now);
+        }
+    }
+    blockedFor(key, rule, now) {
+        const block = this.live(`${blockKey(key)}:${rule.name}`, now);
+        return block ? Math.ceil(block.expiresAt - now) : 0;
+    }
+    /** The window starts with the first request and lasts `windowMs`; its units all come back at its end. */
+    fixedWindow(id, rule, now) {
+        const found = this.live(id, now);
+        const counter = found?.kind === 'fixed' ? found : undefined;
+        let used = counter?.used ?? 0;
+        let endsAt = counter?.endsAt;
+        const allowed = used + rule.cost <= rule.limit;
+        return {
+            allowed,
+            retryAfterMs: allowed ? 0 : Math.ceil((endsAt ?? now) - now),
+            settle: (charged) => {
+                if (charged) {
+                    endsAt ??= now + rule.windowMs;
+                    used += rule.cost;
+                    this.write(id, { kind: 'fixed', used, endsAt, expiresAt: endsAt });
+                }
+                // No window running (nothing charged yet): the quota is whole now.
+                return {
+                    remaining: rule.limit - used,
+                    resetMs: endsAt === undefined ? 0 : Math.ceil(endsAt - now),
+                };
+            },
+        };
+    }
+    /**
+     * Exact: a unit counts while less than `windowMs` has passed since it was taken, so no window of
+     * that length, wherever it starts, ever holds more than `limit` units.
+     */
+    slidingWindow(id, rule, now) {
+        const found = this.live(id, now);
+        const hits = found?.kind === 'sliding' ? found.hits : [];
+        // Units taken at or before now - window have left it; dropping them charges nothing.
+        const firstLive = hits.findIndex((at) => at > now - rule.windowMs);
+        hits.splice(0, firstLive === -1 ? hits.length : firstLive);
+        const allowed = hits.length + rule.cost <= rule.limit;
+        // It fits once the oldest (used + cost - limit) units have left the window.
+        const freedAt = hits[hits.length + rule.cost - rule.limit - 1];
+        return {
+            allowed,
+            retryAfterMs: allowed || freedAt === undefined ? 0 : Math.ceil(freedAt + rule.windowMs - now),
+            settle: (charged) => {
+                if (charged) {
+                    for (let unit = 0; unit < rule.cost; unit++)
+                        hits.push(now);
+                    this.write(id, { kind: 'sliding', hits, expiresAt: now + rule.windowMs });
+                }
+                const newest = hits[hits.length - 1];
+                // The quota is whole once the newest unit has left the window.
+                return {
+                    remaining: rule.limit - hits.length,
+                    resetMs: newest === undefined ? 0 : Math.ceil(newest + rule.windowMs - now),
+                };
+            },
+        };
+    }
+    /**
+     * GCRA: a unit comes back every windowMs / limit; the bucket holds `limit` units. The state is the
+     * time at which the bucket would be full again (the theoretical arrival time).
+     */
+    tokenBucket(id, rule, now) {
+        const found = this.live(id, now);
+        const interval = rule.windowMs / rule.limit;
+        // A bucket that filled up in the past carries no debt.
+        const tat = Math.max(found?.kind === 'gcra' ? found.tat : now, now);
+        const after = tat + rule.cost * interval;
+        // Admitted while the debt, this request included, fits in one window (the bucket's size).
+        const allowed = after - now <= rule.windowMs + GCRA_EPSILON;
+        return {
+            allowed,
+            retryAfterMs: allowed ? 0 : Math.ceil(after - rule.windowMs - now),
+            settle: (charged) => {
+                if (charged)
+                    this.write(id, { kind: 'gcra', tat: after, expiresAt: after });
+                const held = charged ? after : tat;
+                return {
+                    remaining: Math.floor((rule.windowMs - (held - now)) / interval + GCRA_EPSILON),
+                    resetMs: Math.ceil(held - now),
+                };
+            },
+        };
+    }
+    /** The counter under `id` unless it has expired (an expired one is dropped on the spot). */
+    live(id, now) {
+        return this.counters.get(id, now);
+    }
+    write(id, counter) {
+        this.counters.set(id, counter, this.clock.now());
+    }
+}
+//# sourceMappingURL=in-process.js.map

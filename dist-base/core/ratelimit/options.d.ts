@@ -1,0 +1,115 @@
+import { type Duration } from '../duration.js';
+import type { RateLimitAlgorithm, RateLimitRule } from '../../stores/store.js';
+/** What a limit does when the store cannot be reached in time. */
+export type RateLimitStoreFailurePolicy = 'allow' | 'reject' | 'local';
+/** Which rate-limit headers a response carries. `Retry-After` is always sent with a 429. */
+export type RateLimitHeadersMode = 'always' | 'when-limited' | 'never';
+/** One named limit: `{ limit: 3, ttl: '1s' }`. */
+export interface ThrottleLimit {
+    /** Requests (units of `cost`) allowed per `ttl`. A positive whole number. */
+    limit: number;
+    /** The window: milliseconds or `'10s'`, `'1m'`, `'1d'`. For `token-bucket`, the time an empty bucket takes to refill. */
+    ttl: Duration;
+    /** `fixed-window`, `sliding-window` (default: exact at window edges) or `token-bucket` (GCRA). */
+    algorithm?: RateLimitAlgorithm;
+    /** Units each request takes. Default 1. */
+    cost?: number;
+    /** Once exceeded, reject every request of this client for this long. Default: no block. */
+    blockDuration?: Duration | 0;
+    /** `allow` (default: pass and report), `reject` (503) or `local` (in-process limiter) while the store is unreachable. */
+    onStoreUnavailable?: RateLimitStoreFailurePolicy;
+}
+/** Named limits: `{ burst: { limit: 3, ttl: '1s' }, daily: { limit: 1000, ttl: '1d' } }`. */
+export type ThrottleLimits = Record<string, ThrottleLimit>;
+/**
+ * Limits as a route or controller gives them. A name the module already defines may change only
+ * some fields (`{ default: { limit: 10 } }`); a new name needs `limit` and `ttl`.
+ */
+export type ThrottleRouteLimits = Record<string, Partial<ThrottleLimit>>;
+/** A request as the adapters describe it to the rate-limit engine: nothing framework-specific. */
+export interface RateLimitRequest {
+    method: string;
+    /** The route template (`/quotes/:id`), or another stable name of the handler. */
+    route: string;
+    /** The authenticated principal (and tenant), serialized; `undefined` for an anonymous request. */
+    principal: string | undefined;
+    /** The address of the TCP peer, before any proxy header is considered. */
+    remoteAddress: string | undefined;
+    /** A request header by lower-case name. */
+    header(name: string): string | readonly string[] | undefined;
+    /** The framework's own request object, for custom trackers. */
+    raw: unknown;
+}
+/** Who is counted: return an API key, a tenant id, ...; `undefined` falls back to principal, then address. */
+export type ThrottleTracker = (request: RateLimitRequest) => string | undefined | Promise<string | undefined>;
+/** Which counter a request counts against, besides who sent it. */
+export type ThrottleKey = (request: RateLimitRequest) => string;
+/** Settings that apply to all limits of a route; module-wide defaults, overridable per route. */
+export interface ThrottleSettings {
+    /** Who is counted. Default: the authenticated principal, else the client address. */
+    tracker?: ThrottleTracker;
+    /** Which counter: default one per route (method and route template); return a constant to share one counter across routes. */
+    key?: ThrottleKey;
+    /** Proxies in front of the app that append to `X-Forwarded-For` (the count, not a boolean). Default 0: the socket address. */
+    trustProxy?: number;
+    /** IPv6 clients are counted per prefix of this many bits, since one host usually holds a whole /64. Default 64. */
+    ipv6Prefix?: number;
+    /** IPv4 clients are counted per prefix of this many bits. Default 32 (one address). */
+    ipv4Prefix?: number;
+    /** `always` (default): `RateLimit-Policy` and `RateLimit` on every response; `when-limited`: on 429s only; `never`. */
+    headers?: RateLimitHeadersMode;
+    /** Hard deadline for the store call on the request path. Default `'1s'`. */
+    storeTimeout?: Duration;
+}
+/** A validated limit, ready for the store. */
+export interface ResolvedLimit {
+    name: string;
+    limit: number;
+    windowMs: number;
+    algorithm: RateLimitAlgorithm;
+    cost: number;
+    blockMs: number;
+    onStoreUnavailable: RateLimitStoreFailurePolicy;
+}
+/** The validated, defaulted form of a route's limits and settings, built once per route. */
+export interface ThrottlePolicy {
+    limits: readonly ResolvedLimit[];
+    /** The limits as the store takes them, built once rather than per request. */
+    rules: readonly RateLimitRule[];
+    tracker: ThrottleTracker | undefined;
+    key: ThrottleKey;
+    trustProxy: number;
+    ipv6Prefix: number;
+    ipv4Prefix: number;
+    headers: RateLimitHeadersMode;
+    storeTimeoutMs: number;
+    /** The `RateLimit-Policy` header value, computed once. */
+    policyHeader: string;
+}
+/** One layer of configuration: the module, a controller, a handler. Later layers win. */
+export interface ThrottleLayer {
+    limits?: ThrottleRouteLimits | undefined;
+    settings?: ThrottleSettings | undefined;
+}
+/** Which named limits a route skips: all, or some by name. */
+export type ThrottleSkip = (name: string) => boolean;
+export declare const DEFAULT_ALGORITHM: RateLimitAlgorithm;
+/** The default counter: one per route, so a client's traffic on one route does not use up another's. */
+export declare const routeKey: ThrottleKey;
+/**
+ * Merges the layers (module defaults, controller, handler) by limit name and validates the result,
+ * so a misconfiguration names the option and the fix instead of surfacing on a request.
+ */
+export declare function resolveThrottlePolicy(layers: ReadonlyArray<ThrottleLayer | undefined>, skip?: ThrottleSkip): ThrottlePolicy;
+/** A limit as the store takes it: everything but the adapter's failure policy. */
+export declare function toRule(limit: ResolvedLimit): RateLimitRule;
+/** Validates the module-wide defaults once at start-up. */
+export declare function validateThrottleDefaults(defaults: (ThrottleSettings & {
+    limits?: ThrottleRouteLimits;
+}) | undefined): void;
+/**
+ * Checks the fields a decorator gives, on their own: a partial limit may rely on the module's
+ * defaults for the rest, which are checked when the route's policy is built.
+ */
+export declare function validateThrottleLayer(layer: ThrottleLayer): void;
+//# sourceMappingURL=options.d.ts.map

@@ -1,0 +1,124 @@
+import { isIPv4, isIPv6 } from 'node:net';
+/**
+ * Who a request is counted as: a custom tracker's answer, else the authenticated principal, else
+ * the client address. Each kind has its own prefix, so a user named `10.0.0.1` is never counted
+ * together with the address 10.0.0.1.
+ */
+export function resolveTracker(request, policy) {
+    if (policy.tracker)
+        return resolveCustomTracker(request, policy);
+    return builtInTracker(request, policy);
+}
+async function resolveCustomTracker(request, policy) {
+    const custom = await policy.tracker?.(request);
+    if (custom !== undefined)
+        return `custom:${custom}`;
+    return builtInTracker(request, policy);
+}
+/** The principal, else the client's address: no await on the common path. */
+function builtInTracker(request, policy) {
+    if (request.principal !== undefined)
+        return `principal:${request.principal}`;
+    const address = clientAddress(request.remoteAddress, request.header('x-forwarded-for'), policy.trustProxy);
+    if (address === undefined)
+        return 'address:unknown';
+    return `address:${groupAddress(address, policy.ipv4Prefix, policy.ipv6Prefix)}`;
+}
+/**
+ * The client's address behind `trustedHops` proxies. Each proxy appends the address it received the
+ * request from to `X-Forwarded-For`, so reading from the right past the trusted hops gives the
+ * first address no client could have written; entries further left are whatever the client sent.
+ * With 0 hops the header is ignored entirely.
+ */
+export function clientAddress(remoteAddress, forwardedFor, trustedHops) {
+    if (trustedHops === 0 || remoteAddress === undefined)
+        return remoteAddress;
+    const forwarded = (typeof forwardedFor === 'string' ? [forwardedFor] : (forwardedFor ?? []))
+        .flatMap((value) => value.split(','))
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== '');
+    const chain = [...forwarded, remoteAddress];
+    // A chain shorter than the trusted hops has no client-written entries at all: its leftmost entry
+    // was written by the outermost proxy that was actually passed.
+    const index = Math.max(0, chain.length - 1 - trustedHops);
+    return stripPort(chain[index]);
+}
+/**
+ * The unit a client is counted in. IPv4-mapped IPv6 (`::ffff:1.2.3.4`, how a dual-stack socket
+ * reports IPv4 peers) counts as the IPv4 address. IPv6 is grouped by prefix, because one
+ * subscriber usually holds a whole /64 and could otherwise rotate addresses to escape a limit.
+ * Anything that is not an IP address is kept as it is (it is hashed into the storage key).
+ */
+export function groupAddress(address, ipv4Prefix = 32, ipv6Prefix = 64) {
+    const plain = address.replace(/%.*$/, '');
+    if (isIPv4(plain))
+        return groupIPv4(plain, ipv4Prefix);
+    const groups = parseIPv6(plain);
+    if (!groups)
+        return address.slice(0, 256);
+    if (isIPv4Mapped(groups)) {
+        const high = groups[6];
+        const low = groups[7];
+        return groupIPv4(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`, ipv4Prefix);
+    }
+    const masked = groups.map((group, index) => {
+        const bitsKept = Math.min(16, Math.max(0, ipv6Prefix - index * 16));
+        return group & (bitsKept === 0 ? 0 : (0xffff << (16 - bitsKept)) & 0xffff);
+    });
+    return `${masked.map((group) => group.toString(16)).join(':')}/${ipv6Prefix}`;
+}
+function groupIPv4(address, prefix) {
+    if (prefix === 32)
+        return address;
+    const octets = address.split('.').map(Number);
+    const value = ((octets[0] << 24) |
+        (octets[1] << 16) |
+        (octets[2] << 8) |
+        octets[3]) >>>
+        0;
+    const masked = (value & (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0)) >>> 0;
+    return `${[masked >>> 24, (masked >>> 16) & 0xff, (masked >>> 8) & 0xff, masked & 0xff].join('.')}/${prefix}`;
+}
+/** `::ffff:0:0/96`: an IPv4 address carried in IPv6. */
+function isIPv4Mapped(groups) {
+    return groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
+}
+/** The eight 16-bit groups of an IPv6 address, with `::` expanded and a dotted IPv4 tail converted. */
+export function parseIPv6(address) {
+    if (!isIPv6(address))
+        return undefined;
+    let head = address;
+    const tail = [];
+    const lastColon = address.lastIndexOf(':');
+    const last = address.slice(lastColon + 1);
+    if (last.includes('.')) {
+        const octets = last.split('.').map(Number);
+        tail.push((octets[0] << 8) | octets[1], (octets[2] << 8) | octets[3]);
+        head = address.slice(0, lastColon + 1);
+        // Keep a trailing `::`, drop a single `:` that only separated the IPv4 tail.
+        if (!head.endsWith('::'))
+            head = head.slice(0, -1);
+    }
+    const [left = '', right] = head.split('::');
+    const toGroups = (part) => part === '' ? [] : part.split(':').map((group) => parseInt(group, 16));
+    const leftGroups = toGroups(left);
+    const rightGroups = right === undefined ? [] : toGroups(right);
+    const missing = 8 - leftGroups.length - rightGroups.length - tail.length;
+    return [
+        ...leftGroups,
+        ...new Array(Math.max(0, missing)).fill(0),
+        ...rightGroups,
+        ...tail,
+    ];
+}
+/** `1.2.3.4:5678` and `[2001:db8::1]:443`, as some proxies write them, to the bare address. */
+function stripPort(entry) {
+    const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+    if (bracketed)
+        return bracketed[1];
+    const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+    if (v4WithPort)
+        return v4WithPort[1];
+    return entry;
+}
+//# sourceMappingURL=tracker.js.map

@@ -1,0 +1,43 @@
+import { type RateLimitEvent } from '../core/ratelimit/engine.js';
+import { type ThrottleLimits, type ThrottleSettings } from '../core/ratelimit/options.js';
+import { type ScopeResolver } from '../http/request.js';
+import type { TollgateStore } from '../stores/store.js';
+import { type ExpressMiddleware, type ExpressRequestLike, type RouteOption } from './request.js';
+/** Express middleware that rate limits the requests that reach it. */
+export type ThrottleMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> = ExpressMiddleware<Req>;
+/** Options of `throttle()`: the named limits, where counters live, and who is counted. */
+export interface ThrottleMiddlewareOptions<Req extends ExpressRequestLike = ExpressRequestLike> extends ThrottleSettings {
+    /** Named limits, checked together in one atomic store call: `{ burst: { limit: 3, ttl: '1s' } }`. */
+    limits: ThrottleLimits;
+    /** Where counters live. Default: one in-memory store shared by every middleware without one (one process only). */
+    store?: TollgateStore;
+    /** Prefix of every storage key, so several apps can share one Redis. Default `tollgate`. */
+    namespace?: string;
+    /** The principal counted instead of the address when present. Default: `req.user.id` (or `sub`) and `req.user.tenantId`. */
+    scope?: ScopeResolver<Req>;
+    /**
+     * The route whose counter a request uses (with its method). Default: the matched route when used
+     * as route middleware, else the mount path (`req.baseUrl + '/*'`), so every path below an
+     * `app.use()` shares one counter and a client cannot escape a limit by varying the path.
+     */
+    route?: RouteOption<Req>;
+    /** Receives events worth logging or counting. Default: warnings on the console. */
+    onEvent?: (event: RateLimitEvent) => void;
+}
+/**
+ * Express middleware that rate limits by named limits, all checked and charged in one atomic store
+ * call: a rejected request consumes from none of them. Over a limit: 429 problem+json with
+ * `Retry-After`; `RateLimit-Policy` and `RateLimit` headers as configured. It only translates
+ * between Express and the core engine, so it keeps exactly the rules of the Nest guard.
+ *
+ * Put it after authentication, so a signed-in user is counted as themself rather than by address.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ url: process.env.REDIS_URL });
+ * app.get('/quotes', throttle({ store, limits: { burst: { limit: 5, ttl: '10s' } } }), quotes);
+ * app.use('/api', throttle({ store, limits: { daily: { limit: 1000, ttl: '1d' } }, trustProxy: 1 }));
+ * ```
+ */
+export declare function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(options: ThrottleMiddlewareOptions<Req>): ThrottleMiddleware<Req>;
+//# sourceMappingURL=throttle.d.ts.map

@@ -1,0 +1,14 @@
+/** Tollgate for NestJS: `import { TollgateModule, Idempotent } from 'tollgate/nest'`. */
+export { Idempotent, SkipIdempotency } from './nest/decorators.js';
+export { IdempotencyInterceptor } from './nest/idempotency.interceptor.js';
+export { IdempotentMetadata, SkipIdempotencyMetadata, } from './nest/metadata.js';
+export { defaultMessageId } from './core/idempotency/message.js';
+export { SkipThrottle, Throttle } from './nest/throttle.decorators.js';
+export { ThrottleGuard } from './nest/throttle.guard.js';
+export { SkipThrottleMetadata, ThrottleMetadata } from './nest/throttle.metadata.js';
+export { TollgateHttpException } from './nest/tollgate-http.exception.js';
+export { TollgateModule } from './nest/tollgate.module.js';
+export { TOLLGATE_OPTIONS, } from './nest/tollgate.module-definition.js';
+export { defaultScope } from './http/request.js';
+export * from './index.js';
+//# sourceMappingURL=nest.js.map

@@ -1,0 +1,53 @@
+import { describeHttpRequest, scopeOf, } from '../http/request.js';
+/** The Node.js response under the platform's: Express's response is one, Fastify's reply wraps one. */
+export function rawResponse(response) {
+    const reply = response;
+    return reply.raw ?? response;
+}
+/**
+ * The route template, so `/orders/1` and `/orders/2` share a route but never a key: Express's
+ * matched path, Fastify's route URL, or else the controller and handler names.
+ */
+export function routeTemplate(context, request) {
+    const expressPath = request.route?.path;
+    if (typeof expressPath === 'string')
+        return (request.baseUrl ?? '') + expressPath;
+    const fastifyUrl = request.routeOptions?.url;
+    if (typeof fastifyUrl === 'string')
+        return fastifyUrl;
+    return `${context.getClass().name}.${context.getHandler().name}`;
+}
+export function describeRequest(context, request, resolveScope) {
+    const req = request;
+    return describeHttpRequest(req, routeTemplate(context, req), scopeOf(request, resolveScope));
+}
+/** Nest's metadata keys, stable since Nest 7, read here to avoid its internal entry points. */
+const ROUTE_ARGS_METADATA = '__routeArguments__';
+const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
+/** `RouteParamtypes.RESPONSE` and `RouteParamtypes.NEXT`: the parameters that hand a handler its response. */
+const RESPONSE_PARAM_TYPES = new Set(['1', '2']);
+/**
+ * Whether the handler sends its response itself (`@Res()` or `@Next()` without passthrough), as
+ * Nest decides it: Nest then sends nothing that an interceptor returns.
+ */
+export function handlerSendsResponse(context) {
+    const handler = context.getHandler();
+    let sends = sendsResponse.get(handler);
+    if (sends === undefined) {
+        sends = readHandlerSendsResponse(context);
+        sendsResponse.set(handler, sends);
+    }
+    return sends;
+}
+/** Per handler: route metadata is fixed once the app has started. */
+const sendsResponse = new WeakMap();
+function readHandlerSendsResponse(context) {
+    const controller = context.getClass();
+    const method = context.getHandler().name;
+    const params = Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method);
+    if (!params)
+        return false;
+    const takesResponse = Object.keys(params).some((key) => RESPONSE_PARAM_TYPES.has(key.split(':')[0] ?? ''));
+    return takesResponse && !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, method);
+}
+//# sourceMappingURL=http-context.js.map

@@ -1,0 +1,353 @@
+import { isUtf8 } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { ALGORITHM_CODES, blockKey, ruleKey } from '../../core/ratelimit/rule-keys.js';
+import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, FIXED_WINDOWS, RATE_LIMIT, RELEASE, RENEW, } from './scripts.js';
+/**
+ * Options for a connection the store opens itself. The request path must never hang on a dead or
+ * silent Redis, nor run a write late, so these defaults apply unless overridden: a command deadline
+ * of 1 s, no offline queue (fail at once while disconnected), and no silent re-send of commands
+ * that were sent but never answered. ioredis's auto-pipelining is off on a single connection: the
+ * store batches its own writes there (see `batched()`), which costs less per command and never
+ * waits for one batch's replies before sending the next. On Cluster it stays on.
+ */
+export const SAFE_CLIENT_DEFAULTS = {
+    commandTimeout: 1_000,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    enableAutoPipelining: false,
+};
+/**
+ * The store for real deployments: every decision is one Lua script, one round trip. Works on a
+ * single node, behind Sentinel and on Cluster (each script touches one key, or keys that share one
+ * `{hash tag}`).
+ */
+export class RedisStore {
+    kind = 'redis';
+    client;
+    ownsClient;
+    constructor(options) {
+        if ('client' in options) {
+            this.client = options.client;
+            this.ownsClient = false;
+            warnAboutUnsafeClient(options.client, options.logger ?? console);
+        }
+        else if ('url' in options) {
+            this.client = new Redis(options.url, { ...SAFE_CLIENT_DEFAULTS, ...options.options });
+            this.ownsClient = true;
+        }
+        else if ('connection' in options) {
+            this.client = new Redis({ ...SAFE_CLIENT_DEFAULTS, ...options.connection });
+            this.ownsClient = true;
+        }
+        else {
+            const { commandTimeout, connectTimeout, autoResendUnfulfilledCommands } = SAFE_CLIENT_DEFAULTS;
+            this.client = new Cluster(options.cluster, {
+                enableOfflineQueue: false,
+                // A socket per node, which the store does not batch itself (see `batched()`).
+                enableAutoPipelining: true,
+                ...options.options,
+                redisOptions: {
+                    commandTimeout,
+                    connectTimeout,
+                    autoResendUnfulfilledCommands,
+                    ...options.options?.redisOptions,
+                },
+            });
+            this.ownsClient = true;
+        }
+        // A client that errors with no listener crashes the process; connection trouble surfaces
+        // through each command's rejection instead, which the engines turn into the route's policy.
+        if (this.ownsClient)
+            this.client.on('error', () => undefined);
+    }
+    async ready() {
+        if (this.client.status === 'ready')
+            return;
+        await new Promise((resolve, reject) => {
+            const onReady = () => {
+                this.client.off('end', onEnd);
+                resolve();
+            };
+            const onEnd = () => {
+                this.client.off('ready', onReady);
+                reject(new Error('the Redis connection ended before it was ready'));
+            };
+            this.client.once('ready', onReady);
+            this.client.once('end', onEnd);
+        });
+    }
+    async begin(key, owner, fingerprint, leaseMs) {
+        if (this.beginsWithSetGet) {
+            try {
+                return await this.beginWithSetGet(key, owner, fingerprint, leaseMs);
+            }
+            catch (error) {
+                // Redis before 7.0 refuses NX together with GET: use the script from now on.
+                if (!(error instanceof Error) || !/syntax error/i.test(error.message))
+                    throw error;
+                this.beginsWithSetGet = false;
+            }
+        }
+        const reply = (await this.run(BEGIN, true, 1, key, owner, fingerprint, leaseMs));
+        const state = String(reply[0]);
+        switch (state) {
+            case 'acquired':
+                return ACQUIRED;
+            case 'mismatch':
+                return MISMATCH;
+            case 'in-progress':
+                return { state: 'in-progress', retryAfterMs: Math.max(0, Number(reply[1])) };
+            case 'completed':
+                return {
+                    state: 'completed',
+                    response: {
+                        status: Number(String(reply[1])),
+                        headers: JSON.parse(String(reply[2])),
+                        body: reply[3] ?? Buffer.alloc(0),
+                    },
+                };
+            case 'unstorable':
+                return { state: 'unstorable', reason: String(reply[1]) };
+            default:
+                throw new Error(`unexpected reply from the begin script: ${state}`);
+        }
+    }
+    /**
+     * Whether `begin` is one native command (Redis 7.0 and later): `SET key lease NX PX ms GET` takes
+     * a free key, or returns what the key holds, atomically, without running Lua. Redis CPU per
+     * `begin` falls to about a third, and a replay's body is never copied inside a script.
+     */
+    beginsWithSetGet = true;
+    /** `begin` as `SET NX PX GET`: the record that holds the key, if any, is read here. */
+    async beginWithSetGet(key, owner, fingerprint, leaseMs) {
+        const held = await this.batched().setBuffer(key, `p\n${owner}\n${fingerprint}\n`, 'PX', leaseMs, 'NX', 'GET');
+        if (held === null)
+            return ACQUIRED;
+        const ownerEnd = held.indexOf(NEWLINE, 2);
+        const fingerprintEnd = held.indexOf(NEWLINE, ownerEnd + 1);
+        if (ownerEnd < 0 || fingerprintEnd < 0) {
+            throw new Error(`unexpected idempotency record under ${key}`);
+        }
+        // The same key with another request behind it: report it without revealing anything stored.
+        if (held.toString('latin1', ownerEnd + 1, fingerprintEnd) !== fingerprint)
+            return MISMATCH;
+        switch (held[0]) {
+            case IN_PROGRESS: {
+                // Our own lease (this call was re-sent): still ours.
+                if (held.toString('latin1', 2, ownerEnd) === owner)
+                    return ACQUIRED;
+                const remaining = await this.batched().pttl(key);
+                return { state: 'in-progress', retryAfterMs: Math.max(0, remaining) };
+            }
+            case COMPLETED: {
+                const statusEnd = held.indexOf(NEWLINE, fingerprintEnd + 1);
+                const headersEnd = held.indexOf(NEWLINE, statusEnd + 1);
+                return {
+                    state: 'completed',
+                    response: {
+                        status: Number(held.toString('latin1', fingerprintEnd + 1, statusEnd)),
+                        headers: JSON.parse(held.toString('utf8', statusEnd + 1, headersEnd)),
+                        body: held.subarray(headersEnd + 1),
+                    },
+                };
+            }
+            default:
+                return {
+                    state: 'unstorable',
+                    reason: held.toString('latin1', fingerprintEnd + 1),
+                };
+        }
+    }
+    async complete(key, owner, response, retentionMs) {
+        const done = await this.run(COMPLETE, false, 1, key, owner, recordTail(response), retentionMs);
+        return done === 1;
+    }
+    async markUnstorable(key, owner, reason, retentionMs) {
+        return (await this.run(MARK_UNSTORABLE, false, 1, key, owner, reason, retentionMs)) === 1;
+    }
+    async release(key, owner) {
+        return (await this.run(RELEASE, false, 1, key, owner)) === 1;
+    }
+    async renew(key, owner, leaseMs) {
+        return (await this.run(RENEW, false, 1, key, owner, leaseMs)) === 1;
+    }
+    async lock(key, ttlMs) {
+        const remaining = (await this.run(LOCK, false, 1, key, ttlMs));
+        return remaining === -1
+            ? { acquired: true }
+            : { acquired: false, retryAfterMs: Math.max(0, remaining) };
+    }
+    async consume(key, rules) {
+        // Every key derives from `key`, so all of them share its {hash tag}: one slot, one script.
+        // KEYS: the block record, then one state key per limit; ARGV: the rules, then a nonce.
+        const { script, args, nonce } = scriptCall(rules);
+        const call = [blockKey(key)];
+        for (const rule of rules)
+            call.push(ruleKey(key, rule));
+        for (const arg of args)
+            call.push(arg);
+        if (nonce)
+            call.push(nextNonce());
+        const reply = (await this.run(script, false, rules.length + 1, ...call));
+        const limits = rules.map((rule, index) => {
+            const at = 1 + index * 4;
+            return {
+                name: rule.name,
+                allowed: reply[at] === 1,
+                remaining: Number(reply[at + 1]),
+                resetMs: Number(reply[at + 2]),
+                retryAfterMs: Number(reply[at + 3]),
+            };
+        });
+        const allowed = reply[0] === 1;
+        return {
+            allowed,
+            retryAfterMs: allowed
+                ? 0
+                : Math.max(...limits.filter((state) => !state.allowed).map((state) => state.retryAfterMs)),
+            limits,
+        };
+    }
+    /**
+     * Runs a script as ioredis's `defineCommand` would, without its wrapper (an extra promise, a
+     * closure and two copies of the arguments on every call): the first call on a connection sends
+     * the script's text (EVAL), which loads it, and later calls only its SHA1 (EVALSHA). A server
+     * that forgot it anyway (`SCRIPT FLUSH`; a Cluster node, whose connections the store does not
+     * see) answers NOSCRIPT, and the call is sent again as EVAL.
+     */
+    async run(script, buffers, numberOfKeys, ...keysAndArgs) {
+        const client = this.batched();
+        const byText = () => buffers
+            ? client.evalBuffer(script.lua, numberOfKeys, ...keysAndArgs)
+            : client.eval(script.lua, numberOfKeys, ...keysAndArgs);
+        const connection = client.stream;
+        if (connection !== undefined) {
+            let sent = scriptsSentOn.get(connection);
+            if (!sent)
+                scriptsSentOn.set(connection, (sent = new Set()));
+            if (!sent.has(script)) {
+                sent.add(script);
+                return byText();
+            }
+        }
+        try {
+            return await (buffers
+                ? client.evalshaBuffer(script.sha, numberOfKeys, ...keysAndArgs)
+                : client.evalsha(script.sha, numberOfKeys, ...keysAndArgs));
+        }
+        catch (error) {
+            if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT'))
+                throw error;
+            return byText();
+        }
+    }
+    /** The stream corked now, uncorked by the `setImmediate` that the first command scheduled. */
+    corked;
+    uncork = () => {
+        const stream = this.corked;
+        this.corked = undefined;
+        stream?.uncork();
+    };
+    /**
+     * The client, its socket corked until the end of this turn of the event loop: every command the
+     * store sends while requests are being read in this turn leaves in one socket write, and Redis
+     * reads them in one go, as ioredis's auto-pipelining would do, but without its pipeline object
+     * per batch and without holding a batch until the previous one is answered. A Cluster client has
+     * a socket per node and auto-pipelines instead.
+     */
+    batched() {
+        if (this.corked !== undefined)
+            return this.client;
+        const stream = this.client.stream;
+        if (stream && this.client.status === 'ready') {
+            stream.cork();
+            this.corked = stream;
+            setImmediate(this.uncork);
+        }
+        return this.client;
+    }
+    async close() {
+        if (!this.ownsClient)
+            return;
+        try {
+            await this.client.quit();
+        }
+        catch {
+            // Already disconnected: nothing left to close.
+            this.client.disconnect();
+        }
+    }
+}
+/**
+ * The completed record's fields after the fingerprint: `<status>\n<headers JSON>\n<body>`. A body
+ * of UTF-8 text (what JSON handlers send) goes as part of one string: ioredis then writes the whole
+ * command as one string, where a Buffer argument switches it to assembling a Buffer from pieces.
+ * The bytes stored are the same, since valid UTF-8 decodes and encodes back unchanged.
+ */
+function recordTail(response) {
+    const head = `${response.status}\n${JSON.stringify(response.headers)}\n`;
+    const body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+    if (body.byteLength <= STRING_BODY_MAX_BYTES && isUtf8(body))
+        return head + body.toString('utf8');
+    return Buffer.concat([Buffer.from(head), body]);
+}
+/** Larger bodies stay bytes: decoding and encoding them again would cost more than a copy. */
+const STRING_BODY_MAX_BYTES = 16 * 1024;
+/** The scripts each connection (socket) has been sent in full, so its server knows them. */
+const scriptsSentOn = new WeakMap();
+const NEWLINE = 0x0a;
+const IN_PROGRESS = 0x70; // 'p'
+const COMPLETED = 0x63; // 'c'
+// The two replies without data, shared rather than made per request.
+const ACQUIRED = Object.freeze({ state: 'acquired' });
+const MISMATCH = Object.freeze({ state: 'mismatch' });
+/**
+ * Built once per rules array (a route's, which never changes), not per request: fixed windows that
+ * never block take the lean script, anything else the general one.
+ */
+const scriptCalls = new WeakMap();
+function scriptCall(rules) {
+    let call = scriptCalls.get(rules);
+    if (!call) {
+        const lean = rules.every((rule) => rule.algorithm === 'fixed-window' && rule.blockMs <= 0);
+        const args = [String(rules.length)];
+        for (const rule of rules) {
+            if (lean)
+                args.push(String(rule.limit), String(rule.windowMs), String(rule.cost));
+            else {
+                args.push(rule.name, ALGORITHM_CODES[rule.algorithm], String(rule.limit), String(rule.windowMs), String(rule.cost), String(rule.blockMs));
+            }
+        }
+        call = lean
+            ? { script: FIXED_WINDOWS, args, nonce: false }
+            : { script: RATE_LIMIT, args, nonce: true };
+        scriptCalls.set(rules, call);
+    }
+    return call;
+}
+/**
+ * Sliding-window members must be unique across every app server: a random per-process prefix and
+ * a counter give that without a round trip.
+ */
+const NONCE_PREFIX = randomBytes(9).toString('base64url');
+let nonceCounter = 0;
+function nextNonce() {
+    nonceCounter = (nonceCounter + 1) % Number.MAX_SAFE_INTEGER;
+    return `${NONCE_PREFIX}${nonceCounter.toString(36)}`;
+}
+/**
+ * A client the application passes in keeps its own settings. An offline queue there means a
+ * command issued while Redis is away may run minutes later, after the request gave up: say so.
+ */
+function warnAboutUnsafeClient(client, logger) {
+    const options = client.options;
+    if (options?.enableOfflineQueue !== false) {
+        logger.warn('tollgate: the Redis client passed to RedisStore queues commands while disconnected (enableOfflineQueue); ' +
+            'a command may then run after its request gave up. Create the client with enableOfflineQueue: false ' +
+            '(see SAFE_CLIENT_DEFAULTS) or pass a url and let the store open the connection.');
+    }
+}
+//# sourceMappingURL=redis-store.js.map
