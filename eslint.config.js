@@ -5,6 +5,8 @@ export default tseslint.config(
   {
     ignores: [
       'dist/',
+      // A/B builds for `npm run bench:store` (DIST=dist-<name>).
+      'dist-*/',
       'sample-app/dist/',
       'node_modules/',
       'coverage/',
