@@ -135,6 +135,33 @@ describe('RedisStore', () => {
     }
   });
 
+  it('closes a Cluster connection within a second while every node is silent', async () => {
+    const silent = await startRedisCluster();
+    const store = new RedisStore({
+      cluster: silent.nodes.map(({ host, port }) => ({ host, port })),
+    });
+    try {
+      await store.ready();
+      expect(await store.begin('close:{c}', 'o', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      const connections = (store.client as Cluster).nodes();
+      expect(connections.length).toBeGreaterThan(0);
+      for (const server of silent.servers) server.pause();
+      const started = Date.now();
+      await store.close();
+      expect(Date.now() - started).toBeLessThan(2_000);
+      // Every node's socket is gone, not left half-closed to keep the process alive (a node
+      // the store never used may have no socket at all: ioredis connects Cluster nodes lazily).
+      const sockets = connections
+        .map((connection) => (connection as unknown as { stream?: { destroyed: boolean } }).stream)
+        .filter((stream) => stream !== undefined);
+      expect(sockets.length).toBeGreaterThan(0);
+      for (const socket of sockets) expect(socket.destroyed).toBe(true);
+    } finally {
+      for (const server of silent.servers) server.resume();
+      await silent.stop();
+    }
+  });
+
   it('accepts a Cluster client the application already has, and leaves it open', async () => {
     const nodes = cluster.nodes.map(({ host, port }) => ({ host, port }));
     const client = new Cluster(nodes, { enableOfflineQueue: true });
