@@ -135,6 +135,24 @@ describe('RedisStore', () => {
     }
   });
 
+  it('closes a Sentinel connection within a second while its master is silent', async () => {
+    const group = await startRedisSentinel();
+    const store = new RedisStore({ connection: { sentinels: group.sentinels, name: group.name } });
+    try {
+      await store.ready();
+      group.master.pause();
+      const started = Date.now();
+      await store.close();
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect((store.client as unknown as { stream: { destroyed: boolean } }).stream.destroyed).toBe(
+        true,
+      );
+    } finally {
+      group.master.resume();
+      await group.stop();
+    }
+  });
+
   it('closes a Cluster connection within a second while every node is silent', async () => {
     const silent = await startRedisCluster();
     const store = new RedisStore({
