@@ -16,10 +16,19 @@ export interface StoredResponse {
 /** Why a finished response could not be kept: later duplicates are told so and do not run. */
 export type UnstorableReason = 'too-large' | 'streamed';
 
+/**
+ * A fencing token: a number the store issues atomically with every take of a key, greater than
+ * any token issued for that key before. A downstream write that remembers the highest token it
+ * has seen for a key can refuse a stale holder (one whose lease ran out while it was stalled).
+ * Tokens are whole numbers below 2^53; they start near the store's clock in microseconds, so they
+ * keep growing across a store restart.
+ */
+export type FencingToken = number;
+
 /** What `begin` found, and did. */
 export type BeginResult =
   /** The key was free (or expired): the caller now holds the in-progress lease. */
-  | { state: 'acquired' }
+  | { state: 'acquired'; fencingToken: FencingToken }
   /** Another request holds the lease; it runs out in `retryAfterMs` at the latest. */
   | { state: 'in-progress'; retryAfterMs: number }
   /** The key is taken by a request with a different fingerprint. Nothing was changed. */
@@ -29,13 +38,16 @@ export type BeginResult =
   /** The first request finished, but its response could not be kept. */
   | { state: 'unstorable'; reason: UnstorableReason };
 
-/** Outcome of a `lock` attempt: a short lock that is never released, only expires. */
-export type LockResult = { acquired: true } | { acquired: false; retryAfterMs: number };
+/** Outcome of a `lock` attempt: a short lock that only expires (or is given back by `release`). */
+export type LockResult =
+  | { acquired: true; fencingToken: FencingToken }
+  | { acquired: false; retryAfterMs: number };
 
 export interface IdempotencyStore {
   /**
    * Takes `key` for `owner` with an in-progress lease of `leaseMs`, unless it is held or done.
-   * If `owner` already holds the lease (a re-sent call), it reports `acquired` again.
+   * If `owner` already holds the lease (a re-sent call), it reports `acquired` again, with the
+   * same fencing token. A new take issues a token greater than every earlier one for `key`.
    */
   begin(key: string, owner: string, fingerprint: string, leaseMs: number): Promise<BeginResult>;
   /**
@@ -56,12 +68,19 @@ export interface IdempotencyStore {
     reason: UnstorableReason,
     retentionMs: number,
   ): Promise<boolean>;
-  /** Deletes the in-progress record if `owner` still holds it, so a retry runs again. */
+  /**
+   * Deletes the in-progress record, or the lock, if `owner` still holds it, so a retry runs
+   * again. Never touches a finished result or another owner's lease.
+   */
   release(key: string, owner: string): Promise<boolean>;
   /** Extends the lease to `leaseMs` from now if `owner` still holds it. */
   renew(key: string, owner: string, leaseMs: number): Promise<boolean>;
-  /** `SET key NX` with an expiry of `ttlMs`: a lock that only expires. */
-  lock(key: string, ttlMs: number): Promise<LockResult>;
+  /**
+   * `SET key NX` with an expiry of `ttlMs`, held by `owner`: a lock that only expires, unless
+   * its owner gives it back with `release` (a take that answered too late to be used). Re-sent
+   * by the same owner while held, it reports `acquired` again with the same token.
+   */
+  lock(key: string, owner: string, ttlMs: number): Promise<LockResult>;
 }
 
 /** How a rate limit counts. */
