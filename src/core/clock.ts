@@ -1,7 +1,15 @@
+import { performance } from 'node:perf_hooks';
+
 /** Where the in-memory store and the engines read time, so tests can drive it with a fake clock. */
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch, never going backwards. */
   now(): number;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+/**
+ * The epoch time at which this process started, advanced by the monotonic clock: expiries and
+ * leases must not move when the wall clock is stepped (NTP, a resumed VM). A step back would
+ * stretch every lease by the step; a step forward would expire running leases, letting a
+ * duplicate run.
+ */
+export const systemClock: Clock = { now: () => performance.timeOrigin + performance.now() };

@@ -1,6 +1,11 @@
+import { performance } from 'node:perf_hooks';
+
 import { StoreUnavailableError, toError } from './errors.js';
 
-/** A store call still waiting for its answer, and the moment it is given up. */
+/**
+ * A store call still waiting for its answer, and the moment it is given up, on the monotonic
+ * clock: a wall clock stepped back (NTP, a resumed VM) must not turn a 1 s deadline into a hang.
+ */
 interface PendingCall {
   expiresAt: number;
   giveUp(): void;
@@ -17,7 +22,7 @@ const pending = new Set<PendingCall>();
 let sweeper: NodeJS.Timeout | undefined;
 
 function sweep(): void {
-  const now = Date.now();
+  const now = performance.now();
   for (const call of pending) {
     if (call.expiresAt <= now) {
       pending.delete(call);
@@ -37,7 +42,7 @@ function sweep(): void {
 export function withDeadline<T>(what: string, ms: number, call: () => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const entry: PendingCall = {
-      expiresAt: Date.now() + ms,
+      expiresAt: performance.now() + ms,
       giveUp: () =>
         reject(new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)),
     };

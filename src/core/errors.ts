@@ -16,6 +16,8 @@ export type ProblemSlug =
   | 'request-invalid'
   | 'body-not-readable'
   | 'store-unavailable'
+  | 'scope-unresolved'
+  | 'lease-lost'
   | 'rate-limited';
 
 /** The body of an `application/problem+json` response. */

@@ -1,0 +1,154 @@
+import { performance } from 'node:perf_hooks';
+
+import { TollgateHttpError } from '../errors.js';
+import type { FencingToken } from '../../stores/store.js';
+
+/**
+ * What a protected handler holds while it runs: proof that no other process runs the same
+ * request, for as long as `held` says so.
+ *
+ * A lease can be lost without the handler doing anything wrong: the store stops answering
+ * renewals for longer than the lease, or the process stalls (a long GC, a frozen VM, `SIGSTOP`)
+ * past it, and another process takes the key. `signal` aborts before that can happen, and the
+ * fencing token lets a downstream write refuse a holder that acted anyway.
+ */
+export interface IdempotencyLease {
+  /**
+   * Greater than every token issued for this key before: pass it to writes that remember the
+   * highest token they have seen per key and refuse a lower one (a stale holder).
+   */
+  readonly fencingToken: FencingToken;
+  /**
+   * Aborts, with a `TOLLGATE_LEASE_LOST` error as its reason, once the lease can no longer be
+   * guaranteed: the store said another request holds the key, or renewals failed until shortly
+   * before the lease could run out. Pass it to `fetch`, database drivers and your own loops.
+   */
+  readonly signal: AbortSignal;
+  /** Whether the lease is still guaranteed, checked against a monotonic clock at this moment. */
+  readonly held: boolean;
+  /** Throws the `TOLLGATE_LEASE_LOST` error (a 409 problem) unless the lease is still held. */
+  throwIfLost(): void;
+}
+
+/** The error a lost lease aborts its signal with; thrown from a handler, clients get a 409. */
+export const leaseLost = (detail: string): TollgateHttpError =>
+  new TollgateHttpError({
+    code: 'TOLLGATE_LEASE_LOST',
+    status: 409,
+    slug: 'lease-lost',
+    title: 'The request lost its lease',
+    detail: `This request can no longer be sure it is the only one running: ${detail}. Retry after Retry-After to get the result.`,
+    headers: { 'Retry-After': '1' },
+  });
+
+/**
+ * How long before the store could let the lease expire the handler is told it is lost: long
+ * enough for the clock rates of app and store to differ (1 %), and for the abort to reach code
+ * that is about to write. A tenth of the lease, at least 5 ms, at most 2 s.
+ */
+export function safetyMarginMs(leaseMs: number): number {
+  return Math.min(Math.max(Math.ceil(leaseMs / 10), 5), 2_000);
+}
+
+/** Monotonic milliseconds: deadlines must not move when the wall clock is stepped. */
+export const monotonicNow = (): number => performance.now();
+
+/**
+ * The lease as the engine keeps it. The key cannot be taken by anyone else before
+ * `confirmedUntil`: the moment the last confirmed take or renewal was *sent*, plus the lease
+ * (the store started counting no earlier than that).
+ */
+export class Lease implements IdempotencyLease {
+  private controller: AbortController | undefined;
+  private lost: TollgateHttpError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  /** The latest moment (monotonic) the store may still let the lease run out, as far as we know. */
+  private confirmedUntil: number;
+  private readonly marginMs: number;
+
+  constructor(
+    readonly fencingToken: FencingToken,
+    /** When the take that granted the lease was sent (monotonic ms). */
+    sentAt: number,
+    private readonly leaseMs: number,
+  ) {
+    this.confirmedUntil = sentAt + leaseMs;
+    this.marginMs = safetyMarginMs(leaseMs);
+  }
+
+  get signal(): AbortSignal {
+    // Made on first use: most handlers never read it, and a controller costs an allocation.
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (!this.held) this.controller.abort(this.lost);
+    }
+    return this.controller.signal;
+  }
+
+  get held(): boolean {
+    this.checkDeadline();
+    return this.lost === undefined;
+  }
+
+  throwIfLost(): void {
+    if (!this.held) throw this.lost;
+  }
+
+  /** The monotonic moment after which the store has certainly let an unrenewed lease run out. */
+  get expiresBy(): number {
+    return this.confirmedUntil;
+  }
+
+  /** A renewal sent at `sentAt` was confirmed by the store. */
+  confirm(sentAt: number): void {
+    this.confirmedUntil = Math.max(this.confirmedUntil, sentAt + this.leaseMs);
+  }
+
+  /** A renewal failed: make sure the handler hears of it before the lease could run out. */
+  unconfirmed(): void {
+    this.checkDeadline();
+    if (this.timer || this.lost || this.ended) return;
+    this.timer = setTimeout(this.onDeadline, this.deadline() - monotonicNow());
+    this.timer.unref();
+  }
+
+  /** The store says the key is no longer ours. */
+  lose(why: string): void {
+    if (this.lost) return;
+    this.lost = leaseLost(why);
+    this.clearTimer();
+    this.controller?.abort(this.lost);
+  }
+
+  /** Checks the deadline now; called before every renewal too, so a stalled process learns first. */
+  checkDeadline(): void {
+    if (this.lost === undefined && monotonicNow() >= this.deadline()) {
+      this.lose(
+        'the store has not confirmed the lease in time (unreachable, or this process was stalled)',
+      );
+    }
+  }
+
+  /** The execution has finished with the store: no more aborts. */
+  end(): void {
+    this.ended = true;
+    this.clearTimer();
+  }
+
+  private deadline(): number {
+    return this.confirmedUntil - this.marginMs;
+  }
+
+  private readonly onDeadline = (): void => {
+    this.timer = undefined;
+    if (this.ended) return;
+    this.checkDeadline();
+    // Confirmed again meanwhile: watch the new deadline only if renewals are still failing.
+  };
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
