@@ -4,12 +4,15 @@ import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
 import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
+import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
 import type {
   BeginResult,
   IdempotencyStore,
+  LockResult,
   StoredResponse,
   UnstorableReason,
 } from '../../stores/store.js';
+import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   bodyNotReadable,
@@ -27,8 +30,13 @@ export interface IdempotencyRequest {
   method: string;
   /** The route template (`/orders/:id`), or another stable name of the handler. */
   route: string;
-  /** Who is asking: principal and tenant. Keys never cross scopes, so no one replays another's result. */
-  scope: string;
+  /**
+   * Who is asking (principal and tenant, as `scopeKey` writes it), or `undefined` when anonymous.
+   * Keys never cross scopes, so no one replays another's result.
+   */
+  scope: string | undefined;
+  /** The TCP peer's address: scopes anonymous requests on `fingerprint` and `lock` routes. */
+  remoteAddress?: string | undefined;
   /** A request header by lower-case name. */
   header(name: string): string | readonly string[] | undefined;
   /** A query field by name. */
@@ -65,7 +73,11 @@ export type IdempotencyDecision =
 /** What the engine reports besides its decisions, for logs and metrics. */
 export type IdempotencyEvent =
   | { type: 'store-unavailable'; policy: 'reject' | 'allow'; error: Error }
+  /** The lease was lost: the store says another request holds the key, or it ran out unconfirmed. */
   | { type: 'lease-lost'; key: string }
+  /** Recording the result failed once; it is retried, with the lease kept, until it lands. */
+  | { type: 'finish-retrying'; key: string; error: Error }
+  /** Recording the result failed until the lease had certainly run out: a retry may run again. */
   | { type: 'finish-failed'; key: string; error: Error };
 
 export interface IdempotencyEngineOptions {
@@ -127,17 +139,25 @@ export class IdempotencyEngine {
       if (useHeader && clientKey === undefined) return this.missingKey(policy);
       const identity = useHeader ? `key:${clientKey}` : `fp:${this.fingerprint(request, policy)}`;
       const key = storageKey(this.namespace, 'lock', [
-        request.scope,
+        scopeOf(request, policy),
         request.method,
         request.route,
         identity,
       ]);
-      const lock = await withDeadline('lock', policy.storeTimeoutMs, () =>
-        this.store.lock(key, policy.windowMs),
+      const owner = nextOwnerToken();
+      const sentAt = monotonicNow();
+      const lock = await this.giveBackIfLate(
+        'lock',
+        key,
+        owner,
+        policy,
+        this.store.lock(key, owner, policy.windowMs),
       );
       if (!lock.acquired) return { action: 'reject', error: duplicateLocked(lock.retryAfterMs) };
       // The lock is never released: it expires, so duplicates inside the window are refused.
-      return { action: 'proceed', execution: Execution.untracked() };
+      // The handler's lease is the window: past it, a duplicate may run.
+      const lease = new Lease(lock.fencingToken, sentAt, policy.windowMs);
+      return { action: 'proceed', execution: Execution.untracked(lease) };
     }
 
     const fingerprint = this.fingerprint(request, policy);
@@ -146,26 +166,41 @@ export class IdempotencyEngine {
     if (policy.strategy === 'key') {
       if (clientKey === undefined) return this.missingKey(policy);
       key = storageKey(this.namespace, 'key', [
-        request.scope,
+        request.scope ?? ANONYMOUS,
         request.method,
         request.route,
         clientKey,
       ]);
       retentionMs = policy.retentionMs;
     } else {
-      key = storageKey(this.namespace, 'fp', [request.scope, fingerprint]);
+      key = storageKey(this.namespace, 'fp', [scopeOf(request, policy), fingerprint]);
       retentionMs = policy.windowMs;
     }
 
     const owner = nextOwnerToken();
-    const waitUntil = Date.now() + policy.waitForInFlightMs;
+    const waitUntil = monotonicNow() + policy.waitForInFlightMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
-      const found = await this.beginOrGiveBack(key, owner, fingerprint, policy);
+      const sentAt = monotonicNow();
+      const found = await this.giveBackIfLate(
+        'begin',
+        key,
+        owner,
+        policy,
+        this.store.begin(key, owner, fingerprint, policy.leaseMs),
+      );
       switch (found.state) {
         case 'acquired':
           return {
             action: 'proceed',
-            execution: new Execution(this.store, key, owner, retentionMs, policy, this.onEvent),
+            execution: new Execution(
+              this.store,
+              key,
+              owner,
+              retentionMs,
+              policy,
+              this.onEvent,
+              new Lease(found.fencingToken, sentAt, policy.leaseMs),
+            ),
           };
         case 'completed':
           return { action: 'replay', response: found.response };
@@ -174,7 +209,7 @@ export class IdempotencyEngine {
         case 'unstorable':
           return { action: 'reject', error: notReplayable(found.reason) };
         case 'in-progress': {
-          const left = waitUntil - Date.now();
+          const left = waitUntil - monotonicNow();
           if (left <= 0) return { action: 'reject', error: inProgress(found.retryAfterMs) };
           await sleep(Math.min(pause, left));
         }
@@ -183,20 +218,21 @@ export class IdempotencyEngine {
   }
 
   /**
-   * `begin` under the deadline. A store that answers late may still take the lease after the
-   * request gave up (a silent Redis runs the queued command once it resumes). A release for the
-   * same owner, sent right behind it on the same connection, then gives the key back at once
-   * rather than leaving it blocked for the whole lease; it only ever touches this owner's lease.
+   * A take (`begin` or `lock`) under the deadline. A store that answers late may still take the
+   * key after the request gave up (a silent Redis runs the queued command once it resumes). A
+   * release for the same owner, sent right behind it on the same connection, then gives the key
+   * back at once rather than leaving it blocked for the whole lease, or refusing the client's
+   * retry as a duplicate of a request that never ran; it only ever touches this owner's take.
    */
-  private async beginOrGiveBack(
+  private async giveBackIfLate<T extends BeginResult | LockResult>(
+    what: string,
     key: string,
     owner: string,
-    fingerprint: string,
     policy: IdempotencyPolicy,
-  ): Promise<BeginResult> {
-    const pending = this.store.begin(key, owner, fingerprint, policy.leaseMs);
+    pending: Promise<T>,
+  ): Promise<T> {
     try {
-      return await withDeadline('begin', policy.storeTimeoutMs, () => pending);
+      return await withDeadline(what, policy.storeTimeoutMs, () => pending);
     } catch (error) {
       pending.catch(() => undefined);
       this.store.release(key, owner).catch(() => undefined);
@@ -256,12 +292,14 @@ export class IdempotencyEngine {
 }
 
 /**
- * One run of a handler under an in-progress lease. The lease is renewed while the handler runs,
- * so a long handler keeps its key, and a crashed process blocks retries only until the lease ends.
+ * One run of a handler under an in-progress lease. The lease is renewed while the handler runs
+ * and until its result is recorded, so a long handler keeps its key, a store that blips while the
+ * result is written does not let a duplicate in, and a crashed process blocks retries only until
+ * the lease ends.
  */
 export class Execution implements Renewable {
   private renewing = false;
-  private finished = false;
+  private finishing = false;
 
   constructor(
     private readonly store: IdempotencyStore | undefined,
@@ -270,6 +308,8 @@ export class Execution implements Renewable {
     private readonly retentionMs: number,
     private readonly policy: IdempotencyPolicy | undefined,
     private readonly onEvent: (event: IdempotencyEvent) => void,
+    /** What the handler may act on: the fencing token, and a signal that aborts if the lease is lost. */
+    readonly lease: Lease,
   ) {
     if (store && policy) {
       scheduleRenewal(this, policy.leaseMs);
@@ -277,9 +317,9 @@ export class Execution implements Renewable {
     }
   }
 
-  /** An execution with nothing to record afterwards (the `lock` strategy). */
-  static untracked(): Execution {
-    return new Execution(undefined, '', '', 0, undefined, () => undefined);
+  /** An execution with nothing to record afterwards (the `lock` strategy): only its lease. */
+  static untracked(lease: Lease): Execution {
+    return new Execution(undefined, '', '', 0, undefined, () => undefined, lease);
   }
 
   /** The largest body worth capturing; anything larger is passed through and not stored. */
@@ -295,48 +335,70 @@ export class Execution implements Renewable {
   /**
    * Records how the handler ended: the response is stored for replay, or the key released so a
    * retry runs again, as the outcome policy says. Never rejects: the response is already sent.
+   *
+   * The first client has its response already; what follows makes it the only one. The write is
+   * owner-checked, so it is safe to send again: it is retried with backoff, the lease renewed
+   * meanwhile, until the store answers, or until the lease has certainly run out on the store.
    */
   async finish(response: CapturedResponse): Promise<void> {
-    if (!this.begunFinishing() || !this.store || !this.policy) return;
+    if (!this.startFinishing() || !this.store || !this.policy) return;
     const { store, policy, key, owner } = this;
-    try {
-      if (policy.outcome(response.status) === 'release') {
-        await withDeadline('release', policy.storeTimeoutMs, () => store.release(key, owner));
-      } else if ('unstorable' in response) {
-        await withDeadline('markUnstorable', policy.storeTimeoutMs, () =>
-          store.markUnstorable(key, owner, response.unstorable, this.retentionMs),
-        );
-      } else {
-        const stored: StoredResponse = {
-          status: response.status,
-          headers: replayableHeaders(response.headers, policy.replayHeaders),
-          body: response.body,
-        };
-        const kept = await withDeadline('complete', policy.storeTimeoutMs, () =>
-          store.complete(key, owner, stored, this.retentionMs),
-        );
-        if (!kept) this.onEvent({ type: 'lease-lost', key });
-      }
-    } catch (error) {
-      this.onEvent({ type: 'finish-failed', key, error: toError(error) });
+    if (policy.outcome(response.status) === 'release') {
+      await this.settle('release', () => store.release(key, owner));
+    } else if ('unstorable' in response) {
+      await this.settle('markUnstorable', () =>
+        store.markUnstorable(key, owner, response.unstorable, this.retentionMs),
+      );
+    } else {
+      const stored: StoredResponse = {
+        status: response.status,
+        headers: replayableHeaders(response.headers, policy.replayHeaders),
+        body: response.body,
+      };
+      const kept = await this.settle('complete', () =>
+        store.complete(key, owner, stored, this.retentionMs),
+      );
+      if (kept === false) this.onEvent({ type: 'lease-lost', key });
     }
   }
 
   /** The handler failed with no response at all: release the key so a retry runs again. */
   async abandon(): Promise<void> {
-    if (!this.begunFinishing() || !this.store || !this.policy) return;
-    const { store, policy, key, owner } = this;
+    if (!this.startFinishing() || !this.store) return;
+    const { store, key, owner } = this;
+    await this.settle('release', () => store.release(key, owner));
+  }
+
+  /**
+   * Sends an owner-checked write until the store answers it: its answer, or `undefined` when it
+   * never did before the lease had certainly run out (a later answer could only be "not held").
+   */
+  private async settle(what: string, write: () => Promise<boolean>): Promise<boolean | undefined> {
+    const policy = this.policy as IdempotencyPolicy;
     try {
-      await withDeadline('release', policy.storeTimeoutMs, () => store.release(key, owner));
-    } catch (error) {
-      this.onEvent({ type: 'finish-failed', key, error: toError(error) });
+      for (let attempt = 0, pause = 50; ; attempt++, pause = Math.min(pause * 2, 1_000)) {
+        try {
+          return await withDeadline(what, policy.storeTimeoutMs, write);
+        } catch (thrown) {
+          const error = toError(thrown);
+          const left = this.lease.expiresBy + policy.leaseMs - monotonicNow();
+          if (left <= 0) {
+            this.onEvent({ type: 'finish-failed', key: this.key, error });
+            return undefined;
+          }
+          if (attempt === 0) this.onEvent({ type: 'finish-retrying', key: this.key, error });
+          await sleep(Math.min(pause, left));
+        }
+      }
+    } finally {
+      this.stopRenewing();
+      this.lease.end();
     }
   }
 
-  private begunFinishing(): boolean {
-    if (this.finished) return false;
-    this.finished = true;
-    this.stopRenewing();
+  private startFinishing(): boolean {
+    if (this.finishing) return false;
+    this.finishing = true;
     return true;
   }
 
@@ -348,22 +410,32 @@ export class Execution implements Renewable {
 
   /** Called by the renewal schedule, at a third of the lease. */
   renew(): void {
+    // A process that stalled past its deadline learns it before anything else runs.
+    this.lease.checkDeadline();
     void this.renewLease();
   }
 
   private async renewLease(): Promise<void> {
     const { store, policy } = this;
-    if (!store || !policy || this.finished) return;
+    if (!store || !policy || !this.renewing) return;
+    const sentAt = monotonicNow();
     try {
       const held = await withDeadline('renew', policy.storeTimeoutMs, () =>
         store.renew(this.key, this.owner, policy.leaseMs),
       );
-      if (!held && !this.finished) {
-        this.stopRenewing();
-        this.onEvent({ type: 'lease-lost', key: this.key });
+      if (!this.renewing) return;
+      if (held) {
+        this.lease.confirm(sentAt);
+        return;
       }
+      // Taken by another request, or run out: renewing is over. While finishing, the result's
+      // own write decides (it may have landed just before this renewal was read).
+      this.stopRenewing();
+      this.lease.lose('another request holds its key now');
+      if (!this.finishing) this.onEvent({ type: 'lease-lost', key: this.key });
     } catch {
-      // A missed renewal is retried at the next tick; the lease outlasts two misses.
+      // Retried at the next tick; the handler is told before the lease could run out.
+      this.lease.unconfirmed();
     }
   }
 }
@@ -390,7 +462,9 @@ export function describeIdempotencyEvent(event: IdempotencyEvent): string {
     case 'store-unavailable':
       return `store unavailable, request ${event.policy === 'allow' ? 'ran unprotected' : 'rejected with 503'}: ${event.error.message}`;
     case 'lease-lost':
-      return `lost the in-progress lease of ${event.key}: its result was not stored`;
+      return `lost the in-progress lease of ${event.key}: another request may run it`;
+    case 'finish-retrying':
+      return `could not record the result of ${event.key} yet, retrying while the lease holds: ${event.error.message}`;
     case 'finish-failed':
       return `could not record the result of ${event.key}: ${event.error.message}`;
   }
@@ -412,3 +486,22 @@ function nextOwnerToken(): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The scope of a key strategy's anonymous requests: the client's key alone tells them apart. */
+const ANONYMOUS = 'anonymous';
+
+/**
+ * The scope of a `fingerprint` or `lock` request: who is asking, and for an anonymous request its
+ * client address unless the route shares one scope: two anonymous clients sending the same body
+ * are two requests, not a duplicate.
+ */
+function scopeOf(request: IdempotencyRequest, policy: IdempotencyPolicy): string {
+  if (request.scope !== undefined) return request.scope;
+  if (policy.anonymousScope === 'shared') return ANONYMOUS;
+  const address = clientAddress(
+    request.remoteAddress,
+    request.header('x-forwarded-for'),
+    policy.trustProxy,
+  );
+  return address === undefined ? ANONYMOUS : `address:${groupAddress(address)}`;
+}

@@ -41,6 +41,15 @@ export interface IdempotencyOptions {
   storeTimeout?: Duration;
   /** Decides per status whether a result is kept for replay or the key released. Default: see `defaultOutcome`. */
   outcome?: (status: number) => Outcome;
+  /**
+   * What an anonymous request on a `fingerprint` or `lock` route is scoped by: its client's
+   * `address` (default), so two anonymous clients sending the same body are two requests, or
+   * `shared`, one scope for every anonymous client. `key` routes scope anonymous requests by the
+   * key alone, as a client's address may change between its retries.
+   */
+  anonymousScope?: 'address' | 'shared';
+  /** Proxies in front of the app, for the client address of `anonymousScope: 'address'`. Default 0. */
+  trustProxy?: number;
 }
 
 /** The validated, defaulted form of `IdempotencyOptions`, built once per route at start-up. */
@@ -61,6 +70,8 @@ export interface IdempotencyPolicy {
   onStoreUnavailable: StoreUnavailablePolicy;
   storeTimeoutMs: number;
   outcome: (status: number) => Outcome;
+  anonymousScope: 'address' | 'shared';
+  trustProxy: number;
 }
 
 export const DEFAULT_REPLAY_HEADERS = [
@@ -161,6 +172,20 @@ export function resolveIdempotencyPolicy(
       `lockKey is "${String(lockKey)}": use 'auto', 'header' or 'fingerprint'`,
     );
   }
+  const anonymousScope = o.anonymousScope ?? 'address';
+  if (anonymousScope !== 'address' && anonymousScope !== 'shared') {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_ANONYMOUS_SCOPE',
+      `anonymousScope is "${String(anonymousScope)}": use 'address' or 'shared'`,
+    );
+  }
+  const trustProxy = o.trustProxy ?? 0;
+  if (!Number.isSafeInteger(trustProxy) || trustProxy < 0) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_TRUST_PROXY',
+      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly)`,
+    );
+  }
   const replayHeaders = new Set<string>(DEFAULT_REPLAY_HEADERS);
   for (const name of o.replayHeaders ?? []) {
     const lower = name.toLowerCase();
@@ -188,5 +213,7 @@ export function resolveIdempotencyPolicy(
     onStoreUnavailable,
     storeTimeoutMs: toMilliseconds(o.storeTimeout ?? '1s', 'storeTimeout'),
     outcome: o.outcome ?? defaultOutcome,
+    anonymousScope,
+    trustProxy,
   };
 }

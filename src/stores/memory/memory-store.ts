@@ -1,8 +1,10 @@
 import { systemClock, type Clock } from '../../core/clock.js';
+import { StoreUnavailableError } from '../../core/errors.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
 import { InProcessRateLimiter } from '../../core/ratelimit/in-process.js';
 import type {
   BeginResult,
+  FencingToken,
   LockResult,
   RateLimitResult,
   RateLimitRule,
@@ -11,17 +13,56 @@ import type {
   UnstorableReason,
 } from '../store.js';
 
+/**
+ * The memory a `MemoryStore` may hold is bounded twice: by records (`maxKeys`) and by bytes
+ * (`maxBytes`), each counted over idempotency records only (rate-limit counters have their own
+ * `maxKeys`, and forgetting one only forgets a count).
+ *
+ * Only finished records (a stored response, or the note that it could not be stored) are evicted,
+ * the one written longest ago first, and only when a write would pass a bound. An in-progress
+ * lease or a lock is never evicted: it is what keeps a duplicate from running, so evicting it
+ * would let one client's flood of fresh keys run another user's request twice.
+ *
+ * When evicting every finished record would still leave no room, a `begin` or `lock` that would
+ * take a new key throws `StoreUnavailableError` (code TOLLGATE_STORE_UNAVAILABLE) and the route's
+ * store-unavailable policy decides (503 by default). Completing, renewing and releasing a key
+ * already held never fail for lack of room.
+ */
 export interface MemoryStoreOptions {
-  /** Most records kept at once; past it the oldest record is evicted. Default 100 000. */
+  /** Most idempotency records (leases, locks, stored results) held at once. Default 100 000. */
   maxKeys?: number;
+  /**
+   * Most bytes held by idempotency records, approximately: per record the stored body, its header
+   * names and values, the key, owner and fingerprint, and a fixed overhead for the objects around
+   * them (`RECORD_OVERHEAD_BYTES`). Default 64 MiB. A completion may pass it (see `complete`).
+   */
+  maxBytes?: number;
   /** How often one background sweep drops expired records. Default 10 s. */
   sweepIntervalMs?: number;
-  /** Time source; tests pass a fake clock. Default `Date.now`. */
+  /** Time source; tests pass a fake clock. Default `systemClock` (monotonic). */
   clock?: Clock;
 }
 
+/** Default `maxKeys`. */
+const DEFAULT_MAX_KEYS = 100_000;
+/** Default `maxBytes`: 64 MiB. */
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * What one record costs beyond the characters and bytes it stores: the record object, its map
+ * entry, its slot in the write-order queue, and the headers of its strings and arrays. An estimate
+ * on the low side for small records, whose number `maxKeys` bounds; for large bodies, which
+ * `maxBytes` is there for, the body's own length dominates and is counted exactly.
+ */
+const RECORD_OVERHEAD_BYTES = 256;
+
 type IdempotencyRecord =
-  | { kind: 'in-progress'; owner: string; fingerprint: string; expiresAt: number }
+  | {
+      kind: 'in-progress';
+      owner: string;
+      fingerprint: string;
+      expiresAt: number;
+      fencingToken: FencingToken;
+    }
   | {
       kind: 'completed';
       owner: string;
@@ -36,25 +77,34 @@ type IdempotencyRecord =
       expiresAt: number;
       reason: UnstorableReason;
     }
-  | { kind: 'lock'; expiresAt: number };
+  | { kind: 'lock'; owner: string; expiresAt: number; fencingToken: FencingToken };
 
 /**
  * A store for one process (tests, local development, single-instance apps) with the same
  * semantics as the Redis store. Expired records are dropped lazily on access, a few per write, and
- * by one unref'd sweep timer: never one timer per key.
+ * by one unref'd sweep timer: never one timer per key. Bounded as `MemoryStoreOptions` describes.
  */
 export class MemoryStore implements TollgateStore {
   readonly kind = 'memory';
   private readonly records: ExpiringMap<IdempotencyRecord>;
   private readonly maxKeys: number;
+  private readonly maxBytes: number;
   private readonly clock: Clock;
   private readonly sweeper: NodeJS.Timeout;
   /** Rate-limit counters, apart from idempotency records and bounded by the same `maxKeys`. */
   private readonly rateLimiter: InProcessRateLimiter;
+  /** The last fencing token issued for any key: one counter serves every key of this store. */
+  private lastToken = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.maxKeys = options.maxKeys ?? 100_000;
-    this.records = new ExpiringMap(this.maxKeys);
+    this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.records = new ExpiringMap<IdempotencyRecord>(this.maxKeys, {
+      maxBytes: this.maxBytes,
+      sizeOf: recordBytes,
+      // A lease or a lock is a promise that a duplicate will not run: never given up for room.
+      evictable: (record) => record.kind === 'completed' || record.kind === 'unstorable',
+    });
     this.clock = options.clock ?? systemClock;
     this.rateLimiter = new InProcessRateLimiter({ maxKeys: this.maxKeys, clock: this.clock });
     this.sweeper = setInterval(() => this.sweepExpired(), options.sweepIntervalMs ?? 10_000);
@@ -66,6 +116,11 @@ export class MemoryStore implements TollgateStore {
     return this.records.size;
   }
 
+  /** Approximate bytes held by those records, as `MemoryStoreOptions.maxBytes` counts them. */
+  get bytes(): number {
+    return this.records.bytes;
+  }
+
   async begin(
     key: string,
     owner: string,
@@ -74,20 +129,22 @@ export class MemoryStore implements TollgateStore {
   ): Promise<BeginResult> {
     const record = this.live(key);
     if (!record) {
-      this.write(key, {
+      const fencingToken = this.nextToken();
+      this.take(key, {
         kind: 'in-progress',
         owner,
         fingerprint,
         expiresAt: this.clock.now() + leaseMs,
+        fencingToken,
       });
-      return { state: 'acquired' };
+      return { state: 'acquired', fencingToken };
     }
     if (record.kind === 'lock')
       return { state: 'in-progress', retryAfterMs: record.expiresAt - this.clock.now() };
     if (record.fingerprint !== fingerprint) return { state: 'mismatch' };
     switch (record.kind) {
       case 'in-progress':
-        if (record.owner === owner) return { state: 'acquired' };
+        if (record.owner === owner) return { state: 'acquired', fencingToken: record.fencingToken };
         return { state: 'in-progress', retryAfterMs: record.expiresAt - this.clock.now() };
       case 'completed':
         return { state: 'completed', response: record.response };
@@ -96,6 +153,11 @@ export class MemoryStore implements TollgateStore {
     }
   }
 
+  /**
+   * Evicts finished records to make room for the response; if it still does not fit `maxBytes`,
+   * it is stored all the same: a lease already granted must be able to finish, so the byte bound
+   * can be passed, by completions in flight only, and no new key is taken until it is back under.
+   */
   async complete(
     key: string,
     owner: string,
@@ -138,7 +200,8 @@ export class MemoryStore implements TollgateStore {
 
   async release(key: string, owner: string): Promise<boolean> {
     const record = this.live(key);
-    if (!record || record.kind !== 'in-progress' || record.owner !== owner) return false;
+    if (!record || record.owner !== owner) return false;
+    if (record.kind !== 'in-progress' && record.kind !== 'lock') return false;
     this.records.delete(key);
     return true;
   }
@@ -150,11 +213,14 @@ export class MemoryStore implements TollgateStore {
     return true;
   }
 
-  async lock(key: string, ttlMs: number): Promise<LockResult> {
+  async lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
     const record = this.live(key);
+    if (record?.kind === 'lock' && record.owner === owner)
+      return { acquired: true, fencingToken: record.fencingToken };
     if (record) return { acquired: false, retryAfterMs: record.expiresAt - this.clock.now() };
-    this.write(key, { kind: 'lock', expiresAt: this.clock.now() + ttlMs });
-    return { acquired: true };
+    const fencingToken = this.nextToken();
+    this.take(key, { kind: 'lock', owner, expiresAt: this.clock.now() + ttlMs, fencingToken });
+    return { acquired: true, fencingToken };
   }
 
   /** Same semantics as the Redis script: all limits are charged, or none. */
@@ -166,11 +232,35 @@ export class MemoryStore implements TollgateStore {
     clearInterval(this.sweeper);
   }
 
+  /**
+   * Greater than every token this store issued before, and near the clock in microseconds, so a
+   * store created later (a restarted process) goes on from above the tokens of the last one.
+   */
+  private nextToken(): FencingToken {
+    this.lastToken = Math.max(this.lastToken + 1, Math.floor(this.clock.now() * 1000));
+    return this.lastToken;
+  }
+
   /** The record under `key` unless it has expired (an expired one is dropped on the spot). */
   private live(key: string): IdempotencyRecord | undefined {
     return this.records.get(key, this.clock.now());
   }
 
+  /**
+   * Takes a free key, evicting finished records if it needs room. Refuses rather than evict a
+   * lease or a lock: the engine then applies the route's store-unavailable policy.
+   */
+  private take(key: string, record: IdempotencyRecord): void {
+    if (this.records.trySet(key, record, this.clock.now())) return;
+    throw new StoreUnavailableError(
+      `MemoryStore is full: in-progress leases and locks, which are never evicted, leave no room ` +
+        `for a new key within maxKeys (${this.maxKeys}) and maxBytes (${this.maxBytes}); ` +
+        `${this.records.size} records and about ${this.records.bytes} bytes are held. Raise ` +
+        `maxKeys or maxBytes for this traffic, or use RedisStore.`,
+    );
+  }
+
+  /** Writes over a key already held; evicts finished records past a bound, never refuses. */
   private write(key: string, record: IdempotencyRecord): void {
     this.records.set(key, record, this.clock.now());
   }
@@ -178,6 +268,17 @@ export class MemoryStore implements TollgateStore {
   private sweepExpired(): void {
     this.records.sweep(this.clock.now());
   }
+}
+
+/** The bytes `maxBytes` counts for one record (see `MemoryStoreOptions.maxBytes`). */
+function recordBytes(key: string, record: IdempotencyRecord): number {
+  let bytes = RECORD_OVERHEAD_BYTES + key.length + record.owner.length;
+  if (record.kind === 'lock') return bytes;
+  bytes += record.fingerprint.length;
+  if (record.kind !== 'completed') return bytes;
+  bytes += record.response.body.byteLength;
+  for (const [name, value] of record.response.headers) bytes += name.length + value.length;
+  return bytes;
 }
 
 /** Stored bodies are copied so a caller that reuses its buffer cannot change a stored response. */

@@ -61,13 +61,22 @@ export class QuorumStore implements TollgateStore {
   ): Promise<BeginResult> {
     const answers = await this.onEach((store) => store.begin(key, owner, fingerprint, leaseMs));
     const found = answers.flatMap((answer) => (answer.ok ? [answer.value] : []));
-    const acquired = found.filter((result) => result.state === 'acquired').length;
+    let acquired = 0;
+    let fencingToken = 0;
+    for (const result of found) {
+      if (result.state !== 'acquired') continue;
+      acquired++;
+      fencingToken = Math.max(fencingToken, result.fencingToken);
+    }
     // A finished result on any node is the result of the one execution: replay it.
     const decided = found.find(
       (result) => result.state === 'completed' || result.state === 'unstorable',
     );
     const mismatch = found.find((result) => result.state === 'mismatch');
-    if (!decided && !mismatch && acquired >= this.majority) return { state: 'acquired' };
+    // Each node's token grows with its own takes and clock: the largest of a majority is the
+    // holder's, which is greater than an earlier holder's as long as the nodes' clocks agree to
+    // within a lease (every later take comes a lease after the earlier one ran out).
+    if (!decided && !mismatch && acquired >= this.majority) return { state: 'acquired', fencingToken };
     // Not granted: give back the leases taken on a minority, so they do not block a retry.
     if (acquired > 0) await this.onEach((store) => store.release(key, owner));
     if (decided) return decided;
@@ -109,13 +118,20 @@ export class QuorumStore implements TollgateStore {
     return this.agreed(await this.onEach((store) => store.renew(key, owner, leaseMs)));
   }
 
-  async lock(key: string, ttlMs: number): Promise<LockResult> {
-    const answers = await this.onEach((store) => store.lock(key, ttlMs));
+  async lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
+    const answers = await this.onEach((store) => store.lock(key, owner, ttlMs));
     const found = answers.flatMap((answer) => (answer.ok ? [answer.value] : []));
-    if (found.filter((result) => result.acquired).length >= this.majority)
-      return { acquired: true };
+    let acquired = 0;
+    let fencingToken = 0;
+    for (const result of found) {
+      if (!result.acquired) continue;
+      acquired++;
+      fencingToken = Math.max(fencingToken, result.fencingToken);
+    }
+    if (acquired >= this.majority) return { acquired: true, fencingToken };
+    // Not granted: give back the locks taken on a minority, so they do not refuse a retry.
+    if (acquired > 0) await this.onEach((store) => store.release(key, owner));
     this.requireMajority(answers, 'lock');
-    // Locks taken on a minority are never released: like every lock, they expire.
     const waits = found.map((result) => (result.acquired ? 0 : result.retryAfterMs));
     return { acquired: false, retryAfterMs: Math.max(0, ...waits) };
   }

@@ -123,92 +123,52 @@ export class RedisStore implements TollgateStore {
     fingerprint: string,
     leaseMs: number,
   ): Promise<BeginResult> {
-    if (this.beginsWithSetGet) {
-      try {
-        return await this.beginWithSetGet(key, owner, fingerprint, leaseMs);
-      } catch (error) {
-        // Redis before 7.0 refuses NX together with GET: use the script from now on.
-        if (!(error instanceof Error) || !/syntax error/i.test(error.message)) throw error;
-        this.beginsWithSetGet = false;
-      }
-    }
     const reply = (await this.run(
       BEGIN,
       true,
-      1,
+      2,
       key,
+      fenceKey(key),
       owner,
       fingerprint,
       leaseMs,
-    )) as RedisReply[];
-    const state = String(reply[0]);
-    switch (state) {
-      case 'acquired':
-        return ACQUIRED;
-      case 'mismatch':
-        return MISMATCH;
-      case 'in-progress':
-        return { state: 'in-progress', retryAfterMs: Math.max(0, Number(reply[1])) };
-      case 'completed':
-        return {
-          state: 'completed',
-          response: {
-            status: Number(String(reply[1])),
-            headers: JSON.parse(String(reply[2])) as Array<[string, string]>,
-            body: (reply[3] as Buffer | null) ?? Buffer.alloc(0),
-          },
-        };
-      case 'unstorable':
-        return { state: 'unstorable', reason: String(reply[1]) as UnstorableReason };
-      default:
-        throw new Error(`unexpected reply from the begin script: ${state}`);
-    }
+    )) as [Buffer, Buffer];
+    if (reply[0].equals(ACQUIRED_REPLY)) return acquired(reply[1]);
+    return this.readRecord(key, reply[1], owner, fingerprint);
   }
 
-  /**
-   * Whether `begin` is one native command (Redis 7.0 and later): `SET key lease NX PX ms GET` takes
-   * a free key, or returns what the key holds, atomically, without running Lua. Redis CPU per
-   * `begin` falls to about a third, and a replay's body is never copied inside a script.
-   */
-  private beginsWithSetGet = true;
-
-  /** `begin` as `SET NX PX GET`: the record that holds the key, if any, is read here. */
-  private async beginWithSetGet(
+  /** What `begin` found under a held key, read here rather than inside the script. */
+  private async readRecord(
     key: string,
+    held: Buffer,
     owner: string,
     fingerprint: string,
-    leaseMs: number,
   ): Promise<BeginResult> {
-    const held = await (this.batched() as unknown as SetGet).setBuffer(
-      key,
-      `p\n${owner}\n${fingerprint}\n`,
-      'PX',
-      leaseMs,
-      'NX',
-      'GET',
-    );
-    if (held === null) return ACQUIRED;
     const ownerEnd = held.indexOf(NEWLINE, 2);
     const fingerprintEnd = held.indexOf(NEWLINE, ownerEnd + 1);
-    if (ownerEnd < 0 || fingerprintEnd < 0) {
+    const tokenEnd = held.indexOf(NEWLINE, fingerprintEnd + 1);
+    if (ownerEnd < 0 || fingerprintEnd < 0 || tokenEnd < 0) {
+      // A lock under an idempotency key cannot happen (their keys differ); anything else is not ours.
       throw new Error(`unexpected idempotency record under ${key}`);
     }
     // The same key with another request behind it: report it without revealing anything stored.
     if (held.toString('latin1', ownerEnd + 1, fingerprintEnd) !== fingerprint) return MISMATCH;
     switch (held[0]) {
       case IN_PROGRESS: {
-        // Our own lease (this call was re-sent): still ours.
-        if (held.toString('latin1', 2, ownerEnd) === owner) return ACQUIRED;
+        // Our own lease (this call was re-sent): still ours, with the token it was taken with.
+        if (held.toString('latin1', 2, ownerEnd) === owner) {
+          return acquired(held.subarray(fingerprintEnd + 1, tokenEnd));
+        }
         const remaining = await this.batched().pttl(key);
         return { state: 'in-progress', retryAfterMs: Math.max(0, remaining) };
       }
       case COMPLETED: {
-        const statusEnd = held.indexOf(NEWLINE, fingerprintEnd + 1);
+        const statusEnd = held.indexOf(NEWLINE, tokenEnd + 1);
         const headersEnd = held.indexOf(NEWLINE, statusEnd + 1);
         return {
           state: 'completed',
           response: {
-            status: Number(held.toString('latin1', fingerprintEnd + 1, statusEnd)),
+            status: Number(held.toString('latin1', tokenEnd + 1, statusEnd)),
             headers: JSON.parse(held.toString('utf8', statusEnd + 1, headersEnd)) as Array<
               [string, string]
             >,
@@ -219,7 +179,7 @@ export class RedisStore implements TollgateStore {
       default:
         return {
           state: 'unstorable',
-          reason: held.toString('latin1', fingerprintEnd + 1) as UnstorableReason,
+          reason: held.toString('latin1', tokenEnd + 1) as UnstorableReason,
         };
     }
   }
@@ -230,7 +190,16 @@ export class RedisStore implements TollgateStore {
     response: StoredResponse,
     retentionMs: number,
   ): Promise<boolean> {
-    const done = await this.run(COMPLETE, false, 1, key, owner, recordTail(response), retentionMs);
+    const done = await this.run(
+      COMPLETE,
+      false,
+      2,
+      key,
+      fenceKey(key),
+      owner,
+      recordTail(response),
+      retentionMs,
+    );
     return done === 1;
   }
 
@@ -240,7 +209,10 @@ export class RedisStore implements TollgateStore {
     reason: UnstorableReason,
     retentionMs: number,
   ): Promise<boolean> {
-    return (await this.run(MARK_UNSTORABLE, false, 1, key, owner, reason, retentionMs)) === 1;
+    return (
+      (await this.run(MARK_UNSTORABLE, false, 2, key, fenceKey(key), owner, reason, retentionMs)) ===
+      1
+    );
   }
 
   async release(key: string, owner: string): Promise<boolean> {
@@ -248,14 +220,17 @@ export class RedisStore implements TollgateStore {
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.run(RENEW, false, 1, key, owner, leaseMs)) === 1;
+    return (await this.run(RENEW, false, 2, key, fenceKey(key), owner, leaseMs)) === 1;
   }
 
-  async lock(key: string, ttlMs: number): Promise<LockResult> {
-    const remaining = (await this.run(LOCK, false, 1, key, ttlMs)) as number;
-    return remaining === -1
-      ? { acquired: true }
-      : { acquired: false, retryAfterMs: Math.max(0, remaining) };
+  async lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
+    const reply = (await this.run(LOCK, false, 2, key, fenceKey(key), owner, ttlMs)) as [
+      string,
+      string | number,
+    ];
+    return reply[0] === 'acquired'
+      ? { acquired: true, fencingToken: Number(reply[1]) }
+      : { acquired: false, retryAfterMs: Math.max(0, Number(reply[1])) };
   }
 
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
@@ -430,29 +405,26 @@ interface BufferEval {
   ): Promise<unknown>;
 }
 
-/** `SET` with a Buffer reply, which ioredis has but declares only for some option orders. */
-interface SetGet {
-  setBuffer(
-    key: string,
-    value: string,
-    px: 'PX',
-    ms: number,
-    nx: 'NX',
-    get: 'GET',
-  ): Promise<Buffer | null>;
-}
-
 const NEWLINE = 0x0a;
 const IN_PROGRESS = 0x70; // 'p'
 const COMPLETED = 0x63; // 'c'
+const ACQUIRED_REPLY = Buffer.from('acquired');
+
+/** Where a record's last fencing token is kept: beside it, in the same {hash tag} (one slot). */
+function fenceKey(key: string): string {
+  return `${key}:fence`;
+}
+
+function acquired(token: Buffer): BeginResult {
+  return { state: 'acquired', fencingToken: Number(token.toString('latin1')) };
+}
 
 interface Corkable {
   cork(): void;
   uncork(): void;
 }
 
-// The two replies without data, shared rather than made per request.
-const ACQUIRED: BeginResult = Object.freeze({ state: 'acquired' });
+// The reply without data, shared rather than made per request.
 const MISMATCH: BeginResult = Object.freeze({ state: 'mismatch' });
 
 /** Which script decides for a set of rules, and the rules' part of its arguments. */

@@ -4,14 +4,21 @@ import { createHash } from 'node:crypto';
  * The Lua scripts behind the Redis store. Each is one atomic decision, sent as EVALSHA (EVAL when
  * the server does not know it yet; see `RedisStore.run`).
  *
- * An idempotency record is one string, so taking a free key is a single `SET NX PX`:
- *   p\n<owner>\n<fingerprint>\n                                   in progress
- *   c\n<owner>\n<fingerprint>\n<status>\n<headers JSON>\n<body>     completed (body: any bytes)
- *   u\n<owner>\n<fingerprint>\n<reason>                            finished, not storable
- * The owner (base64url, a dot and a counter) and the fingerprint (base64url) never contain a
- * newline, and JSON escapes its own, so the first newlines always separate the fields. Every write sets the expiry in the same
- * command, so no record can live without one. Every script is safe to run twice with the same
- * arguments (a re-sent command changes nothing more).
+ * An idempotency record is one string:
+ *   p\n<owner>\n<fingerprint>\n<token>\n                                   in progress
+ *   c\n<owner>\n<fingerprint>\n<token>\n<status>\n<headers JSON>\n<body>     completed (body: any bytes)
+ *   u\n<owner>\n<fingerprint>\n<token>\n<reason>                           finished, not storable
+ *   l\n<owner>\n<token>\n                                                   a lock (`lock` strategy)
+ * The owner (base64url, a dot and a counter), the fingerprint (base64url) and the token (digits)
+ * never contain a newline, and JSON escapes its own, so the first newlines always separate the
+ * fields. Every write sets the expiry in the same command, so no record can live without one.
+ * Every script is safe to run twice with the same arguments (a re-sent command changes nothing
+ * more).
+ *
+ * Fencing tokens: each take of a key issues a token greater than any issued for it before. The
+ * last one is kept beside the record (KEYS[2], which shares its {hash tag}) for as long as a lease
+ * may be held; without it, the token is the server's clock in microseconds, which has moved past
+ * every earlier token by then. So tokens grow across expiry, release and restart alike.
  */
 
 /** A script's text and the SHA1 that EVALSHA names it by. */
@@ -24,33 +31,31 @@ function script(lua: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
+/** `fence(key, ttl)`: the next fencing token of the record whose fence `key` is, as a string. */
+const FENCE = `
+local function fence(key, ttl)
+  local clock = redis.call('TIME')
+  local token = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  local last = tonumber(redis.call('GET', key) or '0')
+  if last >= token then token = last + 1 end
+  local text = string.format('%.0f', token)
+  redis.call('SET', key, text, 'PX', ttl)
+  return text
+end
+`;
+
 /**
- * KEYS[1] record; ARGV owner, fingerprint, lease ms. Used where Redis refuses `SET ... NX ... GET`
- * (before 7.0); on later versions `RedisStore.begin` does the same with that one native command.
+ * KEYS[1] record, KEYS[2] its fence; ARGV owner, fingerprint, lease ms. A free (or expired) key is
+ * taken with a new fencing token: `{'acquired', token}`. A key that is held replies
+ * `{'held', record}`, and the app reads the record: no part of a stored body is cut up inside the
+ * script.
  */
-export const BEGIN = script(`
--- Free (or expired): take the in-progress lease, with its short expiry, in one command.
-if redis.call('SET', KEYS[1], 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n', 'NX', 'PX', ARGV[3]) then
-  return {'acquired'}
-end
+export const BEGIN = script(`${FENCE}
 local record = redis.call('GET', KEYS[1])
-local ownerEnd = string.find(record, '\\n', 3, true)
-local fingerprintEnd = string.find(record, '\\n', ownerEnd + 1, true)
--- The same key with another request behind it: report it without revealing anything stored.
-if string.sub(record, ownerEnd + 1, fingerprintEnd - 1) ~= ARGV[2] then return {'mismatch'} end
-local state = string.sub(record, 1, 1)
-if state == 'p' then
-  -- Our own lease (this script was re-sent): still ours.
-  if string.sub(record, 3, ownerEnd - 1) == ARGV[1] then return {'acquired'} end
-  return {'in-progress', redis.call('PTTL', KEYS[1])}
-end
-if state == 'c' then
-  local statusEnd = string.find(record, '\\n', fingerprintEnd + 1, true)
-  local headersEnd = string.find(record, '\\n', statusEnd + 1, true)
-  return {'completed', string.sub(record, fingerprintEnd + 1, statusEnd - 1),
-    string.sub(record, statusEnd + 1, headersEnd - 1), string.sub(record, headersEnd + 1)}
-end
-return {'unstorable', string.sub(record, fingerprintEnd + 1)}
+if record then return {'held', record} end
+local token = fence(KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n' .. token .. '\\n', 'PX', ARGV[3])
+return {'acquired', token}
 `);
 
 /**
@@ -65,9 +70,11 @@ end
 `;
 
 /**
- * KEYS[1] record; ARGV owner, `<status>\n<headers JSON>\n<body>` (built by the app, so the script
- * only compares and writes), retention ms. One GET and one SET: the in-progress record is a few
- * dozen bytes, so reading it whole costs less than a GETRANGE and then a GET.
+ * KEYS[1] record, KEYS[2] its fence; ARGV owner, `<status>\n<headers JSON>\n<body>` (built by the
+ * app, so the script only compares and writes), retention ms. One GET and one SET: the
+ * in-progress record is a few dozen bytes, so reading it whole costs less than a GETRANGE and then
+ * a GET. The fence goes: the key is not taken again before the record expires, and by then the
+ * server's clock is past every token.
  */
 export const COMPLETE = script(`
 local record = redis.call('GET', KEYS[1])
@@ -78,42 +85,59 @@ if string.sub(record, 1, #head) ~= head then
   -- Re-sent after it succeeded: already done.
   return string.sub(record, 1, #head) == 'c' .. string.sub(head, 2) and 1 or 0
 end
--- 'p\\n<owner>\\n<fingerprint>\\n' becomes 'c\\n<owner>\\n<fingerprint>\\n<status>\\n<headers>\\n<body>'.
+-- 'p\\n<owner>\\n<fingerprint>\\n<token>\\n' becomes 'c\\n<owner>\\n<fingerprint>\\n<token>\\n<status>\\n<headers>\\n<body>'.
 redis.call('SET', KEYS[1], 'c' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
 return 1
 `);
 
-/** KEYS[1] record; ARGV owner, reason, retention ms. */
+/** KEYS[1] record, KEYS[2] its fence; ARGV owner, reason, retention ms. */
 export const MARK_UNSTORABLE = script(`${HEADER_CHECK}
 if not held('p') then return held('u') and 1 or 0 end
 local record = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], 'u' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
 return 1
 `);
 
-/** KEYS[1] record; ARGV owner. */
+/**
+ * KEYS[1] record; ARGV owner. Only an in-progress lease or a lock this owner still holds: never a
+ * finished result, never someone else's. The fence stays, so the next take's token is greater.
+ */
 export const RELEASE = script(`${HEADER_CHECK}
--- Only an in-progress lease we still hold: never a finished result, never someone else's lease.
-if held('p') then
+if held('p') or held('l') then
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
 `);
 
-/** KEYS[1] record; ARGV owner, lease ms. */
+/** KEYS[1] record, KEYS[2] its fence; ARGV owner, lease ms. */
 export const RENEW = script(`${HEADER_CHECK}
 if held('p') then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1
 end
 return 0
 `);
 
-/** KEYS[1] lock; ARGV ttl ms. Returns -1 when taken now, else the lock's remaining ms. */
-export const LOCK = script(`
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return -1 end
-return redis.call('PTTL', KEYS[1])
+/**
+ * KEYS[1] lock, KEYS[2] its fence; ARGV owner, ttl ms. Replies `{'acquired', token}` when taken now
+ * (or already held by this owner: a re-sent call), else `{'held', remaining ms}`.
+ */
+export const LOCK = script(`${FENCE}
+local record = redis.call('GET', KEYS[1])
+if record then
+  local head = 'l\\n' .. ARGV[1] .. '\\n'
+  if string.sub(record, 1, #head) == head then
+    return {'acquired', string.sub(record, #head + 1, -2)}
+  end
+  return {'held', redis.call('PTTL', KEYS[1])}
+end
+local token = fence(KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], 'l\\n' .. ARGV[1] .. '\\n' .. token .. '\\n', 'PX', ARGV[2])
+return {'acquired', token}
 `);
 
 /**
