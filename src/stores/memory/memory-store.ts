@@ -32,9 +32,10 @@ export interface MemoryStoreOptions {
   /** Most idempotency records (leases, locks, stored results) held at once. Default 100 000. */
   maxKeys?: number;
   /**
-   * Most bytes held by idempotency records, approximately: per record the stored body, its header
-   * names and values, the key, owner and fingerprint, and a fixed overhead for the objects around
-   * them (`RECORD_OVERHEAD_BYTES`). Default 64 MiB. A completion may pass it (see `complete`).
+   * Most bytes held by idempotency records, approximately: per record the stored body's bytes,
+   * the characters of its header names and values, of the key, owner and fingerprint, and a fixed
+   * 256 bytes for the objects around them. Default 64 MiB. A completion may pass it: a lease
+   * already granted always finishes (see `complete`).
    */
   maxBytes?: number;
   /** How often one background sweep drops expired records. Default 10 s. */
