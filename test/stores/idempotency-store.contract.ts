@@ -26,11 +26,12 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       body: Buffer.from('{"id":1}'),
     };
     const freshKey = (): string => `contract:key:{${randomUUID()}}`;
+    const ACQUIRED = { state: 'acquired' } as const;
 
     it('grants the lease to the first caller only', async () => {
       const { store } = setup();
       const key = freshKey();
-      expect(await store.begin(key, 'a', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.begin(key, 'a', 'fp', 5_000)).toMatchObject(ACQUIRED);
       const second = await store.begin(key, 'b', 'fp', 5_000);
       expect(second.state).toBe('in-progress');
       if (second.state === 'in-progress') {
@@ -43,7 +44,7 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       const { store } = setup();
       const key = freshKey();
       await store.begin(key, 'a', 'fp', 5_000);
-      expect(await store.begin(key, 'a', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.begin(key, 'a', 'fp', 5_000)).toMatchObject(ACQUIRED);
     });
 
     it('reports a different fingerprint as a mismatch without changing the record', async () => {
@@ -109,7 +110,7 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       const key = freshKey();
       await store.begin(key, 'slow', 'fp', 150);
       await elapse(300);
-      expect(await store.begin(key, 'fresh', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.begin(key, 'fresh', 'fp', 5_000)).toMatchObject(ACQUIRED);
       expect(await store.complete(key, 'slow', response, 10_000)).toBe(false);
       expect(await store.renew(key, 'slow', 5_000)).toBe(false);
       expect(await store.release(key, 'slow')).toBe(false);
@@ -134,7 +135,7 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       await store.begin(key, 'a', 'fp', 5_000);
       expect(await store.release(key, 'b')).toBe(false);
       expect(await store.release(key, 'a')).toBe(true);
-      expect(await store.begin(key, 'b', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.begin(key, 'b', 'fp', 5_000)).toMatchObject(ACQUIRED);
       await store.complete(key, 'b', response, 10_000);
       expect(await store.release(key, 'b')).toBe(false);
       expect((await store.begin(key, 'c', 'fp', 5_000)).state).toBe('completed');
@@ -146,7 +147,7 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       await store.begin(key, 'crashed', 'fp', 200);
       expect((await store.begin(key, 'retry', 'fp', 200)).state).toBe('in-progress');
       await elapse(350);
-      expect(await store.begin(key, 'retry', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.begin(key, 'retry', 'fp', 5_000)).toMatchObject(ACQUIRED);
     });
 
     it('extends a lease that its owner renews', async () => {
@@ -166,7 +167,7 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       await store.complete(key, 'a', response, 300);
       expect((await store.begin(key, 'b', 'fp', 5_000)).state).toBe('completed');
       await elapse(450);
-      expect(await store.begin(key, 'c', 'fp', 5_000)).toEqual({ state: 'acquired' });
+      expect(await store.begin(key, 'c', 'fp', 5_000)).toMatchObject(ACQUIRED);
     });
 
     it('remembers a result that could not be stored, owner-checked', async () => {
@@ -185,12 +186,58 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
     it('locks once per window and never releases before it expires', async () => {
       const { store, elapse } = setup();
       const key = freshKey();
-      expect(await store.lock(key, 300)).toEqual({ acquired: true });
-      const second = await store.lock(key, 300);
+      expect(await store.lock(key, 'a', 300)).toMatchObject({ acquired: true });
+      const second = await store.lock(key, 'b', 300);
       expect(second.acquired).toBe(false);
       if (!second.acquired) expect(second.retryAfterMs).toBeGreaterThan(100);
       await elapse(450);
-      expect(await store.lock(key, 300)).toEqual({ acquired: true });
+      expect(await store.lock(key, 'b', 300)).toMatchObject({ acquired: true });
+    });
+
+    it('gives a lock back only to its owner, and repeats a re-sent lock with its token', async () => {
+      const { store } = setup();
+      const key = freshKey();
+      const first = await store.lock(key, 'a', 5_000);
+      expect(first.acquired).toBe(true);
+      expect(await store.lock(key, 'a', 5_000)).toEqual(first);
+      expect(await store.release(key, 'b')).toBe(false);
+      expect((await store.lock(key, 'b', 5_000)).acquired).toBe(false);
+      expect(await store.release(key, 'a')).toBe(true);
+      const next = await store.lock(key, 'b', 5_000);
+      expect(next.acquired && first.acquired && next.fencingToken > first.fencingToken).toBe(true);
+    });
+
+    it('issues a fencing token that grows with every take of a key, and repeats it to a re-sent begin', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      const tokens: number[] = [];
+      const take = async (owner: string, leaseMs = 5_000): Promise<number> => {
+        const result = await store.begin(key, owner, 'fp', leaseMs);
+        if (result.state !== 'acquired') throw new Error(`not acquired: ${result.state}`);
+        expect(Number.isSafeInteger(result.fencingToken)).toBe(true);
+        tokens.push(result.fencingToken);
+        return result.fencingToken;
+      };
+      const first = await take('a');
+      // Re-sent by its owner: the same take, the same token.
+      expect(await take('a')).toBe(first);
+      tokens.pop();
+      // Given back: the next take is a new one.
+      await store.release(key, 'a');
+      await take('b', 150);
+      // Run out: a stale holder's token is lower than the new holder's.
+      await elapse(300);
+      await take('c');
+      await store.complete(key, 'c', response, 150);
+      // Completed, then forgotten: a new take still issues a greater token.
+      await elapse(300);
+      await take('d');
+      for (let i = 1; i < tokens.length; i++) {
+        expect(tokens[i]).toBeGreaterThan(tokens[i - 1] as number);
+      }
+      // Tokens are per key, but never go back for any key.
+      const other = await store.begin(freshKey(), 'e', 'fp', 5_000);
+      expect(other.state === 'acquired' && other.fencingToken).toBeGreaterThan(0);
     });
 
     it('grants one lease among many concurrent callers', async () => {
