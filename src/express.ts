@@ -25,3 +25,20 @@ export {
   type ScopeResolver,
 } from './http/request.js';
 export * from './index.js';
+
+declare global {
+  // Express's own augmentation point (as Passport's `req.user` and express-rate-limit's
+  // `req.rateLimit` use): the type of `req.idempotency` in every handler.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /**
+       * The lease this request runs under behind `idempotent()`: its fencing token, and a signal
+       * that aborts when the lease can no longer be guaranteed. `undefined` when it runs
+       * unprotected (no key on an optional route, or the store down with `onStoreUnavailable:
+       * 'allow'`), or on routes without `idempotent()`.
+       */
+      readonly idempotency?: import('./core/idempotency/lease.js').IdempotencyLease;
+    }
+  }
+}

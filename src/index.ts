@@ -21,6 +21,8 @@ export {
   type IdempotencyEvent,
   type IdempotencyRequest,
 } from './core/idempotency/engine.js';
+export { safetyMarginMs, type IdempotencyLease } from './core/idempotency/lease.js';
+export { scopeKey, userScope, type ScopeParts, type ScopeResolver } from './core/scope.js';
 export {
   DEFAULT_REPLAY_HEADERS,
   defaultOutcome,
@@ -81,6 +83,7 @@ export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-sto
 export {
   TollgateStore,
   type BeginResult,
+  type FencingToken,
   type IdempotencyStore,
   type LockResult,
   type RateLimitAlgorithm,

@@ -1,6 +1,7 @@
 /** Tollgate for NestJS: `import { TollgateModule, Idempotent } from 'tollgate/nest'`. */
 export { Idempotent, SkipIdempotency } from './nest/decorators.js';
 export { IdempotencyInterceptor } from './nest/idempotency.interceptor.js';
+export { Lease } from './nest/lease.decorator.js';
 export {
   IdempotentMetadata,
   SkipIdempotencyMetadata,

@@ -7,13 +7,15 @@ import {
   type IdempotencyDecision,
   type IdempotencyEvent,
 } from '../core/idempotency/engine.js';
+import type { IdempotencyLease } from '../core/idempotency/lease.js';
 import {
   resolveIdempotencyPolicy,
   UNSAFE_METHODS,
   type IdempotencyOptions,
-  type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
+import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
+import { attachLease, leaseOf } from '../http/leases.js';
 import { defaultScope, describeHttpRequest, scopeOf, type ScopeResolver } from '../http/request.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
@@ -92,6 +94,11 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
       const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
       described = describeHttpRequest(req, template, scopeOf(req, resolveScope));
     } catch (error) {
+      // A user the scope cannot identify is refused, never lumped together with other users.
+      if (isUnidentifiedUser(error)) {
+        sendProblem(res, error);
+        return;
+      }
       // A throwing scope or route function is the app's bug: Express's error handling reports it.
       next(toError(error));
       return;
@@ -101,7 +108,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
       (decision) => {
         let runHandler: boolean;
         try {
-          runHandler = act(decision, res, policy);
+          runHandler = act(decision, req, res);
         } catch (error) {
           next(toError(error));
           return;
@@ -114,14 +121,11 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
 }
 
 /** Carries out the engine's decision; true when the route's handlers should run. */
-function act(
-  decision: IdempotencyDecision,
-  res: ServerResponse,
-  policy: IdempotencyPolicy,
-): boolean {
+function act(decision: IdempotencyDecision, req: object, res: ServerResponse): boolean {
   switch (decision.action) {
     case 'proceed':
-      if (decision.execution.tracked) track(decision.execution, res, policy.leaseMs);
+      exposeLease(req, decision.execution.lease);
+      if (decision.execution.tracked) track(decision.execution, res);
       return true;
     case 'replay':
       sendReplay(res, decision.response);
@@ -147,7 +151,7 @@ function routeOf(req: ExpressRequestLike): string {
  * Records how the response ends, however it ends: `res.json`, `res.send`, `res.sendStatus`,
  * `res.end`, or an error handler after `next(err)` all end in `res.end()`, which is captured.
  */
-function track(execution: Execution, res: ServerResponse, leaseMs: number): void {
+function track(execution: Execution, res: ServerResponse): void {
   // Express's own responses are written in one `end()`; a body written piece by piece is a
   // stream (`res.write`, `res.sendFile`, a piped Readable), passed through and never stored.
   const capture = ResponseCapture.attach(res, execution, {
@@ -156,19 +160,46 @@ function track(execution: Execution, res: ServerResponse, leaseMs: number): void
     watchDestroy: true,
   });
 
-  // A response that closes without `end()` is never captured; its key must not stay in progress.
-  // 'close' comes once, so `on` (no wrapper per request, as `once` makes).
+  // A response that closes without `end()` is never captured. 'close' comes once, so `on` (no
+  // wrapper per request, as `once` makes).
   res.on('close', () => {
     if (capture.ended) return;
-    if (capture.destroyedByApp || res.headersSent) {
-      // The app gave up on this response (destroyed it, or failed mid-body): let a retry run.
+    if (res.headersSent) {
+      // Cut off mid-body: the handler ran and part of its answer went out. Duplicates are told
+      // it cannot be replayed; running it again could do its work twice.
+      void execution.finish({ status: res.statusCode, unstorable: 'streamed' });
+    } else if (capture.destroyedByApp) {
+      // The app gave up on this response before answering: let a retry run.
       void execution.abandon();
-      return;
     }
-    // The client left while the handler still runs. Its result is still stored if it ends the
-    // response within one lease; a handler that never does frees the key after that.
-    setTimeout(() => {
-      if (!capture.ended) void execution.abandon();
-    }, leaseMs).unref();
+    // Otherwise the client left while the handler still runs: the key stays held, renewed, until
+    // the handler ends the response (captured even with the client gone), whatever the client
+    // does meanwhile. Its retry is told the request is in progress, then gets the replay.
   });
 }
+
+/** Prototypes that have the `idempotency` getter: defined once, never per request. */
+const exposedOn = new WeakSet<object>();
+
+/**
+ * Makes the request's lease readable as `req.idempotency`. The getter lives on the request's
+ * prototype (Express's `app.request`), so no property is added to each request object, which
+ * would cost every protected request a copy of its hidden class.
+ */
+function exposeLease(req: object, lease: IdempotencyLease): void {
+  attachLease(req, lease);
+  const proto: unknown = Object.getPrototypeOf(req);
+  if (typeof proto !== 'object' || proto === null || exposedOn.has(proto)) return;
+  exposedOn.add(proto);
+  if (Object.prototype.hasOwnProperty.call(proto, LEASE_PROPERTY)) return;
+  Object.defineProperty(proto, LEASE_PROPERTY, {
+    configurable: true,
+    enumerable: false,
+    get(this: object): IdempotencyLease | undefined {
+      return leaseOf(this);
+    },
+  });
+}
+
+/** The name under which a handler reads its lease: `req.idempotency`. */
+const LEASE_PROPERTY = 'idempotency';

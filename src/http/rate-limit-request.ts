@@ -1,11 +1,9 @@
 import type { RateLimitRequest } from '../core/ratelimit/options.js';
+import { isUnidentifiedUser, resolveScopeKey } from '../core/scope.js';
 import type { HttpRequestLike, ScopeResolver } from './request.js';
 
 /** What the rate limiter reads besides what every adapter already describes: the TCP peer. */
-export interface RateLimitHttpRequestLike extends HttpRequestLike {
-  /** Express's and Fastify's requests both expose the Node.js socket here. */
-  socket?: { remoteAddress?: string | undefined } | undefined;
-}
+export type RateLimitHttpRequestLike = HttpRequestLike;
 
 /**
  * Describes a request to the rate-limit engine; the adapter supplies what only it knows (the route
@@ -28,14 +26,15 @@ export function describeRateLimitRequest(
 }
 
 /**
- * The principal as one string, or `undefined` when the request is anonymous. A resolver that
- * finds a user object without any id (every part empty) also means anonymous: counting all such
- * requests as one "user" would let one client use up everyone's quota.
+ * The principal as one string, or `undefined` when the request is anonymous: the scope
+ * idempotency uses. A user the resolver cannot identify is counted by its address, as anonymous
+ * requests are: counting every such user as one would let one client use up everyone's quota.
  */
 function principalOf(request: unknown, resolveScope: ScopeResolver): string | undefined {
-  const scope = resolveScope(request);
-  if (scope === undefined) return undefined;
-  if (typeof scope === 'string') return JSON.stringify([scope]);
-  if (scope.every((part) => part === undefined || part === null)) return undefined;
-  return JSON.stringify(scope.map((part) => part ?? null));
+  try {
+    return resolveScopeKey(request, resolveScope);
+  } catch (error) {
+    if (isUnidentifiedUser(error)) return undefined;
+    throw error;
+  }
 }

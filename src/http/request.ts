@@ -1,5 +1,8 @@
 import { UNREADABLE_BODY } from '../core/fingerprint.js';
 import type { IdempotencyRequest } from '../core/idempotency/engine.js';
+import { scopeKey, userScope, type ScopeResolver } from '../core/scope.js';
+
+export type { ScopeParts, ScopeResolver } from '../core/scope.js';
 
 /**
  * What every Node.js web framework's request has that Tollgate reads: Express's, Fastify's and
@@ -17,39 +20,31 @@ export interface HttpRequestLike {
   user?: unknown;
   /** Path parameters of the matched route (Express, Fastify and Nest on either set them). */
   params?: unknown;
+  /** Express's and Fastify's requests both expose the Node.js socket here. */
+  socket?: { remoteAddress?: string | undefined } | undefined;
 }
 
-/** Who is asking: a principal, or principal and tenant; `undefined` for an anonymous request. */
-export type ScopeParts = string | ReadonlyArray<string | number | undefined> | undefined;
+/**
+ * `request.user.id` (else `sub`, else `userId`) and `request.user.tenantId`, as most Passport
+ * strategies and guards set them; no user is anonymous. A user object without any of those ids is
+ * refused (`TOLLGATE_SCOPE_UNRESOLVED`) rather than lumped together with every other such user.
+ */
+export const defaultScope: ScopeResolver = (request) =>
+  userScope((request as HttpRequestLike | undefined)?.user);
 
-/** Who is asking, as parts of every storage key: principal and tenant. */
-export type ScopeResolver<Request = unknown> = (request: Request) => ScopeParts;
-
-/** `request.user.id` (or `sub`) and `request.user.tenantId`, as most Passport strategies and guards set them. */
-export const defaultScope: ScopeResolver = (request) => {
-  const user = (request as HttpRequestLike | undefined)?.user as
-    Record<string, unknown> | undefined;
-  if (!user || typeof user !== 'object') return undefined;
-  const id = user.id ?? user.sub;
-  const tenant = user.tenantId;
-  return [
-    typeof id === 'string' || typeof id === 'number' ? id : undefined,
-    typeof tenant === 'string' || typeof tenant === 'number' ? tenant : undefined,
-  ];
-};
-
-/** The scope as one string: JSON keeps `["a:b"]` and `["a","b"]` apart, so no two scopes collide. */
-export function scopeOf<Request>(request: Request, resolve: ScopeResolver<Request>): string {
-  const scope = resolve(request);
-  if (scope === undefined) return 'anonymous';
-  return JSON.stringify(typeof scope === 'string' ? [scope] : scope.map((part) => part ?? null));
+/** Who is asking, as one string, or `undefined` when anonymous (see `scopeKey`). */
+export function scopeOf<Request>(
+  request: Request,
+  resolve: ScopeResolver<Request>,
+): string | undefined {
+  return scopeKey(resolve(request));
 }
 
 /** Describes a request to the idempotency engine; the adapter supplies what only it knows. */
 export function describeHttpRequest(
   request: HttpRequestLike,
   route: string,
-  scope: string,
+  scope: string | undefined,
 ): IdempotencyRequest {
   return new DescribedHttpRequest(request, route, scope);
 }
@@ -63,7 +58,7 @@ class DescribedHttpRequest implements IdempotencyRequest {
   constructor(
     private readonly request: HttpRequestLike,
     readonly route: string,
-    readonly scope: string,
+    readonly scope: string | undefined,
   ) {
     this.method = request.method;
     this.body = bodyOf(request);
@@ -73,6 +68,10 @@ class DescribedHttpRequest implements IdempotencyRequest {
       typeof params === 'object' && params !== null
         ? (params as Record<string, unknown>)
         : undefined;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.request.socket?.remoteAddress;
   }
 
   header(name: string): string | readonly string[] | undefined {

@@ -96,16 +96,28 @@ export class ResponseCapture {
     return capture;
   }
 
-  /** The body is a stream: pass it through and report it as `streamed` rather than buffering it. */
-  markStreamed(): void {
+  /**
+   * The body is a stream: pass it through and report it as `streamed` rather than buffering it,
+   * when it ends or when it is cut off (the client leaves mid-body, or the app destroys it).
+   */
+  markStreamed(res: ServerResponse): void {
+    if (this.streamed) return;
     this.streamed = true;
     this.first = undefined;
     this.rest = undefined;
+    // Only streamed responses listen for 'close': part of the body went out, so the handler ran,
+    // and a response that never ends must still be recorded, or a retry would run it again.
+    res.once('close', () => {
+      if (this.ended) return;
+      this.ended = true;
+      captures.delete(res);
+      this.sink.finish({ status: res.statusCode, unstorable: 'streamed' });
+    });
   }
 
-  private onWrite(chunk: unknown, encoding: unknown): void {
+  private onWrite(res: ServerResponse, chunk: unknown, encoding: unknown): void {
     if (this.buffersWrites) this.take(chunk, encoding);
-    else if (!this.streamed) this.markStreamed();
+    else this.markStreamed(res);
   }
 
   private onEnd(res: ServerResponse, chunk: unknown, encoding: unknown): void {
@@ -180,7 +192,7 @@ export class ResponseCapture {
     if (capture === undefined) return;
     switch (method) {
       case 'write':
-        capture.onWrite(args[0], args[1]);
+        capture.onWrite(res, args[0], args[1]);
         return;
       case 'end':
         capture.onEnd(res, args[0], args[1]);

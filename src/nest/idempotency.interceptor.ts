@@ -21,7 +21,9 @@ import {
   UNSAFE_METHODS,
   type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
+import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
+import { attachLease } from '../http/leases.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
@@ -68,11 +70,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
     idempotencyHandled.mark(request);
 
     const response = http.getResponse<unknown>();
-    const described = describeRequest(context, request, this.options.scope ?? defaultScope);
+    let described;
+    try {
+      described = describeRequest(context, request, this.options.scope ?? defaultScope);
+    } catch (error) {
+      // A user the scope cannot identify is refused, never lumped together with other users.
+      if (!isUnidentifiedUser(error)) throw error;
+      return this.answer(context, response, this.reject(response, error));
+    }
     // Nest awaits a promised Observable: no extra operators around the decision.
     const decision = await this.engine.begin(described, policy);
     switch (decision.action) {
       case 'proceed':
+        attachLease(request, decision.execution.lease);
         return this.execute(decision.execution, response, next);
       case 'replay':
         return this.answer(context, response, this.replay(response, decision.response));
@@ -111,11 +121,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
       writes: onFastify ? 'buffer' : 'stream',
       headersFromWriteHead: onFastify,
     });
-    // Once the handler settles Nest always ends the response, except for a client already gone:
-    // a response closed with nothing sent will never be captured, so its key is released rather
-    // than left in progress until the lease runs out (a turn later, as Nest may still be ending it).
+    // Once the handler settles Nest always ends the response, except for a client already gone.
+    // A response closed with nothing sent will never be captured, so its key is released rather
+    // than left in progress until the lease runs out (a turn later, as Nest may still be ending
+    // it). One cut off mid-body ran, and part of its answer went out: duplicates are told it
+    // cannot be replayed rather than running it again.
     const abandonIfClosedUnsent = (): void => {
-      if (!capture.ended && raw.destroyed) void execution.abandon();
+      if (capture.ended || !raw.destroyed) return;
+      if (raw.headersSent)
+        void execution.finish({ status: raw.statusCode, unstorable: 'streamed' });
+      else void execution.abandon();
     };
     const afterHandler = (): void => {
       if (raw.destroyed) setImmediate(abandonIfClosedUnsent);
@@ -131,7 +146,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       // Fastify writes every body with `write`, so a stream is told apart by the handler's value.
       const inner = next.handle().subscribe({
         next: (value) => {
-          if (isStream(value)) capture.markStreamed();
+          if (isStream(value)) capture.markStreamed(raw);
           subscriber.next(value);
         },
         error: (error: unknown) => subscriber.error(error),

@@ -22,6 +22,7 @@ import {
   messageIdOf,
 } from '../core/idempotency/message.js';
 import type { IdempotencyPolicy } from '../core/idempotency/options.js';
+import { attachLease } from '../http/leases.js';
 import { scopeOf, type ScopeParts } from '../http/request.js';
 
 /** The message's payload and transport context (`host.getContext<TcpContext>()`), as Nest hands them over. */
@@ -92,7 +93,7 @@ export class MessageIdempotency {
         route,
         scope: options.messageScope
           ? scopeOf(data, (payload) => options.messageScope?.(payload, host))
-          : 'anonymous',
+          : undefined,
         data,
         id: options.messageId
           ? messageIdOf(options.messageId(data, host))
@@ -104,6 +105,7 @@ export class MessageIdempotency {
       concatMap((decision) => {
         switch (decision.action) {
           case 'proceed':
+            attachLease(leaseHolder(context), decision.execution.lease);
             return this.runOnce(decision.execution, next, event);
           case 'replay':
             return event ? HANDLED_ELSEWHERE : from(decodeMessageReply(decision.response));
@@ -154,6 +156,18 @@ export class MessageIdempotency {
       .subscribe(settled);
     return settled.pipe(concatMap((values) => from(values)));
   }
+}
+
+/**
+ * What a message's lease is kept by: its transport context (`@Ctx()`), one object per delivery,
+ * else its payload. Nest hands parameter decorators a copy of the arguments array, so the array
+ * itself cannot be the key; its elements are the same objects.
+ */
+export function leaseHolder(context: ArgumentsHost): object {
+  const [data, transport] = context.getArgs<[unknown, unknown]>();
+  if (typeof transport === 'object' && transport !== null) return transport;
+  if (typeof data === 'object' && data !== null) return data;
+  return context.getArgs();
 }
 
 /** The key a client attached as packet metadata (Nest 12 `ClientProxy#setOnDispatchHook`). */

@@ -40,8 +40,7 @@ export type BeginResult =
 
 /** Outcome of a `lock` attempt: a short lock that only expires (or is given back by `release`). */
 export type LockResult =
-  | { acquired: true; fencingToken: FencingToken }
-  | { acquired: false; retryAfterMs: number };
+  { acquired: true; fencingToken: FencingToken } | { acquired: false; retryAfterMs: number };
 
 export interface IdempotencyStore {
   /**

@@ -42,7 +42,9 @@ describe('QuorumStore when nodes fail', () => {
   it('keeps granting, completing and replaying with one node down', async () => {
     await servers[2]!.kill();
     try {
-      expect(await quorum.begin('q:{one-down}', 'a', 'fp', 5_000)).toMatchObject({ state: 'acquired' });
+      expect(await quorum.begin('q:{one-down}', 'a', 'fp', 5_000)).toMatchObject({
+        state: 'acquired',
+      });
       expect((await quorum.begin('q:{one-down}', 'b', 'fp', 5_000)).state).toBe('in-progress');
       expect(await quorum.complete('q:{one-down}', 'a', response, 60_000)).toBe(true);
       expect((await quorum.begin('q:{one-down}', 'b', 'fp', 5_000)).state).toBe('completed');
@@ -53,7 +55,9 @@ describe('QuorumStore when nodes fail', () => {
 
   it('never runs a duplicate when a node that granted the key restarts empty', async () => {
     await nodes[0]!.ready().catch(() => undefined);
-    expect(await quorum.begin('q:{amnesia}', 'first', 'fp', 10_000)).toMatchObject({ state: 'acquired' });
+    expect(await quorum.begin('q:{amnesia}', 'first', 'fp', 10_000)).toMatchObject({
+      state: 'acquired',
+    });
     // Node 0 loses everything it knew, as a failed-over master without the latest writes would.
     await servers[0]!.kill();
     await servers[0]!.restart();

@@ -12,7 +12,7 @@ import type {
   StoredResponse,
   UnstorableReason,
 } from '../../stores/store.js';
-import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
+import { Lease, monotonicNow } from './lease.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   bodyNotReadable,

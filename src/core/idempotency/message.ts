@@ -18,8 +18,8 @@ export const MESSAGE_METHOD = 'MESSAGE';
 export interface IncomingMessage {
   /** The handler: its pattern and its name, so two handlers of one event never share a key. */
   route: string;
-  /** Who sent it, as `scopeOf` formats it; `anonymous` for most service-to-service traffic. */
-  scope: string;
+  /** Who sent it, as `scopeKey` writes it; `undefined` (anonymous) for most service-to-service traffic. */
+  scope: string | undefined;
   /** The payload. */
   data: unknown;
   /** The message's own id, when it carries one. */
@@ -121,13 +121,12 @@ export const EVENT_HANDLED: CapturedResponse = {
 };
 
 /**
- * Rejections that mean "this message is being or was already handled": a duplicate event is then
- * simply not handled again. Any other rejection (a reused id, the store down) is an error.
+ * Rejections that mean "this message was already handled": a duplicate event is then simply not
+ * handled again. Any other rejection is an error, so a transport that acknowledges on return
+ * redelivers it. That includes a message still in progress: the first delivery may be running,
+ * or its consumer may have crashed holding the key, and then only a later redelivery (once the
+ * lease has run out) handles it at all.
  */
 export function isDuplicateDelivery(error: TollgateHttpError): boolean {
-  return (
-    error.code === 'TOLLGATE_IN_PROGRESS' ||
-    error.code === 'TOLLGATE_DUPLICATE' ||
-    error.code === 'TOLLGATE_NOT_REPLAYABLE'
-  );
+  return error.code === 'TOLLGATE_DUPLICATE' || error.code === 'TOLLGATE_NOT_REPLAYABLE';
 }

@@ -76,7 +76,8 @@ export class QuorumStore implements TollgateStore {
     // Each node's token grows with its own takes and clock: the largest of a majority is the
     // holder's, which is greater than an earlier holder's as long as the nodes' clocks agree to
     // within a lease (every later take comes a lease after the earlier one ran out).
-    if (!decided && !mismatch && acquired >= this.majority) return { state: 'acquired', fencingToken };
+    if (!decided && !mismatch && acquired >= this.majority)
+      return { state: 'acquired', fencingToken };
     // Not granted: give back the leases taken on a minority, so they do not block a retry.
     if (acquired > 0) await this.onEach((store) => store.release(key, owner));
     if (decided) return decided;

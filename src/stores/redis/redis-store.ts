@@ -25,8 +25,6 @@ import {
   type LuaScript,
 } from './scripts.js';
 
-type RedisReply = Buffer | number | null | RedisReply[];
-
 /**
  * Options for a connection the store opens itself. The request path must never hang on a dead or
  * silent Redis, nor run a write late, so these defaults apply unless overridden: no offline queue
@@ -210,8 +208,16 @@ export class RedisStore implements TollgateStore {
     retentionMs: number,
   ): Promise<boolean> {
     return (
-      (await this.run(MARK_UNSTORABLE, false, 2, key, fenceKey(key), owner, reason, retentionMs)) ===
-      1
+      (await this.run(
+        MARK_UNSTORABLE,
+        false,
+        2,
+        key,
+        fenceKey(key),
+        owner,
+        reason,
+        retentionMs,
+      )) === 1
     );
   }
 
