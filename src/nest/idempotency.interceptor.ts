@@ -13,7 +13,7 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { Observable, of } from 'rxjs';
 
-import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
+import { PROBLEM_CONTENT_TYPE, TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
 import { MESSAGE_METHOD } from '../core/idempotency/message.js';
 import {
@@ -29,6 +29,7 @@ import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../stores/store.js';
 import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
+import { TollgateHttpException } from './tollgate-http.exception.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -138,18 +139,20 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // One Observable written out rather than `tap` and `finalize`, and no 'close' listener: every
     // rxjs operator costs a subscriber and a subscription on every request.
     return new Observable<unknown>((subscriber) => {
-      if (!onFastify) {
-        // On Express the first `write` of a streamed body marks it already.
-        next.handle().subscribe(subscriber);
-        return afterHandler;
-      }
-      // Fastify writes every body with `write`, so a stream is told apart by the handler's value.
+      // A Tollgate error the handler throws (`lease.throwIfLost()`) answers as every rejection
+      // does: problem+json with its headers, through Nest's exception filters.
+      const error = (thrown: unknown): void =>
+        subscriber.error(
+          thrown instanceof TollgateHttpError ? this.asException(response, thrown) : thrown,
+        );
+      // On Express the first `write` of a streamed body marks it already; Fastify writes every
+      // body with `write`, so there a stream is told apart by the handler's value.
       const inner = next.handle().subscribe({
         next: (value) => {
-          if (isStream(value)) capture.markStreamed(raw);
+          if (onFastify && isStream(value)) capture.markStreamed(raw);
           subscriber.next(value);
         },
-        error: (error: unknown) => subscriber.error(error),
+        error,
         complete: () => subscriber.complete(),
       });
       return () => {
@@ -184,6 +187,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     adapter.setHeader(response, REPLAYED_HEADER, 'true');
     return replayBody(stored.body, contentType);
+  }
+
+  /** The error as Nest's exception layer carries it, its headers already on the response. */
+  private asException(response: unknown, error: TollgateHttpError): TollgateHttpException {
+    const adapter = this.adapterHost.httpAdapter;
+    for (const [name, value] of Object.entries(error.headers))
+      adapter.setHeader(response, name, value);
+    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
+    return new TollgateHttpException(error);
   }
 
   private reject(response: unknown, error: TollgateHttpError): StreamableFile | undefined {

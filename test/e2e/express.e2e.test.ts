@@ -103,9 +103,19 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
     await sleep(300);
     res.status(201).json({ run });
   });
-  app.post('/hang', protect({ lease: '600ms' }), () => {
-    ran('hang');
-    // Never answers: only the client's disconnect ends this request.
+  app.post('/outlives-lease', protect({ lease: '600ms' }), async (_req, res) => {
+    const run = ran('outlives-lease');
+    // Answers long after its client left, and after two leases: renewed all along.
+    await sleep(1_500);
+    res.status(201).json({ run });
+  });
+  app.post('/stream-slowly', protect(), async (_req, res) => {
+    ran('stream-slowly');
+    res.status(200).setHeader('content-type', 'text/plain');
+    res.write('first part\n');
+    await sleep(300);
+    res.write('second part\n');
+    res.end();
   });
   app.post(
     '/tenant',
@@ -312,16 +322,46 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
   });
 
   describe('responses that end without res.end()', () => {
-    it.each([
-      ['res.destroy() before any byte', '/destroy', 'destroy'],
-      ['res.destroy() after part of the body', '/destroy-mid-body', 'destroy-mid-body'],
-    ])('%s: the key is released at once, so a retry runs again', async (_, path, name) => {
+    it('res.destroy() before any byte: the key is released at once, so a retry runs again', async () => {
       const key = randomUUID();
-      const attempt = (): Promise<unknown> => post(path, key).catch(() => undefined);
+      const attempt = (): Promise<unknown> => post('/destroy', key).catch(() => undefined);
       await attempt();
-      expect(runsOf(name)).toBe(1);
+      expect(runsOf('destroy')).toBe(1);
       // Well within the 30 s lease: the key was released, not left to expire.
-      await expect.poll(async () => (await attempt(), runsOf(name)), { timeout: 2_000 }).toBe(2);
+      await expect.poll(async () => (await attempt(), runsOf('destroy')), { timeout: 2_000 }).toBe(2);
+    });
+
+    it('res.destroy() after part of the body: the request ran, so a retry is told it cannot be replayed', async () => {
+      const key = randomUUID();
+      await post('/destroy-mid-body', key).catch(() => undefined);
+      expect(runsOf('destroy-mid-body')).toBe(1);
+      await expect
+        .poll(async () => (await post('/destroy-mid-body', key).catch(() => undefined))?.status, {
+          timeout: 2_000,
+        })
+        .toBe(409);
+      const retry = await post('/destroy-mid-body', key);
+      expect(retry.json()).toMatchObject({ type: expect.stringMatching(/response-not-replayable$/) });
+      expect(runsOf('destroy-mid-body')).toBe(1);
+    });
+
+    it('a client that leaves mid-stream: the key is kept, a retry is told it cannot be replayed', async () => {
+      const key = randomUUID();
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(`${baseUrl}/stream-slowly`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        });
+        req.on('error', () => resolve());
+        // Leaves as soon as the first part of the body arrives.
+        req.on('response', (response) => response.once('data', () => (req.destroy(), resolve())));
+        req.end('{"a":1}');
+      });
+      await sleep(500);
+      const retry = await post('/stream-slowly', key);
+      expect(retry.status).toBe(409);
+      expect(retry.json()).toMatchObject({ type: expect.stringMatching(/response-not-replayable$/) });
+      expect(runsOf('stream-slowly')).toBe(1);
     });
 
     it('a client that disconnects mid-handler: the result is still stored and replayed', async () => {
@@ -335,15 +375,19 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       expect(runsOf('slow')).toBe(1);
     });
 
-    it('a handler that never answers a client that left frees its key after one lease', async () => {
+    it('a client that left a handler slower than its lease: the key is kept until the handler answers', async () => {
       const key = randomUUID();
-      await disconnectAfter(`${baseUrl}/hang`, key, 50);
-      const meanwhile = await post('/hang', key, undefined).catch(() => undefined);
-      // Within the lease the handler may still answer, so duplicates wait (409).
-      expect(meanwhile?.status).toBe(409);
+      await disconnectAfter(`${baseUrl}/outlives-lease`, key, 50);
+      // Past one lease (600 ms) the handler still runs: a retry must not run it again.
       await sleep(900);
-      await disconnectAfter(`${baseUrl}/hang`, key, 50);
-      await expect.poll(() => runsOf('hang')).toBe(2);
+      const meanwhile = await post('/outlives-lease', key);
+      expect(meanwhile.status).toBe(409);
+      expect(meanwhile.json()).toMatchObject({ type: expect.stringMatching(/request-in-progress$/) });
+      await sleep(900);
+      const retry = await post('/outlives-lease', key);
+      expect(retry.status).toBe(201);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(runsOf('outlives-lease')).toBe(1);
     });
   });
 

@@ -11,7 +11,12 @@ import {
   type IncomingMessage,
 } from '../../src/core/idempotency/message.js';
 import { resolveIdempotencyPolicy } from '../../src/core/idempotency/options.js';
-import { inProgress, keyReused, storeUnavailable } from '../../src/core/idempotency/problems.js';
+import {
+  duplicateLocked,
+  inProgress,
+  keyReused,
+  storeUnavailable,
+} from '../../src/core/idempotency/problems.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import type { StoredResponse } from '../../src/stores/store.js';
 
@@ -101,8 +106,11 @@ describe('message replies', () => {
     expect(encodeMessageReply([10n], 1024)).toBeUndefined();
   });
 
-  it('treats in-progress and already-handled as duplicates, anything else as an error', () => {
-    expect(isDuplicateDelivery(inProgress(1000))).toBe(true);
+  it('treats already-handled as a duplicate; in progress and anything else as an error, so it is redelivered', () => {
+    // The first delivery's consumer may have crashed holding the key: acknowledging this one as
+    // handled elsewhere would lose the message.
+    expect(isDuplicateDelivery(inProgress(1000))).toBe(false);
+    expect(isDuplicateDelivery(duplicateLocked(1000))).toBe(true);
     expect(isDuplicateDelivery(keyReused('Idempotency-Key'))).toBe(false);
     expect(isDuplicateDelivery(storeUnavailable())).toBe(false);
   });
