@@ -103,6 +103,24 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
     await sleep(300);
     res.status(201).json({ run });
   });
+  // The authenticated user as a JWT strategy might leave it, from a test header.
+  const asUser = (req: Request, _res: unknown, next: () => void): void => {
+    const user = req.get('x-user');
+    if (user !== undefined) (req as Request & { user?: unknown }).user = JSON.parse(user);
+    next();
+  };
+  app.post('/report', asUser, protect({ strategy: 'fingerprint', window: '5s' }), (req, res) => {
+    res
+      .status(201)
+      .json({ run: ran('report'), for: (req as Request & { user?: unknown }).user ?? null });
+  });
+  app.post(
+    '/report-behind-proxy',
+    protect({ strategy: 'fingerprint', window: '5s', trustProxy: 1 }),
+    (_req, res) => {
+      res.status(201).json({ run: ran('report-behind-proxy') });
+    },
+  );
   app.post('/outlives-lease', protect({ lease: '600ms' }), async (_req, res) => {
     const run = ran('outlives-lease');
     // Answers long after its client left, and after two leases: renewed all along.
@@ -328,7 +346,9 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       await attempt();
       expect(runsOf('destroy')).toBe(1);
       // Well within the 30 s lease: the key was released, not left to expire.
-      await expect.poll(async () => (await attempt(), runsOf('destroy')), { timeout: 2_000 }).toBe(2);
+      await expect
+        .poll(async () => (await attempt(), runsOf('destroy')), { timeout: 2_000 })
+        .toBe(2);
     });
 
     it('res.destroy() after part of the body: the request ran, so a retry is told it cannot be replayed', async () => {
@@ -341,7 +361,9 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
         })
         .toBe(409);
       const retry = await post('/destroy-mid-body', key);
-      expect(retry.json()).toMatchObject({ type: expect.stringMatching(/response-not-replayable$/) });
+      expect(retry.json()).toMatchObject({
+        type: expect.stringMatching(/response-not-replayable$/),
+      });
       expect(runsOf('destroy-mid-body')).toBe(1);
     });
 
@@ -360,7 +382,9 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       await sleep(500);
       const retry = await post('/stream-slowly', key);
       expect(retry.status).toBe(409);
-      expect(retry.json()).toMatchObject({ type: expect.stringMatching(/response-not-replayable$/) });
+      expect(retry.json()).toMatchObject({
+        type: expect.stringMatching(/response-not-replayable$/),
+      });
       expect(runsOf('stream-slowly')).toBe(1);
     });
 
@@ -382,12 +406,69 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       await sleep(900);
       const meanwhile = await post('/outlives-lease', key);
       expect(meanwhile.status).toBe(409);
-      expect(meanwhile.json()).toMatchObject({ type: expect.stringMatching(/request-in-progress$/) });
+      expect(meanwhile.json()).toMatchObject({
+        type: expect.stringMatching(/request-in-progress$/),
+      });
       await sleep(900);
       const retry = await post('/outlives-lease', key);
       expect(retry.status).toBe(201);
       expect(retry.headers.get('idempotent-replayed')).toBe('true');
       expect(runsOf('outlives-lease')).toBe(1);
+    });
+  });
+
+  describe('who is asking', () => {
+    const report = (user: unknown, body = '{"reading":1}') =>
+      request(baseUrl, 'POST', '/report', {
+        rawBody: body,
+        headers: {
+          'content-type': 'application/json',
+          ...(user === undefined ? {} : { 'x-user': JSON.stringify(user) }),
+        },
+      });
+
+    it("never replays one user's result to another: users identified by userId", async () => {
+      const body = JSON.stringify({ reading: randomUUID() });
+      const alice = await report({ userId: 'alice', username: 'alice' }, body);
+      const bob = await report({ userId: 'bob', username: 'bob' }, body);
+      expect(alice.status).toBe(201);
+      expect(bob.status).toBe(201);
+      expect(bob.headers.get('idempotent-replayed')).toBeNull();
+      expect(bob.json().for).toEqual({ userId: 'bob', username: 'bob' });
+      const aliceAgain = await report({ userId: 'alice', username: 'alice' }, body);
+      expect(aliceAgain.headers.get('idempotent-replayed')).toBe('true');
+      expect(aliceAgain.text).toBe(alice.text);
+    });
+
+    it('refuses a user object it cannot identify with a problem naming the scope option', async () => {
+      const body = JSON.stringify({ reading: randomUUID() });
+      const before = runsOf('report');
+      const carol = await report({ username: 'carol' }, body);
+      const dave = await report({ username: 'dave' }, body);
+      for (const response of [carol, dave]) {
+        expect(response.status).toBe(500);
+        expect(response.headers.get('content-type')).toBe('application/problem+json');
+        expect(response.json()).toMatchObject({
+          type: expect.stringMatching(/scope-unresolved$/),
+          detail: expect.stringContaining('`scope` option'),
+        });
+      }
+      expect(runsOf('report')).toBe(before);
+    });
+
+    it('scopes anonymous fingerprint requests by client address', async () => {
+      const body = JSON.stringify({ reading: randomUUID() });
+      const send = (address: string) =>
+        request(baseUrl, 'POST', '/report-behind-proxy', {
+          rawBody: body,
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+        });
+      const first = await send('203.0.113.1');
+      const other = await send('203.0.113.2');
+      const again = await send('203.0.113.1');
+      expect(other.headers.get('idempotent-replayed')).toBeNull();
+      expect(other.json().run).not.toBe(first.json().run);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
     });
   });
 
