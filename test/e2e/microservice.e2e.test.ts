@@ -15,8 +15,13 @@ import {
 import { firstValueFrom, lastValueFrom, toArray, of, delay, concat } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MemoryStore, RedisStore, type TollgateStore } from '../../src/index.js';
-import { Idempotent, IdempotencyInterceptor, TollgateModule } from '../../src/nest.js';
+import {
+  MemoryStore,
+  RedisStore,
+  type IdempotencyLease,
+  type TollgateStore,
+} from '../../src/index.js';
+import { Idempotent, IdempotencyInterceptor, Lease, TollgateModule } from '../../src/nest.js';
 import { findFreePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,6 +88,13 @@ class PaymentsController {
   @Idempotent()
   ping(@Payload() _data: { id: string }): void {
     ran('ping');
+  }
+
+  /** Reads its lease: the fencing token a downstream write would be fenced with. */
+  @MessagePattern('fenced')
+  @Idempotent()
+  fenced(@Payload() _data: { id: string }, @Lease() lease: IdempotencyLease | undefined): unknown {
+    return { run: ran('fenced'), token: lease?.fencingToken ?? null, held: lease?.held ?? null };
   }
 
   @MessagePattern('unprotected')
@@ -275,6 +287,17 @@ describe.each(['tcp', 'redis'] as const)(
       const second = await lastValueFrom(client.send('ping', message).pipe(toArray()));
       expect(second).toEqual(first);
       expect(count('ping') - before).toBe(1);
+    });
+
+    it('hands a message handler its lease through @Lease(), and replays its reply', async () => {
+      const message = { id: randomUUID() };
+      const first = await send('fenced', message);
+      expect(first.held).toBe(true);
+      expect(Number.isSafeInteger(first.token)).toBe(true);
+      expect(first.token).toBeGreaterThan(0);
+      const second = await send('fenced', { id: randomUUID() });
+      expect(second.token).not.toBe(first.token);
+      expect(await send('fenced', message)).toEqual(first);
     });
 
     it('leaves a handler without @Idempotent() alone', async () => {
