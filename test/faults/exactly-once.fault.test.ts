@@ -22,6 +22,7 @@ import {
 } from '../../src/core/idempotency/options.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
+import { COMPLETE } from '../../src/stores/redis/scripts.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/tcp-proxy.js';
 
@@ -80,6 +81,10 @@ async function proceed(
   return decision.execution;
 }
 
+/** A chunk that carries the completion script, by its SHA1 or (first sent) its text. */
+const isCompletion = (chunk: Buffer): boolean =>
+  chunk.includes(COMPLETE.sha) || chunk.includes(COMPLETE.lua.slice(0, 40));
+
 const created = {
   status: 201,
   headers: { 'content-type': 'application/json' },
@@ -91,8 +96,8 @@ describe('durable completion', () => {
     const key = randomUUID();
     const options = { lease: '1500ms' } as const;
     const execution = await proceed(engineOn(storeA), key, options);
-    // The connection drops for 0.7 s just as the result is written.
-    const drop = proxy.dropFor(700);
+    // The connection drops for 0.7 s just as the result is written: the write never arrives.
+    const drop = proxy.dropOnRequest(isCompletion, 700);
     await execution.finish(created);
     await drop;
     expect(events.map((event) => event.type)).toContain('finish-retrying');

@@ -51,6 +51,13 @@ export interface FaultProxy {
    * listens again (or at once if close() came first); rejects if the port could not be bound again.
    */
   dropFor(ms: number): Promise<void>;
+  /**
+   * Arms a drop at an exact moment: the first chunk a client sends that `matches` is swallowed (it
+   * never reaches the server), and the connection drops then for `ms`, as dropFor() does. Models
+   * "the connection fails just as this command is sent", which timing alone cannot hit. Resolves
+   * once the drop is over and the proxy listens again.
+   */
+  dropOnRequest(matches: (chunk: Buffer) => boolean, ms: number): Promise<void>;
   /** Number of currently open client connections. */
   readonly connections: number;
   /** Closes the listener and destroys all connections. Rejects if a heal() could not listen again. */
@@ -146,6 +153,8 @@ class Pair {
     readonly upstream: Socket,
     proxy: { readonly latency: number; readonly silent: boolean },
     onClosed: (pair: Pair) => void,
+    /** Sees every chunk the client sends; true swallows it. */
+    private readonly inspect: (chunk: Buffer) => boolean = () => false,
   ) {
     this.toUpstream = new Lane(upstream, proxy);
     this.toClient = new Lane(client, proxy);
@@ -153,7 +162,7 @@ class Pair {
       socket.setNoDelay(true);
       socket.unref();
     }
-    this.wire(client, upstream, this.toUpstream);
+    this.wire(client, upstream, this.toUpstream, this.inspect);
     this.wire(upstream, client, this.toClient);
     let open = 2;
     const closed = (): void => {
@@ -164,10 +173,17 @@ class Pair {
     upstream.once('close', closed);
   }
 
-  private wire(from: Socket, to: Socket, lane: Lane): void {
+  private wire(
+    from: Socket,
+    to: Socket,
+    lane: Lane,
+    inspect: (chunk: Buffer) => boolean = () => false,
+  ): void {
     // Any error is followed by 'close', handled below; without a listener it would crash the run.
     from.on('error', () => undefined);
-    from.on('data', (chunk: Buffer) => lane.push(chunk));
+    from.on('data', (chunk: Buffer) => {
+      if (!inspect(chunk)) lane.push(chunk);
+    });
     from.on('end', () => lane.push(END));
     from.on('close', (hadError: boolean) => {
       if (to.destroyed) return;
@@ -256,8 +272,31 @@ class TcpFaultProxy implements FaultProxy {
       port: this.target.port,
       allowHalfOpen: true,
     });
-    this.pairs.add(new Pair(client, upstream, this, (pair) => this.pairs.delete(pair)));
+    this.pairs.add(
+      new Pair(client, upstream, this, (pair) => this.pairs.delete(pair), this.inspect),
+    );
   };
+
+  /** The armed dropOnRequest(), if any. */
+  private trigger:
+    | { matches: (chunk: Buffer) => boolean; ms: number; done: (drop: Promise<void>) => void }
+    | undefined;
+
+  private readonly inspect = (chunk: Buffer): boolean => {
+    const trigger = this.trigger;
+    if (trigger === undefined || this.closed || !trigger.matches(chunk)) return false;
+    this.trigger = undefined;
+    // After this chunk's handler returns: the reset must not run inside the socket's own event.
+    setImmediate(() => trigger.done(this.dropFor(trigger.ms)));
+    return true;
+  };
+
+  dropOnRequest(matches: (chunk: Buffer) => boolean, ms: number): Promise<void> {
+    this.assertOpen();
+    return new Promise<Promise<void>>((resolve) => {
+      this.trigger = { matches, ms, done: resolve };
+    }).then((drop) => drop);
+  }
 
   get connections(): number {
     let open = 0;
