@@ -5,12 +5,16 @@ import { TollgateModule } from '../../src/nest.js';
 import { CommandsController } from './commands.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
 import { OrdersController } from './orders.controller.js';
+import { PaymentsController } from './payments.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
 import { QuotesController } from './quotes.controller.js';
 import { ReportsController } from './reports.controller.js';
+import { PaymentLedger } from './shared/payments.js';
 
 export interface SampleOptions {
   store: TollgateStore;
+  /** Where `POST /payments` records payments: beside the store (see `openStores`). */
+  ledger: PaymentLedger;
   /** The in-progress lease; the sample lets it be shortened to show crash recovery quickly. */
   lease?: Duration;
 }
@@ -26,8 +30,15 @@ export class AppModule {
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
         }),
       ],
-      controllers: [OrdersController, ReportsController, CommandsController, QuotesController],
+      controllers: [
+        OrdersController,
+        PaymentsController,
+        ReportsController,
+        CommandsController,
+        QuotesController,
+      ],
       providers: [
+        { provide: PaymentLedger, useValue: options.ledger },
         { provide: APP_GUARD, useClass: DemoAuthGuard },
         { provide: APP_FILTER, useClass: ProblemJsonFilter },
       ],

@@ -4,7 +4,8 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateStore } from '../../src/index.js';
 import { AppModule } from './app.module.js';
-import { openStore, type SampleAppConfig } from './shared/config.js';
+import { openStores, type SampleAppConfig } from './shared/config.js';
+import type { PaymentLedger } from './shared/payments.js';
 
 export type { SampleAppConfig } from './shared/config.js';
 
@@ -14,11 +15,12 @@ export type SamplePlatform = 'express' | 'fastify';
 /** Builds the sample app with its store connected, ready to `listen`. */
 export async function createSampleApp(
   config: SampleAppConfig & { platform?: SamplePlatform },
-): Promise<{ app: INestApplication; store: TollgateStore }> {
+): Promise<{ app: INestApplication; store: TollgateStore; ledger: PaymentLedger }> {
   // Requests that arrive right after "listening" must find the store connected.
-  const store = await openStore(config.redisUrl);
+  const { store, ledger } = await openStores(config.redisUrl);
   const module = AppModule.register({
     store,
+    ledger,
     ...(config.lease === undefined ? {} : { lease: config.lease }),
   });
   const options = config.logger === false ? { logger: false as const } : {};
@@ -27,7 +29,7 @@ export async function createSampleApp(
       ? await NestFactory.create(module, await fastifyAdapter(), options)
       : await NestFactory.create(module, options);
   app.enableShutdownHooks();
-  return { app, store };
+  return { app, store, ledger };
 }
 
 /** Loaded only when asked for, so the Express sample never needs Fastify installed. */

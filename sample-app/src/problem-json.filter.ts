@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Catch,
   HttpException,
   HttpStatus,
@@ -7,9 +8,10 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { PROBLEM_CONTENT_TYPE } from '../../src/index.js';
+import { PROBLEM_CONTENT_TYPE, TollgateHttpError } from '../../src/index.js';
 import { TollgateHttpException } from '../../src/nest.js';
 import { SERVER_ERROR_DETAIL, sampleProblem } from './shared/http.js';
+import { InvalidRequestError } from './shared/orders.js';
 
 /** Renders every error of the sample as problem+json (RFC 9457), like Tollgate's own rejections. */
 @Catch()
@@ -17,15 +19,20 @@ export class ProblemJsonFilter implements ExceptionFilter {
   private readonly logger = new Logger('SampleApp');
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
+    // The shared code's refusal of a request body, as Nest's own 400.
+    const exception =
+      thrown instanceof InvalidRequestError ? new BadRequestException(thrown.message) : thrown;
     const adapter = this.adapterHost.httpAdapter;
     const response = host.switchToHttp().getResponse<unknown>();
-    // Tollgate's own rejections (429, 503) are problem+json already, with their headers.
-    if (exception instanceof TollgateHttpException) {
-      for (const [name, value] of Object.entries(exception.headers))
+    // Tollgate's own rejections (429, 503) are problem+json already, with their headers; so is a
+    // `TollgateHttpError` a handler throws (`lease.throwIfLost()`: 409 lease-lost).
+    const tollgate = exception instanceof TollgateHttpException ? exception.error : exception;
+    if (tollgate instanceof TollgateHttpError) {
+      for (const [name, value] of Object.entries(tollgate.headers))
         adapter.setHeader(response, name, value);
       adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-      adapter.reply(response, exception.getResponse(), exception.getStatus());
+      adapter.reply(response, tollgate.toProblem(), tollgate.status);
       return;
     }
     const status =

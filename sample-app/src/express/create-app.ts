@@ -7,14 +7,16 @@ import express, {
 import { idempotent, throttle } from '../../../src/express.js';
 import {
   PROBLEM_CONTENT_TYPE,
+  TollgateHttpError,
   type IdempotencyOptions,
   type ThrottleLimits,
   type TollgateStore,
 } from '../../../src/index.js';
-import { openStore, type SampleAppConfig } from '../shared/config.js';
+import { openStores, type SampleAppConfig } from '../shared/config.js';
 import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
 import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';
 import { ROUTE_LIMITS, quote, search } from '../shared/limits.js';
+import { takePayment, type PaymentLedger } from '../shared/payments.js';
 import { ROUTE_PROTECTION } from '../shared/protection.js';
 
 /**
@@ -24,9 +26,9 @@ import { ROUTE_PROTECTION } from '../shared/protection.js';
  */
 export async function createExpressSampleApp(
   config: SampleAppConfig,
-): Promise<{ app: Express; store: TollgateStore }> {
+): Promise<{ app: Express; store: TollgateStore; ledger: PaymentLedger }> {
   // Requests that arrive right after "listening" must find the store connected.
-  const store = await openStore(config.redisUrl);
+  const { store, ledger } = await openStores(config.redisUrl);
   const protect = (options: IdempotencyOptions): RequestHandler =>
     idempotent({
       store,
@@ -60,6 +62,19 @@ export async function createExpressSampleApp(
     res.json(orders.list());
   });
 
+  app.post('/payments', protect(ROUTE_PROTECTION.payments), async (req, res) => {
+    // `req.idempotency`: the lease this request runs under, put there by `idempotent()`.
+    const lease = req.idempotency;
+    const { user } = req as Request & { user?: { id: string } };
+    const idempotencyKey = req.headers['idempotency-key'];
+    res
+      .status(201)
+      .json(await takePayment(ledger, { body: req.body, idempotencyKey, user }, lease));
+  });
+  app.get('/payments', async (_req, res) => {
+    res.json(await ledger.list());
+  });
+
   app.post('/reports', protect(ROUTE_PROTECTION.reports), (_req, res) => {
     res.status(201).json(reports.run());
   });
@@ -83,7 +98,7 @@ export async function createExpressSampleApp(
 
   app.use(notFound);
   app.use(problemJson(config.logger === false ? () => undefined : logError));
-  return { app, store };
+  return { app, store, ledger };
 }
 
 /** `Authorization: Bearer <name>` makes `<name>` the user; see `demoPrincipal`. */
@@ -110,6 +125,15 @@ function problemJson(log: (message: string) => void): ErrorRequestHandler {
     // Headers already went out: only Express can still end this response (by closing it).
     if (res.headersSent) {
       next(error);
+      return;
+    }
+    // Tollgate's problems a handler throws (`lease.throwIfLost()`: 409 lease-lost), as they are.
+    if (error instanceof TollgateHttpError) {
+      res
+        .status(error.status)
+        .set(error.headers)
+        .type(PROBLEM_CONTENT_TYPE)
+        .json(error.toProblem());
       return;
     }
     const status = clientErrorStatus(error) ?? 500;

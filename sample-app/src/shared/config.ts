@@ -1,4 +1,5 @@
 import { MemoryStore, RedisStore, type Duration, type TollgateStore } from '../../../src/index.js';
+import { MemoryPaymentLedger, RedisPaymentLedger, type PaymentLedger } from './payments.js';
 
 /** What every variant of the sample is started with. */
 export interface SampleAppConfig {
@@ -25,9 +26,16 @@ export function storeBanner(redisUrl: string | undefined): string {
     : 'tollgate sample: store in-memory (set REDIS_URL to use Redis)';
 }
 
-/** Opens the store and waits until it is connected: requests right after "listening" must not fail. */
-export async function openStore(redisUrl: string | undefined): Promise<TollgateStore> {
-  const store: TollgateStore = redisUrl ? new RedisStore({ url: redisUrl }) : new MemoryStore();
-  await store.ready?.();
-  return store;
+/**
+ * Opens the store, and the payments ledger beside it (in the same Redis, or both in this
+ * process), and waits until they are connected: requests right after "listening" must not fail.
+ */
+export async function openStores(
+  redisUrl: string | undefined,
+): Promise<{ store: TollgateStore; ledger: PaymentLedger }> {
+  if (!redisUrl) return { store: new MemoryStore(), ledger: new MemoryPaymentLedger() };
+  const store = new RedisStore({ url: redisUrl });
+  await store.ready();
+  // The store's own connection: no second one to open, watch and close.
+  return { store, ledger: new RedisPaymentLedger(store.client) };
 }
