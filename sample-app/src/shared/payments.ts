@@ -28,7 +28,7 @@ export interface Payment {
   fencingToken: number;
 }
 
-/** A payment as the ledger keeps it: one per Idempotency-Key (of one user). */
+/** A payment as the ledger keeps it: one per write, so one per execution of `POST /payments`. */
 export interface LedgerEntry extends Payment {
   key: string;
   /** The user who sent the key; absent for anonymous requests. */
@@ -44,10 +44,11 @@ export interface PaymentWrite {
 }
 
 /**
- * One entry per Idempotency-Key. A write is refused if a higher fencing token was already seen
- * for its key: it comes from a request that lost its lease to a newer one. Otherwise it replaces
- * the key's entry (keeping its id) and its token is remembered. An abstract class rather than an
- * interface, so that Nest can inject it by its type.
+ * An append-only ledger, as a payment provider's would be: every write that is accepted is one more
+ * payment, so the ledger shows exactly how many times a payment really ran. A write is refused if a
+ * higher fencing token was already seen for its key: it comes from a request that lost its lease
+ * to a newer one. An abstract class rather than an interface, so that Nest can inject it by its
+ * type.
  */
 export abstract class PaymentLedger {
   /** The entry as written, or `undefined` when the write was refused (a stale fencing token). */
@@ -136,8 +137,8 @@ function entryOf(id: string, write: PaymentWrite): LedgerEntry {
 
 /** The ledger of one process, for the in-memory store. */
 export class MemoryPaymentLedger extends PaymentLedger {
-  /** By ledger key; a Map keeps the order entries were created in. */
-  private readonly entries = new Map<string, LedgerEntry>();
+  /** In the order they were written. */
+  private readonly entries: LedgerEntry[] = [];
   /** The highest fencing token seen per ledger key. */
   private readonly fences = new Map<string, number>();
   private lastId = 0;
@@ -145,14 +146,14 @@ export class MemoryPaymentLedger extends PaymentLedger {
   async record(write: PaymentWrite): Promise<LedgerEntry | undefined> {
     const field = ledgerKey(write);
     if ((this.fences.get(field) ?? 0) > write.fencingToken) return undefined;
-    const entry = entryOf(this.entries.get(field)?.id ?? `pay_${++this.lastId}`, write);
-    this.entries.set(field, entry);
     this.fences.set(field, write.fencingToken);
+    const entry = entryOf(`pay_${++this.lastId}`, write);
+    this.entries.push(entry);
     return entry;
   }
 
   async list(): Promise<{ count: number; payments: LedgerEntry[] }> {
-    return { count: this.entries.size, payments: [...this.entries.values()] };
+    return { count: this.entries.length, payments: [...this.entries] };
   }
 }
 
@@ -163,18 +164,17 @@ const LAST_ID = 'tollgate-sample:payments:last-id';
 
 /**
  * One fenced write, atomic, so concurrent processes cannot interleave between the check and the
- * write. KEYS: entries (hash: ledger key -> "<n> <entry JSON>"), fences (hash: ledger key ->
- * highest token), the id counter. ARGV: ledger key, fencing token, entry JSON (built by the app,
- * so numbers stay exact: Lua would round a 16-digit token). Replies the entry's number, or nil
- * when the write is refused.
+ * write. KEYS: the entries (a list of "<n> <entry JSON>"), the fences (hash: ledger key -> highest
+ * token seen), the id counter. ARGV: ledger key, fencing token, entry JSON (built by the app, so
+ * numbers stay exact: Lua would round a 16-digit token). Replies the entry's number, or nil when
+ * the write is refused.
  */
 export const RECORD_PAYMENT = `
 local seen = redis.call('HGET', KEYS[2], ARGV[1])
 if seen and tonumber(seen) > tonumber(ARGV[2]) then return false end
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-local n = old and string.match(old, '^%d+') or redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[1], ARGV[1], n .. ' ' .. ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local n = redis.call('INCR', KEYS[3])
+redis.call('RPUSH', KEYS[1], n .. ' ' .. ARGV[3])
 return n
 `;
 
@@ -201,17 +201,13 @@ export class RedisPaymentLedger extends PaymentLedger {
   }
 
   async list(): Promise<{ count: number; payments: LedgerEntry[] }> {
-    const payments = (await this.client.hvals(ENTRIES))
-      .map((value) => {
-        const space = value.indexOf(' ');
-        const n = Number(value.slice(0, space));
-        return {
-          n,
-          entry: entryOf(`pay_${n}`, JSON.parse(value.slice(space + 1)) as PaymentWrite),
-        };
-      })
-      .sort((a, b) => a.n - b.n)
-      .map(({ entry }) => entry);
+    const payments = (await this.client.lrange(ENTRIES, 0, -1)).map((value) => {
+      const space = value.indexOf(' ');
+      return entryOf(
+        `pay_${value.slice(0, space)}`,
+        JSON.parse(value.slice(space + 1)) as PaymentWrite,
+      );
+    });
     return { count: payments.length, payments };
   }
 }
