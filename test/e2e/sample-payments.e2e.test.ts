@@ -266,9 +266,9 @@ describe('GET /payments across sample processes on one Redis', () => {
     await sleep(100);
     // Once the Express process holds the key, it stops (a GC pause, a frozen VM) past the lease.
     expectProblem(await pay(nest.baseUrl, key, body), 409, 'request-in-progress');
-    signal(express, 'SIGSTOP');
+    express.pause();
     await sleep(1_200);
-    signal(express, 'SIGCONT');
+    express.resume();
 
     const response = await stalled;
     expectProblem(response, 409, 'lease-lost');
@@ -281,11 +281,6 @@ describe('GET /payments across sample processes on one Redis', () => {
     expect((await ledgerOf(express.baseUrl)).count).toBe(before + 1);
   });
 });
-
-/** SIGSTOP and SIGCONT: `kill()` also waits for the process to exit, which these never make it do. */
-function signal(sample: SampleProcess, name: 'SIGSTOP' | 'SIGCONT'): void {
-  void sample.kill(name);
-}
 
 describe.each(['memory', 'redis'] as const)('the payment ledger on %s', (kind) => {
   let redis: RedisServer | undefined;

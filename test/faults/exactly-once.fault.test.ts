@@ -83,7 +83,7 @@ async function proceed(
 
 /** A chunk that carries the completion script, by its SHA1 or (first sent) its text. */
 const isCompletion = (chunk: Buffer): boolean =>
-  chunk.includes(COMPLETE.sha) || chunk.includes(COMPLETE.lua.slice(0, 40));
+  chunk.includes(COMPLETE.sha) || chunk.includes("'c' .. string.sub(record, 2)");
 
 const created = {
   status: 201,

@@ -13,6 +13,10 @@ export interface SampleProcess {
   output(): string;
   /** Kills the process (SIGKILL by default: a crash) and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP: the process is frozen, as by a long GC pause or a suspended VM. */
+  pause(): void;
+  /** SIGCONT: undoes pause(). */
+  resume(): void;
 }
 
 const running = new Set<ChildProcess>();
@@ -53,7 +57,15 @@ export async function startSampleProcess(
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     output: () => output,
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     async kill(signal = 'SIGKILL') {
+      // A frozen process would never act on SIGTERM.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
       running.delete(child);

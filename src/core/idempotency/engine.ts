@@ -376,7 +376,9 @@ export class Execution implements Renewable {
   private async settle(what: string, write: () => Promise<boolean>): Promise<boolean | undefined> {
     const policy = this.policy as IdempotencyPolicy;
     try {
-      for (let attempt = 0, pause = 50; ; attempt++, pause = Math.min(pause * 2, 1_000)) {
+      // Often enough that a short blip costs little more than itself, and several times a lease.
+      const maxPause = Math.max(25, Math.min(1_000, Math.floor(policy.leaseMs / 8)));
+      for (let attempt = 0, pause = 25; ; attempt++, pause = Math.min(pause * 2, maxPause)) {
         try {
           return await withDeadline(what, policy.storeTimeoutMs, write);
         } catch (thrown) {
