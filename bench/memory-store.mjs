@@ -91,7 +91,7 @@ async function decisions() {
   results.push(
     await opsPerSecond('first execution (begin + complete, new key)', async () => {
       await store?.close();
-      store = new MemoryStore({ maxKeys: OPS * 2 });
+      store = new MemoryStore({ maxKeys: OPS * 2, maxBytes: Infinity });
       for (let i = 0; i < OPS; i++) {
         await store.begin(keys[i], owners[i], fingerprint, LEASE_MS);
         await store.complete(keys[i], owners[i], stored, RETENTION_MS);
@@ -99,7 +99,7 @@ async function decisions() {
       return OPS;
     }),
   );
-  // A store at its maxKeys (the default 100 000): every write now evicts the oldest record.
+  // A store at its maxKeys (the default 100 000): every write now evicts the oldest finished record.
   const atCapacityOps = Math.min(OPS, 100_000);
   let full;
   results.push(
@@ -130,7 +130,7 @@ async function decisions() {
   );
   await store.close();
 
-  const limiter = new MemoryStore({ maxKeys: OPS * 2 });
+  const limiter = new MemoryStore({ maxKeys: OPS * 2, maxBytes: Infinity });
   if (typeof limiter.consume === 'function') {
     const clients = 1_000;
     const rateKeys = Array.from({ length: clients }, (_, i) =>
@@ -189,7 +189,7 @@ async function memory() {
   const leaseMs = 60 * 60 * 1000;
   // Keys, owners and fingerprints are made inside the loops and kept only by the store.
   {
-    const store = new MemoryStore({ maxKeys: KEYS * 2 });
+    const store = new MemoryStore({ maxKeys: KEYS * 2, maxBytes: Infinity });
     const before = heapUsed();
     for (let i = 0; i < KEYS; i++) {
       await store.begin(keyFor(i), ownerFor(i), fingerprintFor(i), leaseMs);
@@ -202,7 +202,7 @@ async function memory() {
   // Each key completed right after it began, as most requests do (before ea2d318, completing a
   // million leases in the order they began was quadratic and took minutes).
   {
-    const store = new MemoryStore({ maxKeys: KEYS * 2 });
+    const store = new MemoryStore({ maxKeys: KEYS * 2, maxBytes: Infinity });
     const before = heapUsed();
     for (let i = 0; i < KEYS; i++) {
       const [key, owner] = [keyFor(i), ownerFor(i)];
@@ -216,7 +216,7 @@ async function memory() {
     await store.close();
   }
 
-  const limiter = new MemoryStore({ maxKeys: KEYS * 2 });
+  const limiter = new MemoryStore({ maxKeys: KEYS * 2, maxBytes: Infinity });
   if (typeof limiter.consume === 'function') {
     const start = heapUsed();
     const rules = [rule('default', 60 * 60 * 1000)];
@@ -238,7 +238,7 @@ function renderSection(info, decisionFigures, memoryFigures) {
       'operation awaited in turn, median of 3 passes after a warm-up pass. Memory is heapUsed + external after a ' +
       `full GC, per 1 million keys (measured with ${KEYS.toLocaleString('en-US')} keys).`,
     '',
-    'In the "store full" row every write also evicts the oldest record. Memory includes the Map ' +
+    'In the "store full" row every write also evicts the oldest finished record. Memory includes the Map ' +
       'table, which V8 sizes by its history of deletes.',
     '',
     '| Decision | per second |',

@@ -283,3 +283,26 @@ describe('MemoryStore byte bound', () => {
     expect([store.size, store.bytes]).toEqual([0, 0]);
   });
 });
+
+describe('MemoryStore options', () => {
+  it.each([
+    ['maxKeys', 0],
+    ['maxKeys', -1],
+    ['maxKeys', 1.5],
+    ['maxBytes', Number.NaN],
+    ['maxBytes', 0],
+  ] as const)('refuses %s: %s at start-up, naming the option', (name, value) => {
+    expect(() => new MemoryStore({ [name]: value })).toThrow(
+      expect.objectContaining({
+        code: 'TOLLGATE_INVALID_MEMORY_BOUND',
+        message: expect.stringContaining(name),
+      }),
+    );
+  });
+
+  it('accepts Infinity as no bound', async () => {
+    const store = new MemoryStore({ maxKeys: Infinity, maxBytes: Infinity });
+    expect((await store.begin('k', 'o', 'fp', 1_000)).state).toBe('acquired');
+    await store.close();
+  });
+});

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../../core/clock.js';
-import { StoreUnavailableError } from '../../core/errors.js';
+import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
 import { InProcessRateLimiter } from '../../core/ratelimit/in-process.js';
 import type {
@@ -98,8 +98,8 @@ export class MemoryStore implements TollgateStore {
   private lastToken = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
-    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxKeys = bound('maxKeys', options.maxKeys ?? DEFAULT_MAX_KEYS);
+    this.maxBytes = bound('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES);
     this.records = new ExpiringMap<IdempotencyRecord>(this.maxKeys, {
       maxBytes: this.maxBytes,
       sizeOf: recordBytes,
@@ -289,4 +289,13 @@ function copyResponse(response: StoredResponse): StoredResponse {
     headers: response.headers.map(([name, value]) => [name, value] as const),
     body: new Uint8Array(response.body),
   };
+}
+
+/** A bound must be a positive whole number (or Infinity: no bound); anything else fails at once. */
+function bound(name: 'maxKeys' | 'maxBytes', value: number): number {
+  if (value === Infinity || (Number.isSafeInteger(value) && value > 0)) return value;
+  throw new TollgateConfigError(
+    'TOLLGATE_INVALID_MEMORY_BOUND',
+    `MemoryStore ${name} is ${String(value)}: give a positive whole number (or Infinity for no bound)`,
+  );
 }
