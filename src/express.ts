@@ -38,7 +38,7 @@ declare global {
        * unprotected (no key on an optional route, or the store down with `onStoreUnavailable:
        * 'allow'`), or on routes without `idempotent()`.
        */
-      readonly idempotency?: import('./core/idempotency/lease.js').IdempotencyLease;
+      readonly idempotency?: import('./core/lease/lease.js').IdempotencyLease;
     }
   }
 }

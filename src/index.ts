@@ -21,7 +21,15 @@ export {
   type IdempotencyEvent,
   type IdempotencyRequest,
 } from './core/idempotency/engine.js';
-export { safetyMarginMs, type IdempotencyLease } from './core/idempotency/lease.js';
+export { safetyMarginMs, type IdempotencyLease } from './core/lease/lease.js';
+export {
+  ExclusiveLeases,
+  type ExclusiveLease,
+  type ExclusiveLeaseEvent,
+  type ExclusiveLeaseOptions,
+  type ExclusiveLeasesOptions,
+  type ExclusiveWork,
+} from './core/lease/exclusive.js';
 export { scopeKey, userScope, type ScopeParts, type ScopeResolver } from './core/scope.js';
 export {
   DEFAULT_REPLAY_HEADERS,

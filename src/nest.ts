@@ -2,6 +2,7 @@
 export { Idempotent, SkipIdempotency } from './nest/decorators.js';
 export { IdempotencyInterceptor } from './nest/idempotency.interceptor.js';
 export { Lease } from './nest/lease.decorator.js';
+export { Exclusive } from './nest/exclusive.decorator.js';
 export {
   IdempotentMetadata,
   SkipIdempotencyMetadata,

@@ -23,16 +23,22 @@ let sweeper: NodeJS.Timeout | undefined;
 
 function sweep(): void {
   const now = performance.now();
+  let overdue: PendingCall[] | undefined;
   for (const call of pending) {
-    if (call.expiresAt <= now) {
-      pending.delete(call);
-      call.giveUp();
-    }
+    if (call.expiresAt <= now) (overdue ??= []).push(call);
   }
+  // Given up only after this turn's I/O has been read: after a stalled event loop (a long GC, a
+  // frozen process) timers run before the sockets are read, and an answer that arrived in time
+  // would otherwise be thrown away as late.
+  if (overdue) setImmediate(giveUp, overdue);
   if (pending.size === 0) {
     clearInterval(sweeper);
     sweeper = undefined;
   }
+}
+
+function giveUp(calls: PendingCall[]): void {
+  for (const call of calls) if (pending.delete(call)) call.giveUp();
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   type IdempotencyDecision,
   type IdempotencyEvent,
 } from '../core/idempotency/engine.js';
-import type { IdempotencyLease } from '../core/idempotency/lease.js';
+import type { IdempotencyLease } from '../core/lease/lease.js';
 import {
   resolveIdempotencyPolicy,
   UNSAFE_METHODS,

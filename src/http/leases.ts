@@ -1,4 +1,4 @@
-import type { IdempotencyLease } from '../core/idempotency/lease.js';
+import type { IdempotencyLease } from '../core/lease/lease.js';
 
 /**
  * The lease of each request that runs under one, by the object the adapter hands its handler:

@@ -1,4 +1,10 @@
-import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 
 import {
   describeIdempotencyEvent,
@@ -6,6 +12,7 @@ import {
   type IdempotencyEvent,
 } from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
+import { ExclusiveLeases, type ExclusiveLeaseEvent } from '../core/lease/exclusive.js';
 import {
   RateLimitEngine,
   storeCannotRateLimit,
@@ -15,6 +22,7 @@ import {
 import { validateThrottleDefaults } from '../core/ratelimit/options.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../stores/store.js';
+import { exclusiveMethods } from './exclusive.decorator.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
 import { ThrottleGuard } from './throttle.guard.js';
 import {
@@ -28,6 +36,10 @@ const logger = new Logger('Tollgate');
 const logEvent = (event: IdempotencyEvent): void => logger.warn(describeIdempotencyEvent(event));
 const logRateLimitEvent = (event: RateLimitEvent): void =>
   logger.warn(describeRateLimitEvent(event));
+const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
+  if (event.type === 'lease-lost')
+    logger.warn(`lost the exclusive lease ${event.name}: ${event.reason}`);
+};
 
 /**
  * Tollgate for NestJS. `TollgateModule.forRoot({ store })` or `forRootAsync({ useFactory, inject })`;
@@ -73,8 +85,18 @@ const logRateLimitEvent = (event: RateLimitEvent): void =>
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
     },
     ThrottleGuard,
+    {
+      provide: ExclusiveLeases,
+      useFactory: (store: TollgateStore, options: TollgateModuleOptions) =>
+        new ExclusiveLeases(store, {
+          ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+          onEvent: logLeaseEvent,
+        }),
+      inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
+    },
   ],
   exports: [
+    ExclusiveLeases,
     TollgateStore,
     IdempotencyEngine,
     IdempotencyInterceptor,
@@ -83,12 +105,24 @@ const logRateLimitEvent = (event: RateLimitEvent): void =>
     MODULE_OPTIONS_TOKEN,
   ],
 })
-export class TollgateModule extends ConfigurableModuleClass implements OnApplicationShutdown {
-  constructor(@Inject(TollgateStore) private readonly store: TollgateStore) {
+export class TollgateModule
+  extends ConfigurableModuleClass
+  implements OnModuleInit, OnApplicationShutdown
+{
+  constructor(
+    @Inject(TollgateStore) private readonly store: TollgateStore,
+    private readonly leases: ExclusiveLeases,
+  ) {
     super();
   }
 
+  onModuleInit(): void {
+    exclusiveMethods.use(this.leases);
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    // Leases first, so a standby takes over at once, then the store they live in.
+    await exclusiveMethods.releaseAll();
     await this.store.close?.();
   }
 }

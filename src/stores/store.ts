@@ -72,7 +72,7 @@ export interface IdempotencyStore {
    * again. Never touches a finished result or another owner's lease.
    */
   release(key: string, owner: string): Promise<boolean>;
-  /** Extends the lease to `leaseMs` from now if `owner` still holds it. */
+  /** Extends the lease (or the lock: an exclusive lease) to `leaseMs` from now if `owner` still holds it. */
   renew(key: string, owner: string, leaseMs: number): Promise<boolean>;
   /**
    * `SET key NX` with an expiry of `ttlMs`, held by `owner`: a lock that only expires, unless

@@ -226,6 +226,19 @@ describe('a take that Redis runs after its request gave up', () => {
   );
 });
 
+describe('deadlines after a stalled event loop', () => {
+  it('keeps an answer that arrived during the stall instead of giving it up as late', async () => {
+    const answered = withDeadline('ping', 50, () => storeB.client.ping());
+    // The reply lands in the socket while the loop is stalled past the deadline; timers run
+    // before sockets are read when the loop resumes.
+    const until = performance.now() + 200;
+    while (performance.now() < until) {
+      /* stalled */
+    }
+    await expect(answered).resolves.toBe('PONG');
+  });
+});
+
 describe('deadlines on a monotonic clock', () => {
   afterEach(() => {
     vi.useRealTimers();

@@ -207,6 +207,20 @@ export function idempotencyStoreContract(name: string, setup: () => StoreUnderTe
       expect(next.acquired && first.acquired && next.fencingToken > first.fencingToken).toBe(true);
     });
 
+    it('renews a lock for its owner alone: an exclusive lease', async () => {
+      const { store, elapse } = setup();
+      const key = freshKey();
+      expect((await store.lock(key, 'a', 300)).acquired).toBe(true);
+      await elapse(150);
+      expect(await store.renew(key, 'b', 600)).toBe(false);
+      expect(await store.renew(key, 'a', 600)).toBe(true);
+      await elapse(300);
+      // Past the first ttl: renewed, so still a's.
+      expect((await store.lock(key, 'b', 300)).acquired).toBe(false);
+      expect(await store.release(key, 'a')).toBe(true);
+      expect((await store.lock(key, 'b', 300)).acquired).toBe(true);
+    });
+
     it('issues a fencing token that grows with every take of a key, and repeats it to a re-sent begin', async () => {
       const { store, elapse } = setup();
       const key = freshKey();

@@ -2,11 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import {
-  cancelRenewal,
-  scheduleRenewal,
-  type Renewable,
-} from '../../src/core/idempotency/renewals.js';
+import { cancelRenewal, scheduleRenewal, type Renewable } from '../../src/core/lease/renewals.js';
 
 /**
  * Real timers, with short leases. The machine may be busy, so the bounds only rely on what a busy
@@ -41,13 +37,13 @@ describe('lease renewals', () => {
     const a = new Counter();
     const b = new Counter();
     const started = Date.now();
-    scheduleRenewal(a, leaseMs);
-    scheduleRenewal(b, leaseMs);
+    scheduleRenewal(a, leaseMs / 3);
+    scheduleRenewal(b, leaseMs / 3);
     await sleep(100);
     await waitFor(() => a.count >= 2);
     const elapsed = Date.now() - started;
-    cancelRenewal(a, leaseMs);
-    cancelRenewal(b, leaseMs);
+    cancelRenewal(a, leaseMs / 3);
+    cancelRenewal(b, leaseMs / 3);
 
     expect(a.count).toBeGreaterThanOrEqual(2);
     expect(a.count).toBeLessThanOrEqual(mostRenewals(elapsed, 30));
@@ -59,26 +55,26 @@ describe('lease renewals', () => {
     const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
     const leaseMs = 3_000;
     const holders = Array.from({ length: 100 }, () => new Counter());
-    for (const holder of holders) scheduleRenewal(holder, leaseMs);
+    for (const holder of holders) scheduleRenewal(holder, leaseMs / 3);
     expect(setIntervalSpy.mock.calls.map(([, delay]) => delay)).toEqual([1_000]);
-    for (const holder of holders) cancelRenewal(holder, leaseMs);
+    for (const holder of holders) cancelRenewal(holder, leaseMs / 3);
   });
 
   it('stops renewing a cancelled holder and keeps renewing the others', async () => {
     const leaseMs = 120; // a 40 ms period
     const cancelled = new Counter();
     const kept = new Counter();
-    scheduleRenewal(cancelled, leaseMs);
-    scheduleRenewal(kept, leaseMs);
+    scheduleRenewal(cancelled, leaseMs / 3);
+    scheduleRenewal(kept, leaseMs / 3);
     await waitFor(() => cancelled.count >= 1);
     expect(cancelled.count).toBeGreaterThanOrEqual(1);
 
-    cancelRenewal(cancelled, leaseMs);
+    cancelRenewal(cancelled, leaseMs / 3);
     const countAtCancel = cancelled.count;
     const keptAtCancel = kept.count;
     await sleep(150);
     await waitFor(() => kept.count >= keptAtCancel + 2);
-    cancelRenewal(kept, leaseMs);
+    cancelRenewal(kept, leaseMs / 3);
 
     expect(cancelled.count).toBe(countAtCancel);
     expect(kept.count).toBeGreaterThanOrEqual(keptAtCancel + 2);
@@ -88,13 +84,13 @@ describe('lease renewals', () => {
     const fast = new Counter();
     const slow = new Counter();
     const started = Date.now();
-    scheduleRenewal(fast, 60); // every 20 ms
-    scheduleRenewal(slow, 300); // every 100 ms
+    scheduleRenewal(fast, 20);
+    scheduleRenewal(slow, 100);
     await sleep(320);
     await waitFor(() => slow.count >= 2);
     const elapsed = Date.now() - started;
-    cancelRenewal(fast, 60);
-    cancelRenewal(slow, 300);
+    cancelRenewal(fast, 20);
+    cancelRenewal(slow, 100);
 
     expect(slow.count).toBeGreaterThanOrEqual(2);
     expect(slow.count).toBeLessThanOrEqual(mostRenewals(elapsed, 100));
@@ -107,10 +103,10 @@ describe('lease renewals', () => {
     const clearIntervalSpy = vi.spyOn(globalThis, 'clearInterval');
     const leaseMs = 150; // a 50 ms period
     const first = new Counter();
-    scheduleRenewal(first, leaseMs);
+    scheduleRenewal(first, leaseMs / 3);
     expect(setIntervalSpy).toHaveBeenCalledTimes(1);
     const firstTimer = setIntervalSpy.mock.results[0]?.value as NodeJS.Timeout;
-    cancelRenewal(first, leaseMs);
+    cancelRenewal(first, leaseMs / 3);
 
     // The next tick finds no holder and clears the timer.
     await waitFor(() => clearIntervalSpy.mock.calls.some(([timer]) => timer === firstTimer));
@@ -118,11 +114,11 @@ describe('lease renewals', () => {
     expect(first.count).toBe(0);
 
     const next = new Counter();
-    scheduleRenewal(next, leaseMs);
+    scheduleRenewal(next, leaseMs / 3);
     expect(setIntervalSpy).toHaveBeenCalledTimes(2);
     expect(setIntervalSpy.mock.results[1]?.value).not.toBe(firstTimer);
     await waitFor(() => next.count >= 1);
-    cancelRenewal(next, leaseMs);
+    cancelRenewal(next, leaseMs / 3);
     expect(next.count).toBeGreaterThanOrEqual(1);
   });
 

@@ -1,18 +1,13 @@
-import { randomBytes } from 'node:crypto';
-
 import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
 import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
 import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
-import type {
-  BeginResult,
-  IdempotencyStore,
-  LockResult,
-  StoredResponse,
-  UnstorableReason,
-} from '../../stores/store.js';
-import { Lease, monotonicNow } from './lease.js';
+import { LeaseKeeper } from '../lease/keeper.js';
+import { Lease, monotonicNow } from '../lease/lease.js';
+import { renewalPeriod } from '../lease/renewals.js';
+import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
+import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../../stores/store.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   bodyNotReadable,
@@ -23,7 +18,6 @@ import {
   notReplayable,
   storeUnavailable,
 } from './problems.js';
-import { cancelRenewal, scheduleRenewal, type Renewable } from './renewals.js';
 
 /** A request as the adapters describe it to the engine: nothing framework-specific. */
 export interface IdempotencyRequest {
@@ -146,11 +140,12 @@ export class IdempotencyEngine {
       ]);
       const owner = nextOwnerToken();
       const sentAt = monotonicNow();
-      const lock = await this.giveBackIfLate(
+      const lock = await takeOrGiveBack(
+        this.store,
         'lock',
         key,
         owner,
-        policy,
+        policy.storeTimeoutMs,
         this.store.lock(key, owner, policy.windowMs),
       );
       if (!lock.acquired) return { action: 'reject', error: duplicateLocked(lock.retryAfterMs) };
@@ -181,11 +176,12 @@ export class IdempotencyEngine {
     const waitUntil = monotonicNow() + policy.waitForInFlightMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
       const sentAt = monotonicNow();
-      const found = await this.giveBackIfLate(
+      const found = await takeOrGiveBack(
+        this.store,
         'begin',
         key,
         owner,
-        policy,
+        policy.storeTimeoutMs,
         this.store.begin(key, owner, fingerprint, policy.leaseMs),
       );
       switch (found.state) {
@@ -214,29 +210,6 @@ export class IdempotencyEngine {
           await sleep(Math.min(pause, left));
         }
       }
-    }
-  }
-
-  /**
-   * A take (`begin` or `lock`) under the deadline. A store that answers late may still take the
-   * key after the request gave up (a silent Redis runs the queued command once it resumes). A
-   * release for the same owner, sent right behind it on the same connection, then gives the key
-   * back at once rather than leaving it blocked for the whole lease, or refusing the client's
-   * retry as a duplicate of a request that never ran; it only ever touches this owner's take.
-   */
-  private async giveBackIfLate<T extends BeginResult | LockResult>(
-    what: string,
-    key: string,
-    owner: string,
-    policy: IdempotencyPolicy,
-    pending: Promise<T>,
-  ): Promise<T> {
-    try {
-      return await withDeadline(what, policy.storeTimeoutMs, () => pending);
-    } catch (error) {
-      pending.catch(() => undefined);
-      this.store.release(key, owner).catch(() => undefined);
-      throw error;
     }
   }
 
@@ -297,9 +270,9 @@ export class IdempotencyEngine {
  * result is written does not let a duplicate in, and a crashed process blocks retries only until
  * the lease ends.
  */
-export class Execution implements Renewable {
-  private renewing = false;
+export class Execution {
   private finishing = false;
+  private readonly keeper: LeaseKeeper | undefined;
 
   constructor(
     private readonly store: IdempotencyStore | undefined,
@@ -312,8 +285,20 @@ export class Execution implements Renewable {
     readonly lease: Lease,
   ) {
     if (store && policy) {
-      scheduleRenewal(this, policy.leaseMs);
-      this.renewing = true;
+      this.keeper = new LeaseKeeper(
+        {
+          store,
+          key,
+          owner,
+          leaseMs: policy.leaseMs,
+          periodMs: renewalPeriod(policy.leaseMs),
+          storeTimeoutMs: policy.storeTimeoutMs,
+        },
+        lease,
+        // While finishing, the result's own write decides (it may have landed just before).
+        () => this.finishing || onEvent({ type: 'lease-lost', key }),
+      );
+      this.keeper.start();
     }
   }
 
@@ -393,7 +378,7 @@ export class Execution implements Renewable {
         }
       }
     } finally {
-      this.stopRenewing();
+      this.keeper?.stop();
       this.lease.end();
     }
   }
@@ -402,43 +387,6 @@ export class Execution implements Renewable {
     if (this.finishing) return false;
     this.finishing = true;
     return true;
-  }
-
-  private stopRenewing(): void {
-    if (!this.renewing || !this.policy) return;
-    this.renewing = false;
-    cancelRenewal(this, this.policy.leaseMs);
-  }
-
-  /** Called by the renewal schedule, at a third of the lease. */
-  renew(): void {
-    // A process that stalled past its deadline learns it before anything else runs.
-    this.lease.checkDeadline();
-    void this.renewLease();
-  }
-
-  private async renewLease(): Promise<void> {
-    const { store, policy } = this;
-    if (!store || !policy || !this.renewing) return;
-    const sentAt = monotonicNow();
-    try {
-      const held = await withDeadline('renew', policy.storeTimeoutMs, () =>
-        store.renew(this.key, this.owner, policy.leaseMs),
-      );
-      if (!this.renewing) return;
-      if (held) {
-        this.lease.confirm(sentAt);
-        return;
-      }
-      // Taken by another request, or run out: renewing is over. While finishing, the result's
-      // own write decides (it may have landed just before this renewal was read).
-      this.stopRenewing();
-      this.lease.lose('another request holds its key now');
-      if (!this.finishing) this.onEvent({ type: 'lease-lost', key: this.key });
-    } catch {
-      // Retried at the next tick; the handler is told before the lease could run out.
-      this.lease.unconfirmed();
-    }
   }
 }
 
@@ -474,17 +422,6 @@ export function describeIdempotencyEvent(event: IdempotencyEvent): string {
 
 function defaultEventReporter(event: IdempotencyEvent): void {
   console.warn(`tollgate: ${describeIdempotencyEvent(event)}`);
-}
-
-/**
- * Who holds an in-progress lease. Unique across every app server (a random per-process prefix and
- * a counter), and cheaper than a UUID per request. Clients never see it.
- */
-const OWNER_PREFIX = randomBytes(12).toString('base64url');
-let ownerCounter = 0;
-function nextOwnerToken(): string {
-  ownerCounter = (ownerCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${OWNER_PREFIX}.${ownerCounter.toString(36)}`;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

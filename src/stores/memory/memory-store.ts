@@ -209,7 +209,8 @@ export class MemoryStore implements TollgateStore {
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
     const record = this.live(key);
-    if (!record || record.kind !== 'in-progress' || record.owner !== owner) return false;
+    if (!record || (record.kind !== 'in-progress' && record.kind !== 'lock')) return false;
+    if (record.owner !== owner) return false;
     record.expiresAt = this.clock.now() + leaseMs;
     return true;
   }

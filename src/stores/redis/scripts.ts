@@ -112,9 +112,9 @@ end
 return 0
 `);
 
-/** KEYS[1] record, KEYS[2] its fence; ARGV owner, lease ms. */
+/** KEYS[1] record (in progress, or a lock held as an exclusive lease), KEYS[2] its fence; ARGV owner, lease ms. */
 export const RENEW = script(`${HEADER_CHECK}
-if held('p') then
+if held('p') or held('l') then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1

@@ -1,0 +1,320 @@
+import { withDeadline } from '../deadline.js';
+import { toMilliseconds, type Duration } from '../duration.js';
+import { TollgateConfigError, toError } from '../errors.js';
+import { storageKey, validateNamespace } from '../keys.js';
+import type { IdempotencyStore } from '../../stores/store.js';
+import { LeaseKeeper } from './keeper.js';
+import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
+import { nextOwnerToken, takeOrGiveBack } from './take.js';
+
+/** How an exclusive lease is held. */
+export interface ExclusiveLeaseOptions {
+  /**
+   * How long the lease holds without a renewal: a holder that dies blocks its successor at most
+   * this long (plus `retryEvery`). Default `'30s'`.
+   */
+  ttl?: Duration;
+  /** How often the holder renews it. Default a third of `ttl` (`'10s'`). */
+  renewEvery?: Duration;
+  /** How often a standby tries to take it. Default `renewEvery`. */
+  retryEvery?: Duration;
+  /** Hard deadline of each store call. Default `'1s'`. */
+  storeTimeout?: Duration;
+}
+
+/** A lease held by this process alone, until it is released or lost. */
+export interface ExclusiveLease extends IdempotencyLease {
+  /** The lease's name. */
+  readonly name: string;
+  /**
+   * Gives the lease up now, so a standby can take it at once (a clean shutdown). Its signal aborts.
+   * Safe to call more than once, and after the lease was lost.
+   */
+  release(): Promise<void>;
+}
+
+/** What exclusive leases report, for logs and metrics. */
+export type ExclusiveLeaseEvent =
+  | { type: 'lease-acquired'; name: string; fencingToken: number }
+  | { type: 'lease-lost'; name: string; reason: string }
+  | { type: 'lease-released'; name: string }
+  /** `runExclusive` or `lead` could not reach the store; it keeps trying. */
+  | { type: 'lease-store-unavailable'; name: string; error: Error };
+
+export interface ExclusiveLeasesOptions {
+  /** Prefix of every storage key. Default `tollgate`. */
+  namespace?: string;
+  /** Receives lease events. Default: none. */
+  onEvent?: (event: ExclusiveLeaseEvent) => void;
+}
+
+/** Work run while holding a lease; it should stop when `lease.signal` aborts. */
+export type ExclusiveWork<T> = (lease: ExclusiveLease) => Promise<T> | T;
+
+interface ResolvedOptions {
+  ttlMs: number;
+  renewEveryMs: number;
+  retryEveryMs: number;
+  storeTimeoutMs: number;
+}
+
+/**
+ * Leases that one process holds at a time among many: one active worker, one instance that runs a
+ * scheduled job. Held on any store (memory, Redis, a quorum), renewed in the background, with a
+ * signal that aborts before another holder can exist and a fencing token that grows with every
+ * take, so a write from a holder that stalled past its lease can be refused.
+ *
+ * @example
+ * ```ts
+ * const leases = new ExclusiveLeases(store);
+ * // Only one instance consumes; the others stand by and take over within ttl + retryEvery.
+ * await leases.lead('orders-consumer', async (lease) => {
+ *   while (!lease.signal.aborted) await consumeOne({ signal: lease.signal, fencingToken: lease.fencingToken });
+ * }, { signal: shutdown.signal });
+ * ```
+ */
+export class ExclusiveLeases {
+  private readonly namespace: string;
+  private readonly onEvent: (event: ExclusiveLeaseEvent) => void;
+
+  constructor(
+    private readonly store: IdempotencyStore,
+    options: ExclusiveLeasesOptions = {},
+  ) {
+    this.namespace = validateNamespace(options.namespace ?? 'tollgate');
+    this.onEvent = options.onEvent ?? (() => undefined);
+  }
+
+  /**
+   * One attempt to take `name`: the lease, renewed in the background until it is released or lost,
+   * or `undefined` when another process holds it. A store that cannot be reached throws
+   * `StoreUnavailableError`.
+   */
+  async tryAcquire(
+    name: string,
+    options: ExclusiveLeaseOptions = {},
+  ): Promise<ExclusiveLease | undefined> {
+    return (await this.attempt(name, resolveOptions(options))).lease;
+  }
+
+  /**
+   * Waits until this process holds `name` (trying every `retryEvery`), runs `work` while holding
+   * it, and releases it when `work` ends. Rejects if `signal` aborts while waiting. `work` should
+   * stop when `lease.signal` aborts: the lease was lost, and another process may run it now.
+   */
+  async runExclusive<T>(
+    name: string,
+    work: ExclusiveWork<T>,
+    options: ExclusiveLeaseOptions & { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const resolved = resolveOptions(options);
+    const lease = await this.waitFor(name, resolved, options.signal);
+    try {
+      return await work(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Leadership: holds `name` whenever it can and runs `work` each time it becomes the holder, until
+   * `signal` aborts (then the lease is released, and this resolves). A standby takes over within
+   * `ttl` + `retryEvery` after the holder dies, or at once after it releases. `work` should run
+   * until `lease.signal` aborts; when it ends or fails, the lease is released and taken again.
+   */
+  async lead(
+    name: string,
+    work: ExclusiveWork<void>,
+    options: ExclusiveLeaseOptions & { signal: AbortSignal },
+  ): Promise<void> {
+    const resolved = resolveOptions(options);
+    const { signal } = options;
+    while (!signal.aborted) {
+      let lease: ExclusiveLease;
+      try {
+        lease = await this.waitFor(name, resolved, signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        throw error;
+      }
+      const stop = (): void => void lease.release();
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        await work(lease);
+      } catch {
+        // The work's own failure (or its reaction to a lost lease): stand by and contend again.
+      } finally {
+        signal.removeEventListener('abort', stop);
+        await lease.release();
+      }
+      if (!signal.aborted) await pause(jittered(resolved.retryEveryMs), signal);
+    }
+  }
+
+  private async waitFor(
+    name: string,
+    options: ResolvedOptions,
+    signal: AbortSignal | undefined,
+  ): Promise<ExclusiveLease> {
+    for (;;) {
+      signal?.throwIfAborted();
+      let wait = options.retryEveryMs;
+      try {
+        const { lease, retryAfterMs } = await this.attempt(name, options);
+        if (lease) return lease;
+        // Not before the holder's lease could have run out, and no later than the next retry.
+        wait = Math.min(options.retryEveryMs, Math.max(retryAfterMs ?? 0, 10));
+      } catch (error) {
+        this.onEvent({ type: 'lease-store-unavailable', name, error: toError(error) });
+      }
+      await pause(jittered(wait), signal);
+    }
+  }
+
+  private async attempt(
+    name: string,
+    options: ResolvedOptions,
+  ): Promise<{ lease?: ExclusiveLease; retryAfterMs?: number }> {
+    const key = storageKey(this.namespace, 'lease', [name]);
+    const owner = nextOwnerToken();
+    const sentAt = monotonicNow();
+    const taken = await takeOrGiveBack(
+      this.store,
+      'lease',
+      key,
+      owner,
+      options.storeTimeoutMs,
+      this.store.lock(key, owner, options.ttlMs),
+    );
+    if (!taken.acquired) return { retryAfterMs: taken.retryAfterMs };
+    const lease = new HeldLease(name, new Lease(taken.fencingToken, sentAt, options.ttlMs), {
+      store: this.store,
+      key,
+      owner,
+      leaseMs: options.ttlMs,
+      periodMs: options.renewEveryMs,
+      storeTimeoutMs: options.storeTimeoutMs,
+      onEvent: this.onEvent,
+    });
+    this.onEvent({ type: 'lease-acquired', name, fencingToken: taken.fencingToken });
+    return { lease };
+  }
+}
+
+/** An exclusive lease this process holds: renewed by its keeper until released or lost. */
+class HeldLease implements ExclusiveLease {
+  private readonly keeper: LeaseKeeper;
+  private released: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly lease: Lease,
+    private readonly kept: {
+      store: IdempotencyStore;
+      key: string;
+      owner: string;
+      leaseMs: number;
+      periodMs: number;
+      storeTimeoutMs: number;
+      onEvent: (event: ExclusiveLeaseEvent) => void;
+    },
+  ) {
+    this.keeper = new LeaseKeeper(kept, lease, () =>
+      kept.onEvent({ type: 'lease-lost', name, reason: 'another holder has it now' }),
+    );
+    this.keeper.start();
+    // Lost by its deadline (renewals failing, a stall): said once, as the store's "not yours" is.
+    lease.signal.addEventListener(
+      'abort',
+      () => {
+        if (this.released === undefined && this.keeper.running) {
+          this.keeper.stop();
+          kept.onEvent({ type: 'lease-lost', name, reason: 'not confirmed in time' });
+        }
+      },
+      { once: true },
+    );
+  }
+
+  get fencingToken(): number {
+    return this.lease.fencingToken;
+  }
+
+  get signal(): AbortSignal {
+    return this.lease.signal;
+  }
+
+  get held(): boolean {
+    return this.released === undefined && this.lease.held;
+  }
+
+  throwIfLost(): void {
+    this.lease.throwIfLost();
+  }
+
+  release(): Promise<void> {
+    this.released ??= this.giveUp();
+    return this.released;
+  }
+
+  private async giveUp(): Promise<void> {
+    const wasRenewing = this.keeper.running;
+    this.keeper.stop();
+    this.lease.lose('it was released');
+    this.lease.end();
+    if (!wasRenewing) return;
+    const { store, key, owner, storeTimeoutMs, onEvent } = this.kept;
+    try {
+      // Owner-checked: never another holder's lease.
+      await withDeadline('release', storeTimeoutMs, () => store.release(key, owner));
+    } catch {
+      // Unreachable: the lease simply runs out on its own.
+    }
+    onEvent({ type: 'lease-released', name: this.name });
+  }
+}
+
+/** Validates the options now (at start-up), as `ExclusiveLeases` will read them. */
+export function validateExclusiveLeaseOptions(options: ExclusiveLeaseOptions): void {
+  resolveOptions(options);
+}
+
+function resolveOptions(options: ExclusiveLeaseOptions): ResolvedOptions {
+  const ttlMs = toMilliseconds(options.ttl ?? '30s', 'ttl');
+  const renewEveryMs =
+    options.renewEvery === undefined
+      ? Math.max(1, Math.floor(ttlMs / 3))
+      : toMilliseconds(options.renewEvery, 'renewEvery');
+  if (renewEveryMs >= ttlMs) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_RENEW_EVERY',
+      `renewEvery (${renewEveryMs} ms) must be shorter than ttl (${ttlMs} ms); a third of it lets two renewals fail`,
+    );
+  }
+  return {
+    ttlMs,
+    renewEveryMs,
+    retryEveryMs:
+      options.retryEvery === undefined
+        ? renewEveryMs
+        : toMilliseconds(options.retryEvery, 'retryEvery'),
+    storeTimeoutMs: toMilliseconds(options.storeTimeout ?? '1s', 'storeTimeout'),
+  };
+}
+
+/** A wait of about `ms`, spread by ±20 % so standbys do not all try at the same instant. */
+function jittered(ms: number): number {
+  return Math.max(1, Math.round(ms * (0.8 + Math.random() * 0.4)));
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

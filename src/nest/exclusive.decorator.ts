@@ -1,0 +1,125 @@
+import { Logger } from '@nestjs/common';
+
+import { TollgateConfigError } from '../core/errors.js';
+import {
+  validateExclusiveLeaseOptions,
+  type ExclusiveLease,
+  type ExclusiveLeaseOptions,
+  type ExclusiveLeases,
+} from '../core/lease/exclusive.js';
+
+/**
+ * The leases `@Exclusive()` methods take, set by `TollgateModule` when the app starts. A method
+ * decorator runs before any module exists, so it finds them here when it is called.
+ */
+let moduleLeases: ExclusiveLeases | undefined;
+const leaderships = new Map<string, Leadership>();
+
+/** @internal Called by `TollgateModule` on start-up and shutdown. */
+export const exclusiveMethods = {
+  use(leases: ExclusiveLeases): void {
+    moduleLeases = leases;
+  },
+  async releaseAll(): Promise<void> {
+    const all = [...leaderships.values()];
+    leaderships.clear();
+    moduleLeases = undefined;
+    await Promise.all(all.map((leadership) => leadership.release()));
+  },
+};
+
+/**
+ * Runs the method on one instance of the app at a time: the one holding the exclusive lease
+ * `name`; on every other instance a call does nothing and resolves to `undefined`. Made for
+ * scheduled jobs (`@Cron()`, `@Interval()` of `@nestjs/schedule`): the instance that takes the
+ * lease keeps it, renewed in the background, and runs every tick; when it dies, another instance
+ * takes over at its next tick after `ttl`. The lease is released when the app shuts down.
+ *
+ * The method receives the lease as an extra last argument: stop when `lease.signal` aborts, and
+ * fence writes with `lease.fencingToken`.
+ *
+ * @example
+ * ```ts
+ * @Cron('0 * * * * *')
+ * @Exclusive('hourly-report', { ttl: '30s' })
+ * async report(lease?: ExclusiveLease) {
+ *   await this.reports.build({ signal: lease?.signal, fencingToken: lease?.fencingToken });
+ * }
+ * ```
+ */
+export function Exclusive(name: string, options: ExclusiveLeaseOptions = {}): MethodDecorator {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LEASE_NAME',
+      '@Exclusive() needs the name of its lease, e.g. @Exclusive("nightly-report")',
+    );
+  }
+  validateExclusiveLeaseOptions(options);
+  return (_target, _property, descriptor: PropertyDescriptor) => {
+    const original = descriptor.value as (...args: unknown[]) => unknown;
+    if (typeof original !== 'function') {
+      throw new TollgateConfigError('TOLLGATE_INVALID_EXCLUSIVE', '@Exclusive() goes on a method');
+    }
+    const exclusive = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      const lease = await leadershipOf(name, options).current();
+      if (!lease) return undefined;
+      return original.apply(this, [...args, lease]);
+    };
+    // Decorators applied before this one (`@Cron()` below it) left their metadata on the method.
+    for (const key of Reflect.getOwnMetadataKeys?.(original) ?? []) {
+      Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), exclusive);
+    }
+    Object.defineProperty(exclusive, 'name', { value: original.name });
+    descriptor.value = exclusive;
+    return descriptor;
+  };
+}
+
+function leadershipOf(name: string, options: ExclusiveLeaseOptions): Leadership {
+  if (!moduleLeases) {
+    throw new TollgateConfigError(
+      'TOLLGATE_EXCLUSIVE_WITHOUT_MODULE',
+      `@Exclusive('${name}') ran before TollgateModule started (or after it shut down): import TollgateModule.forRoot() in the app`,
+    );
+  }
+  let leadership = leaderships.get(name);
+  if (!leadership)
+    leaderships.set(name, (leadership = new Leadership(moduleLeases, name, options)));
+  return leadership;
+}
+
+/** This instance's claim to one lease: held across calls, taken again when lost. */
+class Leadership {
+  private lease: ExclusiveLease | undefined;
+  private taking: Promise<ExclusiveLease | undefined> | undefined;
+
+  constructor(
+    private readonly leases: ExclusiveLeases,
+    private readonly name: string,
+    private readonly options: ExclusiveLeaseOptions,
+  ) {}
+
+  /** The lease if this instance holds it, after one attempt to take it if not. */
+  async current(): Promise<ExclusiveLease | undefined> {
+    if (this.lease?.held) return this.lease;
+    this.taking ??= this.take().finally(() => (this.taking = undefined));
+    return this.taking;
+  }
+
+  async release(): Promise<void> {
+    await this.lease?.release();
+    this.lease = undefined;
+  }
+
+  private async take(): Promise<ExclusiveLease | undefined> {
+    try {
+      this.lease = await this.leases.tryAcquire(this.name, this.options);
+    } catch (error) {
+      new Logger('Tollgate').warn(
+        `@Exclusive('${this.name}') skipped: the store is unavailable (${(error as Error).message})`,
+      );
+      this.lease = undefined;
+    }
+    return this.lease;
+  }
+}
