@@ -1,0 +1,161 @@
+/**
+ * Exclusive leases on the in-memory store and on a real redis-server: one holder among many,
+ * renewed, handed over on release at once and on a holder's death within ttl + retryEvery, with a
+ * signal that aborts before another holder can exist and a fencing token that grows with every
+ * take. Two `ExclusiveLeases` on two connections stand for two processes.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  ExclusiveLeases,
+  type ExclusiveLease,
+  type ExclusiveLeaseEvent,
+} from '../../src/core/lease/exclusive.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { RedisStore } from '../../src/stores/redis/redis-store.js';
+import type { TollgateStore } from '../../src/stores/store.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/tcp-proxy.js';
+
+describe.each(['memory', 'redis'] as const)('exclusive leases on %s', (kind) => {
+  let redis: RedisServer | undefined;
+  let proxy: FaultProxy | undefined;
+  /** Process A (through the proxy on Redis) and process B. */
+  let storeA: TollgateStore;
+  let storeB: TollgateStore;
+  const events: ExclusiveLeaseEvent[] = [];
+
+  beforeAll(async () => {
+    if (kind === 'memory') {
+      storeA = storeB = new MemoryStore();
+      return;
+    }
+    redis = await startRedis();
+    proxy = await startFaultProxy({ host: redis.host, port: redis.port });
+    storeA = new RedisStore({ url: proxy.url, options: { retryStrategy: () => 20 } });
+    storeB = new RedisStore({ url: redis.url });
+    await Promise.all([storeA.ready?.(), storeB.ready?.()]);
+  });
+
+  afterAll(async () => {
+    await storeA?.close?.();
+    if (storeB !== storeA) await storeB?.close?.();
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  const leasesOn = (store: TollgateStore) =>
+    new ExclusiveLeases(store, { onEvent: (event) => events.push(event) });
+
+  it('has one holder at a time; a release hands it over at once, with a greater token', async () => {
+    const name = randomUUID();
+    const a = await leasesOn(storeA).tryAcquire(name, { ttl: '2s' });
+    expect(a?.held).toBe(true);
+    expect(await leasesOn(storeB).tryAcquire(name, { ttl: '2s' })).toBeUndefined();
+    await a?.release();
+    expect(a?.held).toBe(false);
+    expect(a?.signal.aborted).toBe(true);
+    const b = await leasesOn(storeB).tryAcquire(name, { ttl: '2s' });
+    expect(b?.held).toBe(true);
+    expect(b?.fencingToken).toBeGreaterThan(a?.fencingToken ?? Infinity);
+    await b?.release();
+  });
+
+  it('keeps the lease renewed in the background past its ttl', async () => {
+    const name = randomUUID();
+    const a = await leasesOn(storeA).tryAcquire(name, { ttl: '300ms' });
+    await sleep(900);
+    expect(a?.held).toBe(true);
+    expect(await leasesOn(storeB).tryAcquire(name, { ttl: '300ms' })).toBeUndefined();
+    await a?.release();
+  });
+
+  it('runExclusive waits for the holder, runs the work, and releases after', async () => {
+    const name = randomUUID();
+    const leases = leasesOn(storeB);
+    const holder = await leases.tryAcquire(name, { ttl: '1s' });
+    setTimeout(() => void holder?.release(), 200);
+    const started = performance.now();
+    const result = await leases.runExclusive(
+      name,
+      async (lease) => {
+        expect(lease.held).toBe(true);
+        return lease.fencingToken;
+      },
+      { ttl: '1s', retryEvery: '50ms' },
+    );
+    expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+    expect(result).toBeGreaterThan(holder?.fencingToken ?? Infinity);
+    // Released after the work: free again.
+    const again = await leases.tryAcquire(name, { ttl: '1s' });
+    expect(again).toBeDefined();
+    await again?.release();
+  });
+
+  it('lead(): one leader at a time; a stopped leader hands over within retryEvery', async () => {
+    const name = randomUUID();
+    const running = new Set<string>();
+    let overlap = false;
+    const log: string[] = [];
+    const worker = (who: string) => async (lease: ExclusiveLease) => {
+      if (running.size > 0) overlap = true;
+      running.add(who);
+      log.push(`${who}:${lease.fencingToken}`);
+      await new Promise<void>((resolve) =>
+        lease.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+      running.delete(who);
+    };
+    const stopA = new AbortController();
+    const stopB = new AbortController();
+    const options = { ttl: '600ms', retryEvery: '100ms' } as const;
+    const leadingA = leasesOn(storeA).lead(name, worker('a'), { ...options, signal: stopA.signal });
+    await sleep(150);
+    const leadingB = leasesOn(storeB).lead(name, worker('b'), { ...options, signal: stopB.signal });
+    await sleep(300);
+    expect(log).toHaveLength(1);
+    const first = log[0]?.split(':')[0];
+    const stopFirst = first === 'a' ? stopA : stopB;
+    const handedAt = performance.now();
+    stopFirst.abort();
+    while (log.length < 2 && performance.now() - handedAt < 2_000) await sleep(10);
+    expect(log).toHaveLength(2);
+    expect(performance.now() - handedAt).toBeLessThan(500);
+    expect(Number(log[1]?.split(':')[1])).toBeGreaterThan(Number(log[0]?.split(':')[1]));
+    stopA.abort();
+    stopB.abort();
+    await Promise.all([leadingA, leadingB]);
+    expect(overlap).toBe(false);
+  });
+
+  if (kind === 'redis') {
+    it('a holder cut off from Redis is told before the standby takes over, and the standby takes over within ttl + retryEvery', async () => {
+      const name = randomUUID();
+      const ttl = 1_200;
+      const a = await leasesOn(storeA).tryAcquire(name, { ttl: `${ttl}ms` });
+      let abortedAt = Number.POSITIVE_INFINITY;
+      a?.signal.addEventListener('abort', () => (abortedAt = performance.now()));
+      // A is as good as dead to Redis: every renewal fails.
+      const cutAt = performance.now();
+      proxy?.refuse();
+      let takenAt = Number.POSITIVE_INFINITY;
+      try {
+        await leasesOn(storeB).runExclusive(
+          name,
+          () => {
+            takenAt = performance.now();
+          },
+          { ttl: `${ttl}ms`, retryEvery: '100ms' },
+        );
+        expect(abortedAt).toBeLessThan(takenAt);
+        expect(takenAt - cutAt).toBeLessThan(ttl + 100 + 400);
+        expect(a?.held).toBe(false);
+      } finally {
+        proxy?.heal();
+      }
+    });
+  }
+});
