@@ -8,23 +8,36 @@ import {
   type ExclusiveLeases,
 } from '../core/lease/exclusive.js';
 
-/**
- * The leases `@Exclusive()` methods take, set by `TollgateModule` when the app starts. A method
- * decorator runs before any module exists, so it finds them here when it is called.
- */
-let moduleLeases: ExclusiveLeases | undefined;
-const leaderships = new Map<string, Leadership>();
+/** Marks a class that has `@Exclusive()` methods, so the module finds its instances at start-up. */
+const HAS_EXCLUSIVE_METHODS = Symbol.for('tollgate:exclusive-methods');
 
-/** @internal Called by `TollgateModule` on start-up and shutdown. */
+/**
+ * The leases of each instance with `@Exclusive()` methods: those of the `TollgateModule` of its
+ * app, set when the app starts. A method decorator runs before any module exists, so the method
+ * finds them here, by the instance it is called on: two apps in one process keep theirs apart.
+ */
+const leasesOf = new WeakMap<object, ExclusiveLeases>();
+/** Each module's claims, by lease name. */
+const leaderships = new WeakMap<ExclusiveLeases, Map<string, Leadership>>();
+
+/** @internal What `TollgateModule` does on start-up and shutdown. */
 export const exclusiveMethods = {
-  use(leases: ExclusiveLeases): void {
-    moduleLeases = leases;
+  /** Whether `instance` has `@Exclusive()` methods. */
+  has(instance: unknown): instance is object {
+    return (
+      typeof instance === 'object' &&
+      instance !== null &&
+      (instance as Record<symbol, unknown>)[HAS_EXCLUSIVE_METHODS] === true
+    );
   },
-  async releaseAll(): Promise<void> {
-    const all = [...leaderships.values()];
-    leaderships.clear();
-    moduleLeases = undefined;
-    await Promise.all(all.map((leadership) => leadership.release()));
+  bind(instance: object, leases: ExclusiveLeases): void {
+    leasesOf.set(instance, leases);
+  },
+  /** Releases every lease the module's `@Exclusive()` methods hold. */
+  async releaseAll(leases: ExclusiveLeases): Promise<void> {
+    const claims = leaderships.get(leases);
+    leaderships.delete(leases);
+    await Promise.all([...(claims?.values() ?? [])].map((leadership) => leadership.release()));
   },
 };
 
@@ -55,13 +68,14 @@ export function Exclusive(name: string, options: ExclusiveLeaseOptions = {}): Me
     );
   }
   validateExclusiveLeaseOptions(options);
-  return (_target, _property, descriptor: PropertyDescriptor) => {
+  return (target, _property, descriptor: PropertyDescriptor) => {
     const original = descriptor.value as (...args: unknown[]) => unknown;
     if (typeof original !== 'function') {
       throw new TollgateConfigError('TOLLGATE_INVALID_EXCLUSIVE', '@Exclusive() goes on a method');
     }
-    const exclusive = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
-      const lease = await leadershipOf(name, options).current();
+    Object.defineProperty(target, HAS_EXCLUSIVE_METHODS, { value: true, configurable: true });
+    const exclusive = async function (this: object, ...args: unknown[]): Promise<unknown> {
+      const lease = await leadershipOf(this, name, options).current();
       if (!lease) return undefined;
       return original.apply(this, [...args, lease]);
     };
@@ -75,16 +89,18 @@ export function Exclusive(name: string, options: ExclusiveLeaseOptions = {}): Me
   };
 }
 
-function leadershipOf(name: string, options: ExclusiveLeaseOptions): Leadership {
-  if (!moduleLeases) {
+function leadershipOf(instance: object, name: string, options: ExclusiveLeaseOptions): Leadership {
+  const leases = leasesOf.get(instance);
+  if (!leases) {
     throw new TollgateConfigError(
       'TOLLGATE_EXCLUSIVE_WITHOUT_MODULE',
-      `@Exclusive('${name}') ran before TollgateModule started (or after it shut down): import TollgateModule.forRoot() in the app`,
+      `@Exclusive('${name}') ran on an object TollgateModule did not start: make its class a provider of an app that imports TollgateModule.forRoot()`,
     );
   }
-  let leadership = leaderships.get(name);
-  if (!leadership)
-    leaderships.set(name, (leadership = new Leadership(moduleLeases, name, options)));
+  let claims = leaderships.get(leases);
+  if (!claims) leaderships.set(leases, (claims = new Map()));
+  let leadership = claims.get(name);
+  if (!leadership) claims.set(name, (leadership = new Leadership(leases, name, options)));
   return leadership;
 }
 

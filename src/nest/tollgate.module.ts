@@ -5,6 +5,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
+import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 
 import {
   describeIdempotencyEvent,
@@ -46,6 +47,7 @@ const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
  * global by default. Closes its store when the application shuts down.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: TollgateStore,
@@ -112,17 +114,22 @@ export class TollgateModule
   constructor(
     @Inject(TollgateStore) private readonly store: TollgateStore,
     private readonly leases: ExclusiveLeases,
+    private readonly discovery: DiscoveryService,
   ) {
     super();
   }
 
+  /** Finds the providers and controllers with `@Exclusive()` methods and gives them this app's leases. */
   onModuleInit(): void {
-    exclusiveMethods.use(this.leases);
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      const instance: unknown = wrapper.instance;
+      if (exclusiveMethods.has(instance)) exclusiveMethods.bind(instance, this.leases);
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
     // Leases first, so a standby takes over at once, then the store they live in.
-    await exclusiveMethods.releaseAll();
+    await exclusiveMethods.releaseAll(this.leases);
     await this.store.close?.();
   }
 }
