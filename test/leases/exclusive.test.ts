@@ -132,6 +132,40 @@ describe.each(['memory', 'redis'] as const)('exclusive leases on %s', (kind) => 
   });
 
   if (kind === 'redis') {
+    it('Redis paused for less than the lease: the holder keeps it, and no standby takes it', async () => {
+      const name = randomUUID();
+      const a = await leasesOn(storeA).tryAcquire(name, { ttl: '1500ms' });
+      redis?.pause();
+      try {
+        await sleep(700);
+      } finally {
+        redis?.resume();
+      }
+      await sleep(600);
+      expect(a?.held).toBe(true);
+      expect(a?.signal.aborted).toBe(false);
+      expect(await leasesOn(storeB).tryAcquire(name, { ttl: '1500ms' })).toBeUndefined();
+      await a?.release();
+    });
+
+    it('Redis paused for longer than the lease: the holder is told, and the next holder gets a greater token', async () => {
+      const name = randomUUID();
+      const a = await leasesOn(storeA).tryAcquire(name, { ttl: '600ms' });
+      redis?.pause();
+      try {
+        await sleep(900);
+        // Told while Redis is still silent: the lease may run out at any moment.
+        expect(a?.signal.aborted).toBe(true);
+      } finally {
+        redis?.resume();
+      }
+      const b = await leasesOn(storeB).runExclusive(name, (lease) => lease.fencingToken, {
+        ttl: '600ms',
+        retryEvery: '50ms',
+      });
+      expect(b).toBeGreaterThan(a?.fencingToken ?? Infinity);
+    });
+
     it('a holder cut off from Redis is told before the standby takes over, and the standby takes over within ttl + retryEvery', async () => {
       const name = randomUUID();
       const ttl = 1_200;
