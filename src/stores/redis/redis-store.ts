@@ -31,7 +31,7 @@ import {
  * (fail at once while disconnected), and no silent re-send of commands that were sent but never
  * answered. There is no per-command timeout (ioredis's `commandTimeout`): every call the engines
  * make already runs under the route's own deadline (`storeTimeoutMs`), and ioredis would arm and
- * clear a second timer for every command, about 2 µs of a first execution's CPU (bench/README).
+ * clear a second, redundant timer for every command.
  * `close()` bounds its QUIT itself. ioredis's auto-pipelining is off on a single connection: the
  * store batches its own writes there (see `batched()`), which costs less per command and never
  * waits for one batch's replies before sending the next. On Cluster it stays on.
