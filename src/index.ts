@@ -24,6 +24,7 @@ export {
 export { safetyMarginMs, type IdempotencyLease } from './core/lease/lease.js';
 export {
   ExclusiveLeases,
+  validateExclusiveLeaseOptions,
   type ExclusiveLease,
   type ExclusiveLeaseEvent,
   type ExclusiveLeaseOptions,

@@ -27,8 +27,8 @@ export interface ExclusiveLease extends IdempotencyLease {
   /** The lease's name. */
   readonly name: string;
   /**
-   * Gives the lease up now, so a standby can take it at once (a clean shutdown). Its signal aborts.
-   * Safe to call more than once, and after the lease was lost.
+   * Gives the lease up now, so a standby can take it at its next try rather than after the ttl (a
+   * clean shutdown). Its signal aborts. Safe to call more than once, and after the lease was lost.
    */
   release(): Promise<void>;
 }
@@ -39,7 +39,9 @@ export type ExclusiveLeaseEvent =
   | { type: 'lease-lost'; name: string; reason: string }
   | { type: 'lease-released'; name: string }
   /** `runExclusive` or `lead` could not reach the store; it keeps trying. */
-  | { type: 'lease-store-unavailable'; name: string; error: Error };
+  | { type: 'lease-store-unavailable'; name: string; error: Error }
+  /** The work `lead` ran failed; the lease was released, and this process contends again. */
+  | { type: 'lease-work-failed'; name: string; error: Error };
 
 export interface ExclusiveLeasesOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -119,8 +121,9 @@ export class ExclusiveLeases {
   /**
    * Leadership: holds `name` whenever it can and runs `work` each time it becomes the holder, until
    * `signal` aborts (then the lease is released, and this resolves). A standby takes over within
-   * `ttl` + `retryEvery` after the holder dies, or at once after it releases. `work` should run
-   * until `lease.signal` aborts; when it ends or fails, the lease is released and taken again.
+   * `ttl` + `retryEvery` after the holder dies, or at its next try (`retryEvery`) after the holder
+   * released it. `work` should run until `lease.signal` aborts; when it ends or fails
+   * (`lease-work-failed`), the lease is released and contended for again.
    */
   async lead(
     name: string,
@@ -141,8 +144,9 @@ export class ExclusiveLeases {
       signal.addEventListener('abort', stop, { once: true });
       try {
         await work(lease);
-      } catch {
-        // The work's own failure (or its reaction to a lost lease): stand by and contend again.
+      } catch (error) {
+        // The work's own failure, or its reaction to a lost lease: stand by and contend again.
+        this.onEvent({ type: 'lease-work-failed', name, error: toError(error) });
       } finally {
         signal.removeEventListener('abort', stop);
         await lease.release();
