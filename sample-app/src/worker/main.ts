@@ -1,7 +1,7 @@
 import {
   ExclusiveLeases,
   RedisStore,
-  toMilliseconds,
+  validateExclusiveLeaseOptions,
   type Duration,
   type ExclusiveLeaseEvent,
 } from '../../../src/index.js';
@@ -20,9 +20,9 @@ if (!redisUrl) fail('set REDIS_URL (the worker needs Redis: its lease and its jo
 const ttl = (process.env.TOLLGATE_LEASE || '30s') as Duration;
 const workMs = Number(process.env.WORK_MS || 100);
 try {
-  toMilliseconds(ttl, 'TOLLGATE_LEASE');
+  validateExclusiveLeaseOptions({ ttl });
 } catch (error) {
-  fail((error as Error).message);
+  fail(`TOLLGATE_LEASE: ${(error as Error).message}`);
 }
 if (!Number.isInteger(workMs) || workMs < 0) fail('WORK_MS must be a whole number of ms');
 
@@ -34,10 +34,11 @@ const leases = new ExclusiveLeases(store, {
     // Renewals refused or unconfirmed: a standby may lead now. Not said on a release (shutdown).
     if (event.type === 'lease-lost') log('lost the lease');
     if (event.type === 'lease-store-unavailable') log(`Redis unreachable: ${event.error.message}`);
+    if (event.type === 'lease-work-failed') log(`stopped leading: ${event.error.message}`);
   },
 });
 
-// SIGTERM/SIGINT: the current job stops, and the lease is released so a standby leads at once.
+// SIGTERM/SIGINT: the current job stops, and the lease is released so a standby leads at its next try.
 const shutdown = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => shutdown.abort());
