@@ -102,4 +102,4 @@ export {
   type RateLimitStore,
   type StoredResponse,
   type UnstorableReason,
-} from './stores/store.js';
+} from './core/store.js';

@@ -1,5 +1,5 @@
 import { MemoryStore } from '../stores/memory/memory-store.js';
-import type { TollgateStore } from '../stores/store.js';
+import type { TollgateStore } from '../core/store.js';
 
 let shared: MemoryStore | undefined;
 

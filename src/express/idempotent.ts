@@ -19,7 +19,7 @@ import { attachLease, leaseOf } from '../http/leases.js';
 import { defaultScope, describeHttpRequest, scopeOf, type ScopeResolver } from '../http/request.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
-import type { TollgateStore } from '../stores/store.js';
+import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
 import {
   matchedRoute,

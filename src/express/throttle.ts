@@ -13,7 +13,7 @@ import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
 import { sendProblem } from '../http/send.js';
-import type { TollgateStore } from '../stores/store.js';
+import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
 import {
   matchedRoute,

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 
 import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
 import { REPLAYED_HEADER } from '../core/idempotency/engine.js';
-import type { StoredResponse } from '../stores/store.js';
+import type { StoredResponse } from '../core/store.js';
 
 /**
  * Writers for adapters that answer on the Node.js response directly (plain Express), rather than

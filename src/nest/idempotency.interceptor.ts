@@ -26,7 +26,7 @@ import { idempotencyHandled } from '../http/handled.js';
 import { attachLease } from '../http/leases.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
-import type { StoredResponse } from '../stores/store.js';
+import type { StoredResponse } from '../core/store.js';
 import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
 import { TollgateHttpException } from './tollgate-http.exception.js';

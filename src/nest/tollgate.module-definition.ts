@@ -5,7 +5,7 @@ import type { IdempotencyOptions } from '../core/idempotency/options.js';
 import type { RateLimitEvent } from '../core/ratelimit/engine.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
-import type { TollgateStore } from '../stores/store.js';
+import type { TollgateStore } from '../core/store.js';
 
 // The resolver is framework-free, shared with the Express adapter; Nest users import it from here.
 export type { ScopeResolver } from '../http/request.js';

@@ -22,7 +22,7 @@ import {
 } from '../core/ratelimit/engine.js';
 import { validateThrottleDefaults } from '../core/ratelimit/options.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
-import { TollgateStore } from '../stores/store.js';
+import { TollgateStore } from '../core/store.js';
 import { exclusiveMethods } from './exclusive.decorator.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
 import { ThrottleGuard } from './throttle.guard.js';

@@ -6,7 +6,7 @@ import type { Express } from 'express';
 
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
-import type { TollgateStore } from '../../src/stores/store.js';
+import type { TollgateStore } from '../../src/core/store.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 export interface ServedExpressApp {

@@ -16,7 +16,7 @@ import {
 } from '../../src/core/lease/exclusive.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
-import type { TollgateStore } from '../../src/stores/store.js';
+import type { TollgateStore } from '../../src/core/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/tcp-proxy.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import type { StoredResponse, TollgateStore } from '../../src/stores/store.js';
+import type { StoredResponse, TollgateStore } from '../../src/core/store.js';
 
 /** How the contract suite drives one store: the store itself, and how time passes for it. */
 export interface StoreUnderTest {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory/memory-store.js';
-import type { BeginResult, LockResult, StoredResponse } from '../../src/stores/store.js';
+import type { BeginResult, LockResult, StoredResponse } from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 const MiB = 1024 * 1024;

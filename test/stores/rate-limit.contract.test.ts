@@ -12,7 +12,7 @@ import type {
   RateLimitResult,
   RateLimitRule,
   RateLimitStore,
-} from '../../src/stores/store.js';
+} from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';

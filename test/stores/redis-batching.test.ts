@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
-import type { BeginResult } from '../../src/stores/store.js';
+import type { BeginResult } from '../../src/core/store.js';
 import { parseInfo, startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**

@@ -13,7 +13,7 @@ import {
 import { TollgateConfigError } from '../../src/core/errors.js';
 import { UNREADABLE_BODY } from '../../src/core/fingerprint.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
-import type { TollgateStore } from '../../src/stores/store.js';
+import type { TollgateStore } from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 function request(

@@ -18,7 +18,7 @@ import {
   storeUnavailable,
 } from '../../src/core/idempotency/problems.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
-import type { StoredResponse } from '../../src/stores/store.js';
+import type { StoredResponse } from '../../src/core/store.js';
 
 const message = (overrides: Partial<IncomingMessage> = {}): IncomingMessage => ({
   route: '["charge"] Payments.charge',

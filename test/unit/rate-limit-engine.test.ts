@@ -18,7 +18,7 @@ import {
   type ThrottleSettings,
 } from '../../src/core/ratelimit/options.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
-import type { RateLimitStore } from '../../src/stores/store.js';
+import type { RateLimitStore } from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 function request(overrides: Partial<RateLimitRequest> = {}): RateLimitRequest {

@@ -7,7 +7,7 @@ import { LeaseKeeper } from '../lease/keeper.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
 import { renewalPeriod } from '../lease/renewals.js';
 import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
-import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../../stores/store.js';
+import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../store.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   bodyNotReadable,

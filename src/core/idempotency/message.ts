@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import type { TollgateHttpError } from '../errors.js';
 import { fingerprintRequest } from '../fingerprint.js';
-import type { StoredResponse } from '../../stores/store.js';
+import type { StoredResponse } from '../store.js';
 import type { CapturedResponse, IdempotencyRequest } from './engine.js';
 
 /**

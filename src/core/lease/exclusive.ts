@@ -2,7 +2,7 @@ import { withDeadline } from '../deadline.js';
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
-import type { IdempotencyStore } from '../../stores/store.js';
+import type { IdempotencyStore } from '../store.js';
 import { LeaseKeeper } from './keeper.js';
 import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
 import { nextOwnerToken, takeOrGiveBack } from './take.js';

@@ -1,5 +1,5 @@
 import { withDeadline } from '../deadline.js';
-import type { IdempotencyStore } from '../../stores/store.js';
+import type { IdempotencyStore } from '../store.js';
 import { monotonicNow, type Lease } from './lease.js';
 import { cancelRenewal, scheduleRenewal, type Renewable } from './renewals.js';
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { TollgateHttpError } from '../errors.js';
-import type { FencingToken } from '../../stores/store.js';
+import type { FencingToken } from '../store.js';
 
 /**
  * What a protected handler holds while it runs: proof that no other process runs the same

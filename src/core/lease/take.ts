@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { withDeadline } from '../deadline.js';
-import type { BeginResult, IdempotencyStore, LockResult } from '../../stores/store.js';
+import type { BeginResult, IdempotencyStore, LockResult } from '../store.js';
 
 /**
  * Who holds a lease. Unique across every app server (a random per-process prefix and a counter),

@@ -7,7 +7,7 @@ import {
   type TollgateHttpError,
 } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
-import type { RateLimitResult, RateLimitState, RateLimitStore } from '../../stores/store.js';
+import type { RateLimitResult, RateLimitState, RateLimitStore } from '../store.js';
 import {
   policyHeaderValue,
   RATE_LIMIT_HEADER,

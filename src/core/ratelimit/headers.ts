@@ -1,4 +1,4 @@
-import type { RateLimitState } from '../../stores/store.js';
+import type { RateLimitState } from '../store.js';
 
 /**
  * The header fields of draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` states each quota

@@ -1,12 +1,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { ExpiringMap } from '../expiring-map.js';
 import { blockKey, ruleKey } from './rule-keys.js';
-import type {
-  RateLimitResult,
-  RateLimitRule,
-  RateLimitState,
-  RateLimitStore,
-} from '../../stores/store.js';
+import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
 
 /**
  * Rate limiting inside one process, with exactly the semantics of the Redis script

@@ -1,6 +1,6 @@
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError } from '../errors.js';
-import type { RateLimitAlgorithm, RateLimitRule } from '../../stores/store.js';
+import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
 import { policyHeaderValue } from './headers.js';
 
 /** What a limit does when the store cannot be reached in time. */

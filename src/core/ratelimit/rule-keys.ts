@@ -1,4 +1,4 @@
-import type { RateLimitRule } from '../../stores/store.js';
+import type { RateLimitRule } from '../store.js';
 
 /**
  * The keys of one rate-limit decision, derived from its storage key, so every one of them keeps

@@ -11,7 +11,7 @@ import type {
   StoredResponse,
   TollgateStore,
   UnstorableReason,
-} from '../store.js';
+} from '../../core/store.js';
 
 /**
  * The memory a `MemoryStore` may hold is bounded twice: by records (`maxKeys`) and by bytes

@@ -12,7 +12,7 @@ import type {
   StoredResponse,
   TollgateStore,
   UnstorableReason,
-} from '../store.js';
+} from '../../core/store.js';
 import {
   BEGIN,
   COMPLETE,

@@ -1,0 +1,153 @@
+/**
+ * The store contract: the core's port. Every store (Redis, in-memory) passes one contract test suite
+ * (test/stores/), so the engines can rely on exactly these semantics.
+ *
+ * Every operation is atomic: a record is written together with its expiry, and every decision is
+ * made in one step. Time-to-live values are milliseconds.
+ */
+
+/** A response as kept for replay. Headers are already filtered to the allow-list. */
+export interface StoredResponse {
+  status: number;
+  headers: ReadonlyArray<readonly [name: string, value: string]>;
+  body: Uint8Array;
+}
+
+/** Why a finished response could not be kept: later duplicates are told so and do not run. */
+export type UnstorableReason = 'too-large' | 'streamed';
+
+/**
+ * A fencing token: a number the store issues atomically with every take of a key, greater than
+ * any token issued for that key before. A downstream write that remembers the highest token it
+ * has seen for a key can refuse a stale holder (one whose lease ran out while it was stalled).
+ * Tokens are whole numbers below 2^53; they start near the store's clock in microseconds, so they
+ * keep growing across a store restart.
+ */
+export type FencingToken = number;
+
+/** What `begin` found, and did. */
+export type BeginResult =
+  /** The key was free (or expired): the caller now holds the in-progress lease. */
+  | { state: 'acquired'; fencingToken: FencingToken }
+  /** Another request holds the lease; it runs out in `retryAfterMs` at the latest. */
+  | { state: 'in-progress'; retryAfterMs: number }
+  /** The key is taken by a request with a different fingerprint. Nothing was changed. */
+  | { state: 'mismatch' }
+  /** A stored response to replay. */
+  | { state: 'completed'; response: StoredResponse }
+  /** The first request finished, but its response could not be kept. */
+  | { state: 'unstorable'; reason: UnstorableReason };
+
+/** Outcome of a `lock` attempt: a short lock that only expires (or is given back by `release`). */
+export type LockResult =
+  { acquired: true; fencingToken: FencingToken } | { acquired: false; retryAfterMs: number };
+
+export interface IdempotencyStore {
+  /**
+   * Takes `key` for `owner` with an in-progress lease of `leaseMs`, unless it is held or done.
+   * If `owner` already holds the lease (a re-sent call), it reports `acquired` again, with the
+   * same fencing token. A new take issues a token greater than every earlier one for `key`.
+   */
+  begin(key: string, owner: string, fingerprint: string, leaseMs: number): Promise<BeginResult>;
+  /**
+   * Stores the response and keeps it for `retentionMs`, only if `owner` still holds the lease.
+   * Returns false if the lease was lost (expired and taken, or released): nothing is written then.
+   * Re-sending a completion that already succeeded returns true and changes nothing.
+   */
+  complete(
+    key: string,
+    owner: string,
+    response: StoredResponse,
+    retentionMs: number,
+  ): Promise<boolean>;
+  /** Records that the response could not be kept, owner-checked like `complete`. */
+  markUnstorable(
+    key: string,
+    owner: string,
+    reason: UnstorableReason,
+    retentionMs: number,
+  ): Promise<boolean>;
+  /**
+   * Deletes the in-progress record, or the lock, if `owner` still holds it, so a retry runs
+   * again. Never touches a finished result or another owner's lease.
+   */
+  release(key: string, owner: string): Promise<boolean>;
+  /** Extends the lease (or the lock: an exclusive lease) to `leaseMs` from now if `owner` still holds it. */
+  renew(key: string, owner: string, leaseMs: number): Promise<boolean>;
+  /**
+   * `SET key NX` with an expiry of `ttlMs`, held by `owner`: a lock that only expires, unless
+   * its owner gives it back with `release` (a take that answered too late to be used). Re-sent
+   * by the same owner while held, it reports `acquired` again with the same token.
+   */
+  lock(key: string, owner: string, ttlMs: number): Promise<LockResult>;
+}
+
+/** How a rate limit counts. */
+export type RateLimitAlgorithm = 'fixed-window' | 'sliding-window' | 'token-bucket';
+
+/** One named limit as a store applies it; the engine has already validated every value. */
+export interface RateLimitRule {
+  /** Unique within one call; part of the limit's storage key. Letters, digits, `_`, `.` and `-`. */
+  name: string;
+  /** Units allowed per window (a positive whole number). */
+  limit: number;
+  /** The window, or for `token-bucket` the time an empty bucket takes to refill completely. */
+  windowMs: number;
+  algorithm: RateLimitAlgorithm;
+  /** Units this request takes: a whole number from 1 to `limit`. */
+  cost: number;
+  /** After this limit rejects a request, every request is rejected for this long. 0: no block. */
+  blockMs: number;
+}
+
+/** What one limit says about one request. */
+export interface RateLimitState {
+  name: string;
+  /** Whether this limit, on its own, admits the request. */
+  allowed: boolean;
+  /** Units left once this decision is applied. */
+  remaining: number;
+  /** Ms until this limit's whole quota is back, if nothing more is taken. */
+  resetMs: number;
+  /** Ms until this limit would admit the same request (never earlier); 0 when it admits it. */
+  retryAfterMs: number;
+}
+
+/** One atomic decision over all limits of a request. */
+export interface RateLimitResult {
+  /** True: every limit admitted the request and each was charged. False: none was charged. */
+  allowed: boolean;
+  /** When rejected: ms until every limit would admit the request, never earlier. 0 when allowed. */
+  retryAfterMs: number;
+  /** One state per rule, in the order of the rules. */
+  limits: RateLimitState[];
+}
+
+export interface RateLimitStore {
+  /**
+   * Checks every rule and charges all of them, or none: a request rejected by any rule consumes
+   * from none. `key` is a storage key with a `{hash tag}`; the store derives one key per rule from
+   * it (so all of them share the tag, and one script can touch them on Redis Cluster). Time is
+   * the store's own clock.
+   */
+  consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult>;
+}
+
+/** A store Tollgate can use. Stores own their connections only when they created them. */
+export interface TollgateStore extends IdempotencyStore {
+  /**
+   * Rate limiting (see `RateLimitStore`). Both built-in stores implement it. Optional so that a
+   * store written for idempotency alone still type-checks; throttling refuses such a store at
+   * start-up with TOLLGATE_STORE_CANNOT_RATE_LIMIT.
+   */
+  consume?: RateLimitStore['consume'];
+  /** A short name for logs and problem details: `redis`, `memory`. */
+  readonly kind: string;
+  /** Resolves once the store can serve requests (the Redis connection is ready). */
+  ready?(): Promise<void>;
+  /** Releases what the store created (connections, timers); a client passed in is left open. */
+  close?(): Promise<void>;
+}
+
+/** Injection token for the store, beside the interface of the same name (as @nestjs/throttler does). */
+export const TollgateStore = Symbol.for('tollgate:TollgateStore');
