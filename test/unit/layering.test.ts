@@ -1,0 +1,48 @@
+/**
+ * The layers are enforced by lint (eslint.config.js): each fence must actually refuse the import it
+ * forbids, and let through the ones the design allows.
+ */
+import { ESLint } from 'eslint';
+import { describe, expect, it } from 'vitest';
+
+const eslint = new ESLint({ cwd: process.cwd() });
+
+async function importErrors(filePath: string, specifier: string): Promise<string[]> {
+  const [result] = await eslint.lintText(`import * as x from '${specifier}';\nexport { x };\n`, {
+    filePath,
+  });
+  return (result?.messages ?? [])
+    .filter((message) => message.ruleId === 'no-restricted-imports')
+    .map((message) => message.message);
+}
+
+describe('the layering fences', () => {
+  it.each([
+    ['src/core/idempotency/probe.ts', '../../stores/memory/memory-store.js'],
+    ['src/core/idempotency/probe.ts', '../../http/request.js'],
+    ['src/core/idempotency/probe.ts', '../../nest/decorators.js'],
+    ['src/core/probe.ts', '../express/idempotent.js'],
+    ['src/core/probe.ts', '@nestjs/common'],
+    ['src/core/probe.ts', 'ioredis'],
+    ['src/stores/redis/probe.ts', '../../http/request.js'],
+    ['src/stores/memory/probe.ts', '../../nest/decorators.js'],
+    ['src/http/probe.ts', '../express/idempotent.js'],
+    ['src/http/probe.ts', '../stores/redis/redis-store.js'],
+    ['src/nest/probe.ts', '../express/idempotent.js'],
+    ['src/express/probe.ts', '../nest/decorators.js'],
+    ['src/express/probe.ts', '@nestjs/common'],
+  ])('%s may not import %s', async (file, specifier) => {
+    expect(await importErrors(file, specifier)).not.toEqual([]);
+  });
+
+  it.each([
+    ['src/core/idempotency/probe.ts', '../store.js'],
+    ['src/stores/redis/probe.ts', '../../core/store.js'],
+    ['src/http/probe.ts', '../core/idempotency/engine.js'],
+    ['src/nest/probe.ts', '../http/request.js'],
+    ['src/nest/probe.ts', '../stores/memory/memory-store.js'],
+    ['src/express/probe.ts', '../http/request.js'],
+  ])('%s may import %s', async (file, specifier) => {
+    expect(await importErrors(file, specifier)).toEqual([]);
+  });
+});
