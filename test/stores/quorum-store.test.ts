@@ -20,6 +20,8 @@ beforeAll(async () => {
   );
   quorum = new QuorumStore({ stores: nodes, nodeTimeoutMs: 300 });
   await quorum.ready();
+  // The quorum is ready with a majority; the contract runs on all three.
+  await Promise.all(nodes.map((node) => node.ready()));
 });
 
 afterAll(async () => {

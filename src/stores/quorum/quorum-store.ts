@@ -10,7 +10,7 @@ import type {
   StoredResponse,
   TollgateStore,
   UnstorableReason,
-} from '../store.js';
+} from '../../core/store.js';
 
 export interface QuorumStoreOptions {
   /** Independent stores, typically `RedisStore`s on separate Redis deployments: 3 or 5. */
@@ -67,8 +67,8 @@ const LINGER_MIN_MS = 20;
  *   of their remaining leases (it is free by then at the latest). When no majority holds it (racers
  *   split the votes, and each gave its share back), a short random pause, so one racer wins the
  *   retry. Nodes do not say which owner holds the key, so when three or more racers split the votes
- *   (each took fewer than a majority), each may see a majority held by the others and be told the
- *   lease; their takes are given back at once all the same, so the first retry wins.
+ *   (each took fewer than a majority), each may see a majority held by the others and be told to
+ *   wait for the lease, although every one of those takes was given back at once.
  * - `renew`, `complete`, `markUnstorable`: `true` when a majority confirmed, `false` only when a
  *   majority answered "not held"; anything in between throws `StoreUnavailableError`, so the lease
  *   keeper retries the renewal and the engine re-sends the write (both are owner-checked and safe to
@@ -274,8 +274,9 @@ export class QuorumStore implements TollgateStore {
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     return this.gather(
       (store) => {
-        if (!store.consume)
+        if (!store.consume) {
           throw new StoreUnavailableError(`a ${store.kind} store cannot rate limit`);
+        }
         return store.consume(key, rules);
       },
       (tally) => {
@@ -505,6 +506,11 @@ class Takes {
   }
 
   private release(store: TollgateStore): void {
-    store.release(this.key, this.owner).catch(() => undefined);
+    // Best effort: a take that cannot be given back runs out with its lease.
+    try {
+      store.release(this.key, this.owner).catch(() => undefined);
+    } catch {
+      // A store that throws at once is no different from one that fails.
+    }
   }
 }
