@@ -1,13 +1,12 @@
-import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
 import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
 import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
-import { LeaseKeeper } from '../lease/keeper.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
-import { renewalPeriod } from '../lease/renewals.js';
 import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
-import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../store.js';
+import type { IdempotencyStore, StoredResponse } from '../store.js';
+import { defaultEventReporter, type IdempotencyEvent } from './events.js';
+import { Execution } from './execution.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   bodyNotReadable,
@@ -18,6 +17,9 @@ import {
   notReplayable,
   storeUnavailable,
 } from './problems.js';
+
+export { describeIdempotencyEvent, defaultEventReporter, type IdempotencyEvent } from './events.js';
+export { Execution, replayableHeaders, type CapturedResponse } from './execution.js';
 
 /** A request as the adapters describe it to the engine: nothing framework-specific. */
 export interface IdempotencyRequest {
@@ -44,16 +46,6 @@ export interface IdempotencyRequest {
   params?: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** How the handler's response ended, as the adapter captured it. */
-export type CapturedResponse =
-  | {
-      status: number;
-      /** Response headers as sent; the engine keeps only the allow-listed ones. */
-      headers: Readonly<Record<string, string | number | readonly string[] | undefined>>;
-      body: Uint8Array;
-    }
-  | { status: number; unstorable: UnstorableReason };
-
 export type IdempotencyDecision =
   /** Run the handler, then report how it ended through `execution`. */
   | { action: 'proceed'; execution: Execution }
@@ -63,16 +55,6 @@ export type IdempotencyDecision =
   | { action: 'reject'; error: TollgateHttpError }
   /** Run the handler without protection: no key was sent where none is required, or the store is down and the route allows it. */
   | { action: 'bypass'; reason: 'no-key' | 'store-unavailable' };
-
-/** What the engine reports besides its decisions, for logs and metrics. */
-export type IdempotencyEvent =
-  | { type: 'store-unavailable'; policy: 'reject' | 'allow'; error: Error }
-  /** The lease was lost: the store says another request holds the key, or it ran out unconfirmed. */
-  | { type: 'lease-lost'; key: string }
-  /** Recording the result failed once; it is retried, with the lease kept, until it lands. */
-  | { type: 'finish-retrying'; key: string; error: Error }
-  /** Recording the result failed until the lease had certainly run out: a retry may run again. */
-  | { type: 'finish-failed'; key: string; error: Error };
 
 export interface IdempotencyEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -264,168 +246,6 @@ export class IdempotencyEngine {
   }
 }
 
-/**
- * One run of a handler under an in-progress lease. The lease is renewed while the handler runs
- * and until its result is recorded, so a long handler keeps its key, a store that blips while the
- * result is written does not let a duplicate in, and a crashed process blocks retries only until
- * the lease ends.
- */
-export class Execution {
-  private finishing = false;
-  private readonly keeper: LeaseKeeper | undefined;
-
-  constructor(
-    private readonly store: IdempotencyStore | undefined,
-    readonly key: string,
-    private readonly owner: string,
-    private readonly retentionMs: number,
-    private readonly policy: IdempotencyPolicy | undefined,
-    private readonly onEvent: (event: IdempotencyEvent) => void,
-    /** What the handler may act on: the fencing token, and a signal that aborts if the lease is lost. */
-    readonly lease: Lease,
-  ) {
-    if (store && policy) {
-      this.keeper = new LeaseKeeper(
-        {
-          store,
-          key,
-          owner,
-          leaseMs: policy.leaseMs,
-          periodMs: renewalPeriod(policy.leaseMs),
-          storeTimeoutMs: policy.storeTimeoutMs,
-        },
-        lease,
-        // While finishing, the result's own write decides (it may have landed just before).
-        () => this.finishing || onEvent({ type: 'lease-lost', key }),
-      );
-      this.keeper.start();
-    }
-  }
-
-  /** An execution with nothing to record afterwards (the `lock` strategy): only its lease. */
-  static untracked(lease: Lease): Execution {
-    return new Execution(undefined, '', '', 0, undefined, () => undefined, lease);
-  }
-
-  /** The largest body worth capturing; anything larger is passed through and not stored. */
-  get maxResponseBytes(): number {
-    return this.policy?.maxResponseBytes ?? 0;
-  }
-
-  /** Whether the adapter needs to capture the response at all. */
-  get tracked(): boolean {
-    return this.store !== undefined;
-  }
-
-  /**
-   * Records how the handler ended: the response is stored for replay, or the key released so a
-   * retry runs again, as the outcome policy says. Never rejects: the response is already sent.
-   *
-   * The first client has its response already; what follows makes it the only one. The write is
-   * owner-checked, so it is safe to send again: it is retried with backoff, the lease renewed
-   * meanwhile, until the store answers, or until the lease has certainly run out on the store.
-   */
-  async finish(response: CapturedResponse): Promise<void> {
-    if (!this.startFinishing() || !this.store || !this.policy) return;
-    const { store, policy, key, owner } = this;
-    if (policy.outcome(response.status) === 'release') {
-      await this.settle('release', () => store.release(key, owner));
-    } else if ('unstorable' in response) {
-      await this.settle('markUnstorable', () =>
-        store.markUnstorable(key, owner, response.unstorable, this.retentionMs),
-      );
-    } else {
-      const stored: StoredResponse = {
-        status: response.status,
-        headers: replayableHeaders(response.headers, policy.replayHeaders),
-        body: response.body,
-      };
-      const kept = await this.settle('complete', () =>
-        store.complete(key, owner, stored, this.retentionMs),
-      );
-      if (kept === false) this.onEvent({ type: 'lease-lost', key });
-    }
-  }
-
-  /** The handler failed with no response at all: release the key so a retry runs again. */
-  async abandon(): Promise<void> {
-    if (!this.startFinishing() || !this.store) return;
-    const { store, key, owner } = this;
-    await this.settle('release', () => store.release(key, owner));
-  }
-
-  /**
-   * Sends an owner-checked write until the store answers it: its answer, or `undefined` when it
-   * never did before the lease had certainly run out (a later answer could only be "not held").
-   */
-  private async settle(what: string, write: () => Promise<boolean>): Promise<boolean | undefined> {
-    const policy = this.policy as IdempotencyPolicy;
-    try {
-      // Often enough that a short blip costs little more than itself, and several times a lease.
-      const maxPause = Math.max(25, Math.min(1_000, Math.floor(policy.leaseMs / 8)));
-      for (let attempt = 0, pause = 25; ; attempt++, pause = Math.min(pause * 2, maxPause)) {
-        try {
-          return await withDeadline(what, policy.storeTimeoutMs, write);
-        } catch (thrown) {
-          const error = toError(thrown);
-          const left = this.lease.expiresBy + policy.leaseMs - monotonicNow();
-          if (left <= 0) {
-            this.onEvent({ type: 'finish-failed', key: this.key, error });
-            return undefined;
-          }
-          if (attempt === 0) this.onEvent({ type: 'finish-retrying', key: this.key, error });
-          await sleep(Math.min(pause, left));
-        }
-      }
-    } finally {
-      this.keeper?.stop();
-      this.lease.end();
-    }
-  }
-
-  private startFinishing(): boolean {
-    if (this.finishing) return false;
-    this.finishing = true;
-    return true;
-  }
-}
-
-/** Keeps the allow-listed headers, in the order sent, with multiple values joined as HTTP allows. */
-export function replayableHeaders(
-  headers: Readonly<Record<string, string | number | readonly string[] | undefined>>,
-  allowed: ReadonlySet<string>,
-): Array<readonly [string, string]> {
-  const kept: Array<readonly [string, string]> = [];
-  // for...in rather than Object.entries: no array of pairs per response.
-  for (const name in headers) {
-    if (!Object.prototype.hasOwnProperty.call(headers, name)) continue;
-    const value = headers[name];
-    if (value === undefined || !allowed.has(name.toLowerCase())) continue;
-    kept.push([name, typeof value === 'object' ? value.join(', ') : String(value)]);
-  }
-  return kept;
-}
-
-/** One line for an event, for whichever logger the adapter uses. */
-export function describeIdempotencyEvent(event: IdempotencyEvent): string {
-  switch (event.type) {
-    case 'store-unavailable':
-      return `store unavailable, request ${event.policy === 'allow' ? 'ran unprotected' : 'rejected with 503'}: ${event.error.message}`;
-    case 'lease-lost':
-      return `lost the in-progress lease of ${event.key}: another request may run it`;
-    case 'finish-retrying':
-      return `could not record the result of ${event.key} yet, retrying while the lease holds: ${event.error.message}`;
-    case 'finish-failed':
-      return `could not record the result of ${event.key}: ${event.error.message}`;
-  }
-}
-
-function defaultEventReporter(event: IdempotencyEvent): void {
-  console.warn(`tollgate: ${describeIdempotencyEvent(event)}`);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** The scope of a key strategy's anonymous requests: the client's key alone tells them apart. */
 const ANONYMOUS = 'anonymous';
 
@@ -444,3 +264,5 @@ function scopeOf(request: IdempotencyRequest, policy: IdempotencyPolicy): string
   );
   return address === undefined ? ANONYMOUS : `address:${groupAddress(address)}`;
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

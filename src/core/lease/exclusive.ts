@@ -1,9 +1,8 @@
-import { withDeadline } from '../deadline.js';
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
 import type { IdempotencyStore } from '../store.js';
-import { LeaseKeeper } from './keeper.js';
+import { HeldLease } from './held-lease.js';
 import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
 import { nextOwnerToken, takeOrGiveBack } from './take.js';
 
@@ -202,79 +201,6 @@ export class ExclusiveLeases {
     });
     this.onEvent({ type: 'lease-acquired', name, fencingToken: taken.fencingToken });
     return { lease };
-  }
-}
-
-/** An exclusive lease this process holds: renewed by its keeper until released or lost. */
-class HeldLease implements ExclusiveLease {
-  private readonly keeper: LeaseKeeper;
-  private released: Promise<void> | undefined;
-
-  constructor(
-    readonly name: string,
-    private readonly lease: Lease,
-    private readonly kept: {
-      store: IdempotencyStore;
-      key: string;
-      owner: string;
-      leaseMs: number;
-      periodMs: number;
-      storeTimeoutMs: number;
-      onEvent: (event: ExclusiveLeaseEvent) => void;
-    },
-  ) {
-    this.keeper = new LeaseKeeper(kept, lease, () =>
-      kept.onEvent({ type: 'lease-lost', name, reason: 'another holder has it now' }),
-    );
-    this.keeper.start();
-    // Lost by its deadline (renewals failing, a stall): said once, as the store's "not yours" is.
-    lease.signal.addEventListener(
-      'abort',
-      () => {
-        if (this.released === undefined && this.keeper.running) {
-          this.keeper.stop();
-          kept.onEvent({ type: 'lease-lost', name, reason: 'not confirmed in time' });
-        }
-      },
-      { once: true },
-    );
-  }
-
-  get fencingToken(): number {
-    return this.lease.fencingToken;
-  }
-
-  get signal(): AbortSignal {
-    return this.lease.signal;
-  }
-
-  get held(): boolean {
-    return this.released === undefined && this.lease.held;
-  }
-
-  throwIfLost(): void {
-    this.lease.throwIfLost();
-  }
-
-  release(): Promise<void> {
-    this.released ??= this.giveUp();
-    return this.released;
-  }
-
-  private async giveUp(): Promise<void> {
-    const wasRenewing = this.keeper.running;
-    this.keeper.stop();
-    this.lease.lose('it was released');
-    this.lease.end();
-    if (!wasRenewing) return;
-    const { store, key, owner, storeTimeoutMs, onEvent } = this.kept;
-    try {
-      // Owner-checked: never another holder's lease.
-      await withDeadline('release', storeTimeoutMs, () => store.release(key, owner));
-    } catch {
-      // Unreachable: the lease simply runs out on its own.
-    }
-    onEvent({ type: 'lease-released', name: this.name });
   }
 }
 

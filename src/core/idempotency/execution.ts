@@ -1,0 +1,162 @@
+import { withDeadline } from '../deadline.js';
+import { toError } from '../errors.js';
+import { LeaseKeeper } from '../lease/keeper.js';
+import { monotonicNow, type Lease } from '../lease/lease.js';
+import { renewalPeriod } from '../lease/renewals.js';
+import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../store.js';
+import type { IdempotencyEvent } from './events.js';
+import type { IdempotencyPolicy } from './options.js';
+
+/** How the handler's response ended, as the adapter captured it. */
+export type CapturedResponse =
+  | {
+      status: number;
+      /** Response headers as sent; the engine keeps only the allow-listed ones. */
+      headers: Readonly<Record<string, string | number | readonly string[] | undefined>>;
+      body: Uint8Array;
+    }
+  | { status: number; unstorable: UnstorableReason };
+
+/**
+ * One run of a handler under an in-progress lease. The lease is renewed while the handler runs
+ * and until its result is recorded, so a long handler keeps its key, a store that blips while the
+ * result is written does not let a duplicate in, and a crashed process blocks retries only until
+ * the lease ends.
+ */
+export class Execution {
+  private finishing = false;
+  private readonly keeper: LeaseKeeper | undefined;
+
+  constructor(
+    private readonly store: IdempotencyStore | undefined,
+    readonly key: string,
+    private readonly owner: string,
+    private readonly retentionMs: number,
+    private readonly policy: IdempotencyPolicy | undefined,
+    private readonly onEvent: (event: IdempotencyEvent) => void,
+    /** What the handler may act on: the fencing token, and a signal that aborts if the lease is lost. */
+    readonly lease: Lease,
+  ) {
+    if (store && policy) {
+      this.keeper = new LeaseKeeper(
+        {
+          store,
+          key,
+          owner,
+          leaseMs: policy.leaseMs,
+          periodMs: renewalPeriod(policy.leaseMs),
+          storeTimeoutMs: policy.storeTimeoutMs,
+        },
+        lease,
+        // While finishing, the result's own write decides (it may have landed just before).
+        () => this.finishing || onEvent({ type: 'lease-lost', key }),
+      );
+      this.keeper.start();
+    }
+  }
+
+  /** An execution with nothing to record afterwards (the `lock` strategy): only its lease. */
+  static untracked(lease: Lease): Execution {
+    return new Execution(undefined, '', '', 0, undefined, () => undefined, lease);
+  }
+
+  /** The largest body worth capturing; anything larger is passed through and not stored. */
+  get maxResponseBytes(): number {
+    return this.policy?.maxResponseBytes ?? 0;
+  }
+
+  /** Whether the adapter needs to capture the response at all. */
+  get tracked(): boolean {
+    return this.store !== undefined;
+  }
+
+  /**
+   * Records how the handler ended: the response is stored for replay, or the key released so a
+   * retry runs again, as the outcome policy says. Never rejects: the response is already sent.
+   *
+   * The first client has its response already; what follows makes it the only one. The write is
+   * owner-checked, so it is safe to send again: it is retried with backoff, the lease renewed
+   * meanwhile, until the store answers, or until the lease has certainly run out on the store.
+   */
+  async finish(response: CapturedResponse): Promise<void> {
+    if (!this.startFinishing() || !this.store || !this.policy) return;
+    const { store, policy, key, owner } = this;
+    if (policy.outcome(response.status) === 'release') {
+      await this.settle('release', () => store.release(key, owner));
+    } else if ('unstorable' in response) {
+      await this.settle('markUnstorable', () =>
+        store.markUnstorable(key, owner, response.unstorable, this.retentionMs),
+      );
+    } else {
+      const stored: StoredResponse = {
+        status: response.status,
+        headers: replayableHeaders(response.headers, policy.replayHeaders),
+        body: response.body,
+      };
+      const kept = await this.settle('complete', () =>
+        store.complete(key, owner, stored, this.retentionMs),
+      );
+      if (kept === false) this.onEvent({ type: 'lease-lost', key });
+    }
+  }
+
+  /** The handler failed with no response at all: release the key so a retry runs again. */
+  async abandon(): Promise<void> {
+    if (!this.startFinishing() || !this.store) return;
+    const { store, key, owner } = this;
+    await this.settle('release', () => store.release(key, owner));
+  }
+
+  /**
+   * Sends an owner-checked write until the store answers it: its answer, or `undefined` when it
+   * never did before the lease had certainly run out (a later answer could only be "not held").
+   */
+  private async settle(what: string, write: () => Promise<boolean>): Promise<boolean | undefined> {
+    const policy = this.policy as IdempotencyPolicy;
+    try {
+      // Often enough that a short blip costs little more than itself, and several times a lease.
+      const maxPause = Math.max(25, Math.min(1_000, Math.floor(policy.leaseMs / 8)));
+      for (let attempt = 0, pause = 25; ; attempt++, pause = Math.min(pause * 2, maxPause)) {
+        try {
+          return await withDeadline(what, policy.storeTimeoutMs, write);
+        } catch (thrown) {
+          const error = toError(thrown);
+          const left = this.lease.expiresBy + policy.leaseMs - monotonicNow();
+          if (left <= 0) {
+            this.onEvent({ type: 'finish-failed', key: this.key, error });
+            return undefined;
+          }
+          if (attempt === 0) this.onEvent({ type: 'finish-retrying', key: this.key, error });
+          await sleep(Math.min(pause, left));
+        }
+      }
+    } finally {
+      this.keeper?.stop();
+      this.lease.end();
+    }
+  }
+
+  private startFinishing(): boolean {
+    if (this.finishing) return false;
+    this.finishing = true;
+    return true;
+  }
+}
+
+/** Keeps the allow-listed headers, in the order sent, with multiple values joined as HTTP allows. */
+export function replayableHeaders(
+  headers: Readonly<Record<string, string | number | readonly string[] | undefined>>,
+  allowed: ReadonlySet<string>,
+): Array<readonly [string, string]> {
+  const kept: Array<readonly [string, string]> = [];
+  // for...in rather than Object.entries: no array of pairs per response.
+  for (const name in headers) {
+    if (!Object.prototype.hasOwnProperty.call(headers, name)) continue;
+    const value = headers[name];
+    if (value === undefined || !allowed.has(name.toLowerCase())) continue;
+    kept.push([name, typeof value === 'object' ? value.join(', ') : String(value)]);
+  }
+  return kept;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
