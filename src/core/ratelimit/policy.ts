@@ -1,0 +1,235 @@
+import { toMilliseconds } from '../duration.js';
+import { TollgateConfigError } from '../errors.js';
+import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
+import { policyHeaderValue } from './headers.js';
+import type {
+  ResolvedLimit,
+  ThrottleKey,
+  ThrottleLayer,
+  ThrottleLimit,
+  ThrottlePolicy,
+  ThrottleRouteLimits,
+  ThrottleSettings,
+  ThrottleSkip,
+} from './options.js';
+
+/** How a route's rate-limit options become its policy: merged, validated and defaulted once. */
+
+export const DEFAULT_ALGORITHM: RateLimitAlgorithm = 'sliding-window';
+
+const ALGORITHMS: ReadonlySet<string> = new Set(['fixed-window', 'sliding-window', 'token-bucket']);
+const STORE_POLICIES: ReadonlySet<string> = new Set(['allow', 'reject', 'local']);
+const HEADER_MODES: ReadonlySet<string> = new Set(['always', 'when-limited', 'never']);
+
+/** Limit names become part of storage keys and of a structured header: keep them plain. */
+const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The default counter: one per route, so a client's traffic on one route does not use up another's. */
+export const routeKey: ThrottleKey = (request) =>
+  `${request.method.toUpperCase()} ${request.route}`;
+
+/**
+ * Merges the layers (module defaults, controller, handler) by limit name and validates the result,
+ * so a misconfiguration names the option and the fix instead of surfacing on a request.
+ */
+export function resolveThrottlePolicy(
+  layers: ReadonlyArray<ThrottleLayer | undefined>,
+  skip: ThrottleSkip = () => false,
+): ThrottlePolicy {
+  const merged = new Map<string, Partial<ThrottleLimit>>();
+  let settings: ThrottleSettings = {};
+  for (const layer of layers) {
+    if (!layer) continue;
+    if (layer.limits !== undefined) {
+      if (
+        typeof layer.limits !== 'object' ||
+        layer.limits === null ||
+        Array.isArray(layer.limits)
+      ) {
+        throw new TollgateConfigError(
+          'TOLLGATE_INVALID_LIMITS',
+          'limits must be an object of named limits, e.g. { burst: { limit: 3, ttl: "1s" } }',
+        );
+      }
+      for (const [name, limit] of Object.entries(layer.limits)) {
+        merged.set(name, { ...merged.get(name), ...limit });
+      }
+    }
+    if (layer.settings) settings = { ...settings, ...withoutUndefined(layer.settings) };
+  }
+  const limits: ResolvedLimit[] = [];
+  for (const [name, limit] of merged) {
+    if (!skip(name)) limits.push(resolveLimit(name, limit));
+  }
+  return {
+    limits,
+    rules: limits.map(toRule),
+    ...resolveSettings(settings),
+    policyHeader: policyHeaderValue(limits),
+  };
+}
+
+/** A limit as the store takes it: everything but the adapter's failure policy. */
+export function toRule(limit: ResolvedLimit): RateLimitRule {
+  return {
+    name: limit.name,
+    limit: limit.limit,
+    windowMs: limit.windowMs,
+    algorithm: limit.algorithm,
+    cost: limit.cost,
+    blockMs: limit.blockMs,
+  };
+}
+
+/** Validates the module-wide defaults once at start-up. */
+export function validateThrottleDefaults(
+  defaults: (ThrottleSettings & { limits?: ThrottleRouteLimits }) | undefined,
+): void {
+  if (!defaults) return;
+  resolveThrottlePolicy([{ limits: defaults.limits, settings: defaults }]);
+}
+
+/**
+ * Checks the fields a decorator gives, on their own: a partial limit may rely on the module's
+ * defaults for the rest, which are checked when the route's policy is built.
+ */
+export function validateThrottleLayer(layer: ThrottleLayer): void {
+  resolveSettings(layer.settings ?? {});
+  if (layer.limits === undefined) return;
+  if (typeof layer.limits !== 'object' || layer.limits === null || Array.isArray(layer.limits)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMITS',
+      'limits must be an object of named limits, e.g. { burst: { limit: 3, ttl: "1s" } }',
+    );
+  }
+  for (const [name, limit] of Object.entries(layer.limits)) {
+    checkName(name);
+    // Fill what is missing with harmless values, so only the fields given are judged.
+    const limitValue = limit.limit ?? Math.max(1, typeof limit.cost === 'number' ? limit.cost : 1);
+    resolveLimit(name, { ttl: 1_000, ...limit, limit: limitValue });
+  }
+}
+
+function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimit {
+  checkName(name);
+  if (typeof limit !== 'object' || limit === null) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMITS',
+      `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
+    );
+  }
+  if (limit.limit === undefined || limit.ttl === undefined) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INCOMPLETE_LIMIT',
+      `limit "${name}" needs both "limit" and "ttl" (e.g. { limit: 5, ttl: '10s' }); only a limit the module already defines may give some fields`,
+    );
+  }
+  if (!Number.isSafeInteger(limit.limit) || limit.limit < 1) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMIT',
+      `limit "${name}" has limit ${String(limit.limit)}: use a whole number of at least 1`,
+    );
+  }
+  const algorithm = limit.algorithm ?? DEFAULT_ALGORITHM;
+  if (!ALGORITHMS.has(algorithm)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_ALGORITHM',
+      `limit "${name}" has algorithm "${String(algorithm)}": use 'fixed-window', 'sliding-window' or 'token-bucket'`,
+    );
+  }
+  const cost = limit.cost ?? 1;
+  if (!Number.isSafeInteger(cost) || cost < 1 || cost > limit.limit) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_COST',
+      `limit "${name}" has cost ${String(cost)}: use a whole number from 1 to its limit (${limit.limit}), or the request could never pass`,
+    );
+  }
+  const onStoreUnavailable = limit.onStoreUnavailable ?? 'allow';
+  if (!STORE_POLICIES.has(onStoreUnavailable)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_STORE_POLICY',
+      `limit "${name}" has onStoreUnavailable "${String(onStoreUnavailable)}": use 'allow', 'reject' or 'local'`,
+    );
+  }
+  return {
+    name,
+    limit: limit.limit,
+    windowMs: toMilliseconds(limit.ttl, `ttl of limit "${name}"`),
+    algorithm,
+    cost,
+    blockMs:
+      limit.blockDuration === undefined || limit.blockDuration === 0
+        ? 0
+        : toMilliseconds(limit.blockDuration, `blockDuration of limit "${name}"`),
+    onStoreUnavailable,
+  };
+}
+
+function checkName(name: string): void {
+  if (!LIMIT_NAME.test(name)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMIT_NAME',
+      `limit name "${name}" may only use letters, digits, '_', '.' and '-' (1 to 64 characters)`,
+    );
+  }
+}
+
+function resolveSettings(
+  settings: ThrottleSettings,
+): Omit<ThrottlePolicy, 'limits' | 'rules' | 'policyHeader'> {
+  const trustProxy = settings.trustProxy ?? 0;
+  if (!Number.isSafeInteger(trustProxy) || trustProxy < 0) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_TRUST_PROXY',
+      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean`,
+    );
+  }
+  const ipv6Prefix = settings.ipv6Prefix ?? 64;
+  if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_IP_PREFIX',
+      `ipv6Prefix is ${String(ipv6Prefix)}: use a prefix length from 1 to 128 (64 counts one typical host)`,
+    );
+  }
+  const ipv4Prefix = settings.ipv4Prefix ?? 32;
+  if (!Number.isInteger(ipv4Prefix) || ipv4Prefix < 1 || ipv4Prefix > 32) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_IP_PREFIX',
+      `ipv4Prefix is ${String(ipv4Prefix)}: use a prefix length from 1 to 32 (32 counts one address)`,
+    );
+  }
+  const headers = settings.headers ?? 'always';
+  if (!HEADER_MODES.has(headers)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_HEADERS_MODE',
+      `headers is "${String(headers)}": use 'always', 'when-limited' or 'never'`,
+    );
+  }
+  for (const [option, value] of [
+    ['tracker', settings.tracker],
+    ['key', settings.key],
+  ] as const) {
+    if (value !== undefined && typeof value !== 'function') {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_THROTTLE_FUNCTION',
+        `${option} must be a function of the request, got ${typeof value}`,
+      );
+    }
+  }
+  return {
+    tracker: settings.tracker,
+    key: settings.key ?? routeKey,
+    trustProxy,
+    ipv6Prefix,
+    ipv4Prefix,
+    headers,
+    storeTimeoutMs: toMilliseconds(settings.storeTimeout ?? '1s', 'storeTimeout'),
+  };
+}
+
+/** An explicit `undefined` in a later layer must not erase an earlier layer's setting. */
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, entry]) => entry !== undefined),
+  ) as Partial<T>;
+}
