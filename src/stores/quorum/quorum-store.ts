@@ -1,16 +1,16 @@
-import { performance } from 'node:perf_hooks';
-
-import { StoreUnavailableError, TollgateConfigError, toError } from '../../core/errors.js';
+import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
 import type {
   BeginResult,
   LockResult,
   RateLimitResult,
   RateLimitRule,
-  RateLimitState,
   StoredResponse,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
+import { agreed, splitRetryMs } from './decisions.js';
+import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
+import { Takes } from './takes.js';
 
 export interface QuorumStoreOptions {
   /** Independent stores, typically `RedisStore`s on separate Redis deployments: 3 or 5. */
@@ -18,37 +18,6 @@ export interface QuorumStoreOptions {
   /** Deadline for each node's answer; a slower node counts as unavailable. Default 500 ms. */
   nodeTimeoutMs?: number;
 }
-
-/** One node's answer: its value (and how long it took), or why there is none. */
-type Answer<T> = { ok: true; value: T; ms: number } | { ok: false; error: Error };
-
-/** What `decide` sees: every node's answer so far (`undefined`: none yet). */
-interface Tally<T> {
-  readonly answers: ReadonlyArray<Answer<T> | undefined>;
-  /** Nodes that have not answered yet, and are not given up. */
-  readonly pending: number;
-}
-
-/** `decide` cannot tell yet: wait for more answers. */
-const UNDECIDED = Symbol('undecided');
-type Verdict<V> = V | typeof UNDECIDED;
-
-/**
- * After a split vote, each racer retries after a random pause of at least this long, and spread
- * over at least `SPLIT_RETRY_SPREAD_MS` (more when the nodes are far away: see `splitRetryMs`), so
- * that one of them retries alone and wins.
- */
-const SPLIT_RETRY_MIN_MS = 50;
-const SPLIT_RETRY_SPREAD_MS = 200;
-
-/**
- * How long a grant waits at least for the nodes that have not answered yet (or as long as the
- * majority took, if longer). The grant is certain at once, but its fencing token is the largest of
- * the nodes that granted: waiting for the stragglers of a healthy cluster makes every node's count,
- * so a re-sent take reports the same token whichever nodes happened to answer first. A silent node
- * costs this, not the whole `nodeTimeoutMs`.
- */
-const LINGER_MIN_MS = 20;
 
 /**
  * Idempotency that survives the loss of a minority of Redis nodes without running a request twice.
@@ -324,193 +293,16 @@ export class QuorumStore implements TollgateStore {
     );
   }
 
-  /**
-   * Calls every node at once and resolves as soon as `decide` returns a verdict from the answers so
-   * far (it may also throw). A node silent past `timeoutMs` counts as failed; `decide` must reach a
-   * verdict once no node is pending. Answers after the verdict are ignored here (see `Takes`).
-   *
-   * `linger(verdict)`: a verdict that holds whatever the others say, but whose details depend on
-   * which nodes answered (a grant's fencing token), waits a little longer for the nodes still
-   * pending (see `LINGER_MIN_MS`), then is decided again from every answer in by then.
-   */
+  /** Every node at once, decided as soon as the answers settle it (see `gather`). */
   private gather<T, V>(
     call: (store: TollgateStore) => Promise<T>,
     decide: (tally: Tally<T>) => Verdict<V>,
     options: { timeoutMs?: number; linger?: (verdict: V) => boolean } = {},
   ): Promise<V> {
-    const { timeoutMs = this.nodeTimeoutMs, linger } = options;
-    return new Promise<V>((resolve, reject) => {
-      const answers: Array<Answer<T> | undefined> = this.stores.map(() => undefined);
-      const tally = { answers, pending: this.stores.length };
-      const startedAt = performance.now();
-      let decided = false;
-      let lingering = false;
-      let timer: NodeJS.Timeout | undefined;
-      // Given up only after this turn's I/O has been read: after a stalled event loop, timers run
-      // before the sockets are read, and answers that arrived in time must still count.
-      const after = (ms: number, then: () => void): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => setImmediate(then), ms);
-        timer.unref();
-      };
-      const settle = (final = false): void => {
-        if (decided) return;
-        let verdict: Verdict<V>;
-        try {
-          verdict = decide(tally);
-          if (verdict === UNDECIDED && (final || tally.pending === 0)) {
-            this.unavailable('the call', tally);
-          }
-        } catch (error) {
-          decided = true;
-          clearTimeout(timer);
-          reject(toError(error));
-          return;
-        }
-        if (verdict === UNDECIDED) return;
-        if (!final && tally.pending > 0 && (lingering || linger?.(verdict))) {
-          if (!lingering) {
-            lingering = true;
-            const elapsed = performance.now() - startedAt;
-            after(Math.min(Math.max(LINGER_MIN_MS, elapsed), timeoutMs - elapsed), () =>
-              settle(true),
-            );
-          }
-          return;
-        }
-        decided = true;
-        clearTimeout(timer);
-        resolve(verdict);
-      };
-      const record = (index: number, answer: Answer<T>): void => {
-        if (decided || answers[index] !== undefined) return;
-        answers[index] = answer;
-        tally.pending--;
-        settle();
-      };
-      after(timeoutMs, () => {
-        if (decided) return;
-        this.stores.forEach((store, index) => {
-          if (answers[index] !== undefined) return;
-          answers[index] = {
-            ok: false,
-            error: new Error(`${store.kind} store ${index + 1} did not answer in ${timeoutMs} ms`),
-          };
-        });
-        tally.pending = 0;
-        settle(true);
-      });
-      this.stores.forEach((store, index) => {
-        let answer: Promise<T>;
-        try {
-          answer = call(store);
-        } catch (error) {
-          answer = Promise.reject(toError(error));
-        }
-        answer.then(
-          (value) => record(index, { ok: true, value, ms: performance.now() - startedAt }),
-          (error: unknown) => record(index, { ok: false, error: toError(error) }),
-        );
-      });
+    return gather(this.stores, call, decide, {
+      timeoutMs: options.timeoutMs ?? this.nodeTimeoutMs,
+      linger: options.linger,
+      unavailable: (tally) => this.unavailable('the call', tally),
     });
-  }
-}
-
-/** Answers that are values (not failures) and pass `test`. */
-function count<T>(tally: Tally<T>, test: (value: T) => boolean): number {
-  let n = 0;
-  for (const answer of tally.answers) if (answer?.ok && test(answer.value)) n++;
-  return n;
-}
-
-/**
- * The pause before retrying a split vote: random, so racers do not collide again, and spread over
- * at least four times the slowest answer so far, since two racers collide whenever they send
- * within about one round trip of each other.
- */
-function splitRetryMs(tally: Tally<unknown>): number {
-  let slowest = 0;
-  for (const answer of tally.answers) if (answer?.ok) slowest = Math.max(slowest, answer.ms);
-  const spread = Math.max(SPLIT_RETRY_SPREAD_MS, 4 * slowest);
-  return Math.round(SPLIT_RETRY_MIN_MS + Math.random() * spread);
-}
-
-/**
- * The rate-limit decision of the nodes that agreed on `allowed`, as the strictest of them sees it:
- * the fewest units left, the latest reset and retry, and a limit admits the request only if it did
- * on every one of them.
- */
-function agreed(tally: Tally<RateLimitResult>, allowed: boolean): RateLimitResult {
-  let retryAfterMs = 0;
-  let limits: RateLimitState[] | undefined;
-  for (const answer of tally.answers) {
-    if (!answer?.ok || answer.value.allowed !== allowed) continue;
-    const result = answer.value;
-    retryAfterMs = Math.max(retryAfterMs, result.retryAfterMs);
-    if (!limits) {
-      limits = result.limits.map((state) => ({ ...state }));
-      continue;
-    }
-    result.limits.forEach((state, index) => {
-      const merged = limits?.[index];
-      if (!merged) return;
-      merged.allowed &&= state.allowed;
-      merged.remaining = Math.min(merged.remaining, state.remaining);
-      merged.resetMs = Math.max(merged.resetMs, state.resetMs);
-      merged.retryAfterMs = Math.max(merged.retryAfterMs, state.retryAfterMs);
-    });
-  }
-  return { allowed, retryAfterMs: allowed ? 0 : retryAfterMs, limits: limits ?? [] };
-}
-
-/**
- * Where one `begin` or `lock` may have taken the key, so that a take the quorum does not grant is
- * given back on every node that granted it: those that already answered, and stragglers whose
- * grant arrives after the decision (a silent node runs the queued take once it resumes). A node
- * whose call failed may still have run it, so it is asked too; releasing is owner-checked, so it
- * never touches anyone else's lease.
- */
-class Takes {
-  private givingBack = false;
-  /** Nodes that granted, or may have (failed, or not answered yet). */
-  private readonly mayHold = new Set<TollgateStore>();
-
-  constructor(
-    private readonly key: string,
-    private readonly owner: string,
-  ) {}
-
-  watch<T>(store: TollgateStore, take: Promise<T>, granted: (found: T) => boolean): Promise<T> {
-    this.mayHold.add(store);
-    take.then(
-      (found) => this.settled(store, granted(found)),
-      () => this.settled(store, true),
-    );
-    return take;
-  }
-
-  /** Not granted: give back every take, now and as late grants arrive. */
-  giveBack(): void {
-    if (this.givingBack) return;
-    this.givingBack = true;
-    // A node that has not answered gets the release right behind its take, on the same connection.
-    for (const store of this.mayHold) this.release(store);
-  }
-
-  private settled(store: TollgateStore, granted: boolean): void {
-    if (!granted) {
-      this.mayHold.delete(store);
-      return;
-    }
-    if (this.givingBack) this.release(store);
-  }
-
-  private release(store: TollgateStore): void {
-    // Best effort: a take that cannot be given back runs out with its lease.
-    try {
-      store.release(this.key, this.owner).catch(() => undefined);
-    } catch {
-      // A store that throws at once is no different from one that fails.
-    }
   }
 }
