@@ -154,29 +154,16 @@ export class MemoryStore implements TollgateStore {
     }
   }
 
-  /**
-   * Evicts finished records to make room for the response; if it still does not fit `maxBytes`,
-   * it is stored all the same: a lease already granted must be able to finish, so the byte bound
-   * can be passed, by completions in flight only, and no new key is taken until it is back under.
-   */
   async complete(
     key: string,
     owner: string,
     response: StoredResponse,
     retentionMs: number,
   ): Promise<boolean> {
-    const record = this.live(key);
-    if (!record || record.kind === 'lock' || record.owner !== owner) return false;
-    if (record.kind === 'completed') return true;
-    if (record.kind !== 'in-progress') return false;
-    this.write(key, {
+    return this.finish(key, owner, retentionMs, {
       kind: 'completed',
-      owner,
-      fingerprint: record.fingerprint,
-      expiresAt: this.clock.now() + retentionMs,
       response: copyResponse(response),
     });
-    return true;
   }
 
   async markUnstorable(
@@ -185,17 +172,31 @@ export class MemoryStore implements TollgateStore {
     reason: UnstorableReason,
     retentionMs: number,
   ): Promise<boolean> {
+    return this.finish(key, owner, retentionMs, { kind: 'unstorable', reason });
+  }
+
+  /**
+   * Turns `owner`'s in-progress record into its finished form, as the Redis scripts do: only the
+   * lease holder may, and a re-sent call that already succeeded reports success and changes nothing.
+   * Writing evicts finished records to make room; if it still does not fit `maxBytes`, it is stored
+   * all the same: a lease already granted must be able to finish, so the byte bound can be passed,
+   * by completions in flight only, and no new key is taken until it is back under.
+   */
+  private finish(
+    key: string,
+    owner: string,
+    retentionMs: number,
+    outcome:
+      | { kind: 'completed'; response: StoredResponse }
+      | { kind: 'unstorable'; reason: UnstorableReason },
+  ): boolean {
     const record = this.live(key);
     if (!record || record.kind === 'lock' || record.owner !== owner) return false;
-    if (record.kind === 'unstorable') return true;
+    if (record.kind === outcome.kind) return true;
     if (record.kind !== 'in-progress') return false;
-    this.write(key, {
-      kind: 'unstorable',
-      owner,
-      fingerprint: record.fingerprint,
-      expiresAt: this.clock.now() + retentionMs,
-      reason,
-    });
+    const { fingerprint } = record;
+    const expiresAt = this.clock.now() + retentionMs;
+    this.write(key, { ...outcome, owner, fingerprint, expiresAt });
     return true;
   }
 
