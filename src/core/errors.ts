@@ -96,6 +96,25 @@ export function toError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
 }
 
+/**
+ * 503: the store did not answer, so the request was not run. One problem for idempotency and rate
+ * limiting alike: `what` names the protection that is down.
+ */
+export function storeUnavailableProblem(
+  what: 'Duplicate protection' | 'Rate limiting',
+  extensions?: Record<string, unknown>,
+): TollgateHttpError {
+  return new TollgateHttpError({
+    code: 'TOLLGATE_STORE_UNAVAILABLE',
+    status: 503,
+    slug: 'store-unavailable',
+    title: 'Service temporarily unavailable',
+    detail: `${what} is temporarily unavailable, so the request was not run. Retry after the time in Retry-After.`,
+    headers: { 'Retry-After': '1' },
+    ...(extensions === undefined ? {} : { extensions }),
+  });
+}
+
 /** `Retry-After` in whole seconds, never earlier than `ms` from now, and at least 1. */
 export function retryAfterSeconds(ms: number): string {
   return String(Math.max(1, Math.ceil(ms / 1000)));

@@ -1,4 +1,4 @@
-import { retryAfterSeconds, TollgateHttpError } from '../errors.js';
+import { retryAfterSeconds, storeUnavailableProblem, TollgateHttpError } from '../errors.js';
 
 /** The rejections of the idempotency engine, one function per row of the contract's table. */
 
@@ -56,15 +56,7 @@ export const notReplayable = (reason: 'too-large' | 'streamed'): TollgateHttpErr
   });
 
 export const storeUnavailable = (): TollgateHttpError =>
-  new TollgateHttpError({
-    code: 'TOLLGATE_STORE_UNAVAILABLE',
-    status: 503,
-    slug: 'store-unavailable',
-    title: 'Service temporarily unavailable',
-    detail:
-      'Duplicate protection is temporarily unavailable, so the request was not run. Retry after the time in Retry-After.',
-    headers: { 'Retry-After': '1' },
-  });
+  storeUnavailableProblem('Duplicate protection');
 
 export const bodyNotReadable = (contentType: string | undefined): TollgateHttpError =>
   new TollgateHttpError({

@@ -4,14 +4,19 @@ import { withDeadline } from '../deadline.js';
 import type { BeginResult, IdempotencyStore, LockResult } from '../store.js';
 
 /**
- * Who holds a lease. Unique across every app server (a random per-process prefix and a counter),
- * and cheaper than a UUID per request. Clients never see it.
+ * A token unique across every app server (a random per-process prefix and a counter), cheaper
+ * than a UUID per call. Base64url, a dot and base-36 digits: never a newline or a colon.
  */
-const OWNER_PREFIX = randomBytes(12).toString('base64url');
-let ownerCounter = 0;
+const TOKEN_PREFIX = randomBytes(12).toString('base64url');
+let tokenCounter = 0;
+export function uniqueToken(): string {
+  tokenCounter = (tokenCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${TOKEN_PREFIX}.${tokenCounter.toString(36)}`;
+}
+
+/** Who holds a lease. Clients never see it. */
 export function nextOwnerToken(): string {
-  ownerCounter = (ownerCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${OWNER_PREFIX}.${ownerCounter.toString(36)}`;
+  return uniqueToken();
 }
 
 /**

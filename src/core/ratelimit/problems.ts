@@ -1,4 +1,4 @@
-import { retryAfterSeconds, TollgateHttpError } from '../errors.js';
+import { retryAfterSeconds, storeUnavailableProblem, TollgateHttpError } from '../errors.js';
 
 /** The rejections of the rate-limit engine. */
 
@@ -22,13 +22,4 @@ export const rateLimited = (
 
 /** 503: a limit whose policy is `reject` could not be checked because the store did not answer. */
 export const rateLimitStoreUnavailable = (limits: readonly string[]): TollgateHttpError =>
-  new TollgateHttpError({
-    code: 'TOLLGATE_STORE_UNAVAILABLE',
-    status: 503,
-    slug: 'store-unavailable',
-    title: 'Service temporarily unavailable',
-    detail:
-      'Rate limiting is temporarily unavailable, so the request was not run. Retry after the time in Retry-After.',
-    headers: { 'Retry-After': '1' },
-    extensions: { limits: [...limits] },
-  });
+  storeUnavailableProblem('Rate limiting', { limits: [...limits] });
