@@ -83,14 +83,8 @@ export interface ThrottleSettings {
   storeTimeout?: Duration;
 }
 
-/** A validated limit, ready for the store. */
-export interface ResolvedLimit {
-  name: string;
-  limit: number;
-  windowMs: number;
-  algorithm: RateLimitAlgorithm;
-  cost: number;
-  blockMs: number;
+/** A validated limit: the rule the store applies, and what to do when the store is down. */
+export interface ResolvedLimit extends RateLimitRule {
   onStoreUnavailable: RateLimitStoreFailurePolicy;
 }
 

@@ -94,24 +94,13 @@ export class QuorumStore implements TollgateStore {
     fingerprint: string,
     leaseMs: number,
   ): Promise<BeginResult> {
-    const takes = new Takes(key, owner);
-    try {
-      const result = await this.gather(
-        (store) =>
-          takes.watch(
-            store,
-            store.begin(key, owner, fingerprint, leaseMs),
-            (found) => found.state === 'acquired',
-          ),
-        (tally) => this.decideBegin(tally),
-        { linger: (found) => found.state === 'acquired' },
-      );
-      if (result.state !== 'acquired') takes.giveBack();
-      return result;
-    } catch (error) {
-      takes.giveBack();
-      throw error;
-    }
+    return this.take(
+      key,
+      owner,
+      (store) => store.begin(key, owner, fingerprint, leaseMs),
+      (found) => found.state === 'acquired',
+      (tally) => this.decideBegin(tally),
+    );
   }
 
   private decideBegin(tally: Tally<BeginResult>): Verdict<BeginResult> {
@@ -204,14 +193,36 @@ export class QuorumStore implements TollgateStore {
   }
 
   async lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
+    return this.take(
+      key,
+      owner,
+      (store) => store.lock(key, owner, ttlMs),
+      (found) => found.acquired,
+      (tally) => this.decideLock(tally),
+    );
+  }
+
+  /**
+   * A take (`begin` or `lock`) on every node, granted by a majority; one the quorum does not grant
+   * is given back on every node that granted it, late grants included (see `Takes`).
+   */
+  private async take<T>(
+    key: string,
+    owner: string,
+    call: (store: TollgateStore) => Promise<T>,
+    granted: (found: T) => boolean,
+    decide: (tally: Tally<T>) => Verdict<T>,
+  ): Promise<T> {
     const takes = new Takes(key, owner);
     try {
       const result = await this.gather(
-        (store) => takes.watch(store, store.lock(key, owner, ttlMs), (found) => found.acquired),
-        (tally) => this.decideLock(tally),
-        { linger: (found) => found.acquired },
+        (store) => takes.watch(store, call(store), granted),
+        decide,
+        {
+          linger: granted,
+        },
       );
-      if (!result.acquired) takes.giveBack();
+      if (!granted(result)) takes.giveBack();
       return result;
     } catch (error) {
       takes.giveBack();
