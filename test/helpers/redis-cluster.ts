@@ -10,6 +10,7 @@ import {
   sumStats,
   withClient,
   type RedisServer,
+  type ServerFlavor,
 } from './redis-server.js';
 
 export interface RedisClusterHandle {
@@ -26,13 +27,16 @@ export interface RedisClusterHandle {
 const TOTAL_SLOTS = 16_384;
 const CLUSTER_READY_TIMEOUT_MS = 20_000;
 
-function redisCliBin(): string {
-  return process.env.REDIS_CLI_BIN || 'redis-cli';
+function cliBin(flavor: ServerFlavor): string {
+  return flavor === 'valkey'
+    ? process.env.VALKEY_CLI_BIN || 'valkey-cli'
+    : process.env.REDIS_CLI_BIN || 'redis-cli';
 }
 
-function runRedisCli(args: string[]): Promise<string> {
+function runCli(flavor: ServerFlavor, args: string[]): Promise<string> {
+  const cli = cliBin(flavor);
   return new Promise((resolve, reject) => {
-    execFile(redisCliBin(), args, { timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(cli, args, { timeout: 30_000 }, (error, stdout, stderr) => {
       if (error === null) {
         resolve(stdout);
         return;
@@ -40,12 +44,14 @@ function runRedisCli(args: string[]): Promise<string> {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         reject(
           new Error(
-            'redis-cli was not found on PATH: install it (Debian/Ubuntu: sudo apt-get install redis-tools) or set REDIS_CLI_BIN',
+            flavor === 'valkey'
+              ? 'valkey-cli was not found on PATH: install it (Debian 12: apt-get install -t bookworm-backports valkey-tools) or set VALKEY_CLI_BIN'
+              : 'redis-cli was not found on PATH: install it (Debian/Ubuntu: sudo apt-get install redis-tools) or set REDIS_CLI_BIN',
           ),
         );
         return;
       }
-      reject(new Error(`redis-cli ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`));
+      reject(new Error(`${cli} ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`));
     });
   });
 }
@@ -62,10 +68,12 @@ async function nodeReady(port: number, masters: number): Promise<boolean> {
   );
 }
 
+/** Starts a Cluster of redis-server nodes (or with `flavor: 'valkey'`, valkey-server nodes). */
 export async function startRedisCluster(
-  options: { masters?: number } = {},
+  options: { masters?: number; flavor?: ServerFlavor } = {},
 ): Promise<RedisClusterHandle> {
   const masters = options.masters ?? 3;
+  const flavor = options.flavor ?? 'redis';
   // `redis-cli --cluster create` refuses fewer than three masters.
   if (!Number.isInteger(masters) || masters < 3) {
     throw new RangeError(`startRedisCluster needs at least 3 masters, got ${masters}`);
@@ -80,7 +88,8 @@ export async function startRedisCluster(
     const started = await Promise.allSettled(
       Array.from({ length: masters }, () =>
         launchRedis({
-          label: 'redis-cluster-node',
+          label: `${flavor}-cluster-node`,
+          flavor,
           buildArgs: (port, dir) => [
             ...baseArgs(port, dir),
             '--cluster-enabled',
@@ -98,7 +107,7 @@ export async function startRedisCluster(
     const failed = started.find((result) => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
 
-    await runRedisCli([
+    await runCli(flavor, [
       '--cluster',
       'create',
       ...servers.map((server) => `${server.host}:${server.port}`),

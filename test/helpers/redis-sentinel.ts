@@ -11,6 +11,7 @@ import {
   startRedis,
   withClient,
   type RedisServer,
+  type ServerFlavor,
 } from './redis-server.js';
 
 export interface SentinelHandle {
@@ -38,7 +39,11 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
   }
 }
 
-export async function startRedisSentinel(): Promise<SentinelHandle> {
+/** Starts the group on redis-server (or with `flavor: 'valkey'`, on valkey-server). */
+export async function startRedisSentinel(
+  options: { flavor?: ServerFlavor } = {},
+): Promise<SentinelHandle> {
+  const flavor = options.flavor ?? 'redis';
   const servers: RedisServer[] = [];
   const stop = async (): Promise<void> => {
     // Sentinel first, so it does not start a failover while the data nodes go down.
@@ -47,9 +52,12 @@ export async function startRedisSentinel(): Promise<SentinelHandle> {
 
   try {
     // Redis 7 waits 5 s before a diskless full sync in case more replicas arrive; there is only one.
-    const master = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
+    const master = await startRedis({ flavor, args: ['--repl-diskless-sync-delay', '0'] });
     servers.push(master);
-    const replica = await startRedis({ args: ['--replicaof', master.host, String(master.port)] });
+    const replica = await startRedis({
+      flavor,
+      args: ['--replicaof', master.host, String(master.port)],
+    });
     servers.push(replica);
 
     // Attached before the sentinel starts, so its first INFO to the master already lists the
@@ -60,7 +68,8 @@ export async function startRedisSentinel(): Promise<SentinelHandle> {
     });
 
     const sentinel = await launchRedis({
-      label: 'redis-sentinel',
+      label: `${flavor}-sentinel`,
+      flavor,
       buildArgs: (port, dir) => {
         // Sentinel rewrites its config file to persist its state, so the file must be its own and
         // writable; restart() regenerates it.

@@ -39,10 +39,18 @@ export interface RedisServer {
   resetStats(): Promise<void>;
 }
 
+/**
+ * Which server the harness runs: Redis, or Valkey (its fork, wire compatible). Valkey's binaries
+ * are `valkey-server` and `valkey-cli`; both speak to ioredis and to each other as Redis 7.2 does.
+ */
+export type ServerFlavor = 'redis' | 'valkey';
+
 /** Internal: how to build the command line for a given port and directory (sentinels need a config file). */
 export interface LaunchSpec {
   /** Short name used in error messages and the temporary directory's name. */
   label: string;
+  /** Which server binary to run. Default `redis`. */
+  flavor?: ServerFlavor;
   buildArgs(port: number, dir: string): string[] | Promise<string[]>;
 }
 
@@ -55,8 +63,25 @@ const OUTPUT_TAIL_CHARS = 4_000;
 export const REDIS_NOT_FOUND_MESSAGE =
   'redis-server was not found on PATH: install it (Debian/Ubuntu: sudo apt-get install redis-server) or set REDIS_SERVER_BIN';
 
+export const VALKEY_NOT_FOUND_MESSAGE =
+  'valkey-server was not found on PATH: install it (Debian 12: apt-get install -t bookworm-backports valkey-server, from deb http://deb.debian.org/debian bookworm-backports main; .ci/run does) or set VALKEY_SERVER_BIN';
+
 export function redisServerBin(): string {
   return process.env.REDIS_SERVER_BIN || 'redis-server';
+}
+
+export function valkeyServerBin(): string {
+  return process.env.VALKEY_SERVER_BIN || 'valkey-server';
+}
+
+/** The server binary of a flavor (its `*_SERVER_BIN` variable, or its name on PATH). */
+export function serverBin(flavor: ServerFlavor = 'redis'): string {
+  return flavor === 'valkey' ? valkeyServerBin() : redisServerBin();
+}
+
+/** The message for a flavor's missing server binary. */
+export function serverNotFoundMessage(flavor: ServerFlavor = 'redis'): string {
+  return flavor === 'valkey' ? VALKEY_NOT_FOUND_MESSAGE : REDIS_NOT_FOUND_MESSAGE;
 }
 
 /** The absolute path of an executable, looked up on PATH unless the name has a slash. */
@@ -228,8 +253,8 @@ class ManagedRedis implements RedisServer {
 
   /** Spawns the process and waits until it answers. Resolves false if it could not bind its port. */
   async launch(): Promise<boolean> {
-    const bin = findExecutable(redisServerBin());
-    if (bin === undefined) throw new Error(REDIS_NOT_FOUND_MESSAGE);
+    const bin = findExecutable(serverBin(this.spec.flavor));
+    if (bin === undefined) throw new Error(serverNotFoundMessage(this.spec.flavor));
     mkdirSync(this.dir, { recursive: true });
     liveDirs.add(this.dir);
     const args = await this.spec.buildArgs(this.port, this.dir);
@@ -431,13 +456,25 @@ export function baseArgs(port: number, dir: string): string[] {
   ];
 }
 
-/** Starts a standalone redis-server on a free loopback port and waits until it answers. */
-export async function startRedis(options: { args?: string[] } = {}): Promise<RedisServer> {
+/**
+ * Starts a standalone redis-server (or with `flavor: 'valkey'`, a valkey-server) on a free loopback
+ * port and waits until it answers.
+ */
+export async function startRedis(
+  options: { args?: string[]; flavor?: ServerFlavor } = {},
+): Promise<RedisServer> {
   const extra = options.args ?? [];
+  const flavor = options.flavor ?? 'redis';
   return launchRedis({
-    label: 'redis-server',
+    label: `${flavor}-server`,
+    flavor,
     buildArgs: (port, dir) => [...baseArgs(port, dir), ...extra],
   });
+}
+
+/** Starts a standalone valkey-server; fails with VALKEY_NOT_FOUND_MESSAGE if there is none. */
+export function startValkey(options: { args?: string[] } = {}): Promise<RedisServer> {
+  return startRedis({ ...options, flavor: 'valkey' });
 }
 
 /**

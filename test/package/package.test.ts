@@ -55,10 +55,32 @@ describe('the packed package', () => {
       'dist/nest.js',
       'dist/nest.d.ts',
       'dist/express.js',
+      'dist/testing.js',
+      'dist/testing.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
     expect(listing).not.toMatch(/package\/(src|test|sample-app|bench)\//);
+  });
+
+  it('exports tollgate/testing, and the contract suites in it import no test runner', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+    };
+    expect(manifest.exports['./testing']).toEqual({
+      types: './dist/testing.d.ts',
+      default: './dist/testing.js',
+    });
+    expect(manifest.typesVersions['*'].testing).toEqual(['./dist/testing.d.ts']);
+    const listing = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => /^package\/dist\/testing(\.js|\/.*\.js)$/.test(entry));
+    expect(listing.length).toBeGreaterThan(1);
+    for (const entry of listing) {
+      const source = run('tar', ['-xzOf', tarball, entry]);
+      expect(source, entry).not.toMatch(/from ['"](vitest|@jest\/globals|jest)['"]/);
+    }
   });
 
   it('passes publint', () => {

@@ -6,7 +6,7 @@ import { StoreUnavailableError, TollgateConfigError } from '../../src/core/error
 import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { idempotencyStoreContract } from './idempotency-store.contract.js';
+import { storeContract } from './store.contract.js';
 
 let servers: RedisServer[] = [];
 let nodes: RedisStore[] = [];
@@ -29,7 +29,8 @@ afterAll(async () => {
   await Promise.all(servers.map((server) => server.stop()));
 });
 
-idempotencyStoreContract('QuorumStore (3 Redis nodes)', () => ({
+// Every contract (idempotency, leases, rate limiting) on the quorum.
+storeContract('QuorumStore (3 Redis nodes)', () => ({
   store: quorum,
   elapse: (ms) => sleep(ms),
 }));
