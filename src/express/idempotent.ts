@@ -17,6 +17,7 @@ import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
 import { attachLease, leaseOf } from '../http/leases.js';
 import { defaultScope, describeHttpRequest, scopeOf, type ScopeResolver } from '../http/request.js';
+import { settleClosedResponse } from '../http/disconnect.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
@@ -161,20 +162,11 @@ function track(execution: Execution, res: ServerResponse): void {
   });
 
   // A response that closes without `end()` is never captured. 'close' comes once, so `on` (no
-  // wrapper per request, as `once` makes).
+  // wrapper per request, as `once` makes). On Express 'close' can come while the handler still
+  // runs and may yet answer (a client that left); only the app destroying the response itself
+  // says no answer will come.
   res.on('close', () => {
-    if (capture.ended) return;
-    if (res.headersSent) {
-      // Cut off mid-body: the handler ran and part of its answer went out. Duplicates are told
-      // it cannot be replayed; running it again could do its work twice.
-      void execution.finish({ status: res.statusCode, unstorable: 'streamed' });
-    } else if (capture.destroyedByApp) {
-      // The app gave up on this response before answering: let a retry run.
-      void execution.abandon();
-    }
-    // Otherwise the client left while the handler still runs: the key stays held, renewed, until
-    // the handler ends the response (captured even with the client gone), whatever the client
-    // does meanwhile. Its retry is told the request is in progress, then gets the replay.
+    settleClosedResponse(execution, res, capture, capture.destroyedByApp);
   });
 }
 

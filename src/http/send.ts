@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 
-import { PROBLEM_CONTENT_TYPE, type TollgateHttpError } from '../core/errors.js';
+import type { TollgateHttpError } from '../core/errors.js';
 import { REPLAYED_HEADER } from '../core/idempotency/engine.js';
 import type { StoredResponse } from '../core/store.js';
+import { problemResponse } from './problem.js';
 
 /**
  * Writers for adapters that answer on the Node.js response directly (plain Express), rather than
@@ -29,10 +30,9 @@ export function sendReplay(res: ServerResponse, stored: StoredResponse): void {
 
 /** Sends a rejection as problem+json (RFC 9457), with the headers it carries (e.g. `Retry-After`). */
 export function sendProblem(res: ServerResponse, error: TollgateHttpError): void {
-  const body = Buffer.from(JSON.stringify(error.toProblem()));
-  res.statusCode = error.status;
-  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-  res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+  const { status, headers, body } = problemResponse(error);
+  res.statusCode = status;
+  for (const [name, value] of headers) res.setHeader(name, value);
   res.setHeader('Content-Length', body.byteLength);
   res.end(body);
 }

@@ -13,7 +13,7 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { Observable, of } from 'rxjs';
 
-import { PROBLEM_CONTENT_TYPE, TollgateHttpError } from '../core/errors.js';
+import { TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
 import { MESSAGE_METHOD } from '../core/idempotency/message.js';
 import {
@@ -24,12 +24,14 @@ import {
 import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
 import { attachLease } from '../http/leases.js';
+import { problemResponse } from '../http/problem.js';
+import { settleClosedResponse } from '../http/disconnect.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../core/store.js';
 import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
-import { TollgateHttpException } from './tollgate-http.exception.js';
+import { problemException } from './tollgate-http.exception.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -122,19 +124,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
       writes: onFastify ? 'buffer' : 'stream',
       headersFromWriteHead: onFastify,
     });
-    // Once the handler settles Nest always ends the response, except for a client already gone.
-    // A response closed with nothing sent will never be captured, so its key is released rather
-    // than left in progress until the lease runs out (a turn later, as Nest may still be ending
-    // it). One cut off mid-body ran, and part of its answer went out: duplicates are told it
-    // cannot be replayed rather than running it again.
-    const abandonIfClosedUnsent = (): void => {
-      if (capture.ended || !raw.destroyed) return;
-      if (raw.headersSent)
-        void execution.finish({ status: raw.statusCode, unstorable: 'streamed' });
-      else void execution.abandon();
-    };
+    // Once the handler settles Nest always ends the response, except one already closed: no
+    // answer will come for that one, so the rule is told it is given up (`true`). Checked a turn
+    // later, as Nest may still be ending it. A client that leaves while the handler runs is only
+    // looked at once the handler settles, so its key is kept meanwhile.
     const afterHandler = (): void => {
-      if (raw.destroyed) setImmediate(abandonIfClosedUnsent);
+      if (raw.destroyed) setImmediate(settleClosedResponse, execution, raw, capture, true);
     };
     // One Observable written out rather than `tap` and `finalize`, and no 'close' listener: every
     // rxjs operator costs a subscriber and a subscription on every request.
@@ -143,7 +138,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
       // does: problem+json with its headers, through Nest's exception filters.
       const error = (thrown: unknown): void =>
         subscriber.error(
-          thrown instanceof TollgateHttpError ? this.asException(response, thrown) : thrown,
+          thrown instanceof TollgateHttpError
+            ? problemException(this.adapterHost.httpAdapter, response, thrown)
+            : thrown,
         );
       // On Express the first `write` of a streamed body marks it already; Fastify writes every
       // body with `write`, so there a stream is told apart by the handler's value.
@@ -189,22 +186,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return replayBody(stored.body, contentType);
   }
 
-  /** The error as Nest's exception layer carries it, its headers already on the response. */
-  private asException(response: unknown, error: TollgateHttpError): TollgateHttpException {
-    const adapter = this.adapterHost.httpAdapter;
-    for (const [name, value] of Object.entries(error.headers))
-      adapter.setHeader(response, name, value);
-    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-    return new TollgateHttpException(error);
-  }
-
+  /**
+   * A rejection decided before the handler runs, sent as the interceptor's value rather than
+   * thrown: its exact bytes go out through the platform like any body, and the handler never runs.
+   */
   private reject(response: unknown, error: TollgateHttpError): StreamableFile | undefined {
     const adapter = this.adapterHost.httpAdapter;
-    adapter.status(response, error.status);
-    for (const [name, value] of Object.entries(error.headers))
-      adapter.setHeader(response, name, value);
-    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-    return bodyOf(Buffer.from(JSON.stringify(error.toProblem())));
+    const { status, headers, body } = problemResponse(error);
+    adapter.status(response, status);
+    for (const [name, value] of headers) adapter.setHeader(response, name, value);
+    return bodyOf(body);
   }
 
   private policyFor(context: ExecutionContext, method: string): IdempotencyPolicy | null {

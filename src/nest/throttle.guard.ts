@@ -7,7 +7,6 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 
-import { PROBLEM_CONTENT_TYPE } from '../core/errors.js';
 import { RateLimitEngine } from '../core/ratelimit/engine.js';
 import {
   resolveThrottlePolicy,
@@ -22,7 +21,7 @@ import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
 import { routeTemplate } from './http-context.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
-import { TollgateHttpException } from './tollgate-http.exception.js';
+import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /** Marks a request this guard already decided, so global and per-route registration never count twice. */
@@ -71,12 +70,7 @@ export class ThrottleGuard implements CanActivate {
       for (const name in headers) adapter.setHeader(response, name, headers[name] as string);
       return true;
     }
-    // Set here, before Nest's exception layer writes the body: its default filter keeps a
-    // `+json` Content-Type and every header already on the response.
-    for (const [name, value] of Object.entries(decision.error.headers))
-      adapter.setHeader(response, name, value);
-    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-    throw new TollgateHttpException(decision.error);
+    throw problemException(adapter, response, decision.error);
   }
 
   private policyFor(context: ExecutionContext): ThrottlePolicy | null {

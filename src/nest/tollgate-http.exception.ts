@@ -1,10 +1,11 @@
-import { HttpException } from '@nestjs/common';
+import { HttpException, type HttpServer } from '@nestjs/common';
 
 import type { TollgateHttpError } from '../core/errors.js';
+import { problemResponse } from '../http/problem.js';
 
 /**
  * A Tollgate rejection on its way through Nest's exception layer. Its response body is the
- * problem+json document; the guard has already set `Content-Type: application/problem+json` and
+ * problem+json document; the adapter has already set `Content-Type: application/problem+json` and
  * the error's headers (`Retry-After`, `RateLimit`, ...) on the response, which Nest's default
  * filter keeps. A custom catch-all filter can send `getResponse()` and `headers` as they are.
  */
@@ -12,7 +13,8 @@ export class TollgateHttpException extends HttpException {
   readonly error: TollgateHttpError;
 
   constructor(error: TollgateHttpError) {
-    super(error.toProblem(), error.status, { cause: error, description: error.title });
+    const { problem, status } = problemResponse(error);
+    super(problem, status, { cause: error, description: error.title });
     this.error = error;
   }
 
@@ -20,4 +22,19 @@ export class TollgateHttpException extends HttpException {
   get headers(): Readonly<Record<string, string>> {
     return this.error.headers;
   }
+}
+
+/**
+ * `error` as Nest's exception layer carries it, with its headers (and problem+json Content-Type)
+ * set on the response through the platform's adapter first: Nest's default filter writes the
+ * status and body but keeps every header already set, and keeps a `+json` Content-Type.
+ */
+export function problemException(
+  adapter: HttpServer,
+  response: unknown,
+  error: TollgateHttpError,
+): TollgateHttpException {
+  for (const [name, value] of problemResponse(error).headers)
+    adapter.setHeader(response, name, value);
+  return new TollgateHttpException(error);
 }

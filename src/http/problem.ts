@@ -1,0 +1,47 @@
+import {
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  type TollgateHttpError,
+} from '../core/errors.js';
+
+/** A rejection as it goes on the wire, whichever adapter writes it. */
+export interface ProblemResponse {
+  readonly status: number;
+  /**
+   * The error's own headers (`Retry-After`, `RateLimit`, ...), then `Content-Type:
+   * application/problem+json`, in the order to set them. No `Content-Length`: whoever writes the
+   * body frames it (Node's response when Tollgate writes it, the platform when Nest does).
+   */
+  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
+  /** The problem document (RFC 9457), for a layer that serializes it itself (Nest's exception filters). */
+  readonly problem: ProblemDetails;
+  /** The problem document serialized: the exact bytes to send. */
+  readonly body: Buffer;
+}
+
+/**
+ * The one definition of how a `TollgateHttpError` is answered. Every adapter writes what this
+ * returns, so a rejection looks the same on Express, on Nest over Express or Fastify, from the
+ * idempotency interceptor or the throttle guard.
+ */
+export function problemResponse(error: TollgateHttpError): ProblemResponse {
+  const headers: Array<readonly [string, string]> = Object.entries(error.headers);
+  // Last, so it wins over anything the error carries: the body is always problem+json.
+  headers.push(['Content-Type', PROBLEM_CONTENT_TYPE]);
+  return new Problem(error.status, headers, error.toProblem());
+}
+
+class Problem implements ProblemResponse {
+  private bytes: Buffer | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly headers: ReadonlyArray<readonly [string, string]>,
+    readonly problem: ProblemDetails,
+  ) {}
+
+  // Serialized on first use: where Nest's exception layer writes the body, it never is.
+  get body(): Buffer {
+    return (this.bytes ??= Buffer.from(JSON.stringify(this.problem)));
+  }
+}
