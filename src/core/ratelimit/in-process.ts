@@ -5,7 +5,7 @@ import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } f
 
 /**
  * Rate limiting inside one process, with exactly the semantics of the Redis script
- * (src/stores/redis/scripts.ts, RATE_LIMIT): the memory store uses it, and so does a limit whose
+ * (src/stores/redis/rate-limit-scripts.ts, RATE_LIMIT): the memory store uses it, and so does a limit whose
  * policy is `local` while the shared store is unreachable. Memory is bounded by `maxKeys`.
  */
 export interface InProcessRateLimiterOptions {
