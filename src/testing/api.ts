@@ -46,3 +46,10 @@ export type ContractSetup<Store> = () => ContractSubject<Store>;
  * test), more than jest's 5 s default leaves on a loaded machine.
  */
 export const CONTRACT_TEST_TIMEOUT_MS = 30_000;
+
+/** The runner's `it`, with `CONTRACT_TEST_TIMEOUT_MS` for every test of a suite. */
+export function patientIt(
+  api: ContractTestApi,
+): (title: string, body: () => Promise<void>) => unknown {
+  return (title, body) => api.it(title, body, CONTRACT_TEST_TIMEOUT_MS);
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { IdempotencyStore, StoredResponse } from '../core/store.js';
-import { CONTRACT_TEST_TIMEOUT_MS, type ContractSetup, type ContractTestApi } from './api.js';
+import { patientIt, type ContractSetup, type ContractTestApi } from './api.js';
 
 /**
  * The idempotency semantics every store must have (`begin`, `complete`, `markUnstorable`,
@@ -14,8 +14,7 @@ export function idempotencyStoreContract(
   setup: ContractSetup<IdempotencyStore>,
 ): void {
   const { describe, expect } = api;
-  const it = (title: string, body: () => Promise<void>): unknown =>
-    api.it(title, body, CONTRACT_TEST_TIMEOUT_MS);
+  const it = patientIt(api);
   describe(`${name}: idempotency store contract`, () => {
     const response: StoredResponse = {
       status: 201,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ExclusiveLeases, type ExclusiveLease } from '../core/lease/exclusive.js';
 import { storageKey } from '../core/keys.js';
 import type { IdempotencyStore, LockResult } from '../core/store.js';
-import { CONTRACT_TEST_TIMEOUT_MS, type ContractSetup, type ContractTestApi } from './api.js';
+import { patientIt, type ContractSetup, type ContractTestApi } from './api.js';
 
 /** The storage key `ExclusiveLeases` (default namespace) holds the lease `name` under. */
 const leaseKey = (name: string): string => storageKey('tollgate', 'lease', [name]);
@@ -20,8 +20,7 @@ export function leaseStoreContract(
   setup: ContractSetup<IdempotencyStore>,
 ): void {
   const { describe, expect } = api;
-  const it = (title: string, body: () => Promise<void>): unknown =>
-    api.it(title, body, CONTRACT_TEST_TIMEOUT_MS);
+  const it = patientIt(api);
   const freshKey = (): string => `contract:lease:{${randomUUID()}}`;
   const tokenOf = (result: LockResult): number => {
     if (!result.acquired) throw new Error(`not acquired: retry after ${result.retryAfterMs} ms`);

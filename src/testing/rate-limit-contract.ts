@@ -7,7 +7,7 @@ import type {
   RateLimitRule,
   RateLimitStore,
 } from '../core/store.js';
-import { CONTRACT_TEST_TIMEOUT_MS, type ContractSetup, type ContractTestApi } from './api.js';
+import { patientIt, type ContractSetup, type ContractTestApi } from './api.js';
 
 const freshKey = (): string => storageKey('contract', 'rl', [randomUUID()]);
 
@@ -33,8 +33,7 @@ export function rateLimitStoreContract(
   setup: ContractSetup<RateLimitStore>,
 ): void {
   const { describe, expect } = api;
-  const it = (title: string, body: () => Promise<void>): unknown =>
-    api.it(title, body, CONTRACT_TEST_TIMEOUT_MS);
+  const it = patientIt(api);
   describe(`${name}: rate-limit store contract`, () => {
     for (const algorithm of ALGORITHMS) {
       describe(algorithm, () => {

@@ -1,5 +1,5 @@
 import type { RateLimitResult, RateLimitState } from '../../core/store.js';
-import type { Tally } from './tally.js';
+import { count, UNDECIDED, type Tally, type Verdict } from './tally.js';
 
 /**
  * After a split vote, each racer retries after a random pause of at least this long, and spread
@@ -47,4 +47,61 @@ export function agreed(tally: Tally<RateLimitResult>, allowed: boolean): RateLim
     });
   }
   return { allowed, retryAfterMs: allowed ? 0 : retryAfterMs, limits: limits ?? [] };
+}
+
+/**
+ * The verdict on a take (`begin` or `lock`) from the answers so far: granted by a majority, with
+ * the largest token among them; decided at once by a final answer from any node; else refused
+ * or undecided (see `refusalOf`).
+ */
+export function decideTake<T>(
+  majority: number,
+  tally: Tally<T>,
+  unavailable: (tally: Tally<T>) => never,
+  read: (found: T) => { granted: number } | { heldForMs: number } | { final: T },
+  granted: (fencingToken: number) => T,
+  refused: (retryAfterMs: number) => T,
+): Verdict<T> {
+  let acquired = 0;
+  let fencingToken = 0;
+  let held = 0;
+  let heldForMs = 0;
+  for (const answer of tally.answers) {
+    if (!answer?.ok) continue;
+    const found = read(answer.value);
+    if ('final' in found) return found.final;
+    if ('granted' in found) {
+      acquired++;
+      // Each node's token grows with its own takes and clock: the largest of a majority is the
+      // holder's, which is greater than an earlier holder's as long as the nodes' clocks agree
+      // to within a lease (every later take comes a lease after the earlier one ran out).
+      fencingToken = Math.max(fencingToken, found.granted);
+    } else {
+      held++;
+      heldForMs = Math.max(heldForMs, found.heldForMs);
+    }
+  }
+  if (acquired >= majority) return granted(fencingToken);
+  const refusal = refusalOf(majority, tally, acquired, held, heldForMs, unavailable);
+  return refusal === UNDECIDED ? UNDECIDED : refused(refusal);
+}
+
+/**
+ * A take not granted (yet): `UNDECIDED` while a majority may still grant it or still has to
+ * answer, else when to retry (see the class comment). Throws when a majority cannot answer.
+ */
+function refusalOf<T>(
+  majority: number,
+  tally: Tally<T>,
+  acquired: number,
+  held: number,
+  heldForMs: number,
+  unavailable: (tally: Tally<T>) => never,
+): Verdict<number> {
+  if (acquired + tally.pending >= majority) return UNDECIDED;
+  const answered = count(tally, () => true);
+  if (answered < majority) {
+    return answered + tally.pending >= majority ? UNDECIDED : unavailable(tally);
+  }
+  return held >= majority ? heldForMs : splitRetryMs(tally);
 }

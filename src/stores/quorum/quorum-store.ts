@@ -8,7 +8,7 @@ import type {
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
-import { agreed, splitRetryMs } from './decisions.js';
+import { agreed, decideTake } from './decisions.js';
 import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
 import { Takes } from './takes.js';
 
@@ -104,54 +104,25 @@ export class QuorumStore implements TollgateStore {
   }
 
   private decideBegin(tally: Tally<BeginResult>): Verdict<BeginResult> {
-    let acquired = 0;
-    let fencingToken = 0;
-    let held = 0;
-    let heldForMs = 0;
-    for (const answer of tally.answers) {
-      if (!answer?.ok) continue;
-      const found = answer.value;
-      switch (found.state) {
-        case 'completed':
-        case 'unstorable':
-        case 'mismatch':
-          // A finished result on any node is the result of the one execution: replay it. A
-          // different request under the key is refused without waiting for the others.
-          return found;
-        case 'acquired':
-          acquired++;
-          // Each node's token grows with its own takes and clock: the largest of a majority is the
-          // holder's, which is greater than an earlier holder's as long as the nodes' clocks agree
-          // to within a lease (every later take comes a lease after the earlier one ran out).
-          fencingToken = Math.max(fencingToken, found.fencingToken);
-          break;
-        case 'in-progress':
-          held++;
-          heldForMs = Math.max(heldForMs, found.retryAfterMs);
-      }
-    }
-    if (acquired >= this.majority) return { state: 'acquired', fencingToken };
-    const refused = this.refusal(tally, acquired, held, heldForMs, 'begin');
-    return refused === UNDECIDED ? UNDECIDED : { state: 'in-progress', retryAfterMs: refused };
-  }
-
-  /**
-   * A take not granted (yet): `UNDECIDED` while a majority may still grant it or still has to
-   * answer, else when to retry (see the class comment). Throws when a majority cannot answer.
-   */
-  private refusal(
-    tally: Tally<unknown>,
-    acquired: number,
-    held: number,
-    heldForMs: number,
-    what: string,
-  ): Verdict<number> {
-    if (acquired + tally.pending >= this.majority) return UNDECIDED;
-    const answered = count(tally, () => true);
-    if (answered < this.majority) {
-      return answered + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
-    }
-    return held >= this.majority ? heldForMs : splitRetryMs(tally);
+    return decideTake(
+      this.majority,
+      tally,
+      (undecided) => this.unavailable('begin', undecided),
+      (found) => {
+        switch (found.state) {
+          case 'acquired':
+            return { granted: found.fencingToken };
+          case 'in-progress':
+            return { heldForMs: found.retryAfterMs };
+          default:
+            // A finished result on any node is the result of the one execution: replay it. A
+            // different request under the key is refused without waiting for the others.
+            return { final: found };
+        }
+      },
+      (fencingToken) => ({ state: 'acquired', fencingToken }),
+      (retryAfterMs) => ({ state: 'in-progress', retryAfterMs }),
+    );
   }
 
   async complete(
@@ -231,24 +202,15 @@ export class QuorumStore implements TollgateStore {
   }
 
   private decideLock(tally: Tally<LockResult>): Verdict<LockResult> {
-    let acquired = 0;
-    let fencingToken = 0;
-    let held = 0;
-    let heldForMs = 0;
-    for (const answer of tally.answers) {
-      if (!answer?.ok) continue;
-      const found = answer.value;
-      if (found.acquired) {
-        acquired++;
-        fencingToken = Math.max(fencingToken, found.fencingToken);
-      } else {
-        held++;
-        heldForMs = Math.max(heldForMs, found.retryAfterMs);
-      }
-    }
-    if (acquired >= this.majority) return { acquired: true, fencingToken };
-    const refused = this.refusal(tally, acquired, held, heldForMs, 'lock');
-    return refused === UNDECIDED ? UNDECIDED : { acquired: false, retryAfterMs: refused };
+    return decideTake(
+      this.majority,
+      tally,
+      (undecided) => this.unavailable('lock', undecided),
+      (found) =>
+        found.acquired ? { granted: found.fencingToken } : { heldForMs: found.retryAfterMs },
+      (fencingToken) => ({ acquired: true, fencingToken }),
+      (retryAfterMs) => ({ acquired: false, retryAfterMs }),
+    );
   }
 
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
