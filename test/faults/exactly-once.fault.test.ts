@@ -203,6 +203,76 @@ describe('a lease the handler can act on', () => {
   });
 });
 
+describe('what the reliability review broke', () => {
+  it('aborts the signal a margin before the lease runs out even when the store is silent, not when a renewal times out', async () => {
+    // A link that swallows everything: renewals neither succeed nor fail before their timeout.
+    const silentProxy = await startFaultProxy({ host: redis.host, port: redis.port });
+    const silentStore = new RedisStore({ url: silentProxy.url });
+    await silentStore.ready();
+    try {
+      const key = randomUUID();
+      const options = { lease: '1200ms' } as const;
+      const started = performance.now();
+      const execution = await proceed(engineOn(silentStore), key, options);
+      let abortedAt = Number.POSITIVE_INFINITY;
+      execution.lease.signal.addEventListener('abort', () => (abortedAt = performance.now()));
+      silentProxy.blackhole();
+      let takenAt = Number.POSITIVE_INFINITY;
+      while (takenAt === Number.POSITIVE_INFINITY && performance.now() - started < 4_000) {
+        const decision = await engineOn(storeB).begin(request(key), policyOf(options));
+        if (decision.action === 'proceed') {
+          takenAt = performance.now();
+          await decision.execution.finish(created);
+        } else await sleep(10);
+      }
+      expect(abortedAt).toBeLessThan(takenAt);
+      // The margin is a tenth of the lease: told by about 1080 ms, well before 1200.
+      expect(abortedAt - started).toBeLessThan(1_150);
+    } finally {
+      await silentStore.close();
+      await silentProxy.close();
+    }
+  });
+
+  it('a reporter that throws changes nothing: the result is still stored through a blip', async () => {
+    const key = randomUUID();
+    const options = { lease: '900ms' } as const;
+    const engine = new IdempotencyEngine(storeA, {
+      onEvent: () => {
+        throw new Error('the logger broke');
+      },
+    });
+    const execution = await proceed(engine, key, options);
+    const drop = proxy.dropOnRequest(isCompletion, 200);
+    await expect(execution.finish(created)).resolves.toBeUndefined();
+    await drop;
+    await sleep(1_100);
+    const retry = await engineOn(storeB).begin(request(key), policyOf(options));
+    expect(retry.action).toBe('replay');
+  });
+
+  it('gives up a write the store keeps refusing after two leases, and says so', async () => {
+    const key = randomUUID();
+    const options = { lease: '500ms', storeTimeout: '200ms' } as const;
+    const execution = await proceed(engineOn(storeB), key, options);
+    // Out of memory: the completion's SET is refused, while renewals (PEXPIRE) still pass.
+    await storeB.client.config('SET', 'maxmemory', '1');
+    try {
+      const started = performance.now();
+      await execution.finish(created);
+      expect(performance.now() - started).toBeLessThan(1_600);
+      expect(events.map((event) => event.type)).toEqual(['finish-retrying', 'finish-failed']);
+    } finally {
+      await storeB.client.config('SET', 'maxmemory', '0');
+    }
+    // No longer renewed: the key is free again after its lease.
+    await sleep(600);
+    const retry = await engineOn(storeB).begin(request(key), policyOf(options));
+    expect(retry.action).toBe('proceed');
+    if (retry.action === 'proceed') await retry.execution.finish(created);
+  });
+});
+
 describe('a take that Redis runs after its request gave up', () => {
   it.each(['key', 'lock'] as const)(
     '%s: is given back, so the client retry runs rather than being refused as a duplicate',

@@ -3,6 +3,7 @@ import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
 import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
+import { neverThrows } from '../report.js';
 import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
 import type { IdempotencyStore, StoredResponse } from '../store.js';
 import { defaultEventReporter, type IdempotencyEvent } from './events.js';
@@ -79,7 +80,7 @@ export class IdempotencyEngine {
     options: IdempotencyEngineOptions = {},
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
-    this.onEvent = options.onEvent ?? defaultEventReporter;
+    this.onEvent = neverThrows(options.onEvent ?? defaultEventReporter);
   }
 
   /** Decides what this request does. Never throws: every failure is a decision. */

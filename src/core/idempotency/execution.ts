@@ -113,6 +113,9 @@ export class Execution {
    */
   private async settle(what: string, write: () => Promise<boolean>): Promise<boolean | undefined> {
     const policy = this.policy as IdempotencyPolicy;
+    // A store that answers renewals but keeps refusing the write (out of memory, say) would keep
+    // the lease renewed, and the key blocked, for ever: two leases of trying is the most it gets.
+    const givesUpAt = monotonicNow() + 2 * policy.leaseMs;
     try {
       // Often enough that a short blip costs little more than itself, and several times a lease.
       const maxPause = Math.max(25, Math.min(1_000, Math.floor(policy.leaseMs / 8)));
@@ -121,7 +124,8 @@ export class Execution {
           return await withDeadline(what, policy.storeTimeoutMs, write);
         } catch (thrown) {
           const error = toError(thrown);
-          const left = this.lease.expiresBy + policy.leaseMs - monotonicNow();
+          const now = monotonicNow();
+          const left = Math.min(this.lease.expiresBy + policy.leaseMs, givesUpAt) - now;
           if (left <= 0) {
             this.onEvent({ type: 'finish-failed', key: this.key, error });
             return undefined;
@@ -130,6 +134,9 @@ export class Execution {
           await sleep(Math.min(pause, left));
         }
       }
+    } catch {
+      // Nothing above throws but a reporter, which the engine already guards: never reject.
+      return undefined;
     } finally {
       this.keeper?.stop();
       this.lease.end();

@@ -1,6 +1,7 @@
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
+import { neverThrows } from '../report.js';
 import type { IdempotencyStore } from '../store.js';
 import { HeldLease } from './held-lease.js';
 import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
@@ -83,7 +84,7 @@ export class ExclusiveLeases {
     options: ExclusiveLeasesOptions = {},
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
-    this.onEvent = options.onEvent ?? (() => undefined);
+    this.onEvent = neverThrows(options.onEvent ?? (() => undefined));
   }
 
   /**

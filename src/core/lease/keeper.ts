@@ -59,6 +59,8 @@ export class LeaseKeeper implements Renewable {
   private async renewOnce(): Promise<void> {
     const { store, key, owner, leaseMs, storeTimeoutMs } = this.kept;
     const sentAt = monotonicNow();
+    // Whatever the store does with this renewal, the holder is told on time.
+    this.lease.watch();
     try {
       const held = await withDeadline('renew', storeTimeoutMs, () =>
         store.renew(key, owner, leaseMs),
@@ -72,8 +74,8 @@ export class LeaseKeeper implements Renewable {
       this.lease.lose('another holder has its key now');
       this.onTaken();
     } catch {
-      // Retried at the next tick; the holder is told before the lease could run out.
-      if (this.renewing) this.lease.unconfirmed();
+      // Retried at the next tick; the lease's own timer tells the holder before it could run out.
+      if (this.renewing) this.lease.checkDeadline();
     }
   }
 }

@@ -105,11 +105,21 @@ export class Lease implements IdempotencyLease {
     this.confirmedUntil = Math.max(this.confirmedUntil, sentAt + this.leaseMs);
   }
 
-  /** A renewal failed: make sure the handler hears of it before the lease could run out. */
-  unconfirmed(): void {
+  /**
+   * A renewal is on its way (or failed): from now until the lease ends, a timer watches the
+   * deadline, so the holder hears of a lost lease on time even when the store stays silent for
+   * longer than the lease (a renewal's own failure only comes after its store timeout). Only
+   * executions that outlive their first renewal ever get one.
+   */
+  watch(): void {
     this.checkDeadline();
     if (this.timer || this.lost || this.ended) return;
-    this.timer = setTimeout(this.onDeadline, this.deadline() - monotonicNow());
+    // Timers may fire a fraction of a millisecond early against the monotonic clock: `onDeadline`
+    // sets it again for what is left.
+    this.timer = setTimeout(
+      this.onDeadline,
+      Math.max(1, Math.ceil(this.deadline() - monotonicNow())),
+    );
     this.timer.unref();
   }
 
@@ -143,8 +153,8 @@ export class Lease implements IdempotencyLease {
   private readonly onDeadline = (): void => {
     this.timer = undefined;
     if (this.ended) return;
-    this.checkDeadline();
-    // Confirmed again meanwhile: watch the new deadline only if renewals are still failing.
+    // Not passed yet (confirmed again meanwhile, or the timer fired early): watch what is left.
+    this.watch();
   };
 
   private clearTimer(): void {
