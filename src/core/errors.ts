@@ -1,9 +1,9 @@
 /**
  * Every error Tollgate raises has a stable `code`. Errors that become HTTP responses also carry a
- * stable problem `type` (RFC 9457), documented in the README, so clients can branch on it.
+ * stable problem `type` (RFC 9457), documented in docs/idempotency.md, so clients can branch on it.
  */
 
-/** Where the problem `type` URIs point; each fragment is documented in the README. */
+/** Where the problem `type` URIs point; each fragment is documented in docs/idempotency.md. */
 export const PROBLEM_TYPE_BASE = 'https://tollgate.dev/problems/';
 
 export type ProblemSlug =

@@ -20,9 +20,8 @@ import { takePayment, type PaymentLedger } from '../shared/payments.js';
 import { ROUTE_PROTECTION } from '../shared/protection.js';
 
 /**
- * The Express variant of the sample: the routes and behaviour of the Nest sample
- * (CONTRACT.md section 3), with `idempotent()` and `throttle()` middleware in place of
- * `@Idempotent()` and `@Throttle()`.
+ * The Express variant of the sample: the routes and behaviour of the Nest sample, with
+ * `idempotent()` and `throttle()` middleware in place of `@Idempotent()` and `@Throttle()`.
  */
 export async function createExpressSampleApp(
   config: SampleAppConfig,

@@ -1,7 +1,7 @@
 import type { ThrottleLimits } from '../../../src/index.js';
 
 /**
- * The rate limits of the sample's routes (CONTRACT.md section 3), per client: the demo user when
+ * The rate limits of the sample's routes, per client: the demo user when
  * `Authorization: Bearer <name>` is sent, else the client address. Every variant reads these.
  */
 export const ROUTE_LIMITS = {

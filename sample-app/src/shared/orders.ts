@@ -38,6 +38,16 @@ export function parseOrder(body: unknown): OrderRequest {
   if (typeof item !== 'string' || item.length === 0 || item.length > 200) {
     throw new InvalidRequestError('"item" must be a string of 1 to 200 characters');
   }
+  const checked = readAmountAndDelay(amount, delayMs);
+  if (typeof fail !== 'boolean') throw new InvalidRequestError('"fail" must be a boolean');
+  return { item, ...checked, fail };
+}
+
+/** `amount` and `delayMs` as every sample route that takes them reads them. */
+export function readAmountAndDelay(
+  amount: unknown,
+  delayMs: unknown,
+): { amount: number; delayMs: number } {
   if (typeof amount !== 'number' || !Number.isFinite(amount)) {
     throw new InvalidRequestError('"amount" must be a finite number');
   }
@@ -49,8 +59,7 @@ export function parseOrder(body: unknown): OrderRequest {
   ) {
     throw new InvalidRequestError('"delayMs" must be a whole number from 0 to 30000');
   }
-  if (typeof fail !== 'boolean') throw new InvalidRequestError('"fail" must be a boolean');
-  return { item, amount, delayMs, fail };
+  return { amount, delayMs };
 }
 
 /** The orders one app created: every entry is one handler execution, which the tests count. */

@@ -12,7 +12,7 @@ import {
   TollgateHttpError,
   type IdempotencyLease,
 } from '../../../src/index.js';
-import { InvalidRequestError } from './orders.js';
+import { InvalidRequestError, readAmountAndDelay } from './orders.js';
 
 export interface PaymentRequest {
   amount: number;
@@ -63,18 +63,7 @@ export function parsePayment(body: unknown): PaymentRequest {
     throw new InvalidRequestError('the body must be a JSON object { "amount": number }');
   }
   const { amount, delayMs = 0 } = body as Record<string, unknown>;
-  if (typeof amount !== 'number' || !Number.isFinite(amount)) {
-    throw new InvalidRequestError('"amount" must be a finite number');
-  }
-  if (
-    typeof delayMs !== 'number' ||
-    !Number.isInteger(delayMs) ||
-    delayMs < 0 ||
-    delayMs > 30_000
-  ) {
-    throw new InvalidRequestError('"delayMs" must be a whole number from 0 to 30000');
-  }
-  return { amount, delayMs };
+  return readAmountAndDelay(amount, delayMs);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { IdempotencyOptions } from '../../../src/index.js';
 
 /**
- * How each route of the sample is protected (CONTRACT.md section 3). Both variants read these, so
+ * How each route of the sample is protected. Both variants read these, so
  * `@Idempotent(...)` and `idempotent(...)` can never drift apart.
  */
 export const ROUTE_PROTECTION = {
