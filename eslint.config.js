@@ -44,6 +44,10 @@ export default tseslint.config(
               message: LAYERS,
             },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
+            {
+              group: ['@opentelemetry/*'],
+              message: 'core/ reports events; only src/otel.ts turns them into OpenTelemetry',
+            },
           ],
         },
       ],

@@ -9,6 +9,8 @@ export {
   type ProblemDetails,
   type ProblemSlug,
 } from './core/errors.js';
+export type { TollgateEvent } from './core/events.js';
+export type { StoreOperation } from './core/report.js';
 export { canonicalJson, fingerprintRequest, type FingerprintInput } from './core/fingerprint.js';
 export { MAX_KEY_LENGTH, parseIdempotencyKey, storageKey } from './core/keys.js';
 export {
@@ -19,6 +21,8 @@ export {
   type IdempotencyDecision,
   type IdempotencyEngineOptions,
   type IdempotencyEvent,
+  type IdempotencyEventSite,
+  type IdempotencyOutcome,
   type IdempotencyRequest,
 } from './core/idempotency/engine.js';
 export { safetyMarginMs, type IdempotencyLease } from './core/lease/lease.js';
@@ -47,6 +51,8 @@ export {
   type RateLimitDecision,
   type RateLimitEngineOptions,
   type RateLimitEvent,
+  type RateLimitEventSite,
+  type RateLimitOutcome,
 } from './core/ratelimit/engine.js';
 export {
   RATE_LIMIT_HEADER,

@@ -51,7 +51,7 @@ export interface IdempotentMiddlewareOptions<
   route?: RouteOption<Req>;
   /** Methods the middleware protects; others pass straight through. Default POST, PUT, PATCH and DELETE. */
   methods?: readonly string[];
-  /** Receives events worth logging or counting. Default: warnings on the console. */
+  /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: IdempotencyEvent) => void;
 }
 

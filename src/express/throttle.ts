@@ -44,7 +44,7 @@ export interface ThrottleMiddlewareOptions<
    * `app.use()` shares one counter and a client cannot escape a limit by varying the path.
    */
   route?: RouteOption<Req>;
-  /** Receives events worth logging or counting. Default: warnings on the console. */
+  /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
 }
 

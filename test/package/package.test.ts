@@ -57,6 +57,8 @@ describe('the packed package', () => {
       'dist/express.js',
       'dist/testing.js',
       'dist/testing.d.ts',
+      'dist/otel.js',
+      'dist/otel.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
