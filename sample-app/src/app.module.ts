@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import type { Duration, TollgateStore } from '../../src/index.js';
+import type { Duration, TollgateEvent, TollgateStore } from '../../src/index.js';
 import { TollgateModule } from '../../src/nest.js';
 import { CommandsController } from './commands.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
@@ -17,6 +17,8 @@ export interface SampleOptions {
   ledger: PaymentLedger;
   /** The in-progress lease; the sample lets it be shortened to show crash recovery quickly. */
   lease?: Duration;
+  /** Hears Tollgate's events: idempotency, rate limits and leases. */
+  onEvent?: (event: TollgateEvent) => void;
 }
 
 @Module({})
@@ -28,6 +30,7 @@ export class AppModule {
         TollgateModule.forRoot({
           store: options.store,
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
+          ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
         }),
       ],
       controllers: [

@@ -1,4 +1,10 @@
-import { MemoryStore, RedisStore, type Duration, type TollgateStore } from '../../../src/index.js';
+import {
+  MemoryStore,
+  RedisStore,
+  type Duration,
+  type TollgateEvent,
+  type TollgateStore,
+} from '../../../src/index.js';
 import { MemoryPaymentLedger, RedisPaymentLedger, type PaymentLedger } from './payments.js';
 
 /** What every variant of the sample is started with. */
@@ -8,6 +14,8 @@ export interface SampleAppConfig {
   /** The in-progress lease; shortened to show crash recovery quickly. */
   lease?: Duration | undefined;
   logger?: false;
+  /** Hears Tollgate's events (`openTelemetryEvents()` from `tollgate/otel`, say). Default: Tollgate's warnings. */
+  onEvent?: ((event: TollgateEvent) => void) | undefined;
 }
 
 /** The sample's settings from its environment: `PORT`, `REDIS_URL`, `TOLLGATE_LEASE`. */
