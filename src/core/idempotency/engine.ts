@@ -128,7 +128,9 @@ export class IdempotencyEngine {
         const cause = toError(error);
         if (!(cause instanceof StoreUnavailableError)) throw cause;
         this.onEvent({
-          ...site,
+          area: 'idempotency',
+          route: site.route,
+          method: site.method,
           type: 'store-unavailable',
           policy: policy.onStoreUnavailable,
           error: cause,
@@ -140,12 +142,15 @@ export class IdempotencyEngine {
       }
     }
     if (this.listening) {
+      // Literals with every field, not spreads: one object shape, cheap to build on every request.
       this.onEvent({
-        ...site,
+        area: 'idempotency',
+        route: site.route,
+        method: site.method,
         type: 'decision',
         outcome: outcomeOf(decision),
         strategy: policy.strategy,
-        ...(decision.action === 'reject' ? { code: decision.error.code } : {}),
+        code: decision.action === 'reject' ? decision.error.code : undefined,
       });
     }
     return decision;
@@ -153,12 +158,18 @@ export class IdempotencyEngine {
 
   /** Reports each store call of one request, with its route: made only when someone listens. */
   private storeCallObserver(site: IdempotencyEventSite): StoreCallObserver {
+    const { route, method } = site;
     return (operation, durationMs, error) =>
-      this.onEvent(
-        error === undefined
-          ? { ...site, type: 'store-call', operation, durationMs, ok: true }
-          : { ...site, type: 'store-call', operation, durationMs, ok: false, error },
-      );
+      this.onEvent({
+        area: 'idempotency',
+        route,
+        method,
+        type: 'store-call',
+        operation,
+        durationMs,
+        ok: error === undefined,
+        error,
+      });
   }
 
   private async decide(

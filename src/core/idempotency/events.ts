@@ -41,7 +41,7 @@ export type IdempotencyEvent = IdempotencyEventSite &
         outcome: IdempotencyOutcome;
         strategy: IdempotencyStrategy;
         /** The problem's code (`TOLLGATE_KEY_MISSING`, ...) when the request was refused. */
-        code?: string;
+        code?: string | undefined;
       }
     /** The store could not be reached in time; `policy` says what the request got. */
     | { type: 'store-unavailable'; policy: 'reject' | 'allow'; error: Error }
@@ -57,7 +57,8 @@ export type IdempotencyEvent = IdempotencyEventSite &
         operation: StoreOperation;
         durationMs: number;
         ok: boolean;
-        error?: Error;
+        /** Why it failed (a `StoreUnavailableError`); `undefined` when `ok`. */
+        error?: Error | undefined;
       }
   );
 

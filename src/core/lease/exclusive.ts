@@ -111,11 +111,15 @@ export class ExclusiveLeases {
   private observer(name: string): StoreCallObserver | undefined {
     if (!this.listening) return undefined;
     return (operation, durationMs, error) =>
-      this.onEvent(
-        error === undefined
-          ? { area: 'lease', name, type: 'store-call', operation, durationMs, ok: true }
-          : { area: 'lease', name, type: 'store-call', operation, durationMs, ok: false, error },
-      );
+      this.onEvent({
+        area: 'lease',
+        name,
+        type: 'store-call',
+        operation,
+        durationMs,
+        ok: error === undefined,
+        error,
+      });
   }
 
   /**
