@@ -1,6 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Only src/otel.ts imports OpenTelemetry: an optional peer, never loaded unless asked for. */
+const OTEL_FENCE = {
+  group: ['@opentelemetry/*'],
+  message: 'only src/otel.ts imports @opentelemetry/*: it is an optional peer dependency',
+};
+
 const LAYERS =
   'core/ knows nothing of stores, HTTP or frameworks; stores/ implement core; adapters (nest/, express/) never import each other';
 
@@ -44,10 +50,7 @@ export default tseslint.config(
               message: LAYERS,
             },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
-            {
-              group: ['@opentelemetry/*'],
-              message: 'core/ reports events; only src/otel.ts turns them into OpenTelemetry',
-            },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -62,6 +65,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/http/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -76,6 +80,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/stores/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -86,7 +91,12 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/express/**', 'express', 'fastify'], message: LAYERS }] },
+        {
+          patterns: [
+            { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
+            OTEL_FENCE,
+          ],
+        },
       ],
     },
   },
@@ -95,7 +105,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }] },
+        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }, OTEL_FENCE] },
       ],
     },
   },
