@@ -21,8 +21,7 @@ export {
   type IdempotencyDecision,
   type IdempotencyEngineOptions,
   type IdempotencyEvent,
-  type IdempotencyEventSite,
-  type IdempotencyOutcome,
+  type IdempotencyDecisionOutcome,
   type IdempotencyRequest,
 } from './core/idempotency/engine.js';
 export { safetyMarginMs, type IdempotencyLease } from './core/lease/lease.js';
@@ -50,9 +49,8 @@ export {
   RateLimitEngine,
   type RateLimitDecision,
   type RateLimitEngineOptions,
+  type RateLimitDecisionOutcome,
   type RateLimitEvent,
-  type RateLimitEventSite,
-  type RateLimitOutcome,
 } from './core/ratelimit/engine.js';
 export {
   RATE_LIMIT_HEADER,

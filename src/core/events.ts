@@ -11,8 +11,12 @@ export type TollgateEvent = IdempotencyEvent | RateLimitEvent | ExclusiveLeaseEv
 export type {
   IdempotencyEvent,
   IdempotencyEventSite,
-  IdempotencyOutcome,
+  IdempotencyDecisionOutcome,
 } from './idempotency/events.js';
 export type { ExclusiveLeaseEvent } from './lease/exclusive.js';
-export type { RateLimitEvent, RateLimitEventSite, RateLimitOutcome } from './ratelimit/engine.js';
+export type {
+  RateLimitEvent,
+  RateLimitEventSite,
+  RateLimitDecisionOutcome,
+} from './ratelimit/engine.js';
 export type { StoreOperation } from './report.js';

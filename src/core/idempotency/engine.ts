@@ -10,7 +10,7 @@ import {
   idempotencyWarnings,
   type IdempotencyEvent,
   type IdempotencyEventSite,
-  type IdempotencyOutcome,
+  type IdempotencyDecisionOutcome,
 } from './events.js';
 import { Execution } from './execution.js';
 import type { IdempotencyPolicy } from './options.js';
@@ -29,7 +29,7 @@ export {
   idempotencyWarnings,
   type IdempotencyEvent,
   type IdempotencyEventSite,
-  type IdempotencyOutcome,
+  type IdempotencyDecisionOutcome,
 } from './events.js';
 export { Execution, replayableHeaders, type CapturedResponse } from './execution.js';
 
@@ -323,7 +323,7 @@ export class IdempotencyEngine {
 }
 
 /** The outcome a decision is reported as: one rule, read off the decision the adapters get. */
-function outcomeOf(decision: IdempotencyDecision): IdempotencyOutcome {
+function outcomeOf(decision: IdempotencyDecision): IdempotencyDecisionOutcome {
   switch (decision.action) {
     case 'proceed':
       return 'first-execution';

@@ -11,7 +11,7 @@ import type { IdempotencyStrategy } from './options.js';
  * `store-unavailable-allowed` / `-rejected`: the store did not answer, and the route's
  * `onStoreUnavailable` ran the handler unprotected or answered 503.
  */
-export type IdempotencyOutcome =
+export type IdempotencyDecisionOutcome =
   | 'first-execution'
   | 'replay'
   | 'in-progress'
@@ -38,7 +38,7 @@ export type IdempotencyEvent = IdempotencyEventSite &
   (
     | {
         type: 'decision';
-        outcome: IdempotencyOutcome;
+        outcome: IdempotencyDecisionOutcome;
         strategy: IdempotencyStrategy;
         /** The problem's code (`TOLLGATE_KEY_MISSING`, ...) when the request was refused. */
         code?: string | undefined;

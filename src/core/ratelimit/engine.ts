@@ -43,7 +43,7 @@ export type RateLimitDecision =
  * was down and the in-process limiter counted it; `store-unavailable-allowed` / `-rejected`: the
  * store was down and the limits' `onStoreUnavailable` let it pass unchecked or answered 503.
  */
-export type RateLimitOutcome =
+export type RateLimitDecisionOutcome =
   | 'allowed'
   | 'throttled'
   | 'local-allowed'
@@ -63,7 +63,7 @@ export type RateLimitEvent = RateLimitEventSite &
   (
     | {
         type: 'decision';
-        outcome: RateLimitOutcome;
+        outcome: RateLimitDecisionOutcome;
         /** The limits that refused the request (their names), for `throttled`, `local-throttled` and `store-unavailable-rejected`; else empty. */
         limits: readonly string[];
       }
@@ -194,7 +194,7 @@ export class RateLimitEngine {
   ): RateLimitDecision {
     if (site === undefined) return decision;
     const refused = decision.action === 'reject' ? refusingLimits(decision.error) : [];
-    let outcome: RateLimitOutcome;
+    let outcome: RateLimitDecisionOutcome;
     if (!storeDown) outcome = decision.action === 'allow' ? 'allowed' : 'throttled';
     else if (decision.result === undefined) {
       outcome =
