@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   idempotent,
   throttle,
-  TollgateConfigError,
   type ExpressRequestLike,
   type ThrottleMiddlewareOptions,
 } from '../../src/express.js';
-import { MemoryStore, type TollgateStore } from '../../src/index.js';
+import { MemoryStore, TollgateConfigError, type TollgateStore } from '../../src/index.js';
 import { request, type HttpResult } from '../helpers/http.js';
 import { serveExpressApp, type ServedExpressApp } from '../helpers/express-server.js';
 import type { RedisServer } from '../helpers/redis-server.js';

@@ -132,7 +132,10 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
         expect(response.headers.get('content-type')).toBe('application/problem+json');
         const problem = response.json();
         expect(Object.keys(problem).sort()).toEqual(PROBLEM_FIELDS);
-        expect(problem).toMatchObject({ status: 400, type: expect.stringMatching(`/${slug}$`) });
+        expect(problem).toMatchObject({
+          status: 400,
+          type: expect.stringMatching(`/${slug}\\.md$`),
+        });
         expect(await count('/orders')).toBe(before);
       });
 

@@ -84,7 +84,7 @@ describe('IdempotencyEngine', () => {
     const second = expectAction(await engine.begin(request(), policy({ lease: '30s' })), 'reject');
     expect(second.error.status).toBe(409);
     expect(second.error.headers['Retry-After']).toBe('30');
-    expect(second.error.type).toMatch(/request-in-progress$/);
+    expect(second.error.type).toMatch(/request-in-progress\.md$/);
   });
 
   it('answers 422 when the key comes back with another body, and does not run it', async () => {
@@ -149,7 +149,7 @@ describe('IdempotencyEngine', () => {
     await first.execution.finish({ status: 200, unstorable: 'too-large' });
     const duplicate = expectAction(await engine.begin(request(), policy()), 'reject');
     expect(duplicate.error.status).toBe(409);
-    expect(duplicate.error.type).toMatch(/response-not-replayable$/);
+    expect(duplicate.error.type).toMatch(/response-not-replayable\.md$/);
   });
 
   it('never replays one scope the response of another with the same key', async () => {
@@ -201,7 +201,7 @@ describe('IdempotencyEngine', () => {
       'reject',
     );
     expect(decision.error.status).toBe(415);
-    expect(decision.error.type).toMatch(/body-not-readable$/);
+    expect(decision.error.type).toMatch(/body-not-readable\.md$/);
   });
 
   it('key strategy: runs a request whose body it cannot read, keyed by the client key', async () => {

@@ -18,7 +18,7 @@ import { InProcessRateLimiter } from './in-process.js';
 import {
   toRule,
   type RateLimitRequest,
-  type RateLimitStoreFailurePolicy,
+  type ThrottleStoreUnavailablePolicy,
   type ResolvedLimit,
   type ThrottlePolicy,
 } from './options.js';
@@ -37,7 +37,7 @@ export type RateLimitEvent = {
   /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
   outcome: 'allowed' | 'rejected' | 'local';
   /** Each limit of the route and its store-failure policy. */
-  limits: Record<string, RateLimitStoreFailurePolicy>;
+  limits: Record<string, ThrottleStoreUnavailablePolicy>;
   error: Error;
 };
 
