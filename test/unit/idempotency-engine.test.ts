@@ -79,11 +79,11 @@ describe('IdempotencyEngine', () => {
     ]);
   });
 
-  it('answers 409 with Retry-After while the first request runs', async () => {
+  it('answers 409 with a short Retry-After while the first request runs, not the whole lease', async () => {
     expectAction(await engine.begin(request(), policy({ lease: '30s' })), 'proceed');
     const second = expectAction(await engine.begin(request(), policy({ lease: '30s' })), 'reject');
     expect(second.error.status).toBe(409);
-    expect(second.error.headers['Retry-After']).toBe('30');
+    expect(second.error.headers['Retry-After']).toBe('1');
     expect(second.error.type).toMatch(/request-in-progress\.md$/);
   });
 
@@ -104,6 +104,31 @@ describe('IdempotencyEngine', () => {
     const optional = resolveIdempotencyPolicy({}, undefined, { decorated: false });
     expect(expectAction(await engine.begin(request({ key: '' }), optional), 'bypass').reason).toBe(
       'no-key',
+    );
+  });
+
+  it('runs a request without a key unprotected on an optional route, whatever its body', async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    const decision = await engine.begin(
+      request({ key: '', body: deep }),
+      policy({ required: false }),
+    );
+    expect(decision).toEqual({ action: 'bypass', reason: 'no-key' });
+  });
+
+  it.each([
+    ['required', { required: 'yes' }],
+    ['fingerprintHeaders', { fingerprintHeaders: 'x-tenant' }],
+    ['fingerprintQuery', { fingerprintQuery: [1] }],
+    ['replayHeaders', { replayHeaders: 'etag' }],
+    ['outcome', { outcome: 'store' }],
+  ])('names %s when it has the wrong type', (name, options) => {
+    expect(() => policy(options as IdempotencyOptions)).toThrow(
+      expect.objectContaining({
+        code: 'TOLLGATE_INVALID_OPTION',
+        message: expect.stringContaining(name),
+      }),
     );
   });
 

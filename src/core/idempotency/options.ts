@@ -186,6 +186,25 @@ export function resolveIdempotencyPolicy(
       `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly)`,
     );
   }
+  if (o.required !== undefined && typeof o.required !== 'boolean') {
+    throw invalidOption('required', o.required, 'true or false');
+  }
+  for (const list of ['replayHeaders', 'fingerprintHeaders', 'fingerprintQuery'] as const) {
+    const value = o[list];
+    if (
+      value !== undefined &&
+      !(Array.isArray(value) && value.every((v) => typeof v === 'string'))
+    ) {
+      throw invalidOption(list, value, "an array of names, such as ['x-tenant']");
+    }
+  }
+  if (o.outcome !== undefined && typeof o.outcome !== 'function') {
+    throw invalidOption(
+      'outcome',
+      o.outcome,
+      "a function of the status that returns 'store' or 'release'",
+    );
+  }
   const replayHeaders = new Set<string>(DEFAULT_REPLAY_HEADERS);
   for (const name of o.replayHeaders ?? []) {
     const lower = name.toLowerCase();
@@ -216,4 +235,13 @@ export function resolveIdempotencyPolicy(
     anonymousScope,
     trustProxy,
   };
+}
+
+function invalidOption(name: string, value: unknown, expected: string): TollgateConfigError {
+  const shown =
+    typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
+  return new TollgateConfigError(
+    'TOLLGATE_INVALID_OPTION',
+    `${name} is ${shown}: it must be ${expected}`,
+  );
 }
