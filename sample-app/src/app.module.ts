@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import type { Duration, TollgateEvent, TollgateStore } from '../../src/index.js';
-import { TollgateModule } from '../../src/nest.js';
+import type { Duration, TollgateEvent, TollgateStore } from 'tollgate';
+import { TollgateModule } from 'tollgate/nest';
 import { CommandsController } from './commands.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
 import { OrdersController } from './orders.controller.js';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { TollgateStore } from '../../src/index.js';
+import type { TollgateStore } from 'tollgate';
 import { AppModule } from './app.module.js';
 import { openStores, type SampleAppConfig } from './shared/config.js';
 import type { PaymentLedger } from './shared/payments.js';

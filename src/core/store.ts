@@ -143,8 +143,18 @@ export interface TollgateStore extends IdempotencyStore {
   consume?: RateLimitStore['consume'];
   /** A short name for logs and problem details: `redis`, `memory`. */
   readonly kind: string;
-  /** Resolves once the store can serve requests (the Redis connection is ready). */
+  /**
+   * Where the store keeps its data, for log lines, with any password hidden:
+   * `redis://127.0.0.1:6379`. Absent for a store in this process.
+   */
+  readonly location?: string;
+  /**
+   * Resolves once the store can serve requests (the Redis connection is ready). It may never
+   * settle while the store stays unreachable: callers bound the wait (see `waitForStore`).
+   */
   ready?(): Promise<void>;
+  /** While the store cannot serve requests: the last reason it knows (a connection error). */
+  connectionProblem?(): string | undefined;
   /** Releases what the store created (connections, timers); a client passed in is left open. */
   close?(): Promise<void>;
 }

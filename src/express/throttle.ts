@@ -15,6 +15,7 @@ import { defaultScope, type ScopeResolver } from '../http/request.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
+import { afterStoreWait, type ExpressWaitForStoreOptions } from './startup.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -44,6 +45,12 @@ export interface ThrottleMiddlewareOptions<
    * `app.use()` shares one counter and a client cannot escape a limit by varying the path.
    */
   route?: RouteOption<Req>;
+  /**
+   * How long requests that arrive while the store is still connecting are held (the wait is
+   * shared by every middleware on the store, and logs one line on the console while the store
+   * cannot be reached). `false`: never hold them. Default `{ timeout: '5s' }`.
+   */
+  waitForStore?: ExpressWaitForStoreOptions | false;
   /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
 }
@@ -66,10 +73,20 @@ export interface ThrottleMiddlewareOptions<
 export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   options: ThrottleMiddlewareOptions<Req>,
 ): ThrottleMiddleware<Req> {
-  const { limits, store, namespace, scope, route, onEvent, ...settings } = options;
+  const {
+    limits,
+    store: given,
+    namespace,
+    scope,
+    route,
+    onEvent,
+    waitForStore,
+    ...settings
+  } = options;
+  const store = given ?? defaultStore();
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveThrottlePolicy([{ limits, settings }]);
-  const engine = new RateLimitEngine(store ?? defaultStore(), {
+  const engine = new RateLimitEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
   });
@@ -79,7 +96,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
 
-  return function tollgateThrottle(req, res, next) {
+  const middleware: ThrottleMiddleware<Req> = function tollgateThrottle(req, res, next) {
     if (!handled.mark(req)) {
       next();
       return;
@@ -113,6 +130,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
+  return afterStoreWait(store, waitForStore, middleware);
 }
 
 function routeOf(req: ExpressRequestLike): string {

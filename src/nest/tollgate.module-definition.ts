@@ -5,6 +5,7 @@ import type { IdempotencyOptions } from '../core/idempotency/options.js';
 import type { RateLimitEvent } from '../core/ratelimit/engine.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
+import type { WaitForStoreOptions } from '../core/startup.js';
 import type { TollgateStore } from '../core/store.js';
 
 // The resolver is framework-free, shared with the Express adapter; Nest users import it from here.
@@ -37,6 +38,12 @@ export interface TollgateModuleOptions {
    * Default: failures only, as warnings through Nest's `Logger`, each kind at most every 10 s.
    */
   onEvent?: (event: TollgateEvent) => void;
+  /**
+   * How long the application's start waits for the store to connect, and whether it may start
+   * without it. While it waits, one line through Nest's `Logger` names the store and the reason.
+   * `false`: do not wait. Default `{ timeout: '5s', required: false }`.
+   */
+  waitForStore?: WaitForStoreOptions | false;
 }
 
 export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =

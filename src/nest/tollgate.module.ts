@@ -16,6 +16,7 @@ import {
   type RateLimitEvent,
 } from '../core/ratelimit/engine.js';
 import { validateThrottleDefaults } from '../core/ratelimit/options.js';
+import { waitForStore } from '../core/startup.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../core/store.js';
 import { exclusiveMethods } from './exclusive.decorator.js';
@@ -125,18 +126,25 @@ export class TollgateModule
 {
   constructor(
     @Inject(TollgateStore) private readonly store: TollgateStore,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: TollgateModuleOptions,
     private readonly leases: ExclusiveLeases,
     private readonly discovery: DiscoveryService,
   ) {
     super();
   }
 
-  /** Finds the providers and controllers with `@Exclusive()` methods and gives them this app's leases. */
-  onModuleInit(): void {
+  /**
+   * Gives the providers and controllers with `@Exclusive()` methods this app's leases, then waits
+   * (bounded) for the store, so the first requests after `listen()` find it connected.
+   */
+  async onModuleInit(): Promise<void> {
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
       if (exclusiveMethods.has(instance)) exclusiveMethods.bind(instance, this.leases);
     }
+    const wait = this.options.waitForStore;
+    if (wait === false) return;
+    await waitForStore(this.store, { ...wait, log: (line) => logger.warn(line) });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -21,15 +21,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleApp } from '../../sample-app/src/create-app.js';
 import {
-  Idempotent,
   MemoryStore,
   RedisStore,
+  type RateLimitEvent,
+  type TollgateStore,
+} from '../../src/index.js';
+import {
+  Idempotent,
   SkipThrottle,
   Throttle,
   ThrottleGuard,
   TollgateModule,
-  type RateLimitEvent,
-  type TollgateStore,
 } from '../../src/nest.js';
 import { request, type HttpResult } from '../helpers/http.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -224,7 +226,7 @@ function expectRateLimited(response: HttpResult): void {
   expect(Number.isInteger(retryAfter)).toBe(true);
   expect(retryAfter).toBeGreaterThanOrEqual(1);
   expect(response.json()).toMatchObject({
-    type: 'https://tollgate.dev/problems/rate-limited',
+    type: 'https://unpkg.com/tollgate/docs/problems/rate-limited.md',
     title: 'Too many requests',
     status: 429,
   });
@@ -519,7 +521,7 @@ describe('when Redis cannot be reached', () => {
         expect(rejected.headers.get('content-type')).toMatch(PROBLEM_JSON);
         expect(rejected.headers.get('retry-after')).toBe('1');
         expect(rejected.json()).toMatchObject({
-          type: 'https://tollgate.dev/problems/store-unavailable',
+          type: 'https://unpkg.com/tollgate/docs/problems/store-unavailable.md',
           status: 503,
         });
         expect(failures(events).at(-1)).toMatchObject({ outcome: 'rejected' });

@@ -70,7 +70,7 @@ describe('RateLimitEngine', () => {
       'Retry-After': '10',
     });
     expect(error.toProblem()).toMatchObject({
-      type: 'https://tollgate.dev/problems/rate-limited',
+      type: 'https://unpkg.com/tollgate/docs/problems/rate-limited.md',
       title: 'Too many requests',
       status: 429,
       limits: ['default'],
@@ -213,7 +213,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     expect(error.status).toBe(503);
     expect(error.headers).toEqual({ 'Retry-After': '1' });
     expect(error.toProblem()).toMatchObject({
-      type: 'https://tollgate.dev/problems/store-unavailable',
+      type: 'https://unpkg.com/tollgate/docs/problems/store-unavailable.md',
       limits: ['default'],
     });
   });

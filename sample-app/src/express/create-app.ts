@@ -4,14 +4,14 @@ import express, {
   type Request,
   type RequestHandler,
 } from 'express';
-import { idempotent, throttle } from '../../../src/express.js';
+import { idempotent, throttle } from 'tollgate/express';
 import {
   PROBLEM_CONTENT_TYPE,
   TollgateHttpError,
   type IdempotencyOptions,
   type ThrottleLimits,
   type TollgateStore,
-} from '../../../src/index.js';
+} from 'tollgate';
 import { openStores, type SampleAppConfig } from '../shared/config.js';
 import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
 import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';

@@ -212,11 +212,14 @@ export class IdempotencyEngine {
       return { action: 'proceed', execution: Execution.untracked(lease) };
     }
 
-    const fingerprint = this.fingerprint(request, policy);
+    let fingerprint: string;
     let key: string;
     let retentionMs: number;
     if (policy.strategy === 'key') {
+      // Decided before the body is read: a request without a key on an optional route runs
+      // unprotected, whatever its body.
       if (clientKey === undefined) return this.missingKey(policy);
+      fingerprint = this.fingerprint(request, policy);
       key = storageKey(this.namespace, 'key', [
         request.scope ?? ANONYMOUS,
         request.method,
@@ -225,6 +228,7 @@ export class IdempotencyEngine {
       ]);
       retentionMs = policy.retentionMs;
     } else {
+      fingerprint = this.fingerprint(request, policy);
       key = storageKey(this.namespace, 'fp', [scopeOf(request, policy), fingerprint]);
       retentionMs = policy.windowMs;
     }

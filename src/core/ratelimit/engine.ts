@@ -24,7 +24,7 @@ import { InProcessRateLimiter } from './in-process.js';
 import {
   toRule,
   type RateLimitRequest,
-  type RateLimitStoreFailurePolicy,
+  type ThrottleStoreUnavailablePolicy,
   type ResolvedLimit,
   type ThrottlePolicy,
 } from './options.js';
@@ -72,7 +72,7 @@ export type RateLimitEvent = RateLimitEventSite &
         /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
         outcome: 'allowed' | 'rejected' | 'local';
         /** Each limit of the route and its store-failure policy. */
-        limits: Record<string, RateLimitStoreFailurePolicy>;
+        limits: Record<string, ThrottleStoreUnavailablePolicy>;
         error: Error;
       }
     /** The store call that checked the limits: how long it took, and whether it answered. */

@@ -59,6 +59,7 @@ export interface QuorumStoreOptions {
  */
 export class QuorumStore implements TollgateStore {
   readonly kind = 'quorum';
+  readonly location: string;
   private readonly stores: readonly TollgateStore[];
   private readonly majority: number;
   private readonly nodeTimeoutMs: number;
@@ -71,8 +72,17 @@ export class QuorumStore implements TollgateStore {
       );
     }
     this.stores = [...options.stores];
+    this.location = this.stores.map((store) => store.location ?? store.kind).join(', ');
     this.majority = Math.floor(this.stores.length / 2) + 1;
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 500;
+  }
+
+  connectionProblem(): string | undefined {
+    const problems = this.stores.flatMap((store) => {
+      const problem = store.connectionProblem?.();
+      return problem === undefined ? [] : [`${store.location ?? store.kind}: ${problem}`];
+    });
+    return problems.length === 0 ? undefined : problems.join('; ');
   }
 
   async ready(): Promise<void> {

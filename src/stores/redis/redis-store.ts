@@ -32,18 +32,25 @@ export { SAFE_CLIENT_DEFAULTS, type RedisStoreOptions, type StoreLogger } from '
 export class RedisStore implements TollgateStore {
   readonly kind = 'redis';
   readonly client: Redis | Cluster;
+  readonly location: string;
   private readonly connection: Connection;
   private readonly batcher: TurnBatcher;
 
   constructor(options: RedisStoreOptions) {
     this.connection = openConnection(options);
     this.client = this.connection.client;
+    this.location = this.connection.location;
     defineScripts(this.client);
     this.batcher = new TurnBatcher(this.client);
   }
 
   ready(): Promise<void> {
     return whenReady(this.client);
+  }
+
+  connectionProblem(): string | undefined {
+    if (this.client.status === 'ready') return undefined;
+    return this.connection.lastError()?.message ?? `the connection is ${this.client.status}`;
   }
 
   close(): Promise<void> {
