@@ -32,10 +32,7 @@ export {
   type IdempotencyStoreUnavailablePolicy,
   type IdempotencyStrategy,
 } from './core/idempotency/options.js';
-export type {
-  IdempotencyDecisionOutcome,
-  IdempotencyEvent,
-} from './core/idempotency/events.js';
+export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
 export type { IdempotencyLease } from './core/lease/lease.js';
 // The key as Tollgate reads it from the header (`k1` and `"k1"` are one key), for a handler that
 // records it.
