@@ -124,7 +124,7 @@ describe('IdempotencyEngine', () => {
     ['replayHeaders', { replayHeaders: 'etag' }],
     ['outcome', { outcome: 'store' }],
   ])('names %s when it has the wrong type', (name, options) => {
-    expect(() => policy(options as IdempotencyOptions)).toThrow(
+    expect(() => policy(options as unknown as IdempotencyOptions)).toThrow(
       expect.objectContaining({
         code: 'TOLLGATE_INVALID_OPTION',
         message: expect.stringContaining(name),
