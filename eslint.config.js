@@ -4,6 +4,9 @@ import tseslint from 'typescript-eslint';
 const LAYERS =
   'core/ knows nothing of stores, HTTP or frameworks; stores/ implement core; adapters (nest/, express/) never import each other';
 
+const CLIENT =
+  'tollgate/client must run in a browser as built: no imports (not even of the core) and no Node globals';
+
 export default tseslint.config(
   {
     ignores: [
@@ -83,6 +86,34 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         { patterns: [{ group: ['**/express/**', 'express', 'fastify'], message: LAYERS }] },
+      ],
+    },
+  },
+  // tollgate/client runs in browsers as it is built: one file that imports nothing (not even the
+  // core) and touches no Node global, so `dist/client.js` loads as an ES module without a bundler.
+  // test/unit/layering.test.ts checks that this fence bites too.
+  {
+    files: ['src/client.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'ImportDeclaration, ImportExpression, ExportAllDeclaration, ExportNamedDeclaration[source]',
+          message: CLIENT,
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'process',
+          'Buffer',
+          'require',
+          'global',
+          '__dirname',
+          '__filename',
+          'setImmediate',
+        ].map((name) => ({ name, message: CLIENT })),
       ],
     },
   },
