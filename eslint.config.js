@@ -117,6 +117,11 @@ export default tseslint.config(
       ],
     },
   },
+  // The sample's checkout page: a plain ES module the browser runs as it is.
+  {
+    files: ['sample-app/src/shared/demo/*.js'],
+    languageOptions: { globals: { document: 'readonly', fetch: 'readonly' } },
+  },
   {
     files: ['src/express/**/*.ts'],
     rules: {
