@@ -3,7 +3,7 @@
 import { idempotentFetch, newIdempotencyKey } from './client.js';
 
 /** What is paid. `delayMs` is the sample's slow payment provider, so that fast clicks overlap. */
-const CART = { amount: 25, delayMs: 400 };
+const CART = { amount: 25, delayMs: 1000 };
 /** How many responses of each payment the flaky network loses. */
 const LOST_RESPONSES = 2;
 
@@ -17,11 +17,14 @@ let settled = 0;
 /** The ledger as last read. */
 let ledger = [];
 
+/** A new checkout (a new cart to pay), with a new key: on load, and when the shopper asks. */
 function newCheckout() {
   checkouts.push({ number: checkouts.length + 1, key: newIdempotencyKey(), clicks: 0 });
   const current = checkouts.at(-1);
   $('checkout-number').textContent = String(current.number);
   $('checkout-key').textContent = current.key;
+  $('paid').textContent = '';
+  $('new-checkout').disabled = true;
   renderCheckouts();
 }
 
@@ -68,8 +71,11 @@ async function pay() {
         `click ${click}: paid ${body.id}${replayed ? ' (a replay of the first answer)' : ''} after ${attempts} attempt(s)`,
         'ok',
       );
-      // The checkout is paid: what the button pays next is a new checkout, with a new key.
-      if (checkout === checkouts.at(-1)) newCheckout();
+      // Paid: more clicks on this checkout get the same receipt; a new checkout gets a new key.
+      if (checkout === checkouts.at(-1)) {
+        $('paid').textContent = `, paid: ${body.id}`;
+        $('new-checkout').disabled = false;
+      }
     } else {
       status(`click ${click}: ${response.status} ${body.title ?? ''}`.trim(), 'refused');
     }
@@ -168,6 +174,7 @@ function renderCheckouts() {
 
 newCheckout();
 $('pay').addEventListener('click', () => void pay());
+$('new-checkout').addEventListener('click', newCheckout);
 document.body.dataset.pending = '0';
 await showLedger();
 document.body.dataset.ready = 'true';
