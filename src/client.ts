@@ -65,6 +65,7 @@ export interface IdempotentFetchOptions {
   /**
    * The deadline of the whole operation, every attempt and wait included, from the call (default:
    * none). An attempt still running then is aborted; a wait that would end after it is not taken.
+   * It ends when `idempotentFetch` resolves: reading the returned body is the caller's.
    */
   timeoutMs?: number;
   /** Called after every attempt, before the wait that follows it: for logs, metrics, a UI. */
