@@ -2,7 +2,7 @@
  * Every retry rule of tollgate/client, deterministic: a scripted `fetch`, a `sleep` that records
  * the waits and returns at once, a fixed `random` and a fake clock.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 
 import {
   createIdempotentFetch,
@@ -10,7 +10,9 @@ import {
   IdempotentFetchError,
   newIdempotencyKey,
   type AttemptReport,
+  type FetchLike,
   type IdempotentRequestInit,
+  type IdempotentResult,
 } from '../../src/client.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -514,5 +516,19 @@ describe('options', () => {
     } finally {
       vi.unstubAllGlobals();
     }
+  });
+});
+
+describe('types', () => {
+  it('takes fetch’s own input and init, and resolves with the typed result', () => {
+    expectTypeOf(idempotentFetch).parameter(0).toEqualTypeOf<string | URL | Request>();
+    expectTypeOf<RequestInit>().toMatchTypeOf<IdempotentRequestInit>();
+    expectTypeOf(idempotentFetch).returns.resolves.toEqualTypeOf<IdempotentResult>();
+    expectTypeOf<IdempotentResult['response']>().toEqualTypeOf<Response>();
+    expectTypeOf<IdempotentFetchError['reason']>().toEqualTypeOf<
+      'network' | 'timeout' | 'aborted'
+    >();
+    // The global fetch is a valid `fetch` option.
+    expectTypeOf(fetch).toMatchTypeOf<FetchLike>();
   });
 });
