@@ -65,7 +65,7 @@ async function pay() {
       ...(flaky ? { fetch: losingFetch(LOST_RESPONSES) } : {}),
       onAttempt: (report) => listAttempt(click, report),
     });
-    const body = await response.json();
+    const body = await response.json().catch(() => ({}));
     if (response.ok) {
       status(
         `click ${click}: paid ${body.id}${replayed ? ' (a replay of the first answer)' : ''} after ${attempts} attempt(s)`,
