@@ -4,6 +4,9 @@ import tseslint from 'typescript-eslint';
 const LAYERS =
   'core/ knows nothing of stores, HTTP or frameworks; stores/ implement core; adapters (nest/, express/) never import each other';
 
+const CLIENT =
+  'tollgate/client must run in a browser as built: no imports (not even of the core) and no Node globals';
+
 export default tseslint.config(
   {
     ignores: [
@@ -85,6 +88,39 @@ export default tseslint.config(
         { patterns: [{ group: ['**/express/**', 'express', 'fastify'], message: LAYERS }] },
       ],
     },
+  },
+  // tollgate/client runs in browsers as it is built: one file that imports nothing (not even the
+  // core) and touches no Node global, so `dist/client.js` loads as an ES module without a bundler.
+  // test/unit/layering.test.ts checks that this fence bites too.
+  {
+    files: ['src/client.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'ImportDeclaration, ImportExpression, ExportAllDeclaration, ExportNamedDeclaration[source]',
+          message: CLIENT,
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'process',
+          'Buffer',
+          'require',
+          'global',
+          '__dirname',
+          '__filename',
+          'setImmediate',
+        ].map((name) => ({ name, message: CLIENT })),
+      ],
+    },
+  },
+  // The sample's checkout page: a plain ES module the browser runs as it is.
+  {
+    files: ['sample-app/src/shared/demo/*.js'],
+    languageOptions: { globals: { document: 'readonly', fetch: 'readonly' } },
   },
   {
     files: ['src/express/**/*.ts'],

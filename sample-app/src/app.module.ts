@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Duration, TollgateStore } from 'tollgate';
 import { TollgateModule } from 'tollgate/nest';
 import { CommandsController } from './commands.controller.js';
+import { DemoController } from './demo.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
@@ -36,6 +37,7 @@ export class AppModule {
         ReportsController,
         CommandsController,
         QuotesController,
+        DemoController,
       ],
       providers: [
         { provide: PaymentLedger, useValue: options.ledger },

@@ -91,6 +91,8 @@ describe('the packed package', () => {
       'dist/express.js',
       'dist/testing.js',
       'dist/testing.d.ts',
+      'dist/client.js',
+      'dist/client.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
@@ -134,6 +136,21 @@ describe('the packed package', () => {
       const source = run('tar', ['-xzOf', tarball, entry]);
       expect(source, entry).not.toMatch(/from ['"](vitest|@jest\/globals|jest)['"]/);
     }
+  });
+
+  it('exports tollgate/client as one file that imports nothing, so a browser loads it as it is', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+    };
+    expect(manifest.exports['./client']).toEqual({
+      types: './dist/client.d.ts',
+      default: './dist/client.js',
+    });
+    expect(manifest.typesVersions['*'].client).toEqual(['./dist/client.d.ts']);
+    const source = run('tar', ['-xzOf', tarball, 'package/dist/client.js']);
+    expect(source).toContain('export async function idempotentFetch');
+    expect(source).not.toMatch(/^\s*(import|export .* from)\b|\bimport\(|\brequire\(/m);
   });
 
   it('passes publint', () => {

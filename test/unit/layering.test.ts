@@ -46,3 +46,32 @@ describe('the layering fences', () => {
     expect(await importErrors(file, specifier)).toEqual([]);
   });
 });
+
+describe('the client fence (tollgate/client runs in a browser as built)', () => {
+  async function clientErrors(code: string): Promise<string[]> {
+    const [result] = await eslint.lintText(code, { filePath: 'src/client.ts' });
+    return (result?.messages ?? [])
+      .filter((m) => m.ruleId === 'no-restricted-syntax' || m.ruleId === 'no-restricted-globals')
+      .map((m) => m.message);
+  }
+
+  it.each([
+    ["import { randomUUID } from 'node:crypto';\nexport const k = randomUUID;\n"],
+    ["import type { ProblemDetails } from './core/errors.js';\nexport type P = ProblemDetails;\n"],
+    ["export { PROBLEM_TYPE_BASE } from './index.js';\n"],
+    ["export * from './core/errors.js';\n"],
+    ["export const load = () => import('./index.js');\n"],
+    ['export const argv = process.argv;\n'],
+    ["export const bytes = Buffer.from('x');\n"],
+  ])('refuses %j', async (code) => {
+    expect(await clientErrors(code)).not.toEqual([]);
+  });
+
+  it('lets through web globals', async () => {
+    expect(
+      await clientErrors(
+        'export const go = () => fetch(new URL("https://x"), { signal: AbortSignal.timeout(1) });\n',
+      ),
+    ).toEqual([]);
+  });
+});

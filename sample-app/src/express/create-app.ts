@@ -13,6 +13,7 @@ import {
   type TollgateStore,
 } from 'tollgate';
 import { openStores, type SampleAppConfig } from '../shared/config.js';
+import { demoFile } from '../shared/demo.js';
 import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
 import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';
 import { ROUTE_LIMITS, quote, search } from '../shared/limits.js';
@@ -93,6 +94,13 @@ export async function createExpressSampleApp(
   });
   app.get('/search', limit(ROUTE_LIMITS.search), (req, res) => {
     res.json(search(req.query.q));
+  });
+
+  // The checkout demo: the page, its script and tollgate/client, as `demoFile` serves them.
+  app.get('/demo{/:file}', async (req, res, next) => {
+    const file = await demoFile(req.params.file);
+    if (!file) return next();
+    res.status(200).set(file.headers).send(file.body);
   });
 
   app.use(notFound);
