@@ -89,6 +89,8 @@ export {
   type RedisStoreOptions,
 } from './stores/redis/redis-store.js';
 export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-store.js';
+export { checkStoreHealth } from './core/health.js';
+export { type StoreHealth, type StoreHealthOptions } from './core/store.js';
 export {
   TollgateStore,
   type BeginResult,
