@@ -12,6 +12,7 @@ export {
   type ThrottleMiddleware,
   type ThrottleMiddlewareOptions,
 } from './express/throttle.js';
+export { storeHealth, type StoreHealthMiddlewareOptions } from './express/health.js';
 export type {
   ExpressMiddleware,
   ExpressRequestLike,

@@ -1,9 +1,12 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import type { Duration, TollgateStore } from '../../src/index.js';
 import { TollgateModule } from '../../src/nest.js';
+import { TollgateHealthIndicator } from '../../src/nest-terminus.js';
 import { CommandsController } from './commands.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
+import { HealthController } from './health.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
@@ -29,6 +32,7 @@ export class AppModule {
           store: options.store,
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
         }),
+        TerminusModule,
       ],
       controllers: [
         OrdersController,
@@ -36,8 +40,10 @@ export class AppModule {
         ReportsController,
         CommandsController,
         QuotesController,
+        HealthController,
       ],
       providers: [
+        TollgateHealthIndicator,
         { provide: PaymentLedger, useValue: options.ledger },
         { provide: APP_GUARD, useClass: DemoAuthGuard },
         { provide: APP_FILTER, useClass: ProblemJsonFilter },

@@ -4,7 +4,7 @@ import express, {
   type Request,
   type RequestHandler,
 } from 'express';
-import { idempotent, throttle } from '../../../src/express.js';
+import { idempotent, storeHealth, throttle } from '../../../src/express.js';
 import {
   PROBLEM_CONTENT_TYPE,
   TollgateHttpError,
@@ -48,6 +48,8 @@ export async function createExpressSampleApp(
   const commands = new ExecutionCounter('cmd');
 
   const app = express();
+  // First, so a readiness probe is never parsed, limited nor protected: 200 or 503 within ~1 s.
+  app.get('/health', storeHealth({ store, timeout: '1s' }));
   // The same parsers, with the same limits, as Nest's default on Express.
   app.use(express.json(), express.urlencoded({ extended: true }));
   // Before the routes, so `req.user` scopes idempotency keys and rate limits per user.
