@@ -20,7 +20,9 @@ export class HealthController {
 
   @Get()
   @HealthCheck()
-  async check(@Res({ passthrough: true }) response: unknown): Promise<HealthCheckResult | object | string> {
+  async check(
+    @Res({ passthrough: true }) response: unknown,
+  ): Promise<HealthCheckResult | object | string> {
     try {
       return await this.health.check([() => this.tollgate.isHealthy('store', { timeout: '1s' })]);
     } catch (error) {

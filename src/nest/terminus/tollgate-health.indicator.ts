@@ -43,7 +43,9 @@ export class TollgateHealthIndicator {
     const indicator = this.indicators.check(key);
     const { status, ...health } = await checkStoreHealth(
       this.store,
-      options.timeout === undefined ? {} : { timeoutMs: toMilliseconds(options.timeout, 'timeout') },
+      options.timeout === undefined
+        ? {}
+        : { timeoutMs: toMilliseconds(options.timeout, 'timeout') },
     );
     const data = { store: this.store.kind, ...health };
     return status === 'up' ? indicator.up(data) : indicator.down(data);
