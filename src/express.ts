@@ -13,6 +13,7 @@ export {
   type ThrottleMiddlewareOptions,
 } from './express/throttle.js';
 export { storeHealth, type StoreHealthMiddlewareOptions } from './express/health.js';
+export { documentTollgateRoute, type OpenApiPathsDocument } from './express/openapi.js';
 export type {
   ExpressMiddleware,
   ExpressRequestLike,

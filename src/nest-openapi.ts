@@ -4,4 +4,4 @@
  * `tollgate/nest` never loads `@nestjs/swagger` (an optional peer dependency).
  */
 export { createTollgateDocument } from './nest/openapi/document.js';
-export { PROBLEM_SCHEMA } from './nest/openapi/operations.js';
+export { PROBLEM_SCHEMA } from './http/openapi.js';

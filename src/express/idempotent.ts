@@ -22,6 +22,7 @@ import { ResponseCapture } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
+import { rememberProtection } from './openapi.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -84,7 +85,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
   ResponseCapture.prepare();
 
-  return function tollgateIdempotency(req, res, next) {
+  const middleware: IdempotencyMiddleware<Req> = function tollgateIdempotency(req, res, next) {
     if (!protectedMethods.has(req.method.toUpperCase()) || !idempotencyHandled.mark(req)) {
       next();
       return;
@@ -119,6 +120,8 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
+  rememberProtection(middleware, { kind: 'idempotency', policy, methods: protectedMethods });
+  return middleware;
 }
 
 /** Carries out the engine's decision; true when the route's handlers should run. */

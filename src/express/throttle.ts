@@ -15,6 +15,7 @@ import { defaultScope, type ScopeResolver } from '../http/request.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
+import { rememberProtection } from './openapi.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -79,7 +80,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
 
-  return function tollgateThrottle(req, res, next) {
+  const middleware: ThrottleMiddleware<Req> = function tollgateThrottle(req, res, next) {
     if (!handled.mark(req)) {
       next();
       return;
@@ -113,6 +114,8 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
+  rememberProtection(middleware, { kind: 'throttle', policy });
+  return middleware;
 }
 
 function routeOf(req: ExpressRequestLike): string {

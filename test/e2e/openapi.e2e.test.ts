@@ -6,6 +6,9 @@
  */
 import 'reflect-metadata';
 
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
 import { Body, Controller, Get, Module, Post, type INestApplication } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import {
@@ -23,8 +26,11 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleApp } from '../../sample-app/src/create-app.js';
+import { createExpressSampleApp } from '../../sample-app/src/express/create-app.js';
 import { TollgateConfigError } from '../../src/core/errors.js';
+import { documentTollgateRoute, idempotent, throttle } from '../../src/express.js';
 import { createTollgateDocument } from '../../src/nest-openapi.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import {
   IdempotencyInterceptor,
   Idempotent,
@@ -98,23 +104,58 @@ function expectUntouched(op: OperationObject): void {
   }
 }
 
-describe.each(NEST_PLATFORMS)('the sample serves its OpenAPI document (Nest on %s)', (platform) => {
-  let app: INestApplication;
-  let baseUrl: string;
+/** The sample's three variants, each started in this process and closed again. */
+const SAMPLES = [
+  { name: 'Nest on Express', start: () => startNest('express'), swaggerUi: true },
+  { name: 'Nest on Fastify', start: () => startNest('fastify'), swaggerUi: true },
+  { name: 'plain Express', start: startExpress, swaggerUi: false },
+] as const;
+
+interface RunningSample {
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+async function startNest(platform: 'express' | 'fastify'): Promise<RunningSample> {
+  const { app } = await createSampleApp({ logger: false, platform });
+  await app.listen(0, '127.0.0.1');
+  return {
+    baseUrl: (await app.getUrl()).replace('[::1]', '127.0.0.1'),
+    close: () => app.close(),
+  };
+}
+
+async function startExpress(): Promise<RunningSample> {
+  const { app, store } = await createExpressSampleApp({ logger: false });
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      const closed = once(server, 'close');
+      server.close();
+      server.closeAllConnections();
+      await closed;
+      await store.close?.();
+    },
+  };
+}
+
+describe.each(SAMPLES)('the sample serves its OpenAPI document ($name)', ({ start, swaggerUi }) => {
+  let sample: RunningSample;
   let document: OpenAPIObject;
   beforeAll(async () => {
-    ({ app } = await createSampleApp({ logger: false, platform }));
-    await app.listen(0, '127.0.0.1');
-    baseUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const served = await request(baseUrl, 'GET', '/docs-json');
+    sample = await start();
+    const served = await request(sample.baseUrl, 'GET', '/docs-json');
     expect(served.status).toBe(200);
     document = served.json<OpenAPIObject>();
   });
-  afterAll(() => app?.close());
+  afterAll(() => sample?.close());
 
-  it('validates as OpenAPI 3, and Swagger UI answers at /docs', async () => {
+  it('validates as OpenAPI 3, and Swagger UI answers at /docs on Nest', async () => {
     await expectValidOpenApi3(document);
-    const ui = await request(baseUrl, 'GET', '/docs');
+    if (!swaggerUi) return;
+    const ui = await request(sample.baseUrl, 'GET', '/docs');
     expect(ui.status).toBe(200);
     expect(ui.text).toContain('swagger-ui');
   });
@@ -319,5 +360,43 @@ describe('createTollgateDocument without TollgateModule', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('documentTollgateRoute (Express)', () => {
+  const store = new MemoryStore();
+  afterAll(() => store.close());
+  const skeleton = (): OpenAPIObject & { paths: Record<string, Record<string, unknown>> } => ({
+    openapi: '3.0.0',
+    info: { title: 'express', version: '1' },
+    paths: {},
+  });
+
+  it('creates the operation when the document lacks it, and validates', async () => {
+    const document = skeleton();
+    documentTollgateRoute(
+      document,
+      'PUT',
+      '/items/{id}',
+      throttle({ store, limits: { default: { limit: 1, ttl: '1s' } } }),
+      idempotent({ store, required: false, headerName: 'X-Key' }),
+    );
+    const op = operation(document, '/items/{id}', 'put');
+    expect(keyHeader(op, 'X-Key')).toMatchObject({ required: false });
+    for (const status of [...IDEMPOTENCY_PROBLEMS, '429']) expectProblem(op, status);
+    await expectValidOpenApi3(document);
+  });
+
+  it('leaves a method the middleware does not protect alone (idempotent() protects unsafe methods)', () => {
+    const document = skeleton();
+    documentTollgateRoute(document, 'get', '/items', idempotent({ store }));
+    expectUntouched(operation(document, '/items', 'get'));
+    expect(document.components).toBeUndefined();
+  });
+
+  it('refuses anything but the middleware idempotent() and throttle() returned', () => {
+    expect(() => documentTollgateRoute(skeleton(), 'post', '/items', () => undefined)).toThrow(
+      /TOLLGATE_NOT_TOLLGATE_MIDDLEWARE/,
+    );
   });
 });

@@ -16,7 +16,7 @@ import { IdempotencyInterceptor } from '../idempotency.interceptor.js';
 import { idempotencyPolicyOf, reachedBy, throttlePolicyOf } from '../route-policies.js';
 import { ThrottleGuard } from '../throttle.guard.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from '../tollgate.module-definition.js';
-import { addComponents, documentOperation } from './operations.js';
+import { addComponents, documentOperation } from '../../http/openapi.js';
 
 /**
  * The extension that names a route's handler in the operation Swagger builds for it. Swagger

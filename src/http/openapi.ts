@@ -1,24 +1,52 @@
-import type {
-  HeaderObject,
-  OpenAPIObject,
-  OperationObject,
-  ParameterObject,
-  ReferenceObject,
-  ResponseObject,
-} from '@nestjs/swagger';
-
-import { PROBLEM_CONTENT_TYPE } from '../../core/errors.js';
-import { REPLAYED_HEADER } from '../../core/idempotency/engine.js';
-import type { IdempotencyPolicy } from '../../core/idempotency/options.js';
-import { MAX_KEY_LENGTH } from '../../core/keys.js';
-import { RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER } from '../../core/ratelimit/headers.js';
-import type { ThrottlePolicy } from '../../core/ratelimit/options.js';
+import { PROBLEM_CONTENT_TYPE } from '../core/errors.js';
+import { REPLAYED_HEADER } from '../core/idempotency/engine.js';
+import type { IdempotencyPolicy } from '../core/idempotency/options.js';
+import { MAX_KEY_LENGTH } from '../core/keys.js';
+import { RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER } from '../core/ratelimit/headers.js';
+import type { ThrottlePolicy } from '../core/ratelimit/options.js';
 
 /**
- * What Tollgate adds to one operation of an OpenAPI document, from the route's policies: the key
- * header, the problem responses and the headers. Plain data in, plain data out, so the rules of
- * what each policy answers live here and nowhere else.
+ * What Tollgate adds to one operation of an OpenAPI 3 document, from the route's policies: the key
+ * header, the problem responses and the headers. Plain data in, plain data out, for both adapters,
+ * so the rules of what each policy answers live here and nowhere else.
  */
+
+/** The part of an OpenAPI 3 document Tollgate writes to (Swagger's `OpenAPIObject` is one). */
+export interface OpenApiDocument {
+  components?: {
+    schemas?: Record<string, unknown>;
+    headers?: Record<string, unknown>;
+  };
+}
+
+/** The part of an OpenAPI 3 operation Tollgate writes to. */
+export interface OpenApiOperation {
+  parameters?: unknown[];
+  responses?: Record<string, unknown>;
+}
+
+interface ReferenceObject {
+  $ref: string;
+}
+
+interface HeaderObject {
+  description: string;
+  schema: Record<string, unknown>;
+}
+
+interface ParameterObject {
+  name: string;
+  in: 'header';
+  required: boolean;
+  description: string;
+  schema: Record<string, unknown>;
+}
+
+interface ResponseObject {
+  description: string;
+  content?: Record<string, { schema?: unknown }>;
+  headers?: Record<string, unknown>;
+}
 
 /** The schema component every Tollgate problem response points to. */
 export const PROBLEM_SCHEMA = 'ProblemDetails';
@@ -30,7 +58,7 @@ const ref = (kind: 'schemas' | 'headers', name: string): ReferenceObject => ({
 });
 
 /** The components Tollgate's operations refer to; added once per document. */
-export function addComponents(document: OpenAPIObject): void {
+export function addComponents(document: OpenApiDocument): void {
   const components = (document.components ??= {});
   const schemas = (components.schemas ??= {});
   // A schema of the same name the application defined stays: it describes its own problems.
@@ -83,7 +111,7 @@ interface Answer {
 
 /** Documents one operation protected by `idempotency` and/or `throttle` (either may be null). */
 export function documentOperation(
-  operation: OperationObject,
+  operation: OpenApiOperation,
   idempotency: IdempotencyPolicy | null,
   throttle: ThrottlePolicy | null,
 ): void {
@@ -107,8 +135,8 @@ export function documentOperation(
     addProblemResponse(responses, status, merged.reasons.join(' '), merged.headers);
   }
   for (const [status, response] of Object.entries(responses)) {
-    if (!/^2\d\d$/.test(status) || !response || '$ref' in response) continue;
-    addHeaders(response, successHeaders);
+    if (!/^2\d\d$/.test(status) || isReference(response)) continue;
+    addHeaders(response as ResponseObject, successHeaders);
   }
 }
 
@@ -209,14 +237,14 @@ function mergeByStatus(
  * description and content stay, the problem body and the headers are added beside them.
  */
 function addProblemResponse(
-  responses: NonNullable<OperationObject['responses']>,
+  responses: Record<string, unknown>,
   status: string,
   description: string,
   headers: readonly string[],
 ): void {
   const existing = responses[status];
-  if (existing && '$ref' in existing) return;
-  const response: ResponseObject = existing ?? { description };
+  if (existing !== undefined && isReference(existing)) return;
+  const response = (existing as ResponseObject | undefined) ?? { description };
   const content = (response.content ??= {});
   content[PROBLEM_CONTENT_TYPE] ??= { schema: ref('schemas', PROBLEM_SCHEMA) };
   addHeaders(response, headers);
@@ -233,12 +261,18 @@ function addHeaders(response: ResponseObject, names: readonly string[]): void {
 }
 
 /** The key header, unless the operation documents a header of that name already. */
-function addParameter(operation: OperationObject, parameter: ParameterObject): void {
+function addParameter(operation: OpenApiOperation, parameter: ParameterObject): void {
   const parameters = (operation.parameters ??= []);
   const name = parameter.name.toLowerCase();
-  const present = parameters.some(
-    (existing) =>
-      !('$ref' in existing) && existing.in === 'header' && existing.name.toLowerCase() === name,
-  );
+  const present = parameters.some((existing) => {
+    const { in: where, name: existingName } = existing as { in?: unknown; name?: unknown };
+    return (
+      where === 'header' && typeof existingName === 'string' && existingName.toLowerCase() === name
+    );
+  });
   if (!present) parameters.push(parameter);
+}
+
+function isReference(value: unknown): value is ReferenceObject {
+  return typeof value !== 'object' || value === null || '$ref' in value;
 }
