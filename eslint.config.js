@@ -1,6 +1,13 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const OPTIONAL_PEERS =
+  '@nestjs/terminus and @nestjs/swagger are optional: only their own entry points (src/nest/terminus/, src/nest/openapi/) load them';
+const OPTIONAL_PEER_IMPORTS = {
+  group: ['@nestjs/terminus', '@nestjs/swagger'],
+  message: OPTIONAL_PEERS,
+};
+
 const LAYERS =
   'core/ knows nothing of stores, HTTP or frameworks; stores/ implement core; adapters (nest/, express/) never import each other';
 
@@ -85,6 +92,21 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
+        {
+          patterns: [
+            { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
+            OPTIONAL_PEER_IMPORTS,
+          ],
+        },
+      ],
+    },
+  },
+  // The optional integrations, each behind an entry point of its own.
+  {
+    files: ['src/nest/terminus/**/*.ts', 'src/nest/openapi/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
         { patterns: [{ group: ['**/express/**', 'express', 'fastify'], message: LAYERS }] },
       ],
     },
@@ -121,6 +143,20 @@ export default tseslint.config(
   {
     files: ['sample-app/src/shared/demo/*.js'],
     languageOptions: { globals: { document: 'readonly', fetch: 'readonly' } },
+  },
+  {
+    files: ['src/index.ts', 'src/nest.ts', 'src/express.ts', 'src/testing.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            OPTIONAL_PEER_IMPORTS,
+            { group: ['**/terminus/**', '**/openapi/**'], message: OPTIONAL_PEERS },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['src/express/**/*.ts'],

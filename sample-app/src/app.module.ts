@@ -1,10 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import type { Duration, TollgateStore } from 'tollgate';
 import { TollgateModule } from 'tollgate/nest';
+import { TollgateHealthIndicator } from 'tollgate/nest/terminus';
 import { CommandsController } from './commands.controller.js';
 import { DemoController } from './demo.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
+import { HealthController } from './health.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
@@ -30,6 +33,7 @@ export class AppModule {
           store: options.store,
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
         }),
+        TerminusModule,
       ],
       controllers: [
         OrdersController,
@@ -38,8 +42,10 @@ export class AppModule {
         CommandsController,
         QuotesController,
         DemoController,
+        HealthController,
       ],
       providers: [
+        TollgateHealthIndicator,
         { provide: PaymentLedger, useValue: options.ledger },
         { provide: APP_GUARD, useClass: DemoAuthGuard },
         { provide: APP_FILTER, useClass: ProblemJsonFilter },

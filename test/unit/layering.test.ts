@@ -31,6 +31,11 @@ describe('the layering fences', () => {
     ['src/nest/probe.ts', '../express/idempotent.js'],
     ['src/express/probe.ts', '../nest/decorators.js'],
     ['src/express/probe.ts', '@nestjs/common'],
+    ['src/nest/probe.ts', '@nestjs/terminus'],
+    ['src/nest/probe.ts', '@nestjs/swagger'],
+    ['src/nest.ts', './nest/terminus/tollgate-health.indicator.js'],
+    ['src/nest.ts', './nest/openapi/document.js'],
+    ['src/index.ts', '@nestjs/swagger'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).not.toEqual([]);
   });
@@ -42,6 +47,8 @@ describe('the layering fences', () => {
     ['src/nest/probe.ts', '../http/request.js'],
     ['src/nest/probe.ts', '../stores/memory/memory-store.js'],
     ['src/express/probe.ts', '../http/request.js'],
+    ['src/nest/terminus/probe.ts', '@nestjs/terminus'],
+    ['src/nest/openapi/probe.ts', '@nestjs/swagger'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).toEqual([]);
   });
