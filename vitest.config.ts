@@ -1,10 +1,30 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
-const source = (entry: string): string =>
-  fileURLToPath(new URL(`./src/${entry}.ts`, import.meta.url));
+const manifest = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+  name: string;
+  exports: Record<string, string | { default: string }>;
+};
+
+/** Each entry point of the package, by its import name, to the source its built file comes from. */
+const entryPoints = Object.entries(manifest.exports).flatMap(([subpath, target]) =>
+  typeof target === 'string'
+    ? []
+    : [
+        {
+          find: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
+          replacement: fileURLToPath(
+            new URL(
+              target.default.replace('./dist/', './src/').replace(/\.js$/, '.ts'),
+              import.meta.url,
+            ),
+          ),
+        },
+      ],
+);
 
 // Nest's dependency injection reads the constructor parameter types that the compiler emits as
 // decorator metadata; esbuild cannot emit them, so the test transform is SWC.
@@ -21,10 +41,10 @@ export default defineConfig({
   // The sample imports the package by its name; in tests that name means the sources, so the tests
   // and the sample share one copy of every class.
   resolve: {
-    alias: [
-      { find: /^tollgate$/, replacement: source('index') },
-      { find: /^tollgate\/(.+)$/, replacement: source('$1') },
-    ],
+    alias: entryPoints.map(({ find, replacement }) => ({
+      find: new RegExp(`^${find}$`),
+      replacement,
+    })),
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -129,7 +129,7 @@ const update = process.argv.includes('--update');
 const changed = [];
 mkdirSync(join(root, 'api'), { recursive: true });
 for (const entry of entries) {
-  const path = join(root, 'api', `${entry.name.replace('/', '-')}.api.md`);
+  const path = join(root, 'api', `${entry.name.replaceAll('/', '-')}.api.md`);
   const text = report(entry);
   let current;
   try {

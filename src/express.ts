@@ -13,6 +13,8 @@ export {
   type ThrottleMiddlewareOptions,
 } from './express/throttle.js';
 export type { ExpressWaitForStoreOptions } from './express/startup.js';
+export { storeHealth, type StoreHealthMiddlewareOptions } from './express/health.js';
+export { documentTollgateRoute, type OpenApiPathsDocument } from './express/openapi.js';
 export type {
   ExpressMiddleware,
   ExpressRequestLike,

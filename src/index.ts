@@ -82,6 +82,9 @@ export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-sto
 export { waitForStore, type StoreReadiness, type WaitForStoreOptions } from './core/startup.js';
 export type { Clock } from './core/clock.js';
 
+// Health: is the store answering (for readiness probes).
+export { checkStoreHealth } from './core/health.js';
+
 // The store contract, for a store of your own (checked by `tollgate/testing`).
 export {
   TollgateStore,
@@ -94,6 +97,8 @@ export {
   type RateLimitRule,
   type RateLimitState,
   type RateLimitStore,
+  type StoreHealth,
+  type StoreHealthOptions,
   type StoredResponse,
   type UnstorableReason,
 } from './core/store.js';

@@ -1,9 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import type { Duration, TollgateEvent, TollgateStore } from 'tollgate';
 import { TollgateModule } from 'tollgate/nest';
+import { TollgateHealthIndicator } from 'tollgate/nest/terminus';
 import { CommandsController } from './commands.controller.js';
+import { DemoController } from './demo.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
+import { HealthController } from './health.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
@@ -32,6 +36,7 @@ export class AppModule {
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
           ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
         }),
+        TerminusModule,
       ],
       controllers: [
         OrdersController,
@@ -39,8 +44,11 @@ export class AppModule {
         ReportsController,
         CommandsController,
         QuotesController,
+        DemoController,
+        HealthController,
       ],
       providers: [
+        TollgateHealthIndicator,
         { provide: PaymentLedger, useValue: options.ledger },
         { provide: APP_GUARD, useClass: DemoAuthGuard },
         { provide: APP_FILTER, useClass: ProblemJsonFilter },

@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateStore } from 'tollgate';
 import { AppModule } from './app.module.js';
+import { serveDocs } from './docs.js';
 import { openStores, type SampleAppConfig } from './shared/config.js';
 import type { PaymentLedger } from './shared/payments.js';
 
@@ -30,6 +31,7 @@ export async function createSampleApp(
       ? await NestFactory.create(module, await fastifyAdapter(), options)
       : await NestFactory.create(module, options);
   app.enableShutdownHooks();
+  serveDocs(app);
   return { app, store, ledger };
 }
 

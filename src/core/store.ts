@@ -133,6 +133,24 @@ export interface RateLimitStore {
   consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult>;
 }
 
+/** What a store says about itself when asked (`health()`): for readiness probes and dashboards. */
+export interface StoreHealth {
+  /** `up`: the store answered in time and can serve requests; `down`: it cannot, now. */
+  status: 'up' | 'down';
+  /** How long the check took, in milliseconds (the round trip of a Redis `PING`). */
+  latencyMs: number;
+  /** Why it is down, or what was checked; never a password. */
+  detail?: string;
+  /** For a store made of several (`QuorumStore`): each node's own health, in order. */
+  nodes?: readonly StoreHealth[];
+}
+
+/** How long a health check may take. */
+export interface StoreHealthOptions {
+  /** A store slower than this is reported down. Default 1000 ms. */
+  timeoutMs?: number;
+}
+
 /** A store Tollgate can use. Stores own their connections only when they created them. */
 export interface TollgateStore extends IdempotencyStore {
   /**
@@ -157,6 +175,12 @@ export interface TollgateStore extends IdempotencyStore {
   connectionProblem?(): string | undefined;
   /** Releases what the store created (connections, timers); a client passed in is left open. */
   close?(): Promise<void>;
+  /**
+   * Whether the store can serve requests now, answered within `timeoutMs` (never hangs). Every
+   * built-in store implements it. Optional so that a store of your own still type-checks: ask
+   * through `checkStoreHealth(store)`, which bounds the time and reports such a store `up`.
+   */
+  health?(options?: StoreHealthOptions): Promise<StoreHealth>;
 }
 
 /** Injection token for the store, beside the interface of the same name (as @nestjs/throttler does). */

@@ -23,6 +23,7 @@ import { sendProblem, sendReplay } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
 import { afterStoreWait, type ExpressWaitForStoreOptions } from './startup.js';
+import { rememberProtection } from './openapi.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -136,7 +137,10 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
-  return afterStoreWait(store, waitForStore, middleware);
+  const served = afterStoreWait(store, waitForStore, middleware);
+  // What documentTollgateRoute reads: the middleware the app mounts.
+  rememberProtection(served, { kind: 'idempotency', policy, methods: protectedMethods });
+  return served;
 }
 
 /** Carries out the engine's decision; true when the route's handlers should run. */

@@ -16,6 +16,7 @@ import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
 import { afterStoreWait, type ExpressWaitForStoreOptions } from './startup.js';
+import { rememberProtection } from './openapi.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -130,7 +131,10 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
-  return afterStoreWait(store, waitForStore, middleware);
+  const served = afterStoreWait(store, waitForStore, middleware);
+  // What documentTollgateRoute reads: the middleware the app mounts.
+  rememberProtection(served, { kind: 'throttle', policy });
+  return served;
 }
 
 function routeOf(req: ExpressRequestLike): string {

@@ -8,11 +8,7 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 
 import { RateLimitEngine } from '../core/ratelimit/engine.js';
-import {
-  resolveThrottlePolicy,
-  type ThrottlePolicy,
-  type ThrottleSkip,
-} from '../core/ratelimit/options.js';
+import type { ThrottlePolicy } from '../core/ratelimit/options.js';
 import {
   describeRateLimitRequest,
   type RateLimitHttpRequestLike,
@@ -20,14 +16,12 @@ import {
 import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
 import { routeTemplate } from './http-context.js';
-import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
+import { throttlePolicyOf } from './route-policies.js';
 import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /** Marks a request this guard already decided, so global and per-route registration never count twice. */
 const HANDLED = sharedHandledRequests('tollgate:throttle-handled');
-
-type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
 
 /**
  * Translates between Nest and the rate-limit engine: reads the route's limits, asks the engine,
@@ -89,20 +83,8 @@ export class ThrottleGuard implements CanActivate {
   private resolvePolicy(context: ExecutionContext): ThrottlePolicy | null {
     const controller = context.getClass();
     const handler = context.getHandler();
-    const defaults = this.options.throttle;
-    const onController = this.reflector.get(ThrottleMetadata, controller);
-    const onHandler = this.reflector.get(ThrottleMetadata, handler);
-    if (!defaults?.limits && !onController && !onHandler) return null;
-    const skip = mergeSkips(
-      this.reflector.get(SkipThrottleMetadata, controller),
-      this.reflector.get(SkipThrottleMetadata, handler),
-    );
     try {
-      const policy = resolveThrottlePolicy(
-        [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
-        skip,
-      );
-      return policy.limits.length > 0 ? policy : null;
+      return throttlePolicyOf(this.reflector, controller, handler, this.options);
     } catch (error) {
       new Logger('Tollgate').error(
         `invalid throttle options on ${controller.name}.${handler.name}`,
@@ -110,19 +92,4 @@ export class ThrottleGuard implements CanActivate {
       throw error;
     }
   }
-}
-
-/**
- * The handler's `@SkipThrottle()` wins over the controller's, name by name: a controller may skip
- * everything and one handler bring back `{ burst: false }`.
- */
-function mergeSkips(onController: SkipValue, onHandler: SkipValue): ThrottleSkip {
-  return (name) => {
-    for (const layer of [onHandler, onController]) {
-      if (layer === undefined) continue;
-      if (layer === true) return true;
-      if (Object.prototype.hasOwnProperty.call(layer, name)) return layer[name] === true;
-    }
-    return false;
-  };
 }

@@ -91,6 +91,12 @@ describe('the packed package', () => {
       'dist/express.js',
       'dist/testing.js',
       'dist/testing.d.ts',
+      'dist/client.js',
+      'dist/client.d.ts',
+      'dist/nest-terminus.js',
+      'dist/nest-terminus.d.ts',
+      'dist/nest-openapi.js',
+      'dist/nest-openapi.d.ts',
       'dist/otel.js',
       'dist/otel.d.ts',
     ]) {
@@ -136,6 +142,52 @@ describe('the packed package', () => {
       const source = run('tar', ['-xzOf', tarball, entry]);
       expect(source, entry).not.toMatch(/from ['"](vitest|@jest\/globals|jest)['"]/);
     }
+  });
+
+  it('exports tollgate/client as one file that imports nothing, so a browser loads it as it is', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+    };
+    expect(manifest.exports['./client']).toEqual({
+      types: './dist/client.d.ts',
+      default: './dist/client.js',
+    });
+    expect(manifest.typesVersions['*'].client).toEqual(['./dist/client.d.ts']);
+    const source = run('tar', ['-xzOf', tarball, 'package/dist/client.js']);
+    expect(source).toContain('export async function idempotentFetch');
+    expect(source).not.toMatch(/^\s*(import|export .* from)\b|\bimport\(|\brequire\(/m);
+  });
+
+  it('loads @nestjs/terminus and @nestjs/swagger only from tollgate/nest/terminus and tollgate/nest/openapi', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(manifest.exports['./nest/terminus']).toEqual({
+      types: './dist/nest-terminus.d.ts',
+      default: './dist/nest-terminus.js',
+    });
+    expect(manifest.exports['./nest/openapi']).toEqual({
+      types: './dist/nest-openapi.d.ts',
+      default: './dist/nest-openapi.js',
+    });
+    expect(manifest.typesVersions['*']['nest/terminus']).toEqual(['./dist/nest-terminus.d.ts']);
+    expect(manifest.typesVersions['*']['nest/openapi']).toEqual(['./dist/nest-openapi.d.ts']);
+    expect(manifest.peerDependenciesMeta['@nestjs/terminus']?.optional).toBe(true);
+    expect(manifest.peerDependenciesMeta['@nestjs/swagger']?.optional).toBe(true);
+    const modules = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => /^package\/dist\/.*\.js$/.test(entry));
+    const importers = (peer: string): string[] =>
+      modules.filter((entry) =>
+        new RegExp(`from ['"]${peer}['"]`).test(run('tar', ['-xzOf', tarball, entry])),
+      );
+    expect(importers('@nestjs/terminus')).toEqual([
+      'package/dist/nest/terminus/tollgate-health.indicator.js',
+    ]);
+    expect(importers('@nestjs/swagger').sort()).toEqual(['package/dist/nest/openapi/document.js']);
   });
 
   it('passes publint', () => {

@@ -6,6 +6,8 @@ import type {
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
+  StoreHealth,
+  StoreHealthOptions,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
@@ -18,6 +20,7 @@ import {
   type Connection,
   type RedisStoreOptions,
 } from './connection.js';
+import { pingHealth } from './health.js';
 import { rateLimitCall, readRateLimitReply } from './rate-limit-call.js';
 import { ACQUIRED_REPLY, acquired, fenceKey, readHeldRecord, recordTail } from './record-codec.js';
 import { defineScripts, type ScriptCommands } from './script-commands.js';
@@ -55,6 +58,11 @@ export class RedisStore implements TollgateStore {
 
   close(): Promise<void> {
     return closeConnection(this.connection);
+  }
+
+  /** A bounded `PING` (every master on Cluster): down when the server is gone, silent or slow. */
+  health(options?: StoreHealthOptions): Promise<StoreHealth> {
+    return pingHealth(this.client, options);
   }
 
   async begin(
