@@ -1,6 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Only src/otel.ts imports OpenTelemetry: an optional peer, never loaded unless asked for. */
+const OTEL_FENCE = {
+  group: ['@opentelemetry/*'],
+  message: 'only src/otel.ts imports @opentelemetry/*: it is an optional peer dependency',
+};
+
 const OPTIONAL_PEERS =
   '@nestjs/terminus and @nestjs/swagger are optional: only their own entry points (src/nest/terminus/, src/nest/openapi/) load them';
 const OPTIONAL_PEER_IMPORTS = {
@@ -54,6 +60,7 @@ export default tseslint.config(
               message: LAYERS,
             },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -68,6 +75,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/http/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -82,6 +90,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/stores/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -96,6 +105,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
             OPTIONAL_PEER_IMPORTS,
+            OTEL_FENCE,
           ],
         },
       ],
@@ -107,7 +117,12 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/express/**', 'express', 'fastify'], message: LAYERS }] },
+        {
+          patterns: [
+            { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
+            OTEL_FENCE,
+          ],
+        },
       ],
     },
   },
@@ -153,6 +168,7 @@ export default tseslint.config(
           patterns: [
             OPTIONAL_PEER_IMPORTS,
             { group: ['**/terminus/**', '**/openapi/**'], message: OPTIONAL_PEERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -163,7 +179,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }] },
+        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }, OTEL_FENCE] },
       ],
     },
   },

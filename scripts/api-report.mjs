@@ -37,8 +37,12 @@ const flags =
   ts.TypeFormatFlags.UseFullyQualifiedType |
   ts.TypeFormatFlags.WriteArrowStyleSignature;
 
-function typeText(type, node) {
-  return checker.typeToString(type, node, flags);
+function typeText(type, node, extraFlags = 0) {
+  // The checker names unexported types by absolute path (`import("/home/me/tollgate/src/...")`):
+  // made relative to the repository, so the report is the same in every checkout.
+  return checker
+    .typeToString(type, node, flags | extraFlags)
+    .replaceAll(`import("${root}/`, 'import("');
 }
 
 function isPublicMember(symbol) {
@@ -96,9 +100,7 @@ function describe(exported) {
     );
   } else if (symbol.flags & ts.SymbolFlags.TypeAlias) {
     const type = checker.getDeclaredTypeOfSymbol(symbol);
-    lines.push(
-      `type ${exported.name} = ${checker.typeToString(type, node, flags | ts.TypeFormatFlags.InTypeAlias)}`,
-    );
+    lines.push(`type ${exported.name} = ${typeText(type, node, ts.TypeFormatFlags.InTypeAlias)}`);
   }
   if (lines.length === 0)
     lines.push(`${ts.SymbolFlags[symbol.flags] ?? symbol.flags} ${exported.name}`);

@@ -32,7 +32,7 @@ export {
   type IdempotencyStoreUnavailablePolicy,
   type IdempotencyStrategy,
 } from './core/idempotency/options.js';
-export type { IdempotencyEvent } from './core/idempotency/events.js';
+export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
 export type { IdempotencyLease } from './core/lease/lease.js';
 // The key as Tollgate reads it from the header (`k1` and `"k1"` are one key), for a handler that
 // records it.
@@ -50,7 +50,12 @@ export type {
   ThrottleStoreUnavailablePolicy,
   ThrottleTracker,
 } from './core/ratelimit/options.js';
-export type { RateLimitEvent } from './core/ratelimit/engine.js';
+export type { RateLimitDecisionOutcome, RateLimitEvent } from './core/ratelimit/engine.js';
+
+// Events: what one `onEvent` hears of idempotency, rate limiting and leases (`tollgate/otel`
+// records them as OpenTelemetry metrics).
+export type { TollgateEvent } from './core/events.js';
+export type { StoreOperation } from './core/report.js';
 
 // Who a key or a counter belongs to.
 export type { ScopeParts, ScopeResolver } from './core/scope.js';

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import type { Duration, TollgateStore } from 'tollgate';
+import type { Duration, TollgateEvent, TollgateStore } from 'tollgate';
 import { TollgateModule } from 'tollgate/nest';
 import { TollgateHealthIndicator } from 'tollgate/nest/terminus';
 import { CommandsController } from './commands.controller.js';
@@ -21,6 +21,8 @@ export interface SampleOptions {
   ledger: PaymentLedger;
   /** The in-progress lease; the sample lets it be shortened to show crash recovery quickly. */
   lease?: Duration;
+  /** Hears Tollgate's events: idempotency, rate limits and leases. */
+  onEvent?: (event: TollgateEvent) => void;
 }
 
 @Module({})
@@ -32,6 +34,7 @@ export class AppModule {
         TollgateModule.forRoot({
           store: options.store,
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
+          ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
         }),
         TerminusModule,
       ],

@@ -23,6 +23,7 @@ export async function createSampleApp(
     store,
     ledger,
     ...(config.lease === undefined ? {} : { lease: config.lease }),
+    ...(config.onEvent === undefined ? {} : { onEvent: config.onEvent }),
   });
   const options = config.logger === false ? { logger: false as const } : {};
   const app =

@@ -52,7 +52,7 @@ export interface ThrottleMiddlewareOptions<
    * cannot be reached). `false`: never hold them. Default `{ timeout: '5s' }`.
    */
   waitForStore?: ExpressWaitForStoreOptions | false;
-  /** Receives events worth logging or counting. Default: warnings on the console. */
+  /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
 }
 

@@ -97,6 +97,8 @@ describe('the packed package', () => {
       'dist/nest-terminus.d.ts',
       'dist/nest-openapi.js',
       'dist/nest-openapi.d.ts',
+      'dist/otel.js',
+      'dist/otel.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }

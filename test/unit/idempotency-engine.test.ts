@@ -305,7 +305,12 @@ describe('IdempotencyEngine with a store that fails', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(decision.error.status).toBe(503);
     expect(decision.error.headers['Retry-After']).toBe('1');
-    expect(events.map((event) => event.type)).toEqual(['store-unavailable']);
+    expect(events.map((event) => event.type)).toEqual([
+      'store-call',
+      'store-unavailable',
+      'decision',
+    ]);
+    expect(events.at(-1)).toMatchObject({ outcome: 'store-unavailable-rejected' });
   });
 
   it('runs unprotected and reports it when the route allows that', async () => {
@@ -320,7 +325,13 @@ describe('IdempotencyEngine with a store that fails', () => {
       'bypass',
     );
     expect(decision.reason).toBe('store-unavailable');
-    expect(events[0]).toMatchObject({ type: 'store-unavailable', policy: 'allow' });
+    expect(events.find((event) => event.type === 'store-unavailable')).toMatchObject({
+      policy: 'allow',
+    });
+    expect(events.at(-1)).toMatchObject({
+      type: 'decision',
+      outcome: 'store-unavailable-allowed',
+    });
   });
 });
 

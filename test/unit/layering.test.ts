@@ -36,6 +36,11 @@ describe('the layering fences', () => {
     ['src/nest.ts', './nest/terminus/tollgate-health.indicator.js'],
     ['src/nest.ts', './nest/openapi/document.js'],
     ['src/index.ts', '@nestjs/swagger'],
+    ['src/core/probe.ts', '@opentelemetry/api'],
+    ['src/stores/redis/probe.ts', '@opentelemetry/api'],
+    ['src/http/probe.ts', '@opentelemetry/api'],
+    ['src/nest/probe.ts', '@opentelemetry/api'],
+    ['src/express/probe.ts', '@opentelemetry/api'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).not.toEqual([]);
   });
@@ -49,6 +54,7 @@ describe('the layering fences', () => {
     ['src/express/probe.ts', '../http/request.js'],
     ['src/nest/terminus/probe.ts', '@nestjs/terminus'],
     ['src/nest/openapi/probe.ts', '@nestjs/swagger'],
+    ['src/otel.ts', '@opentelemetry/api'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).toEqual([]);
   });

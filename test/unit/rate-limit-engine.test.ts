@@ -189,9 +189,12 @@ describe('RateLimitEngine when the store cannot be reached', () => {
       result: undefined,
     });
     expect(events).toMatchObject([
+      { type: 'store-call', operation: 'consume', ok: false },
       { type: 'store-unavailable', outcome: 'allowed', limits: { default: 'allow' } },
+      { type: 'decision', outcome: 'store-unavailable-allowed', limits: [] },
     ]);
-    expect(events[0]?.error.message).toMatch(/ECONNREFUSED/);
+    const failure = events.find((event) => event.type === 'store-unavailable');
+    expect(failure?.error.message).toMatch(/ECONNREFUSED/);
   });
 
   it('reject: answers 503 within the deadline when the store is silent', async () => {

@@ -30,19 +30,20 @@ export async function createExpressSampleApp(
 ): Promise<{ app: Express; store: TollgateStore; ledger: PaymentLedger }> {
   // Requests that arrive right after "listening" must find the store connected.
   const { store, ledger } = await openStores(config.redisUrl);
+  // Quiet when asked, like the Nest sample's `logger: false`; else the default warnings.
+  const onEvent = config.onEvent ?? (config.logger === false ? () => undefined : undefined);
   const protect = (options: IdempotencyOptions): RequestHandler =>
     idempotent({
       store,
       ...(config.lease === undefined ? {} : { lease: config.lease }),
-      // Quiet when asked, like the Nest sample's `logger: false`; else the default warnings.
-      ...(config.logger === false ? { onEvent: () => undefined } : {}),
+      ...(onEvent === undefined ? {} : { onEvent }),
       ...options,
     });
   const limit = (limits: ThrottleLimits): RequestHandler =>
     throttle({
       store,
       limits,
-      ...(config.logger === false ? { onEvent: () => undefined } : {}),
+      ...(onEvent === undefined ? {} : { onEvent }),
     });
   // Every entry is one handler execution of this app, which GET answers with.
   const orders = new OrderBook();

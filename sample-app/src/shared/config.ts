@@ -4,6 +4,7 @@ import {
   StoreUnavailableError,
   waitForStore,
   type Duration,
+  type TollgateEvent,
   type TollgateStore,
 } from 'tollgate';
 import { MemoryPaymentLedger, RedisPaymentLedger, type PaymentLedger } from './payments.js';
@@ -15,6 +16,8 @@ export interface SampleAppConfig {
   /** The in-progress lease; shortened to show crash recovery quickly. */
   lease?: Duration | undefined;
   logger?: false;
+  /** Hears Tollgate's events (`openTelemetryEvents()` from `tollgate/otel`, say). Default: Tollgate's warnings. */
+  onEvent?: ((event: TollgateEvent) => void) | undefined;
 }
 
 /** The sample's settings from its environment: `PORT`, `REDIS_URL`, `TOLLGATE_LEASE`. */
