@@ -62,6 +62,7 @@ export {
   resolveThrottlePolicy,
   routeKey,
   validateThrottleDefaults,
+  type PerRequest,
   type RateLimitHeadersMode,
   type RateLimitRequest,
   type RateLimitStoreFailurePolicy,

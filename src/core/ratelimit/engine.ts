@@ -7,7 +7,7 @@ import {
   type TollgateHttpError,
 } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
-import type { RateLimitResult, RateLimitState, RateLimitStore } from '../store.js';
+import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
 import {
   policyHeaderValue,
   RATE_LIMIT_HEADER,
@@ -16,10 +16,9 @@ import {
 } from './headers.js';
 import { InProcessRateLimiter } from './in-process.js';
 import {
-  toRule,
+  resolveRules,
   type RateLimitRequest,
   type RateLimitStoreFailurePolicy,
-  type ResolvedLimit,
   type ThrottlePolicy,
 } from './options.js';
 import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
@@ -100,7 +99,9 @@ export class RateLimitEngine {
     // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
     // one script that decides may touch all of them on Redis Cluster.
     const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
-    const rules = policy.rules;
+    // Fixed limits cost no await: the policy's rules, built once.
+    const resolvedRules = resolveRules(request, policy);
+    const rules = Array.isArray(resolvedRules) ? resolvedRules : await resolvedRules;
     let result: RateLimitResult;
     try {
       result = await withDeadline('consume', policy.storeTimeoutMs, () =>
@@ -109,9 +110,9 @@ export class RateLimitEngine {
     } catch (error) {
       const cause = toError(error);
       if (!(cause instanceof StoreUnavailableError)) throw cause;
-      return this.whileStoreUnavailable(key, policy, cause);
+      return this.whileStoreUnavailable(key, policy, rules, cause);
     }
-    return this.decide(policy, result, policy.limits);
+    return this.decide(policy, result, rules);
   }
 
   /**
@@ -121,6 +122,7 @@ export class RateLimitEngine {
   private whileStoreUnavailable(
     key: string,
     policy: ThrottlePolicy,
+    rules: readonly RateLimitRule[],
     error: StoreUnavailableError,
   ): RateLimitDecision {
     const policies = Object.fromEntries(
@@ -135,7 +137,7 @@ export class RateLimitEngine {
         result: undefined,
       };
     }
-    const local = policy.limits.filter((limit) => limit.onStoreUnavailable === 'local');
+    const local = rules.filter((_, index) => policy.limits[index]?.onStoreUnavailable === 'local');
     this.onEvent({
       type: 'store-unavailable',
       outcome: local.length > 0 ? 'local' : 'allowed',
@@ -146,17 +148,19 @@ export class RateLimitEngine {
       return {
         action: 'allow',
         headers:
-          policy.headers === 'always' ? { [RATE_LIMIT_POLICY_HEADER]: policy.policyHeader } : {},
+          policy.headers === 'always'
+            ? { [RATE_LIMIT_POLICY_HEADER]: policyHeaderFor(policy, rules) }
+            : {},
         result: undefined,
       };
     }
-    return this.decide(policy, this.local.consumeNow(key, local.map(toRule)), local);
+    return this.decide(policy, this.local.consumeNow(key, local), local);
   }
 
   private decide(
     policy: ThrottlePolicy,
     result: RateLimitResult,
-    limits: readonly ResolvedLimit[],
+    limits: readonly RateLimitRule[],
   ): RateLimitDecision {
     if (result.allowed) {
       return {
@@ -188,13 +192,17 @@ export class RateLimitEngine {
 function rateLimitHeaders(
   policy: ThrottlePolicy,
   result: RateLimitResult,
-  limits: readonly ResolvedLimit[],
+  rules: readonly RateLimitRule[],
 ): Record<string, string> {
   return {
-    [RATE_LIMIT_POLICY_HEADER]:
-      limits === policy.limits ? policy.policyHeader : policyHeaderValue(limits),
+    [RATE_LIMIT_POLICY_HEADER]: policyHeaderFor(policy, rules),
     [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
   };
+}
+
+/** The policy's header, computed once, unless the rules are this request's own (dynamic or fewer). */
+function policyHeaderFor(policy: ThrottlePolicy, rules: readonly RateLimitRule[]): string {
+  return rules === policy.rules ? policy.policyHeader : policyHeaderValue(rules);
 }
 
 export function storeCannotRateLimit(): TollgateConfigError {

@@ -4,6 +4,7 @@ import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
 // The rules that turn these options into a route's policy live in policy.ts.
 export {
   DEFAULT_ALGORITHM,
+  resolveRules,
   resolveThrottlePolicy,
   routeKey,
   toRule,
@@ -17,16 +18,23 @@ export type RateLimitStoreFailurePolicy = 'allow' | 'reject' | 'local';
 /** Which rate-limit headers a response carries. `Retry-After` is always sent with a 429. */
 export type RateLimitHeadersMode = 'always' | 'when-limited' | 'never';
 
+/**
+ * A value, or a function of the request that returns it (possibly async): a limit per plan, a cost
+ * per endpoint size. A function's answer is checked on every request like a fixed value is at
+ * start-up; a bad answer is the app's bug and fails the request with a TollgateConfigError.
+ */
+export type PerRequest<T> = T | ((request: RateLimitRequest) => T | Promise<T>);
+
 /** One named limit: `{ limit: 3, ttl: '1s' }`. */
 export interface ThrottleLimit {
-  /** Requests (units of `cost`) allowed per `ttl`. A positive whole number. */
-  limit: number;
-  /** The window: milliseconds or `'10s'`, `'1m'`, `'1d'`. For `token-bucket`, the time an empty bucket takes to refill. */
-  ttl: Duration;
+  /** Requests (units of `cost`) allowed per `ttl`. A positive whole number, or a function of the request. */
+  limit: PerRequest<number>;
+  /** The window: milliseconds or `'10s'`, `'1m'`, `'1d'` (or a function of the request). For `token-bucket`, the time an empty bucket takes to refill. */
+  ttl: PerRequest<Duration>;
   /** `fixed-window`, `sliding-window` (default: exact at window edges) or `token-bucket` (GCRA). */
   algorithm?: RateLimitAlgorithm;
-  /** Units each request takes. Default 1. */
-  cost?: number;
+  /** Units each request takes (or a function of the request). Default 1. */
+  cost?: PerRequest<number>;
   /** Once exceeded, reject every request of this client for this long. Default: no block. */
   blockDuration?: Duration | 0;
   /** `allow` (default: pass and report), `reject` (503) or `local` (in-process limiter) while the store is unreachable. */
@@ -86,13 +94,27 @@ export interface ThrottleSettings {
 /** A validated limit: the rule the store applies, and what to do when the store is down. */
 export interface ResolvedLimit extends RateLimitRule {
   onStoreUnavailable: RateLimitStoreFailurePolicy;
+  /**
+   * The fields given as functions of the request, resolved and checked on every request; the
+   * rule's own value of such a field is a placeholder then.
+   */
+  perRequest: PerRequestFields | undefined;
+}
+
+/** The fields of a limit that may be functions of the request. */
+export interface PerRequestFields {
+  limit?: (request: RateLimitRequest) => number | Promise<number>;
+  ttl?: (request: RateLimitRequest) => Duration | Promise<Duration>;
+  cost?: (request: RateLimitRequest) => number | Promise<number>;
 }
 
 /** The validated, defaulted form of a route's limits and settings, built once per route. */
 export interface ThrottlePolicy {
   limits: readonly ResolvedLimit[];
-  /** The limits as the store takes them, built once rather than per request. */
+  /** The limits as the store takes them, built once rather than per request (unless `dynamic`). */
   rules: readonly RateLimitRule[];
+  /** Whether a limit has a field that is a function of the request (see `resolveRules`). */
+  dynamic: boolean;
   tracker: ThrottleTracker | undefined;
   key: ThrottleKey;
   trustProxy: number;
