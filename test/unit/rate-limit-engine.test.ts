@@ -176,8 +176,10 @@ describe('RateLimitEngine', () => {
 });
 
 describe('RateLimitEngine when the store cannot be reached', () => {
-  const failing: RateLimitStore = { consume: () => Promise.reject(new Error('ECONNREFUSED')) };
-  const silent: RateLimitStore = { consume: () => new Promise(() => undefined) };
+  const failing: Partial<RateLimitStore> = {
+    consume: () => Promise.reject(new Error('ECONNREFUSED')),
+  };
+  const silent: Partial<RateLimitStore> = { consume: () => new Promise(() => undefined) };
 
   it('allow (default): passes without counting, sends only the policy, and reports it', async () => {
     const events: RateLimitEvent[] = [];
@@ -219,7 +221,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     const clock = new FakeClock();
     let down = true;
     const store = new MemoryStore({ clock });
-    const flaky: RateLimitStore = {
+    const flaky: Partial<RateLimitStore> = {
       consume: (key, rules) =>
         down ? Promise.reject(new Error('down')) : store.consume(key, rules),
     };
