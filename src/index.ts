@@ -46,7 +46,9 @@ export {
   RateLimitEngine,
   type RateLimitDecision,
   type RateLimitEngineOptions,
+  type RateLimitCharge,
   type RateLimitEvent,
+  type RateLimitCounted,
 } from './core/ratelimit/engine.js';
 export {
   RATE_LIMIT_HEADER,
@@ -54,6 +56,11 @@ export {
   policyHeaderValue,
   rateLimitHeaderValue,
 } from './core/ratelimit/headers.js';
+export {
+  RateLimiter,
+  type RateLimitClient,
+  type RateLimitClientRef,
+} from './core/ratelimit/limiter.js';
 export {
   InProcessRateLimiter,
   type InProcessRateLimiterOptions,

@@ -12,6 +12,7 @@ export { type MessageIdempotencyOptions, type RpcArgumentsHost } from './nest/me
 export { defaultMessageId } from './core/idempotency/message.js';
 export { SkipThrottle, Throttle } from './nest/throttle.decorators.js';
 export { ThrottleGuard } from './nest/throttle.guard.js';
+export { NestRateLimiter, ThrottleAdmin } from './nest/throttle.admin.js';
 export { SkipThrottleMetadata, ThrottleMetadata } from './nest/throttle.metadata.js';
 export { TollgateHttpException } from './nest/tollgate-http.exception.js';
 export { TollgateModule } from './nest/tollgate.module.js';

@@ -1,17 +1,26 @@
 import { toError } from '../core/errors.js';
 import {
   RateLimitEngine,
+  storeCannotAdjust,
   storeCannotRateLimit,
   type RateLimitEvent,
 } from '../core/ratelimit/engine.js';
 import {
+  RateLimiter,
+  type RateLimitClient,
+  type RateLimitClientRef,
+} from '../core/ratelimit/limiter.js';
+import {
   resolveThrottlePolicy,
+  type RateLimitRequest,
   type ThrottleLimits,
   type ThrottleSettings,
 } from '../core/ratelimit/options.js';
+import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
+import { whenResponseDone } from '../http/response-done.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
@@ -22,9 +31,24 @@ import {
   type RouteOption,
 } from './request.js';
 
-/** Express middleware that rate limits the requests that reach it. */
-export type ThrottleMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> =
-  ExpressMiddleware<Req>;
+/**
+ * Express middleware that rate limits the requests that reach it, and the admin API over its
+ * limits: a request (or a client named with `{ counter, tracker | principal | address }`) can be
+ * read, reset, penalised or rewarded. A request this middleware counted is acted on exactly where
+ * it was counted.
+ */
+export interface ThrottleMiddleware<
+  Req extends ExpressRequestLike = ExpressRequestLike,
+> extends ExpressMiddleware<Req> {
+  /** The client's state on every limit as a request would see it now; charges nothing. */
+  get(client: Req | RateLimitClientRef): Promise<RateLimitResult>;
+  /** Forgets the client's counters and blocks: it starts afresh (a login that succeeded). */
+  reset(client: Req | RateLimitClientRef): Promise<void>;
+  /** Takes `units` (default 1) from every limit of the client, at most emptying each. */
+  penalty(client: Req | RateLimitClientRef, units?: number): Promise<void>;
+  /** Gives `units` (default 1) back on every limit of the client, never beyond a whole quota. */
+  reward(client: Req | RateLimitClientRef, units?: number): Promise<void>;
+}
 
 /** Options of `throttle()`: the named limits, where counters live, and who is counted. */
 export interface ThrottleMiddlewareOptions<
@@ -74,27 +98,39 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...(onEvent === undefined ? {} : { onEvent }),
   });
   if (!engine.storeSupportsRateLimiting) throw storeCannotRateLimit();
+  if (
+    (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
+    !engine.storeSupportsAdjusting
+  ) {
+    throw storeCannotAdjust();
+  }
   const resolveScope = scope ?? defaultScope;
+  const limiter = new RateLimiter(engine, policy);
   // One mark per middleware: a request is counted once by each throttle() it passes (an app-wide
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
+  const describe = (req: Req): RateLimitRequest => {
+    const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
+    return describeRateLimitRequest(req, template, resolveScope as ScopeResolver);
+  };
+  const client = (given: Req | RateLimitClientRef): RateLimitClient =>
+    isClientRef(given) ? given : describe(given);
 
-  return function tollgateThrottle(req, res, next) {
+  const middleware: ExpressMiddleware<Req> = function tollgateThrottle(req, res, next) {
     if (!handled.mark(req)) {
       next();
       return;
     }
     let described;
     try {
-      const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
-      described = describeRateLimitRequest(req, template, resolveScope as ScopeResolver);
+      described = describe(req);
     } catch (error) {
       // A throwing scope or route function is the app's bug: Express's error handling reports it.
       next(toError(error));
       return;
     }
 
-    engine.check(described, policy).then(
+    limiter.check(described).then(
       (decision) => {
         try {
           if (decision.action === 'reject') {
@@ -103,16 +139,38 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
           }
           const headers = decision.headers;
           for (const name in headers) res.setHeader(name, headers[name] as string);
+          const charge = decision.charge;
+          if (charge) {
+            whenResponseDone(res, (statusCode) => void engine.settle(charge, statusCode));
+          }
         } catch (error) {
           next(toError(error));
           return;
         }
         next();
       },
-      // Only a throwing custom tracker or key function gets here: the app's bug, reported as such.
+      // Only a throwing custom tracker, key, skip or limit function gets here: the app's bug.
       (error: unknown) => next(toError(error)),
     );
   };
+  return Object.assign(middleware, {
+    get: (given: Req | RateLimitClientRef) => limiter.get(client(given)),
+    reset: (given: Req | RateLimitClientRef) => limiter.reset(client(given)),
+    penalty: (given: Req | RateLimitClientRef, units?: number) =>
+      limiter.penalty(client(given), units),
+    reward: (given: Req | RateLimitClientRef, units?: number) =>
+      limiter.reward(client(given), units),
+  });
+}
+
+/** A client named directly rather than a request: it has a counter and no headers. */
+function isClientRef(given: unknown): given is RateLimitClientRef {
+  return (
+    typeof given === 'object' &&
+    given !== null &&
+    typeof (given as RateLimitClientRef).counter === 'string' &&
+    (given as { headers?: unknown }).headers === undefined
+  );
 }
 
 function routeOf(req: ExpressRequestLike): string {

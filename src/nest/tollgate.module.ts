@@ -25,6 +25,7 @@ import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../core/store.js';
 import { exclusiveMethods } from './exclusive.decorator.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+import { ThrottleAdmin } from './throttle.admin.js';
 import { ThrottleGuard } from './throttle.guard.js';
 import {
   ConfigurableModuleClass,
@@ -87,6 +88,7 @@ const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
     },
     ThrottleGuard,
+    ThrottleAdmin,
     {
       provide: ExclusiveLeases,
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) =>
@@ -104,6 +106,7 @@ const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
     IdempotencyInterceptor,
     RateLimitEngine,
     ThrottleGuard,
+    ThrottleAdmin,
     MODULE_OPTIONS_TOKEN,
   ],
 })

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { withDeadline } from '../deadline.js';
 import {
   StoreUnavailableError,
@@ -25,20 +25,69 @@ import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
 import { resolveTracker } from './tracker.js';
 
 export type RateLimitDecision =
-  /** Run the handler; set `headers` on the response (empty when the route sends none). */
-  | { action: 'allow'; headers: Record<string, string>; result: RateLimitResult | undefined }
+  /**
+   * Run the handler; set `headers` on the response (empty when the route sends none). `charge`:
+   * what a skip rule may give back once the response is known (`RateLimitEngine.settle`).
+   */
+  | {
+      action: 'allow';
+      headers: Record<string, string>;
+      result: RateLimitResult | undefined;
+      charge?: RateLimitCharge | undefined;
+      /** Where the request was counted (with `result`): its storage key and this request's rules. */
+      counted?: RateLimitCounted | undefined;
+    }
   /** Do not run the handler: answer with this problem (429, or 503 when the store is down and a limit says `reject`). */
-  | { action: 'reject'; error: TollgateHttpError; result: RateLimitResult | undefined };
+  | {
+      action: 'reject';
+      error: TollgateHttpError;
+      result: RateLimitResult | undefined;
+      counted?: RateLimitCounted | undefined;
+    };
+
+/** A client's storage key and the rules a request of it was checked against. */
+export interface RateLimitCounted {
+  readonly key: string;
+  readonly rules: readonly RateLimitRule[];
+}
 
 /** What the engine reports besides its decisions, for logs and metrics. */
-export type RateLimitEvent = {
-  type: 'store-unavailable';
-  /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
-  outcome: 'allowed' | 'rejected' | 'local';
-  /** Each limit of the route and its store-failure policy. */
-  limits: Record<string, RateLimitStoreFailurePolicy>;
-  error: Error;
-};
+export type RateLimitEvent =
+  | {
+      type: 'store-unavailable';
+      /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
+      outcome: 'allowed' | 'rejected' | 'local';
+      /** Each limit of the route and its store-failure policy. */
+      limits: Record<string, RateLimitStoreFailurePolicy>;
+      error: Error;
+    }
+  | {
+      /** A skip rule's give-back did not reach the store: the request stays counted. */
+      type: 'refund-failed';
+      limits: string[];
+      error: Error;
+    };
+
+/**
+ * A request's charge, kept until its response is known, when the route gives units back for
+ * successful or failed responses (`skipSuccessfulRequests`, `skipFailedRequests`).
+ */
+export interface RateLimitCharge extends RateLimitCounted {
+  readonly result: RateLimitResult;
+  /** The engine's clock before the store was asked: the charge is no older than this. */
+  readonly askedAt: number;
+  /** Charged by the in-process fallback rather than the store. */
+  readonly local: boolean;
+  readonly skipSuccessful: boolean;
+  readonly skipFailed: boolean;
+  readonly storeTimeoutMs: number;
+}
+
+/**
+ * Slack for the whole milliseconds the stores report times in (rounded up): a charge is given
+ * back only while it certainly still counts.
+ */
+const REFUND_MARGIN_MS = 2;
 
 export interface RateLimitEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -60,6 +109,7 @@ export class RateLimitEngine {
   private readonly namespace: string;
   private readonly onEvent: (event: RateLimitEvent) => void;
   private readonly local: InProcessRateLimiter;
+  private readonly clock: Clock;
 
   constructor(
     private readonly store: Partial<RateLimitStore>,
@@ -74,10 +124,17 @@ export class RateLimitEngine {
         `localMaxKeys is ${String(localMaxKeys)}: use a whole number of counters, at least 1`,
       );
     }
-    this.local = new InProcessRateLimiter({
-      maxKeys: localMaxKeys,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    this.clock = options.clock ?? systemClock;
+    this.local = new InProcessRateLimiter({ maxKeys: localMaxKeys, clock: this.clock });
+  }
+
+  /** Whether the store can give units back, read and reset clients (skip rules, the admin API). */
+  get storeSupportsAdjusting(): boolean {
+    return (
+      typeof this.store.peek === 'function' &&
+      typeof this.store.adjust === 'function' &&
+      typeof this.store.reset === 'function'
+    );
   }
 
   /** Whether the store can rate limit at all; the adapters check this at start-up. */
@@ -90,18 +147,20 @@ export class RateLimitEngine {
    * tracker or key function (a bug in the app) rejects the promise.
    */
   async check(request: RateLimitRequest, policy: ThrottlePolicy): Promise<RateLimitDecision> {
-    if (policy.limits.length === 0) return { action: 'allow', headers: {}, result: undefined };
+    if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
     const consume = this.store.consume;
     if (typeof consume !== 'function') throw storeCannotRateLimit();
-    // A custom tracker may be async; the built-in one never is, and costs no await.
-    const resolved = resolveTracker(request, policy);
-    const tracker = typeof resolved === 'string' ? resolved : await resolved;
-    // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
-    // one script that decides may touch all of them on Redis Cluster.
-    const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
+    if (policy.ignoreUserAgents.length > 0 && ignoredUserAgent(request, policy)) {
+      return ALLOW_UNCOUNTED;
+    }
+    if (policy.skip && (await policy.skip(request)) === true) return ALLOW_UNCOUNTED;
+    const found = this.clientKey(request, policy);
+    const key = typeof found === 'string' ? found : await found;
     // Fixed limits cost no await: the policy's rules, built once.
     const resolvedRules = resolveRules(request, policy);
     const rules = Array.isArray(resolvedRules) ? resolvedRules : await resolvedRules;
+    const refunds = policy.skipSuccessfulRequests || policy.skipFailedRequests;
+    const askedAt = refunds ? this.clock.now() : 0;
     let result: RateLimitResult;
     try {
       result = await withDeadline('consume', policy.storeTimeoutMs, () =>
@@ -110,9 +169,84 @@ export class RateLimitEngine {
     } catch (error) {
       const cause = toError(error);
       if (!(cause instanceof StoreUnavailableError)) throw cause;
-      return this.whileStoreUnavailable(key, policy, rules, cause);
+      return this.whileStoreUnavailable(key, policy, rules, cause, askedAt);
     }
-    return this.decide(policy, result, rules);
+    const decision = this.decide(policy, result, rules);
+    decision.counted = { key, rules };
+    if (refunds && decision.action === 'allow') {
+      decision.charge = charge(policy, key, rules, result, askedAt, false);
+    }
+    return decision;
+  }
+
+  /**
+   * The storage key a request is counted under: the tracker and the counter's name form its
+   * {hash tag}, so every limit's key shares it and the one script that decides may touch all of
+   * them on Redis Cluster. A custom tracker may be async; the built-in one costs no await.
+   */
+  clientKey(request: RateLimitRequest, policy: ThrottlePolicy): string | Promise<string> {
+    const tracker = resolveTracker(request, policy);
+    if (typeof tracker === 'string') return this.keyOf(policy.key(request), tracker);
+    return tracker.then((resolved) => this.keyOf(policy.key(request), resolved));
+  }
+
+  /** The storage key of a counter name and a tracker (`custom:…`, `principal:…`, `address:…`). */
+  keyOf(counter: string, tracker: string): string {
+    return storageKey(this.namespace, 'rl', [counter, tracker]);
+  }
+
+  /**
+   * Gives a request's units back once its response is known, if a skip rule says so: `statusCode`
+   * below 400 is a success; `undefined` (the client went away first) a failure. Only limits whose
+   * charge still counts are given back (a window that has since ended is left alone, or the give-back
+   * would come out of the next one). Never throws: a failure is reported as a `refund-failed` event
+   * and the request simply stays counted.
+   */
+  settle(charge: RateLimitCharge, statusCode: number | undefined): Promise<void> {
+    const succeeded = statusCode !== undefined && statusCode < 400;
+    if (succeeded ? !charge.skipSuccessful : !charge.skipFailed) return Promise.resolve();
+    const elapsed = this.clock.now() - charge.askedAt;
+    const units = charge.rules.map((rule, index) => {
+      const state = charge.result.limits[index];
+      return state && elapsed + REFUND_MARGIN_MS < state.resetMs ? -rule.cost : 0;
+    });
+    if (units.every((unit) => unit === 0)) return Promise.resolve();
+    if (charge.local) {
+      this.local.adjustNow(charge.key, charge.rules, units);
+      return Promise.resolve();
+    }
+    const limits = charge.rules.map((rule) => rule.name);
+    try {
+      return withDeadline('adjust', charge.storeTimeoutMs, () =>
+        this.adjust(charge.key, charge.rules, units),
+      ).catch((error: unknown) => {
+        this.onEvent({ type: 'refund-failed', limits, error: toError(error) });
+      });
+    } catch (error) {
+      this.onEvent({ type: 'refund-failed', limits, error: toError(error) });
+      return Promise.resolve();
+    }
+  }
+
+  /** What the store would decide now for `key`, charging nothing (the admin API's `get`). */
+  peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    const peek = this.store.peek;
+    if (typeof peek !== 'function') throw storeCannotAdjust();
+    return peek.call(this.store, key, rules);
+  }
+
+  /** Takes (> 0) or gives back (< 0) units per rule, whatever the limits say (see `RateLimitStore.adjust`). */
+  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
+    const adjust = this.store.adjust;
+    if (typeof adjust !== 'function') throw storeCannotAdjust();
+    return adjust.call(this.store, key, rules, units);
+  }
+
+  /** Forgets `key`'s counters and blocks on these rules. */
+  reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    const reset = this.store.reset;
+    if (typeof reset !== 'function') throw storeCannotAdjust();
+    return reset.call(this.store, key, rules);
   }
 
   /**
@@ -124,6 +258,7 @@ export class RateLimitEngine {
     policy: ThrottlePolicy,
     rules: readonly RateLimitRule[],
     error: StoreUnavailableError,
+    askedAt: number,
   ): RateLimitDecision {
     const policies = Object.fromEntries(
       policy.limits.map((limit) => [limit.name, limit.onStoreUnavailable]),
@@ -154,7 +289,16 @@ export class RateLimitEngine {
         result: undefined,
       };
     }
-    return this.decide(policy, this.local.consumeNow(key, local), local);
+    const result = this.local.consumeNow(key, local);
+    const decision = this.decide(policy, result, local);
+    decision.counted = { key, rules: local };
+    if (
+      decision.action === 'allow' &&
+      (policy.skipSuccessfulRequests || policy.skipFailedRequests)
+    ) {
+      decision.charge = charge(policy, key, local, result, askedAt, true);
+    }
+    return decision;
   }
 
   private decide(
@@ -205,6 +349,49 @@ function policyHeaderFor(policy: ThrottlePolicy, rules: readonly RateLimitRule[]
   return rules === policy.rules ? policy.policyHeader : policyHeaderValue(rules);
 }
 
+const ALLOW_UNCOUNTED: RateLimitDecision = Object.freeze({
+  action: 'allow',
+  headers: Object.freeze({}) as Record<string, string>,
+  result: undefined,
+});
+
+function ignoredUserAgent(request: RateLimitRequest, policy: ThrottlePolicy): boolean {
+  const agent = request.header('user-agent');
+  if (typeof agent !== 'string') return false;
+  return policy.ignoreUserAgents.some((pattern) => {
+    // A global or sticky pattern keeps its position between tests: start from the beginning.
+    pattern.lastIndex = 0;
+    return pattern.test(agent);
+  });
+}
+
+function charge(
+  policy: ThrottlePolicy,
+  key: string,
+  rules: readonly RateLimitRule[],
+  result: RateLimitResult,
+  askedAt: number,
+  local: boolean,
+): RateLimitCharge {
+  return {
+    key,
+    rules,
+    result,
+    askedAt,
+    local,
+    skipSuccessful: policy.skipSuccessfulRequests,
+    skipFailed: policy.skipFailedRequests,
+    storeTimeoutMs: policy.storeTimeoutMs,
+  };
+}
+
+export function storeCannotAdjust(): TollgateConfigError {
+  return new TollgateConfigError(
+    'TOLLGATE_STORE_CANNOT_ADJUST',
+    'the configured store has no peek(), adjust() or reset(), which skipSuccessfulRequests, skipFailedRequests and the rate-limit admin API need: use RedisStore, MemoryStore or QuorumStore, or implement them (RateLimitStore)',
+  );
+}
+
 export function storeCannotRateLimit(): TollgateConfigError {
   return new TollgateConfigError(
     'TOLLGATE_STORE_CANNOT_RATE_LIMIT',
@@ -214,6 +401,9 @@ export function storeCannotRateLimit(): TollgateConfigError {
 
 /** One line for an event, for whichever logger the adapter uses. */
 export function describeRateLimitEvent(event: RateLimitEvent): string {
+  if (event.type === 'refund-failed') {
+    return `could not give back the units of a skipped request on ${event.limits.join(', ')}, it stays counted: ${event.error.message}`;
+  }
   const outcome = {
     allowed: 'passed unchecked',
     rejected: 'rejected with 503',

@@ -89,6 +89,14 @@ export interface ThrottleSettings {
   headers?: RateLimitHeadersMode;
   /** Hard deadline for the store call on the request path. Default `'1s'`. */
   storeTimeout?: Duration;
+  /** Requests for which this returns true (or resolves to true) are not counted, nor limited. */
+  skip?: (request: RateLimitRequest) => boolean | Promise<boolean>;
+  /** Requests whose `User-Agent` matches one of these are not counted, nor limited (crawlers you allow). */
+  ignoreUserAgents?: readonly RegExp[];
+  /** Give a request's units back once its response is a success (status below 400): count failures only, as a login form does. */
+  skipSuccessfulRequests?: boolean;
+  /** Give a request's units back once its response is a failure (status 400 or above, or the client went away before it). */
+  skipFailedRequests?: boolean;
 }
 
 /** A validated limit: the rule the store applies, and what to do when the store is down. */
@@ -122,6 +130,10 @@ export interface ThrottlePolicy {
   ipv4Prefix: number;
   headers: RateLimitHeadersMode;
   storeTimeoutMs: number;
+  skip: ThrottleSettings['skip'];
+  ignoreUserAgents: readonly RegExp[];
+  skipSuccessfulRequests: boolean;
+  skipFailedRequests: boolean;
   /** The `RateLimit-Policy` header value, computed once. */
   policyHeader: string;
 }

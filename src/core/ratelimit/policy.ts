@@ -280,6 +280,7 @@ function resolveSettings(
   for (const [option, value] of [
     ['tracker', settings.tracker],
     ['key', settings.key],
+    ['skip', settings.skip],
   ] as const) {
     if (value !== undefined && typeof value !== 'function') {
       throw new TollgateConfigError(
@@ -288,9 +289,34 @@ function resolveSettings(
       );
     }
   }
+  const ignoreUserAgents = settings.ignoreUserAgents ?? [];
+  if (
+    !Array.isArray(ignoreUserAgents) ||
+    !ignoreUserAgents.every((pattern: unknown) => pattern instanceof RegExp)
+  ) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_IGNORE_USER_AGENTS',
+      'ignoreUserAgents must be an array of regular expressions, e.g. [/googlebot/i]',
+    );
+  }
+  for (const [option, value] of [
+    ['skipSuccessfulRequests', settings.skipSuccessfulRequests],
+    ['skipFailedRequests', settings.skipFailedRequests],
+  ] as const) {
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_SKIP_RULE',
+        `${option} is ${String(value)}: use true or false`,
+      );
+    }
+  }
   return {
     tracker: settings.tracker,
     key: settings.key ?? routeKey,
+    skip: settings.skip,
+    ignoreUserAgents,
+    skipSuccessfulRequests: settings.skipSuccessfulRequests ?? false,
+    skipFailedRequests: settings.skipFailedRequests ?? false,
     trustProxy,
     ipv6Prefix,
     ipv4Prefix,
