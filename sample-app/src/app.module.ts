@@ -4,6 +4,7 @@ import type { Duration, TollgateStore } from '../../src/index.js';
 import { TollgateModule } from '../../src/nest.js';
 import { CommandsController } from './commands.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
+import { LoginController } from './login.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
@@ -36,6 +37,7 @@ export class AppModule {
         ReportsController,
         CommandsController,
         QuotesController,
+        LoginController,
       ],
       providers: [
         { provide: PaymentLedger, useValue: options.ledger },
