@@ -18,7 +18,8 @@ export type ProblemSlug =
   | 'store-unavailable'
   | 'scope-unresolved'
   | 'lease-lost'
-  | 'rate-limited';
+  | 'rate-limited'
+  | 'address-denied';
 
 /** The body of an `application/problem+json` response. */
 export interface ProblemDetails {

@@ -21,6 +21,8 @@ import {
   type DynamicModule,
   type INestApplication,
 } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -38,7 +40,6 @@ import {
   type TollgateStore,
 } from '../../src/nest.js';
 import { request, type HttpResult } from '../helpers/http.js';
-import { createNestApp } from '../helpers/nest-platforms.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -46,6 +47,16 @@ const ADAPTERS = ['express', 'nest-express', 'nest-fastify'] as const;
 const STORES = ['memory', 'redis', 'cluster'] as const;
 type Adapter = (typeof ADAPTERS)[number];
 type StoreKind = (typeof STORES)[number];
+
+/**
+ * An address no other test of this file uses (100.64.0.0/10): the Redis and Cluster stores are
+ * shared by every adapter, and routes counted by address would otherwise meet.
+ */
+let addressesUsed = 0;
+const freshAddress = (): string => {
+  addressesUsed++;
+  return `100.64.${addressesUsed >> 8}.${addressesUsed & 255}`;
+};
 
 /** Every route counts by `X-Client`, so each test has clients of its own. */
 const byClient = (req: RateLimitRequest): string | undefined => {
@@ -85,6 +96,20 @@ const SUCCESSES: [ThrottleLimits, ThrottleSettings] = [
   { tries: { limit: 2, ttl: '1m' } },
   { tracker: byClient, skipFailedRequests: true },
 ];
+/** Clients are told apart by `X-Forwarded-For`, set by the test as a trusted proxy on loopback would. */
+const LISTS: [ThrottleLimits, ThrottleSettings] = [
+  { one: { limit: 1, ttl: '1m' } },
+  {
+    trustProxy: ['127.0.0.0/8', '::1'],
+    allowList: ['198.51.100.0/24', '2001:db8:1::/48'],
+    denyList: ['203.0.113.0/24', '192.0.2.66'],
+  },
+];
+/** The address as Express (`trust proxy`) or Fastify (`trustProxy`) computed it. */
+const FRAMEWORK: [ThrottleLimits, ThrottleSettings] = [
+  { one: { limit: 1, ttl: '1m' } },
+  { trustProxy: 'framework' },
+];
 const GUARDED: [ThrottleLimits, ThrottleSettings] = [
   { burst: { limit: 3, ttl: '1m' } },
   { tracker: byClient },
@@ -103,6 +128,9 @@ function expressApp(store: TollgateStore): express.Express {
     else res.status(401).json({ ok: false });
   };
   const app = express();
+  app.set('trust proxy', 'loopback');
+  app.get('/lists', limit(...LISTS), ok);
+  app.get('/framework', limit(...FRAMEWORK), ok);
   app.get('/plan', limit(PLAN, { tracker: byClient }), ok);
   app.get('/skip', limit(...SKIP), ok);
   app.get('/failures', limit(...FAILURES), outcome);
@@ -136,6 +164,18 @@ function expressApp(store: TollgateStore): express.Express {
 @Controller()
 class RulesController {
   constructor(private readonly admin: ThrottleAdmin) {}
+
+  @Get('lists')
+  @Throttle(...LISTS)
+  lists(): { ok: true } {
+    return { ok: true };
+  }
+
+  @Get('framework')
+  @Throttle(...FRAMEWORK)
+  framework(): { ok: true } {
+    return { ok: true };
+  }
 
   @Get('plan')
   @Throttle(PLAN, { tracker: byClient })
@@ -240,10 +280,17 @@ async function serve(
       },
     };
   }
-  const app: INestApplication = await createNestApp(
-    RulesModule.register(store),
-    adapter === 'nest-fastify' ? 'fastify' : 'express',
-  );
+  const module = RulesModule.register(store);
+  // Each platform's own proxy trust, for `trustProxy: 'framework'`.
+  const app: INestApplication =
+    adapter === 'nest-fastify'
+      ? await NestFactory.create(module, new FastifyAdapter({ trustProxy: '127.0.0.1' }), {
+          logger: false,
+        })
+      : await NestFactory.create(module, { logger: false });
+  if (adapter === 'nest-express') {
+    (app.getHttpAdapter().getInstance() as express.Express).set('trust proxy', 'loopback');
+  }
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as AddressInfo;
   return {
@@ -298,6 +345,32 @@ describe.each(ADAPTERS.flatMap((adapter) => STORES.map((kind) => [adapter, kind]
     };
     const stateOf = async (id: string): Promise<RateLimitResult> =>
       (await get(`/admin/state?client=${id}`)).json<RateLimitResult>();
+
+    it('allow list: never counted; deny list: 403 address-denied; the address behind trusted proxies by CIDR', async () => {
+      const from = (chain: string): Record<string, string> => ({ 'x-forwarded-for': chain });
+      const allowed = await statuses('/lists', from('198.51.100.7'), 3);
+      expect(allowed).toEqual([200, 200, 200]);
+      expect((await get('/lists', from('2001:db8:1::5'))).headers.get('ratelimit')).toBeNull();
+      for (const chain of ['203.0.113.9', '192.0.2.66', '203.0.113.9, 127.0.0.5']) {
+        const denied = await get('/lists', from(chain));
+        expect(denied.status, chain).toBe(403);
+        expect(denied.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(denied.json()).toMatchObject({
+          type: 'https://tollgate.dev/problems/address-denied',
+          status: 403,
+        });
+      }
+      // A client-written entry left of an untrusted one is not believed.
+      const spoofed = from(`198.51.100.7, ${freshAddress()}`);
+      expect(await statuses('/lists', spoofed, 2)).toEqual([200, 429]);
+    });
+
+    it("trustProxy 'framework': the address Express or Fastify computed under its own trust setting", async () => {
+      const a = { 'x-forwarded-for': freshAddress() };
+      expect(await statuses('/framework', a, 2)).toEqual([200, 429]);
+      const b = { 'x-forwarded-for': freshAddress() };
+      expect((await get('/framework', b)).status).toBe(200);
+    });
 
     it('gives each request the limit, window and cost its functions return', async () => {
       expect(await statuses('/plan', client(), 3)).toEqual([200, 200, 429]);

@@ -193,7 +193,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     expect(events).toMatchObject([
       { type: 'store-unavailable', outcome: 'allowed', limits: { default: 'allow' } },
     ]);
-    expect(events[0]?.error.message).toMatch(/ECONNREFUSED/);
+    expect((events[0] as { error: Error } | undefined)?.error.message).toMatch(/ECONNREFUSED/);
   });
 
   it('reject: answers 503 within the deadline when the store is silent', async () => {

@@ -21,8 +21,8 @@ import {
   type RateLimitStoreFailurePolicy,
   type ThrottlePolicy,
 } from './options.js';
-import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
-import { resolveTracker } from './tracker.js';
+import { addressDenied, rateLimited, rateLimitStoreUnavailable } from './problems.js';
+import { requestAddress, resolveTracker } from './tracker.js';
 
 export type RateLimitDecision =
   /**
@@ -60,6 +60,14 @@ export type RateLimitEvent =
       /** Each limit of the route and its store-failure policy. */
       limits: Record<string, RateLimitStoreFailurePolicy>;
       error: Error;
+    }
+  | {
+      /**
+       * `X-Forwarded-For` arrived while no proxy is trusted (`trustProxy: 0`): reported once per
+       * engine. Behind a proxy every client then counts as the proxy's address.
+       */
+      type: 'forwarded-for-ignored';
+      remoteAddress: string | undefined;
     }
   | {
       /** A skip rule's give-back did not reach the store: the request stays counted. */
@@ -110,6 +118,7 @@ export class RateLimitEngine {
   private readonly onEvent: (event: RateLimitEvent) => void;
   private readonly local: InProcessRateLimiter;
   private readonly clock: Clock;
+  private forwardedForReported = false;
 
   constructor(
     private readonly store: Partial<RateLimitStore>,
@@ -150,6 +159,15 @@ export class RateLimitEngine {
     if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
     const consume = this.store.consume;
     if (typeof consume !== 'function') throw storeCannotRateLimit();
+    if (policy.trustProxy === 0 && !this.forwardedForReported) this.reportForwardedFor(request);
+    if (policy.allowList || policy.denyList) {
+      const address = requestAddress(request, policy.trustProxy);
+      // The deny list wins: an address on both is refused.
+      if (policy.denyList?.has(address)) {
+        return { action: 'reject', error: addressDenied(), result: undefined };
+      }
+      if (policy.allowList?.has(address)) return ALLOW_UNCOUNTED;
+    }
     if (policy.ignoreUserAgents.length > 0 && ignoredUserAgent(request, policy)) {
       return ALLOW_UNCOUNTED;
     }
@@ -177,6 +195,16 @@ export class RateLimitEngine {
       decision.charge = charge(policy, key, rules, result, askedAt, false);
     }
     return decision;
+  }
+
+  /**
+   * The most common misconfiguration behind a proxy: every client counted as the proxy. Said once,
+   * since a direct client may send the header too (it is ignored then, rightly).
+   */
+  private reportForwardedFor(request: RateLimitRequest): void {
+    if (request.header('x-forwarded-for') === undefined) return;
+    this.forwardedForReported = true;
+    this.onEvent({ type: 'forwarded-for-ignored', remoteAddress: request.remoteAddress });
   }
 
   /**
@@ -401,6 +429,9 @@ export function storeCannotRateLimit(): TollgateConfigError {
 
 /** One line for an event, for whichever logger the adapter uses. */
 export function describeRateLimitEvent(event: RateLimitEvent): string {
+  if (event.type === 'forwarded-for-ignored') {
+    return `a request came with X-Forwarded-For from ${event.remoteAddress ?? 'an unknown address'}, but trustProxy is 0, so the header is ignored and the socket address counted: behind a proxy or load balancer every client then shares the proxy's limit. Set trustProxy to the number of proxies, their addresses ('10.0.0.0/8'), or 'framework'; leave it 0 if clients connect directly (this is said once)`;
+  }
   if (event.type === 'refund-failed') {
     return `could not give back the units of a skipped request on ${event.limits.join(', ')}, it stays counted: ${event.error.message}`;
   }

@@ -1,4 +1,5 @@
 import type { Duration } from '../duration.js';
+import type { AddressList } from './addresses.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
 
 // The rules that turn these options into a route's policy live in policy.ts.
@@ -61,6 +62,8 @@ export interface RateLimitRequest {
   remoteAddress: string | undefined;
   /** A request header by lower-case name. */
   header(name: string): string | readonly string[] | undefined;
+  /** The client address as the framework computed it under its own proxy trust (`req.ip`). */
+  frameworkAddress?: () => string | undefined;
   /** The framework's own request object, for custom trackers. */
   raw: unknown;
 }
@@ -79,8 +82,17 @@ export interface ThrottleSettings {
   tracker?: ThrottleTracker;
   /** Which counter: default one per route (method and route template); return a constant to share one counter across routes. */
   key?: ThrottleKey;
-  /** Proxies in front of the app that append to `X-Forwarded-For` (the count, not a boolean). Default 0: the socket address. */
-  trustProxy?: number;
+  /**
+   * Who may set the client address through `X-Forwarded-For`: the number of proxies in front of
+   * the app (not a boolean), or their addresses and CIDR ranges (`['10.0.0.0/8']`), or
+   * `'framework'`: the address Express (`app.set('trust proxy', ...)`) or Fastify (`trustProxy`)
+   * already computed. Default 0: the socket address.
+   */
+  trustProxy?: number | readonly string[] | 'framework';
+  /** Addresses and CIDR ranges that are never counted nor limited (health checks, your own services). */
+  allowList?: readonly string[];
+  /** Addresses and CIDR ranges refused with `403 address-denied` before anything is counted. */
+  denyList?: readonly string[];
   /** IPv6 clients are counted per prefix of this many bits, since one host usually holds a whole /64. Default 64. */
   ipv6Prefix?: number;
   /** IPv4 clients are counted per prefix of this many bits. Default 32 (one address). */
@@ -125,7 +137,9 @@ export interface ThrottlePolicy {
   dynamic: boolean;
   tracker: ThrottleTracker | undefined;
   key: ThrottleKey;
-  trustProxy: number;
+  trustProxy: number | AddressList | 'framework';
+  allowList: AddressList | undefined;
+  denyList: AddressList | undefined;
   ipv6Prefix: number;
   ipv4Prefix: number;
   headers: RateLimitHeadersMode;

@@ -1,6 +1,7 @@
 import { toMilliseconds } from '../duration.js';
 import { TollgateConfigError } from '../errors.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
+import { AddressList } from './addresses.js';
 import { policyHeaderValue } from './headers.js';
 import type {
   PerRequestFields,
@@ -249,13 +250,7 @@ function checkName(name: string): void {
 function resolveSettings(
   settings: ThrottleSettings,
 ): Omit<ThrottlePolicy, 'limits' | 'rules' | 'dynamic' | 'policyHeader'> {
-  const trustProxy = settings.trustProxy ?? 0;
-  if (!Number.isSafeInteger(trustProxy) || trustProxy < 0) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_TRUST_PROXY',
-      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean`,
-    );
-  }
+  const trustProxy = resolveTrustProxy(settings.trustProxy ?? 0);
   const ipv6Prefix = settings.ipv6Prefix ?? 64;
   if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
     throw new TollgateConfigError(
@@ -313,6 +308,12 @@ function resolveSettings(
   return {
     tracker: settings.tracker,
     key: settings.key ?? routeKey,
+    allowList:
+      settings.allowList === undefined
+        ? undefined
+        : new AddressList(settings.allowList, 'allowList'),
+    denyList:
+      settings.denyList === undefined ? undefined : new AddressList(settings.denyList, 'denyList'),
     skip: settings.skip,
     ignoreUserAgents,
     skipSuccessfulRequests: settings.skipSuccessfulRequests ?? false,
@@ -323,6 +324,20 @@ function resolveSettings(
     headers,
     storeTimeoutMs: toMilliseconds(settings.storeTimeout ?? '1s', 'storeTimeout'),
   };
+}
+
+function resolveTrustProxy(
+  trustProxy: NonNullable<ThrottleSettings['trustProxy']>,
+): ThrottlePolicy['trustProxy'] {
+  if (trustProxy === 'framework') return trustProxy;
+  if (Array.isArray(trustProxy)) return new AddressList(trustProxy, 'trustProxy');
+  if (typeof trustProxy !== 'number' || !Number.isSafeInteger(trustProxy) || trustProxy < 0) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_TRUST_PROXY',
+      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean; or their addresses (['10.0.0.0/8']); or 'framework' to use the address Express or Fastify computed`,
+    );
+  }
+  return trustProxy;
 }
 
 /** An explicit `undefined` in a later layer must not erase an earlier layer's setting. */

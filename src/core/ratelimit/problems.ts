@@ -23,3 +23,13 @@ export const rateLimited = (
 /** 503: a limit whose policy is `reject` could not be checked because the store did not answer. */
 export const rateLimitStoreUnavailable = (limits: readonly string[]): TollgateHttpError =>
   storeUnavailableProblem('Rate limiting', { limits: [...limits] });
+
+/** 403: the client address is on the route's deny list. Nothing was counted. */
+export const addressDenied = (): TollgateHttpError =>
+  new TollgateHttpError({
+    code: 'TOLLGATE_ADDRESS_DENIED',
+    status: 403,
+    slug: 'address-denied',
+    title: 'Address denied',
+    detail: 'Requests from this address are not accepted.',
+  });
