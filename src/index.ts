@@ -49,6 +49,7 @@ export {
   type RateLimitCharge,
   type RateLimitEvent,
   type RateLimitCounted,
+  type RateLimitRejection,
 } from './core/ratelimit/engine.js';
 export {
   RATE_LIMIT_HEADER,

@@ -1,7 +1,10 @@
+import type { ServerResponse } from 'node:http';
+
 import { toError } from '../core/errors.js';
 import {
   RateLimitEngine,
   storeCannotAdjust,
+  type RateLimitRejection,
   storeCannotRateLimit,
   type RateLimitEvent,
 } from '../core/ratelimit/engine.js';
@@ -70,6 +73,17 @@ export interface ThrottleMiddlewareOptions<
   route?: RouteOption<Req>;
   /** Receives events worth logging or counting. Default: warnings on the console. */
   onEvent?: (event: RateLimitEvent) => void;
+  /**
+   * Answers a refused request instead of the default problem+json (429, 403 or 503): send any
+   * body. `Retry-After` and the rate-limit headers are already set on `res`; `rejection.error`
+   * holds the status and the problem (`toProblem()`). Default: the problem as it is.
+   */
+  handler?: (
+    req: Req,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+    rejection: RateLimitRejection,
+  ) => void;
 }
 
 /**
@@ -90,7 +104,7 @@ export interface ThrottleMiddlewareOptions<
 export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   options: ThrottleMiddlewareOptions<Req>,
 ): ThrottleMiddleware<Req> {
-  const { limits, store, namespace, scope, route, onEvent, ...settings } = options;
+  const { limits, store, namespace, scope, route, onEvent, handler, ...settings } = options;
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveThrottlePolicy([{ limits, settings }]);
   const engine = new RateLimitEngine(store ?? defaultStore(), {
@@ -134,7 +148,13 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       (decision) => {
         try {
           if (decision.action === 'reject') {
-            sendProblem(res, decision.error);
+            if (!handler) {
+              sendProblem(res, decision.error);
+              return;
+            }
+            const { error, result } = decision;
+            for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+            handler(req, res, next, { error, result });
             return;
           }
           const headers = decision.headers;

@@ -83,6 +83,15 @@ export class ThrottleGuard implements CanActivate {
       }
       return true;
     }
+    const onRejected = this.options.throttle?.onRejected;
+    if (onRejected) {
+      const { error, result } = decision;
+      for (const [name, value] of Object.entries(error.headers)) {
+        adapter.setHeader(response, name, value);
+      }
+      const custom = onRejected({ error, result }, context);
+      if (custom !== undefined) throw custom;
+    }
     throw problemException(adapter, response, decision.error);
   }
 

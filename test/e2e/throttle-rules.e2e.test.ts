@@ -13,6 +13,7 @@ import {
   Controller,
   Get,
   HttpCode,
+  HttpException,
   Module,
   Post,
   Query,
@@ -33,6 +34,7 @@ import {
   Throttle,
   ThrottleAdmin,
   TollgateModule,
+  type RateLimitRejection,
   type RateLimitRequest,
   type RateLimitResult,
   type ThrottleLimits,
@@ -110,6 +112,16 @@ const FRAMEWORK: [ThrottleLimits, ThrottleSettings] = [
   { one: { limit: 1, ttl: '1m' } },
   { trustProxy: 'framework' },
 ];
+/** A 429 of the app's own, and the legacy headers beside the standard ones. */
+const CUSTOM: [ThrottleLimits, ThrottleSettings] = [
+  { one: { limit: 1, ttl: '1m' }, wide: { limit: 10, ttl: '1h' } },
+  { tracker: byClient, legacyHeaders: true },
+];
+const customBody = (rejection: RateLimitRejection) => ({
+  message: 'slow down',
+  status: rejection.error.status,
+  limits: rejection.error.toProblem().limits,
+});
 const GUARDED: [ThrottleLimits, ThrottleSettings] = [
   { burst: { limit: 3, ttl: '1m' } },
   { tracker: byClient },
@@ -132,6 +144,21 @@ function expressApp(store: TollgateStore): express.Express {
   app.get('/lists', limit(...LISTS), ok);
   app.get('/framework', limit(...FRAMEWORK), ok);
   app.get('/plan', limit(PLAN, { tracker: byClient }), ok);
+  app.get(
+    '/custom',
+    throttle({
+      store,
+      limits: CUSTOM[0],
+      ...CUSTOM[1],
+      onEvent: () => undefined,
+      handler: (_req, res, _next, rejection) => {
+        res.statusCode = rejection.error.status;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(customBody(rejection)));
+      },
+    }),
+    ok,
+  );
   app.get('/skip', limit(...SKIP), ok);
   app.get('/failures', limit(...FAILURES), outcome);
   app.get('/successes', limit(...SUCCESSES), outcome);
@@ -174,6 +201,12 @@ class RulesController {
   @Get('framework')
   @Throttle(...FRAMEWORK)
   framework(): { ok: true } {
+    return { ok: true };
+  }
+
+  @Get('custom')
+  @Throttle(...CUSTOM)
+  custom(): { ok: true } {
     return { ok: true };
   }
 
@@ -238,7 +271,20 @@ class RulesModule {
   static register(store: TollgateStore): DynamicModule {
     return {
       module: RulesModule,
-      imports: [TollgateModule.forRoot({ store, throttle: { onEvent: () => undefined } })],
+      imports: [
+        TollgateModule.forRoot({
+          store,
+          throttle: {
+            onEvent: () => undefined,
+            // Only for /custom: every other route keeps the default problem.
+            onRejected: (rejection, context) => {
+              const url = context.switchToHttp().getRequest<{ url: string }>().url;
+              if (!url.startsWith('/custom')) return undefined;
+              return new HttpException(customBody(rejection), rejection.error.status);
+            },
+          },
+        }),
+      ],
       controllers: [RulesController],
     };
   }
@@ -370,6 +416,37 @@ describe.each(ADAPTERS.flatMap((adapter) => STORES.map((kind) => [adapter, kind]
       expect(await statuses('/framework', a, 2)).toEqual([200, 429]);
       const b = { 'x-forwarded-for': freshAddress() };
       expect((await get('/framework', b)).status).toBe(200);
+    });
+
+    it('answers a 429 with the body the app chose, keeping Retry-After and the headers; legacy X-RateLimit-* on request', async () => {
+      const headers = client();
+      const before = Math.floor(Date.now() / 1000);
+      const first = await get('/custom', headers);
+      expect(first.status).toBe(200);
+      expect(first.headers.get('x-ratelimit-limit')).toBe('1');
+      expect(first.headers.get('x-ratelimit-remaining')).toBe('0');
+      const reset = Number(first.headers.get('x-ratelimit-reset'));
+      expect(reset).toBeGreaterThanOrEqual(before + 59);
+      expect(reset).toBeLessThanOrEqual(before + 62);
+      const refused = await get('/custom', headers);
+      expect(refused.status).toBe(429);
+      expect(refused.json()).toEqual({ message: 'slow down', status: 429, limits: ['one'] });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(refused.headers.get('ratelimit')).toMatch(/^"one";r=0;t=\d+, "wide";r=9;t=\d+$/);
+      expect(refused.headers.get('x-ratelimit-remaining')).toBe('0');
+    });
+
+    it('names the exhausted limits as violated-policies on the default problem', async () => {
+      const headers = client();
+      await statuses('/guarded', headers, 3);
+      const refused = await get('/guarded', headers);
+      expect(refused.status).toBe(429);
+      expect(refused.json()).toMatchObject({
+        type: 'https://tollgate.dev/problems/rate-limited',
+        limits: ['burst'],
+        'violated-policies': ['burst'],
+      });
+      expect(refused.headers.get('x-ratelimit-limit')).toBeNull();
     });
 
     it('gives each request the limit, window and cost its functions return', async () => {

@@ -9,6 +9,7 @@ import {
 import { storageKey, validateNamespace } from '../keys.js';
 import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
 import {
+  legacyHeaders,
   policyHeaderValue,
   RATE_LIMIT_HEADER,
   RATE_LIMIT_POLICY_HEADER,
@@ -44,6 +45,14 @@ export type RateLimitDecision =
       result: RateLimitResult | undefined;
       counted?: RateLimitCounted | undefined;
     };
+
+/** A refused request, for an app that answers it itself (a custom 429 body or handler). */
+export interface RateLimitRejection {
+  /** The problem Tollgate would send: `status`, `headers` (`Retry-After`, `RateLimit`), `toProblem()`. */
+  error: TollgateHttpError;
+  /** The store's decision, when the store decided (not for `403 address-denied` or a `503`). */
+  result: RateLimitResult | undefined;
+}
 
 /** A client's storage key and the rules a request of it was checked against. */
 export interface RateLimitCounted {
@@ -366,10 +375,14 @@ function rateLimitHeaders(
   result: RateLimitResult,
   rules: readonly RateLimitRule[],
 ): Record<string, string> {
-  return {
+  const headers = {
     [RATE_LIMIT_POLICY_HEADER]: policyHeaderFor(policy, rules),
     [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
   };
+  // Epoch seconds: the wall clock, which is what clients compare the value with.
+  return policy.legacyHeaders
+    ? { ...headers, ...legacyHeaders(rules, result.limits, Date.now()) }
+    : headers;
 }
 
 /** The policy's header, computed once, unless the rules are this request's own (dynamic or fewer). */

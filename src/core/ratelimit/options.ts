@@ -99,6 +99,8 @@ export interface ThrottleSettings {
   ipv4Prefix?: number;
   /** `always` (default): `RateLimit-Policy` and `RateLimit` on every response; `when-limited`: on 429s only; `never`. */
   headers?: RateLimitHeadersMode;
+  /** Also send `X-RateLimit-Limit`, `-Remaining` and `-Reset` (epoch seconds) wherever `RateLimit` goes, for old clients. Default false. */
+  legacyHeaders?: boolean;
   /** Hard deadline for the store call on the request path. Default `'1s'`. */
   storeTimeout?: Duration;
   /** Requests for which this returns true (or resolves to true) are not counted, nor limited. */
@@ -143,6 +145,7 @@ export interface ThrottlePolicy {
   ipv6Prefix: number;
   ipv4Prefix: number;
   headers: RateLimitHeadersMode;
+  legacyHeaders: boolean;
   storeTimeoutMs: number;
   skip: ThrottleSettings['skip'];
   ignoreUserAgents: readonly RegExp[];

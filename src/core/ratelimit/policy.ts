@@ -297,10 +297,11 @@ function resolveSettings(
   for (const [option, value] of [
     ['skipSuccessfulRequests', settings.skipSuccessfulRequests],
     ['skipFailedRequests', settings.skipFailedRequests],
+    ['legacyHeaders', settings.legacyHeaders],
   ] as const) {
     if (value !== undefined && typeof value !== 'boolean') {
       throw new TollgateConfigError(
-        'TOLLGATE_INVALID_SKIP_RULE',
+        'TOLLGATE_INVALID_BOOLEAN_OPTION',
         `${option} is ${String(value)}: use true or false`,
       );
     }
@@ -322,6 +323,7 @@ function resolveSettings(
     ipv6Prefix,
     ipv4Prefix,
     headers,
+    legacyHeaders: settings.legacyHeaders ?? false,
     storeTimeoutMs: toMilliseconds(settings.storeTimeout ?? '1s', 'storeTimeout'),
   };
 }

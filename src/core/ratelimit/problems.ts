@@ -16,7 +16,9 @@ export const rateLimited = (
     title: 'Too many requests',
     detail: `The rate limit ${limits.map((name) => `"${name}"`).join(', ')} is exhausted. Retry after ${retryAfter} seconds.`,
     headers: { ...headers, 'Retry-After': retryAfter },
-    extensions: { limits: [...limits] },
+    // `violated-policies`: the member draft-ietf-httpapi-ratelimit-headers gives its problem type,
+    // naming the policies of `RateLimit-Policy` that refused the request.
+    extensions: { limits: [...limits], 'violated-policies': [...limits] },
   });
 };
 
