@@ -198,8 +198,7 @@ export class RateLimitEngine {
       if (!(cause instanceof StoreUnavailableError)) throw cause;
       return this.whileStoreUnavailable(key, policy, rules, cause, askedAt);
     }
-    const decision = this.decide(policy, result, rules);
-    decision.counted = { key, rules };
+    const decision = this.decide(policy, result, rules, key);
     if (refunds && decision.action === 'allow') {
       decision.charge = charge(policy, key, rules, result, askedAt, false);
     }
@@ -327,8 +326,7 @@ export class RateLimitEngine {
       };
     }
     const result = this.local.consumeNow(key, local);
-    const decision = this.decide(policy, result, local);
-    decision.counted = { key, rules: local };
+    const decision = this.decide(policy, result, local, key);
     if (
       decision.action === 'allow' &&
       (policy.skipSuccessfulRequests || policy.skipFailedRequests)
@@ -338,16 +336,21 @@ export class RateLimitEngine {
     return decision;
   }
 
+  /** Every field set here, at once: one object shape per decision, however it is used after. */
   private decide(
     policy: ThrottlePolicy,
     result: RateLimitResult,
     limits: readonly RateLimitRule[],
+    key: string,
   ): RateLimitDecision {
+    const counted = { key, rules: limits };
     if (result.allowed) {
       return {
         action: 'allow',
         headers: policy.headers === 'always' ? rateLimitHeaders(policy, result, limits) : {},
         result,
+        charge: undefined,
+        counted,
       };
     }
     const exhausted = result.limits
@@ -361,6 +364,7 @@ export class RateLimitEngine {
         policy.headers !== 'never' ? rateLimitHeaders(policy, result, limits) : {},
       ),
       result,
+      counted,
     };
   }
 }
@@ -394,6 +398,8 @@ const ALLOW_UNCOUNTED: RateLimitDecision = Object.freeze({
   action: 'allow',
   headers: Object.freeze({}) as Record<string, string>,
   result: undefined,
+  charge: undefined,
+  counted: undefined,
 });
 
 function ignoredUserAgent(request: RateLimitRequest, policy: ThrottlePolicy): boolean {
