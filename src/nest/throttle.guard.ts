@@ -107,9 +107,14 @@ export class ThrottleGuard implements CanActivate {
     const controller = context.getClass();
     const where = `${controller.name}.${handler.name}`;
     const type = context.getType();
+    // `@SkipThrottle()` on the handler (or its class) says the limits are meant for HTTP only.
+    const skipped =
+      this.reflector.get(SkipThrottleMetadata, handler) === true ||
+      this.reflector.get(SkipThrottleMetadata, controller) === true;
     if (
-      this.reflector.get(ThrottleMetadata, handler) ||
-      this.reflector.get(ThrottleMetadata, controller)
+      !skipped &&
+      (this.reflector.get(ThrottleMetadata, handler) ||
+        this.reflector.get(ThrottleMetadata, controller))
     ) {
       throw new TollgateConfigError(
         'TOLLGATE_THROTTLE_NOT_HTTP',
@@ -117,9 +122,6 @@ export class ThrottleGuard implements CanActivate {
       );
     }
     this.outsideHttpSeen.add(handler);
-    const skipped =
-      this.reflector.get(SkipThrottleMetadata, handler) === true ||
-      this.reflector.get(SkipThrottleMetadata, controller) === true;
     if (this.options.throttle?.limits && !skipped) {
       new Logger('Tollgate').warn(
         `the module-wide throttle limits do not apply to ${where}: it runs in a "${type}" context, and ThrottleGuard limits HTTP requests only (add @SkipThrottle() to it to say so)`,

@@ -32,6 +32,10 @@ class Handlers {
 @Controller()
 class LimitedClass {
   any(): void {}
+
+  /** Limits meant for the class's HTTP routes, said not to apply here. */
+  @SkipThrottle()
+  resolver(): void {}
 }
 
 @Module({
@@ -93,9 +97,12 @@ describe('ThrottleGuard outside HTTP', () => {
       }
       expect(warn).toHaveBeenCalledTimes(1);
       expect(String(warn.mock.calls[0]?.[0])).toContain('Handlers.plain');
-      // @SkipThrottle() says it already: no warning.
+      // @SkipThrottle() says it already: no warning, and no refusal of its class's @Throttle.
       expect(
         await guard.canActivate(context('graphql', Handlers, Handlers.prototype.skipped)),
+      ).toBe(true);
+      expect(
+        await guard.canActivate(context('graphql', LimitedClass, LimitedClass.prototype.resolver)),
       ).toBe(true);
       expect(warn).toHaveBeenCalledTimes(1);
     } finally {
