@@ -64,6 +64,27 @@ describe('giving back the units of skipped requests', () => {
     expect((await other.engine.check(request, other.policy)).action).toBe('allow');
   });
 
+  it('gives back to the in-process limiter what it counted while the store was down', async () => {
+    const clock = new FakeClock();
+    const down = { consume: () => Promise.reject(new Error('ECONNREFUSED')) };
+    const engine = new RateLimitEngine(down, { clock, onEvent: () => undefined });
+    const policy = resolveThrottlePolicy([
+      {
+        limits: { tries: { limit: 2, ttl: '1m', onStoreUnavailable: 'local' } },
+        settings: { skipSuccessfulRequests: true },
+      },
+    ]);
+    for (let i = 0; i < 5; i++) {
+      const decision = await engine.check(request, policy);
+      if (decision.action !== 'allow' || !decision.charge) throw new Error('expected a charge');
+      expect(decision.charge.local).toBe(true);
+      await engine.settle(decision.charge, 200);
+    }
+    expect((await engine.check(request, policy)).action).toBe('allow');
+    expect((await engine.check(request, policy)).action).toBe('allow');
+    expect((await engine.check(request, policy)).action).toBe('reject');
+  });
+
   it('carries no charge when no skip rule gives anything back', async () => {
     const { engine, policy } = setup({}, 'fixed-window');
     const decision = await engine.check(request, policy);
