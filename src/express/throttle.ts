@@ -173,12 +173,13 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
+  // Async, so a throwing scope or route function rejects like every other failure.
   return Object.assign(middleware, {
-    get: (given: Req | RateLimitClientRef) => limiter.get(client(given)),
-    reset: (given: Req | RateLimitClientRef) => limiter.reset(client(given)),
-    penalty: (given: Req | RateLimitClientRef, units?: number) =>
+    get: async (given: Req | RateLimitClientRef) => limiter.get(client(given)),
+    reset: async (given: Req | RateLimitClientRef) => limiter.reset(client(given)),
+    penalty: async (given: Req | RateLimitClientRef, units?: number) =>
       limiter.penalty(client(given), units),
-    reward: (given: Req | RateLimitClientRef, units?: number) =>
+    reward: async (given: Req | RateLimitClientRef, units?: number) =>
       limiter.reward(client(given), units),
   });
 }

@@ -57,7 +57,7 @@ export class ThrottleAdmin {
   ) {}
 
   /** The state of the client a request came from, on the limits that counted it; charges nothing. */
-  get(request: NestRequest): Promise<RateLimitResult> {
+  async get(request: NestRequest): Promise<RateLimitResult> {
     const { limiter, client } = this.counted(request);
     return limiter.get(client);
   }
@@ -175,22 +175,22 @@ export class NestRateLimiter {
   }
 
   /** The client's state on every limit as a request would see it now; charges nothing. */
-  get(client: NestRequest | RateLimitClientRef): Promise<RateLimitResult> {
+  async get(client: NestRequest | RateLimitClientRef): Promise<RateLimitResult> {
     return this.limiter.get(this.client(client));
   }
 
   /** Forgets the client's counters and blocks on these limits. */
-  reset(client: NestRequest | RateLimitClientRef): Promise<void> {
+  async reset(client: NestRequest | RateLimitClientRef): Promise<void> {
     return this.limiter.reset(this.client(client));
   }
 
   /** Takes `units` (default 1) from every limit of the client, at most emptying each. */
-  penalty(client: NestRequest | RateLimitClientRef, units?: number): Promise<void> {
+  async penalty(client: NestRequest | RateLimitClientRef, units?: number): Promise<void> {
     return this.limiter.penalty(this.client(client), units);
   }
 
   /** Gives `units` (default 1) back on every limit of the client, never beyond a whole quota. */
-  reward(client: NestRequest | RateLimitClientRef, units?: number): Promise<void> {
+  async reward(client: NestRequest | RateLimitClientRef, units?: number): Promise<void> {
     return this.limiter.reward(this.client(client), units);
   }
 
