@@ -118,7 +118,9 @@ export function rateLimitStoreContract(
           const stillBlocked = await store.consume(key, rules);
           expect(stillBlocked.allowed).toBe(false);
           expect(stillBlocked.retryAfterMs).toBeGreaterThan(0);
-          expect(stillBlocked.retryAfterMs).toBeLessThanOrEqual(800);
+          // 800 ms and a little slack: a store of several nodes (a quorum) starts the block on each
+          // node as that node sees the rejection, and reports the latest of them.
+          expect(stillBlocked.retryAfterMs).toBeLessThanOrEqual(850);
           await elapse(stillBlocked.retryAfterMs + 30);
           expect((await store.consume(key, rules)).allowed).toBe(true);
         });
