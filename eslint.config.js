@@ -1,8 +1,24 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Only src/otel.ts imports OpenTelemetry: an optional peer, never loaded unless asked for. */
+const OTEL_FENCE = {
+  group: ['@opentelemetry/*'],
+  message: 'only src/otel.ts imports @opentelemetry/*: it is an optional peer dependency',
+};
+
+const OPTIONAL_PEERS =
+  '@nestjs/terminus and @nestjs/swagger are optional: only their own entry points (src/nest/terminus/, src/nest/openapi/) load them';
+const OPTIONAL_PEER_IMPORTS = {
+  group: ['@nestjs/terminus', '@nestjs/swagger'],
+  message: OPTIONAL_PEERS,
+};
+
 const LAYERS =
   'core/ knows nothing of stores, HTTP or frameworks; stores/ implement core; adapters (nest/, express/) never import each other';
+
+const CLIENT =
+  'tollgate/client must run in a browser as built: no imports (not even of the core) and no Node globals';
 
 export default tseslint.config(
   {
@@ -44,6 +60,7 @@ export default tseslint.config(
               message: LAYERS,
             },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -58,6 +75,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/http/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -72,6 +90,7 @@ export default tseslint.config(
           patterns: [
             { group: ['**/stores/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
+            OTEL_FENCE,
           ],
         },
       ],
@@ -82,7 +101,76 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/express/**', 'express', 'fastify'], message: LAYERS }] },
+        {
+          patterns: [
+            { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
+            OPTIONAL_PEER_IMPORTS,
+            OTEL_FENCE,
+          ],
+        },
+      ],
+    },
+  },
+  // The optional integrations, each behind an entry point of its own.
+  {
+    files: ['src/nest/terminus/**/*.ts', 'src/nest/openapi/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
+            OTEL_FENCE,
+          ],
+        },
+      ],
+    },
+  },
+  // tollgate/client runs in browsers as it is built: one file that imports nothing (not even the
+  // core) and touches no Node global, so `dist/client.js` loads as an ES module without a bundler.
+  // test/unit/layering.test.ts checks that this fence bites too.
+  {
+    files: ['src/client.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'ImportDeclaration, ImportExpression, ExportAllDeclaration, ExportNamedDeclaration[source]',
+          message: CLIENT,
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'process',
+          'Buffer',
+          'require',
+          'global',
+          '__dirname',
+          '__filename',
+          'setImmediate',
+        ].map((name) => ({ name, message: CLIENT })),
+      ],
+    },
+  },
+  // The sample's checkout page: a plain ES module the browser runs as it is.
+  {
+    files: ['sample-app/src/shared/demo/*.js'],
+    languageOptions: { globals: { document: 'readonly', fetch: 'readonly' } },
+  },
+  {
+    files: ['src/index.ts', 'src/nest.ts', 'src/express.ts', 'src/testing.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            OPTIONAL_PEER_IMPORTS,
+            { group: ['**/terminus/**', '**/openapi/**'], message: OPTIONAL_PEERS },
+            OTEL_FENCE,
+          ],
+        },
       ],
     },
   },
@@ -91,7 +179,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }] },
+        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }, OTEL_FENCE] },
       ],
     },
   },

@@ -1,5 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
+
+const manifest = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+  name: string;
+  exports: Record<string, string | { default: string }>;
+};
+
+/** Each entry point of the package, by its import name, to the source its built file comes from. */
+const entryPoints = Object.entries(manifest.exports).flatMap(([subpath, target]) =>
+  typeof target === 'string'
+    ? []
+    : [
+        {
+          find: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
+          replacement: fileURLToPath(
+            new URL(
+              target.default.replace('./dist/', './src/').replace(/\.js$/, '.ts'),
+              import.meta.url,
+            ),
+          ),
+        },
+      ],
+);
 
 // Nest's dependency injection reads the constructor parameter types that the compiler emits as
 // decorator metadata; esbuild cannot emit them, so the test transform is SWC.
@@ -13,6 +38,14 @@ export default defineConfig({
       },
     }),
   ],
+  // The sample imports the package by its name; in tests that name means the sources, so the tests
+  // and the sample share one copy of every class.
+  resolve: {
+    alias: entryPoints.map(({ find, replacement }) => ({
+      find: new RegExp(`^${find}$`),
+      replacement,
+    })),
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

@@ -153,6 +153,26 @@ export const TARGETS = [
     tollgate: true,
     packages: [],
   },
+  // The same two rows with Tollgate's events recorded through the OpenTelemetry metrics SDK:
+  // what turning on `openTelemetryEvents()` costs a first execution.
+  {
+    id: 'tollgate-nest-idempotency-otel',
+    section: 'idempotency',
+    framework: 'nest',
+    label: 'Tollgate @Idempotent (Nest), OpenTelemetry metrics on',
+    workload: 'fresh-key',
+    tollgate: true,
+    packages: ['@opentelemetry/api', '@opentelemetry/sdk-metrics'],
+  },
+  {
+    id: 'tollgate-express-idempotency-otel',
+    section: 'idempotency',
+    framework: 'express',
+    label: 'Tollgate idempotent() (Express), OpenTelemetry metrics on',
+    workload: 'fresh-key',
+    tollgate: true,
+    packages: ['@opentelemetry/api', '@opentelemetry/sdk-metrics'],
+  },
   {
     id: 'node-idempotency-nest',
     section: 'idempotency',

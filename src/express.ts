@@ -1,10 +1,10 @@
 /**
- * Tollgate for Express 4 and 5:
- * `import { idempotent, throttle, RedisStore } from 'tollgate/express'`.
+ * Tollgate for Express 4 and 5: `import { idempotent, throttle } from 'tollgate/express'`.
+ * Stores, option types and errors come from `tollgate`.
  */
 export {
   idempotent,
-  type IdempotencyMiddleware,
+  type IdempotentMiddleware,
   type IdempotentMiddlewareOptions,
 } from './express/idempotent.js';
 export {
@@ -12,20 +12,16 @@ export {
   type ThrottleMiddleware,
   type ThrottleMiddlewareOptions,
 } from './express/throttle.js';
+export type { ExpressWaitForStoreOptions } from './express/startup.js';
+export { storeHealth, type StoreHealthMiddlewareOptions } from './express/health.js';
+export { documentTollgateRoute, type OpenApiPathsDocument } from './express/openapi.js';
 export type {
   ExpressMiddleware,
   ExpressRequestLike,
   NextFunctionLike,
   RouteOption,
 } from './express/request.js';
-export {
-  defaultScope,
-  type HttpRequestLike,
-  type ScopeParts,
-  type ScopeResolver,
-} from './http/request.js';
-export * from './index.js';
-
+export { defaultScope, type HttpRequestLike } from './http/request.js';
 declare global {
   // Express's own augmentation point (as Passport's `req.user` and express-rate-limit's
   // `req.rateLimit` use): the type of `req.idempotency` in every handler.

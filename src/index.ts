@@ -1,27 +1,79 @@
-/** Tollgate's framework-free core and stores: `import { RedisStore } from 'tollgate'`. */
-export { days, hours, minutes, seconds, toMilliseconds, type Duration } from './core/duration.js';
+/**
+ * Tollgate's stores, options and errors, for every framework: `import { RedisStore } from 'tollgate'`.
+ * The NestJS adapter is `tollgate/nest`, the Express one `tollgate/express`; store authors find the
+ * contract suites in `tollgate/testing`.
+ */
+
+// Durations, wherever an option takes one.
+export { days, hours, minutes, seconds, type Duration } from './core/duration.js';
+
+// Errors: every one has a stable `code` and a page (`errorPage(code)`); HTTP ones a problem `type`.
 export {
+  errorPage,
   PROBLEM_CONTENT_TYPE,
-  PROBLEM_TYPE_BASE,
+  problemType,
   StoreUnavailableError,
   TollgateConfigError,
   TollgateHttpError,
   type ProblemDetails,
   type ProblemSlug,
+  type TollgateConfigCode,
+  type TollgateErrorCode,
+  type TollgateProblemCode,
 } from './core/errors.js';
-export { canonicalJson, fingerprintRequest, type FingerprintInput } from './core/fingerprint.js';
-export { MAX_KEY_LENGTH, parseIdempotencyKey, storageKey } from './core/keys.js';
+
+// Idempotency: the options of `@Idempotent()` and `idempotent()`, the lease a handler runs under,
+// and what `onEvent` hears.
 export {
-  Execution,
-  IdempotencyEngine,
-  REPLAYED_HEADER,
-  type CapturedResponse,
-  type IdempotencyDecision,
-  type IdempotencyEngineOptions,
-  type IdempotencyEvent,
-  type IdempotencyRequest,
-} from './core/idempotency/engine.js';
-export { safetyMarginMs, type IdempotencyLease } from './core/lease/lease.js';
+  DEFAULT_REPLAY_HEADERS,
+  defaultOutcome,
+  type IdempotencyOptions,
+  type IdempotencyOutcome,
+  type IdempotencyStoreUnavailablePolicy,
+  type IdempotencyStrategy,
+} from './core/idempotency/options.js';
+export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
+export type { IdempotencyLease } from './core/lease/lease.js';
+// The key as Tollgate reads it from the header (`k1` and `"k1"` are one key), for a handler that
+// records it.
+export { parseIdempotencyKey } from './core/keys.js';
+
+// Rate limiting: the options of `@Throttle()` and `throttle()`, and what `onEvent` hears.
+export type {
+  PerRequest,
+  RateLimitHeadersMode,
+  RateLimitRequest,
+  ThrottleKey,
+  ThrottleLimit,
+  ThrottleLimits,
+  ThrottleSettings,
+  ThrottleSkip,
+  ThrottleStoreUnavailablePolicy,
+  ThrottleTracker,
+} from './core/ratelimit/options.js';
+export type {
+  RateLimitCharge,
+  RateLimitCounted,
+  RateLimitDecisionOutcome,
+  RateLimitEvent,
+  RateLimitRejection,
+} from './core/ratelimit/engine.js';
+// The admin API: read, reset, penalise or reward a client's counters.
+export {
+  RateLimiter,
+  type RateLimitClient,
+  type RateLimitClientRef,
+} from './core/ratelimit/limiter.js';
+
+// Events: what one `onEvent` hears of idempotency, rate limiting and leases (`tollgate/otel`
+// records them as OpenTelemetry metrics).
+export type { TollgateEvent } from './core/events.js';
+export type { StoreOperation } from './core/report.js';
+
+// Who a key or a counter belongs to.
+export type { ScopeParts, ScopeResolver } from './core/scope.js';
+
+// Exclusive leases: one worker among many.
 export {
   ExclusiveLeases,
   validateExclusiveLeaseOptions,
@@ -31,66 +83,8 @@ export {
   type ExclusiveLeasesOptions,
   type ExclusiveWork,
 } from './core/lease/exclusive.js';
-export { scopeKey, userScope, type ScopeParts, type ScopeResolver } from './core/scope.js';
-export {
-  DEFAULT_REPLAY_HEADERS,
-  defaultOutcome,
-  resolveIdempotencyPolicy,
-  type IdempotencyOptions,
-  type IdempotencyPolicy,
-  type IdempotencyStrategy,
-  type Outcome,
-  type StoreUnavailablePolicy,
-} from './core/idempotency/options.js';
-export {
-  RateLimitEngine,
-  type RateLimitDecision,
-  type RateLimitEngineOptions,
-  type RateLimitCharge,
-  type RateLimitEvent,
-  type RateLimitCounted,
-  type RateLimitRejection,
-} from './core/ratelimit/engine.js';
-export {
-  RATE_LIMIT_HEADER,
-  RATE_LIMIT_POLICY_HEADER,
-  policyHeaderValue,
-  rateLimitHeaderValue,
-} from './core/ratelimit/headers.js';
-export {
-  RateLimiter,
-  type RateLimitClient,
-  type RateLimitClientRef,
-} from './core/ratelimit/limiter.js';
-export {
-  InProcessRateLimiter,
-  type InProcessRateLimiterOptions,
-} from './core/ratelimit/in-process.js';
-export {
-  resolveThrottlePolicy,
-  routeKey,
-  validateThrottleDefaults,
-  type PerRequest,
-  type RateLimitHeadersMode,
-  type RateLimitRequest,
-  type RateLimitStoreFailurePolicy,
-  type ResolvedLimit,
-  type ThrottleKey,
-  type ThrottleLayer,
-  type ThrottleLimit,
-  type ThrottleLimits,
-  type ThrottlePolicy,
-  type ThrottleRouteLimits,
-  type ThrottleSettings,
-  type ThrottleSkip,
-  type ThrottleTracker,
-} from './core/ratelimit/options.js';
-export { clientAddress, groupAddress, resolveTracker } from './core/ratelimit/tracker.js';
-export {
-  describeRateLimitRequest,
-  type RateLimitHttpRequestLike,
-} from './http/rate-limit-request.js';
-export { systemClock, type Clock } from './core/clock.js';
+
+// Stores, and waiting for one at start-up.
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
 export {
   RedisStore,
@@ -98,6 +92,13 @@ export {
   type RedisStoreOptions,
 } from './stores/redis/redis-store.js';
 export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-store.js';
+export { waitForStore, type StoreReadiness, type WaitForStoreOptions } from './core/startup.js';
+export type { Clock } from './core/clock.js';
+
+// Health: is the store answering (for readiness probes).
+export { checkStoreHealth } from './core/health.js';
+
+// The store contract, for a store of your own (checked by `tollgate/testing`).
 export {
   TollgateStore,
   type BeginResult,
@@ -109,6 +110,8 @@ export {
   type RateLimitRule,
   type RateLimitState,
   type RateLimitStore,
+  type StoreHealth,
+  type StoreHealthOptions,
   type StoredResponse,
   type UnstorableReason,
 } from './core/store.js';

@@ -24,11 +24,12 @@
  *   elapse: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
  * }));
  * // Or one capability at a time: idempotencyStoreContract, rateLimitStoreContract,
- * // leaseStoreContract, with the same arguments.
+ * // leaseStoreContract, healthStoreContract, with the same arguments.
  * ```
  */
-import type { IdempotencyStore, RateLimitStore } from './core/store.js';
+import type { IdempotencyStore, RateLimitStore, TollgateStore } from './core/store.js';
 import type { ContractSetup, ContractTestApi } from './testing/api.js';
+import { healthStoreContract } from './testing/health-contract.js';
 import { idempotencyStoreContract } from './testing/idempotency-contract.js';
 import { leaseStoreContract } from './testing/lease-contract.js';
 import { rateLimitStoreContract } from './testing/rate-limit-contract.js';
@@ -41,6 +42,7 @@ export {
   type ContractTestApi,
 } from './testing/api.js';
 export { idempotencyStoreContract, leaseStoreContract, rateLimitStoreContract };
+export { healthStoreContract };
 
 /** Which suites `storeContract` runs; all of them by default. */
 export interface StoreContractOptions {
@@ -49,9 +51,12 @@ export interface StoreContractOptions {
 }
 
 /**
- * Every suite on one store: idempotency, leases and (unless `rateLimiting: false`) rate limiting.
+ * Every suite on one store: idempotency, leases, health (when the store has `health()`) and
+ * (unless `rateLimiting: false`) rate limiting.
  */
-export function storeContract<Store extends IdempotencyStore & Partial<RateLimitStore>>(
+export function storeContract<
+  Store extends IdempotencyStore & Partial<RateLimitStore> & Pick<TollgateStore, 'health'>,
+>(
   api: ContractTestApi,
   name: string,
   setup: ContractSetup<Store>,
@@ -59,6 +64,7 @@ export function storeContract<Store extends IdempotencyStore & Partial<RateLimit
 ): void {
   idempotencyStoreContract(api, name, setup);
   leaseStoreContract(api, name, setup);
+  healthStoreContract(api, name, setup);
   if (options.rateLimiting ?? true) {
     rateLimitStoreContract(api, name, () => {
       const subject = setup();

@@ -8,6 +8,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 
 import { HIGH_LIMIT } from '../targets.mjs';
+import { tollgateMetrics } from './otel.mjs';
 import { SkipTarget } from './skip.mjs';
 
 let nextId = 1;
@@ -31,10 +32,10 @@ async function tollgateStore(redisUrl) {
   return store;
 }
 
-async function tollgateIdempotent(redisUrl) {
+async function tollgateIdempotent(redisUrl, onEvent) {
   const { idempotent } = await importTollgateExpress();
   const store = await tollgateStore(redisUrl);
-  return idempotent({ store, strategy: 'key' });
+  return idempotent({ store, strategy: 'key', ...(onEvent ? { onEvent } : {}) });
 }
 
 async function importTollgateExpress() {
@@ -53,6 +54,9 @@ const builders = {
   'express-bare': async () => [],
 
   'tollgate-express-idempotency': async ({ redisUrl }) => [await tollgateIdempotent(redisUrl)],
+  'tollgate-express-idempotency-otel': async ({ redisUrl }) => [
+    await tollgateIdempotent(redisUrl, await tollgateMetrics()),
+  ],
   // Same app; only the workload differs (one key for the whole run).
   'tollgate-express-replay': async ({ redisUrl }) => [await tollgateIdempotent(redisUrl)],
 

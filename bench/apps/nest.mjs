@@ -18,6 +18,7 @@ import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 
 import { HIGH_LIMIT } from '../targets.mjs';
+import { tollgateMetrics } from './otel.mjs';
 import { SkipTarget } from './skip.mjs';
 
 /** Applies method decorators (and `@Body()` on the first parameter) like `tsc` does. */
@@ -110,6 +111,16 @@ const builders = {
     const store = await tollgateStore(redisUrl);
     return appModule({
       imports: [TollgateModule.forRoot({ store })],
+      controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
+    });
+  },
+
+  'tollgate-nest-idempotency-otel': async ({ redisUrl }) => {
+    const { TollgateModule, Idempotent } = await tollgateNest();
+    const onEvent = await tollgateMetrics();
+    const store = await tollgateStore(redisUrl);
+    return appModule({
+      imports: [TollgateModule.forRoot({ store, onEvent })],
       controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
     });
   },

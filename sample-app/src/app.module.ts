@@ -1,9 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import type { Duration, TollgateStore } from '../../src/index.js';
-import { TollgateModule } from '../../src/nest.js';
+import { TerminusModule } from '@nestjs/terminus';
+import type { Duration, TollgateEvent, TollgateStore } from 'tollgate';
+import { TollgateModule } from 'tollgate/nest';
+import { TollgateHealthIndicator } from 'tollgate/nest/terminus';
 import { CommandsController } from './commands.controller.js';
+import { DemoController } from './demo.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
+import { HealthController } from './health.controller.js';
 import { LoginController } from './login.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
@@ -18,6 +22,8 @@ export interface SampleOptions {
   ledger: PaymentLedger;
   /** The in-progress lease; the sample lets it be shortened to show crash recovery quickly. */
   lease?: Duration;
+  /** Hears Tollgate's events: idempotency, rate limits and leases. */
+  onEvent?: (event: TollgateEvent) => void;
 }
 
 @Module({})
@@ -29,7 +35,9 @@ export class AppModule {
         TollgateModule.forRoot({
           store: options.store,
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
+          ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
         }),
+        TerminusModule,
       ],
       controllers: [
         OrdersController,
@@ -38,8 +46,11 @@ export class AppModule {
         CommandsController,
         QuotesController,
         LoginController,
+        DemoController,
+        HealthController,
       ],
       providers: [
+        TollgateHealthIndicator,
         { provide: PaymentLedger, useValue: options.ledger },
         { provide: APP_GUARD, useClass: DemoAuthGuard },
         { provide: APP_FILTER, useClass: ProblemJsonFilter },

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
-import { Idempotent } from '../../src/nest.js';
+import { Idempotent } from 'tollgate/nest';
 import { ExecutionCounter } from './shared/orders.js';
 import { ROUTE_PROTECTION } from './shared/protection.js';
 

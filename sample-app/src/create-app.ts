@@ -2,8 +2,9 @@ import 'reflect-metadata';
 
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { TollgateStore } from '../../src/index.js';
+import type { TollgateStore } from 'tollgate';
 import { AppModule } from './app.module.js';
+import { serveDocs } from './docs.js';
 import { openStores, type SampleAppConfig } from './shared/config.js';
 import type { PaymentLedger } from './shared/payments.js';
 
@@ -22,6 +23,7 @@ export async function createSampleApp(
     store,
     ledger,
     ...(config.lease === undefined ? {} : { lease: config.lease }),
+    ...(config.onEvent === undefined ? {} : { onEvent: config.onEvent }),
   });
   const options = config.logger === false ? { logger: false as const } : {};
   const app =
@@ -29,6 +31,7 @@ export async function createSampleApp(
       ? await NestFactory.create(module, await fastifyAdapter(), options)
       : await NestFactory.create(module, options);
   app.enableShutdownHooks();
+  serveDocs(app);
   return { app, store, ledger };
 }
 

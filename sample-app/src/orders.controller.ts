@@ -1,6 +1,6 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { Idempotent } from '../../src/nest.js';
+import { Idempotent } from 'tollgate/nest';
 import {
   InvalidRequestError,
   OrderBook,

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Req } from '@nestjs/common';
-import type { IdempotencyLease } from '../../src/index.js';
-import { Idempotent, Lease } from '../../src/nest.js';
+import type { IdempotencyLease } from 'tollgate';
+import { Idempotent, Lease } from 'tollgate/nest';
 import { PaymentLedger, takePayment, type LedgerEntry, type Payment } from './shared/payments.js';
 import { ROUTE_PROTECTION } from './shared/protection.js';
 

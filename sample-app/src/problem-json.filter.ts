@@ -8,8 +8,8 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { PROBLEM_CONTENT_TYPE, TollgateHttpError } from '../../src/index.js';
-import { TollgateHttpException } from '../../src/nest.js';
+import { PROBLEM_CONTENT_TYPE, TollgateHttpError } from 'tollgate';
+import { TollgateHttpException } from 'tollgate/nest';
 import { SERVER_ERROR_DETAIL, sampleProblem } from './shared/http.js';
 import { InvalidRequestError } from './shared/orders.js';
 

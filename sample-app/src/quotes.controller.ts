@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { Throttle } from '../../src/nest.js';
+import { Throttle } from 'tollgate/nest';
 import { quote, ROUTE_LIMITS, search } from './shared/limits.js';
 
 @Controller()

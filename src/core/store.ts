@@ -151,6 +151,24 @@ export interface RateLimitStore {
   reset(key: string, rules: readonly RateLimitRule[]): Promise<void>;
 }
 
+/** What a store says about itself when asked (`health()`): for readiness probes and dashboards. */
+export interface StoreHealth {
+  /** `up`: the store answered in time and can serve requests; `down`: it cannot, now. */
+  status: 'up' | 'down';
+  /** How long the check took, in milliseconds (the round trip of a Redis `PING`). */
+  latencyMs: number;
+  /** Why it is down, or what was checked; never a password. */
+  detail?: string;
+  /** For a store made of several (`QuorumStore`): each node's own health, in order. */
+  nodes?: readonly StoreHealth[];
+}
+
+/** How long a health check may take. */
+export interface StoreHealthOptions {
+  /** A store slower than this is reported down. Default 1000 ms. */
+  timeoutMs?: number;
+}
+
 /** A store Tollgate can use. Stores own their connections only when they created them. */
 export interface TollgateStore extends IdempotencyStore {
   /**
@@ -165,10 +183,26 @@ export interface TollgateStore extends IdempotencyStore {
   reset?: RateLimitStore['reset'];
   /** A short name for logs and problem details: `redis`, `memory`. */
   readonly kind: string;
-  /** Resolves once the store can serve requests (the Redis connection is ready). */
+  /**
+   * Where the store keeps its data, for log lines, with any password hidden:
+   * `redis://127.0.0.1:6379`. Absent for a store in this process.
+   */
+  readonly location?: string;
+  /**
+   * Resolves once the store can serve requests (the Redis connection is ready). It may never
+   * settle while the store stays unreachable: callers bound the wait (see `waitForStore`).
+   */
   ready?(): Promise<void>;
+  /** While the store cannot serve requests: the last reason it knows (a connection error). */
+  connectionProblem?(): string | undefined;
   /** Releases what the store created (connections, timers); a client passed in is left open. */
   close?(): Promise<void>;
+  /**
+   * Whether the store can serve requests now, answered within `timeoutMs` (never hangs). Every
+   * built-in store implements it. Optional so that a store of your own still type-checks: ask
+   * through `checkStoreHealth(store)`, which bounds the time and reports such a store `up`.
+   */
+  health?(options?: StoreHealthOptions): Promise<StoreHealth>;
 }
 
 /** Injection token for the store, beside the interface of the same name (as @nestjs/throttler does). */

@@ -22,6 +22,8 @@ import { ResponseCapture } from '../http/response-capture.js';
 import { sendProblem, sendReplay } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
+import { afterStoreWait, type ExpressWaitForStoreOptions } from './startup.js';
+import { rememberProtection } from './openapi.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -30,7 +32,7 @@ import {
 } from './request.js';
 
 /** Express middleware that protects a route against duplicate requests. */
-export type IdempotencyMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> =
+export type IdempotentMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> =
   ExpressMiddleware<Req>;
 
 /** Options of `idempotent()`: where results live, who is asking, and the route's idempotency options. */
@@ -51,7 +53,13 @@ export interface IdempotentMiddlewareOptions<
   route?: RouteOption<Req>;
   /** Methods the middleware protects; others pass straight through. Default POST, PUT, PATCH and DELETE. */
   methods?: readonly string[];
-  /** Receives events worth logging or counting. Default: warnings on the console. */
+  /**
+   * How long requests that arrive while the store is still connecting are held (the wait is
+   * shared by every middleware on the store, and logs one line on the console while the store
+   * cannot be reached). `false`: never hold them. Default `{ timeout: '5s' }`.
+   */
+  waitForStore?: ExpressWaitForStoreOptions | false;
+  /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: IdempotencyEvent) => void;
 }
 
@@ -72,11 +80,21 @@ export interface IdempotentMiddlewareOptions<
  */
 export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   options: IdempotentMiddlewareOptions<Req> = {},
-): IdempotencyMiddleware<Req> {
-  const { store, namespace, scope, route, methods, onEvent, ...routeOptions } = options;
+): IdempotentMiddleware<Req> {
+  const {
+    store: given,
+    namespace,
+    scope,
+    route,
+    methods,
+    onEvent,
+    waitForStore,
+    ...routeOptions
+  } = options;
+  const store = given ?? defaultStore();
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveIdempotencyPolicy(routeOptions, undefined, { decorated: true });
-  const engine = new IdempotencyEngine(store ?? defaultStore(), {
+  const engine = new IdempotencyEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
   });
@@ -84,7 +102,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
   ResponseCapture.prepare();
 
-  return function tollgateIdempotency(req, res, next) {
+  const middleware: IdempotentMiddleware<Req> = function tollgateIdempotency(req, res, next) {
     if (!protectedMethods.has(req.method.toUpperCase()) || !idempotencyHandled.mark(req)) {
       next();
       return;
@@ -119,6 +137,10 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
+  const served = afterStoreWait(store, waitForStore, middleware);
+  // What documentTollgateRoute reads: the middleware the app mounts.
+  rememberProtection(served, { kind: 'idempotency', policy, methods: protectedMethods });
+  return served;
 }
 
 /** Carries out the engine's decision; true when the route's handlers should run. */

@@ -27,6 +27,8 @@ import { whenResponseDone } from '../http/response-done.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
+import { afterStoreWait, type ExpressWaitForStoreOptions } from './startup.js';
+import { rememberProtection } from './openapi.js';
 import {
   matchedRoute,
   type ExpressMiddleware,
@@ -71,7 +73,13 @@ export interface ThrottleMiddlewareOptions<
    * `app.use()` shares one counter and a client cannot escape a limit by varying the path.
    */
   route?: RouteOption<Req>;
-  /** Receives events worth logging or counting. Default: warnings on the console. */
+  /**
+   * How long requests that arrive while the store is still connecting are held (the wait is
+   * shared by every middleware on the store, and logs one line on the console while the store
+   * cannot be reached). `false`: never hold them. Default `{ timeout: '5s' }`.
+   */
+  waitForStore?: ExpressWaitForStoreOptions | false;
+  /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
   /**
    * Answers a refused request instead of the default problem+json (429, 403 or 503): send any
@@ -104,10 +112,21 @@ export interface ThrottleMiddlewareOptions<
 export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   options: ThrottleMiddlewareOptions<Req>,
 ): ThrottleMiddleware<Req> {
-  const { limits, store, namespace, scope, route, onEvent, handler, ...settings } = options;
+  const {
+    limits,
+    store: storeOption,
+    namespace,
+    scope,
+    route,
+    onEvent,
+    handler,
+    waitForStore,
+    ...settings
+  } = options;
+  const store = storeOption ?? defaultStore();
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveThrottlePolicy([{ limits, settings }]);
-  const engine = new RateLimitEngine(store ?? defaultStore(), {
+  const engine = new RateLimitEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
   });
@@ -173,8 +192,11 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       (error: unknown) => next(toError(error)),
     );
   };
+  const served = afterStoreWait(store, waitForStore, middleware);
+  // What documentTollgateRoute reads: the middleware the app mounts.
+  rememberProtection(served, { kind: 'throttle', policy });
   // Async, so a throwing scope or route function rejects like every other failure.
-  return Object.assign(middleware, {
+  return Object.assign(served, {
     get: async (given: Req | RateLimitClientRef) => limiter.get(client(given)),
     reset: async (given: Req | RateLimitClientRef) => limiter.reset(client(given)),
     penalty: async (given: Req | RateLimitClientRef, units?: number) =>

@@ -16,11 +16,7 @@ import { Observable, of } from 'rxjs';
 import { TollgateHttpError } from '../core/errors.js';
 import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
 import { MESSAGE_METHOD } from '../core/idempotency/message.js';
-import {
-  resolveIdempotencyPolicy,
-  UNSAFE_METHODS,
-  type IdempotencyPolicy,
-} from '../core/idempotency/options.js';
+import type { IdempotencyPolicy } from '../core/idempotency/options.js';
 import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
 import { attachLease } from '../http/leases.js';
@@ -32,7 +28,8 @@ import type { StoredResponse } from '../core/store.js';
 import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
 import { problemException } from './tollgate-http.exception.js';
-import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
+import { IdempotentMetadata } from './metadata.js';
+import { idempotencyPolicyOf } from './route-policies.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /**
@@ -211,18 +208,13 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 
   private resolvePolicy(context: ExecutionContext, method: string): IdempotencyPolicy | null {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride(SkipIdempotencyMetadata, targets)) return null;
-    const routeOptions = this.reflector.getAllAndOverride(IdempotentMetadata, targets);
-    // Without @Idempotent(), only a global registration reaches here: protect unsafe methods, key optional.
-    if (!routeOptions && !UNSAFE_METHODS.has(method.toUpperCase())) return null;
+    const controller = context.getClass();
+    const handler = context.getHandler();
     try {
-      return resolveIdempotencyPolicy(routeOptions, this.options.idempotency, {
-        decorated: !!routeOptions,
-      });
+      return idempotencyPolicyOf(this.reflector, controller, handler, method, this.options);
     } catch (error) {
       new Logger('Tollgate').error(
-        `invalid idempotency options on ${context.getClass().name}.${context.getHandler().name}`,
+        `invalid idempotency options on ${controller.name}.${handler.name}`,
       );
       throw error;
     }

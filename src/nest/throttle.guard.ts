@@ -11,11 +11,7 @@ import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { TollgateConfigError } from '../core/errors.js';
 import { RateLimitEngine, storeCannotAdjust } from '../core/ratelimit/engine.js';
 import { RateLimiter } from '../core/ratelimit/limiter.js';
-import {
-  resolveThrottlePolicy,
-  type ThrottlePolicy,
-  type ThrottleSkip,
-} from '../core/ratelimit/options.js';
+import type { ThrottlePolicy } from '../core/ratelimit/options.js';
 import {
   describeRateLimitRequest,
   type RateLimitHttpRequestLike,
@@ -24,14 +20,13 @@ import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
 import { whenResponseDone } from '../http/response-done.js';
 import { rawResponse, routeTemplate } from './http-context.js';
+import { throttlePolicyOf } from './route-policies.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /** Marks a request this guard already decided, so global and per-route registration never count twice. */
 const HANDLED = sharedHandledRequests('tollgate:throttle-handled');
-
-type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
 
 /**
  * Translates between Nest and the rate-limit engine: reads the route's limits, asks the engine,
@@ -155,9 +150,8 @@ export class ThrottleGuard implements CanActivate {
 export const COUNTED_BY = new WeakMap<object, RateLimiter>();
 
 /**
- * A route's policy from the module's defaults, the controller's and the handler's `@Throttle()`
- * and `@SkipThrottle()`; null when it is not throttled. A misconfiguration is logged with the
- * route's name and thrown.
+ * A route's policy (see `throttlePolicyOf`), checked against what the store can do; null when it
+ * is not throttled. A misconfiguration is logged with the route's name and thrown.
  */
 export function resolveRoutePolicy(
   reflector: Reflector,
@@ -166,43 +160,18 @@ export function resolveRoutePolicy(
   controller: Type,
   handler: ReturnType<ExecutionContext['getHandler']>,
 ): ThrottlePolicy | null {
-  const defaults = options.throttle;
-  const onController = reflector.get(ThrottleMetadata, controller);
-  const onHandler = reflector.get(ThrottleMetadata, handler);
-  if (!defaults?.limits && !onController && !onHandler) return null;
-  const skip = mergeSkips(
-    reflector.get(SkipThrottleMetadata, controller),
-    reflector.get(SkipThrottleMetadata, handler),
-  );
   try {
-    const policy = resolveThrottlePolicy(
-      [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
-      skip,
-    );
+    const policy = throttlePolicyOf(reflector, controller, handler, options);
     if (
+      policy &&
       (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
       !engine.storeSupportsAdjusting
     ) {
       throw storeCannotAdjust();
     }
-    return policy.limits.length > 0 ? policy : null;
+    return policy;
   } catch (error) {
     new Logger('Tollgate').error(`invalid throttle options on ${controller.name}.${handler.name}`);
     throw error;
   }
-}
-
-/**
- * The handler's `@SkipThrottle()` wins over the controller's, name by name: a controller may skip
- * everything and one handler bring back `{ burst: false }`.
- */
-function mergeSkips(onController: SkipValue, onHandler: SkipValue): ThrottleSkip {
-  return (name) => {
-    for (const layer of [onHandler, onController]) {
-      if (layer === undefined) continue;
-      if (layer === true) return true;
-      if (Object.prototype.hasOwnProperty.call(layer, name)) return layer[name] === true;
-    }
-    return false;
-  };
 }

@@ -1,10 +1,11 @@
 import { ConfigurableModuleBuilder, type ExecutionContext } from '@nestjs/common';
 
-import type { IdempotencyEvent } from '../core/idempotency/engine.js';
+import type { TollgateEvent } from '../core/events.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
 import type { RateLimitEvent, RateLimitRejection } from '../core/ratelimit/engine.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
+import type { WaitForStoreOptions } from '../core/startup.js';
 import type { TollgateStore } from '../core/store.js';
 
 // The resolver is framework-free, shared with the Express adapter; Nest users import it from here.
@@ -14,7 +15,7 @@ export type { ScopeResolver } from '../http/request.js';
 export interface ThrottleModuleOptions extends ThrottleSettings {
   /** Limits every throttled route gets (every route, with a global `ThrottleGuard`); `@Throttle()` adds to them or changes them by name. Default none. */
   limits?: ThrottleLimits;
-  /** Receives rate-limit events (the store was unreachable). Default: warnings through Nest's `Logger`. */
+  /** Hears the rate-limit events too, besides the module's `onEvent`. Default: none. */
   onEvent?: (event: RateLimitEvent) => void;
   /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
   localMaxKeys?: number;
@@ -38,8 +39,18 @@ export interface TollgateModuleOptions {
   throttle?: ThrottleModuleOptions;
   /** The principal and tenant keys are scoped to. Default: `request.user.id` and `request.user.tenantId` when present. */
   scope?: ScopeResolver;
-  /** Receives events worth logging or counting. Default: warnings through Nest's `Logger`. */
-  onEvent?: (event: IdempotencyEvent) => void;
+  /**
+   * Hears every event of idempotency, rate limiting and exclusive leases: each decision, each store
+   * call, each failure (`openTelemetryEvents()` from `tollgate/otel` turns them into metrics).
+   * Default: failures only, as warnings through Nest's `Logger`, each kind at most every 10 s.
+   */
+  onEvent?: (event: TollgateEvent) => void;
+  /**
+   * How long the application's start waits for the store to connect, and whether it may start
+   * without it. While it waits, one line through Nest's `Logger` names the store and the reason.
+   * `false`: do not wait. Default `{ timeout: '5s', required: false }`.
+   */
+  waitForStore?: WaitForStoreOptions | false;
 }
 
 export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =

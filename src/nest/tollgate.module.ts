@@ -7,20 +7,16 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 
-import {
-  describeIdempotencyEvent,
-  IdempotencyEngine,
-  type IdempotencyEvent,
-} from '../core/idempotency/engine.js';
+import { IdempotencyEngine } from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
-import { ExclusiveLeases, type ExclusiveLeaseEvent } from '../core/lease/exclusive.js';
+import { ExclusiveLeases } from '../core/lease/exclusive.js';
 import {
   RateLimitEngine,
   storeCannotRateLimit,
   type RateLimitEvent,
-  describeRateLimitEvent,
 } from '../core/ratelimit/engine.js';
 import { validateThrottleDefaults } from '../core/ratelimit/options.js';
+import { waitForStore } from '../core/startup.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../core/store.js';
 import { exclusiveMethods } from './exclusive.decorator.js';
@@ -35,13 +31,29 @@ import {
 
 const logger = new Logger('Tollgate');
 
-const logEvent = (event: IdempotencyEvent): void => logger.warn(describeIdempotencyEvent(event));
-const logRateLimitEvent = (event: RateLimitEvent): void =>
-  logger.warn(describeRateLimitEvent(event));
-const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
-  if (event.type === 'lease-lost')
-    logger.warn(`lost the exclusive lease ${event.name}: ${event.reason}`);
-};
+/** Where the engines' default reporters write when the app listens to nothing itself. */
+const warn = (line: string): void => logger.warn(line);
+
+/**
+ * The rate-limit engine's listener: the module's `onEvent` and `throttle.onEvent`, both when both
+ * are given; `undefined` when neither is, so the engine keeps its quiet default.
+ */
+function rateLimitListener(
+  options: TollgateModuleOptions,
+): ((event: RateLimitEvent) => void) | undefined {
+  const all = options.onEvent;
+  const own = options.throttle?.onEvent;
+  if (all && own) {
+    return (event) => {
+      try {
+        own(event);
+      } finally {
+        all(event);
+      }
+    };
+  }
+  return own ?? all;
+}
 
 /**
  * Tollgate for NestJS. `TollgateModule.forRoot({ store })` or `forRootAsync({ useFactory, inject })`;
@@ -62,7 +74,7 @@ const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
         resolveIdempotencyPolicy(undefined, options.idempotency, { decorated: false });
         return new IdempotencyEngine(store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
-          onEvent: options.onEvent ?? logEvent,
+          ...(options.onEvent === undefined ? { warn } : { onEvent: options.onEvent }),
         });
       },
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
@@ -73,12 +85,13 @@ const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) => {
         // Module-wide defaults are checked at start-up, not on the first request.
         validateThrottleDefaults(options.throttle);
+        const onEvent = rateLimitListener(options);
         const engine = new RateLimitEngine(store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.throttle?.localMaxKeys === undefined
             ? {}
             : { localMaxKeys: options.throttle.localMaxKeys }),
-          onEvent: options.throttle?.onEvent ?? logRateLimitEvent,
+          ...(onEvent === undefined ? { warn } : { onEvent }),
         });
         if (options.throttle?.limits && !engine.storeSupportsRateLimiting) {
           throw storeCannotRateLimit();
@@ -94,7 +107,7 @@ const logLeaseEvent = (event: ExclusiveLeaseEvent): void => {
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) =>
         new ExclusiveLeases(store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
-          onEvent: logLeaseEvent,
+          ...(options.onEvent === undefined ? { warn } : { onEvent: options.onEvent }),
         }),
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
     },
@@ -116,18 +129,25 @@ export class TollgateModule
 {
   constructor(
     @Inject(TollgateStore) private readonly store: TollgateStore,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: TollgateModuleOptions,
     private readonly leases: ExclusiveLeases,
     private readonly discovery: DiscoveryService,
   ) {
     super();
   }
 
-  /** Finds the providers and controllers with `@Exclusive()` methods and gives them this app's leases. */
-  onModuleInit(): void {
+  /**
+   * Gives the providers and controllers with `@Exclusive()` methods this app's leases, then waits
+   * (bounded) for the store, so the first requests after `listen()` find it connected.
+   */
+  async onModuleInit(): Promise<void> {
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
       if (exclusiveMethods.has(instance)) exclusiveMethods.bind(instance, this.leases);
     }
+    const wait = this.options.waitForStore;
+    if (wait === false) return;
+    await waitForStore(this.store, { ...wait, log: (line) => logger.warn(line) });
   }
 
   async onApplicationShutdown(): Promise<void> {

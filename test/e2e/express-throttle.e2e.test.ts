@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   idempotent,
   throttle,
-  TollgateConfigError,
   type ExpressRequestLike,
   type ThrottleMiddlewareOptions,
 } from '../../src/express.js';
-import { MemoryStore, type TollgateStore } from '../../src/index.js';
+import { MemoryStore, TollgateConfigError, type TollgateStore } from '../../src/index.js';
 import { request, type HttpResult } from '../helpers/http.js';
 import { serveExpressApp, type ServedExpressApp } from '../helpers/express-server.js';
 import type { RedisServer } from '../helpers/redis-server.js';
@@ -157,10 +156,23 @@ describe.each(['memory', 'redis'] as const)('throttle() on Express 5, %s store',
     expect(limited.headers.get('ratelimit')).toMatch(/^"burst";r=0;t=\d+$/);
     expect(limited.json()).toMatchObject({
       status: 429,
-      type: expect.stringMatching(/\/rate-limited$/),
+      type: expect.stringMatching(/\/rate-limited\.md$/),
       limits: ['burst'],
     });
     expect(runsOf('burst')).toBe(before);
+  });
+
+  it('counts HEAD against the GET route, which Express answers with the same handler', async () => {
+    const user = { authorization: `Bearer ${randomUUID()}` };
+    const head = (): Promise<HttpResult> => request(baseUrl, 'HEAD', '/burst', { headers: user });
+    const statuses = [
+      (await head()).status,
+      (await get('/burst', user)).status,
+      (await head()).status,
+      (await get('/burst', user)).status,
+      (await head()).status,
+    ];
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
   });
 
   it('checks named limits together: a rejected request consumes from none of them', async () => {

@@ -323,7 +323,7 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
         expect(duplicate.headers.get('content-type')).toBe('application/problem+json');
         expect(duplicate.json()).toMatchObject({
           status: 409,
-          type: expect.stringMatching(/\/response-not-replayable$/),
+          type: expect.stringMatching(/\/response-not-replayable\.md$/),
           reason: 'streamed',
         });
         expect(runsOf(name)).toBe(before + 1);
@@ -362,7 +362,7 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
         .toBe(409);
       const retry = await post('/destroy-mid-body', key);
       expect(retry.json()).toMatchObject({
-        type: expect.stringMatching(/response-not-replayable$/),
+        type: expect.stringMatching(/response-not-replayable\.md$/),
       });
       expect(runsOf('destroy-mid-body')).toBe(1);
     });
@@ -383,7 +383,7 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       const retry = await post('/stream-slowly', key);
       expect(retry.status).toBe(409);
       expect(retry.json()).toMatchObject({
-        type: expect.stringMatching(/response-not-replayable$/),
+        type: expect.stringMatching(/response-not-replayable\.md$/),
       });
       expect(runsOf('stream-slowly')).toBe(1);
     });
@@ -407,7 +407,7 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       const meanwhile = await post('/outlives-lease', key);
       expect(meanwhile.status).toBe(409);
       expect(meanwhile.json()).toMatchObject({
-        type: expect.stringMatching(/request-in-progress$/),
+        type: expect.stringMatching(/request-in-progress\.md$/),
       });
       await sleep(900);
       const retry = await post('/outlives-lease', key);
@@ -449,7 +449,7 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
         expect(response.status).toBe(500);
         expect(response.headers.get('content-type')).toBe('application/problem+json');
         expect(response.json()).toMatchObject({
-          type: expect.stringMatching(/scope-unresolved$/),
+          type: expect.stringMatching(/scope-unresolved\.md$/),
           detail: expect.stringContaining('`scope` option'),
         });
       }
@@ -496,7 +496,7 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       const missing = await post('/mounted/items/1', undefined);
       expect(missing.status).toBe(400);
       expect(missing.json()).toMatchObject({
-        type: expect.stringMatching(/\/idempotency-key-missing$/),
+        type: expect.stringMatching(/\/idempotency-key-missing\.md$/),
       });
     });
 

@@ -274,7 +274,7 @@ describe.each(NEST_PLATFORMS)('Nest response capture and global registration on 
     expect(executions).toBe(1);
     expect(second.status).toBe(409);
     expect(second.json()).toMatchObject({
-      type: expect.stringMatching(/response-not-replayable$/),
+      type: expect.stringMatching(/response-not-replayable\.md$/),
       reason: 'streamed',
     });
   });

@@ -52,7 +52,9 @@ describe('Nest sample when Redis fails', () => {
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBe('1');
       expect(response.headers.get('content-type')).toBe('application/problem+json');
-      expect(response.json()).toMatchObject({ type: expect.stringMatching(/store-unavailable$/) });
+      expect(response.json()).toMatchObject({
+        type: expect.stringMatching(/store-unavailable\.md$/),
+      });
       // The deadline is 1 s; allow for a loaded machine, but never a hang.
       expect(elapsed).toBeLessThan(2_500);
     } finally {

@@ -84,7 +84,7 @@ describe.each(
     expect(changed.headers.get('content-type')).toBe('application/problem+json');
     expect(changed.json()).toMatchObject({
       status: 422,
-      type: expect.stringMatching(/idempotency-key-reused$/),
+      type: expect.stringMatching(/idempotency-key-reused\.md$/),
     });
     expect(await orderCount()).toBe(before);
   });
@@ -259,7 +259,7 @@ describe.each(
         expect(response.status).toBe(415);
         expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
         expect(response.json()).toMatchObject({
-          type: expect.stringMatching(/body-not-readable$/),
+          type: expect.stringMatching(/body-not-readable\.md$/),
         });
       }
     }

@@ -239,7 +239,7 @@ describe.each(['tcp', 'redis'] as const)(
       const error = await sendError('charge', { id, amount: 500 });
       expect(error).toMatchObject({
         status: 422,
-        type: expect.stringMatching(/idempotency-key-reused$/),
+        type: expect.stringMatching(/idempotency-key-reused\.md$/),
       });
       expect(count('charge')).toBe(before);
     });
@@ -263,7 +263,7 @@ describe.each(['tcp', 'redis'] as const)(
       const error = await sendError('slow', message);
       expect(error).toMatchObject({
         status: 409,
-        type: expect.stringMatching(/request-in-progress$/),
+        type: expect.stringMatching(/request-in-progress\.md$/),
       });
       const reply = await first;
       expect(await send('slow', message)).toEqual(reply);

@@ -15,7 +15,7 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { IdempotencyEngine, type IdempotencyRequest } from '../../src/index.js';
+import { IdempotencyEngine, type IdempotencyRequest } from '../../src/core/idempotency/engine.js';
 import { Idempotent, TollgateModule } from '../../src/nest.js';
 import { request } from '../helpers/http.js';
 import { createNestApp, NEST_PLATFORMS } from '../helpers/nest-platforms.js';

@@ -104,7 +104,7 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
         expect(changed.headers.get('content-type')).toBe('application/problem+json');
         expect(changed.json()).toMatchObject({
           status: 422,
-          type: expect.stringMatching(/\/idempotency-key-reused$/),
+          type: expect.stringMatching(/\/idempotency-key-reused\.md$/),
         });
         expect(await count('/orders')).toBe(before);
       });
@@ -132,7 +132,10 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
         expect(response.headers.get('content-type')).toBe('application/problem+json');
         const problem = response.json();
         expect(Object.keys(problem).sort()).toEqual(PROBLEM_FIELDS);
-        expect(problem).toMatchObject({ status: 400, type: expect.stringMatching(`/${slug}$`) });
+        expect(problem).toMatchObject({
+          status: 400,
+          type: expect.stringMatching(`/${slug}\\.md$`),
+        });
         expect(await count('/orders')).toBe(before);
       });
 
@@ -221,7 +224,7 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
         expect(duplicate.status).toBe(409);
         expect(duplicate.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
         expect(duplicate.json()).toMatchObject({
-          type: expect.stringMatching(/\/request-in-progress$/),
+          type: expect.stringMatching(/\/request-in-progress\.md$/),
         });
         const first = await slow;
         expect(first.status).toBe(201);
@@ -314,7 +317,7 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
         expect(duplicate.status).toBe(409);
         expect(duplicate.headers.get('retry-after')).toBe('2');
         expect(duplicate.json()).toMatchObject({
-          type: expect.stringMatching(/\/duplicate-request$/),
+          type: expect.stringMatching(/\/duplicate-request\.md$/),
         });
         expect(await count('/commands')).toBe(before + 1);
         await sleep(2_100);
@@ -342,7 +345,7 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
         expect(limited.headers.get('ratelimit')).toMatch(/^"default";r=0;t=\d+$/);
         expect(limited.json()).toMatchObject({
           status: 429,
-          type: expect.stringMatching(/\/rate-limited$/),
+          type: expect.stringMatching(/\/rate-limited\.md$/),
         });
         // Another user has a quota of their own.
         expect(
@@ -390,7 +393,7 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
           expect(response.headers.get('retry-after')).toBe('1');
           expect(response.headers.get('content-type')).toBe('application/problem+json');
           expect(response.json()).toMatchObject({
-            type: expect.stringMatching(/\/store-unavailable$/),
+            type: expect.stringMatching(/\/store-unavailable\.md$/),
           });
           // Unprotected routes do not depend on the store.
           expect((await request(baseUrl, 'GET', '/orders')).status).toBe(200);

@@ -98,7 +98,10 @@ const ledgerOf = async (baseUrl: string): Promise<{ count: number; payments: Led
 function expectProblem(response: HttpResult, status: number, slug: string): void {
   expect(response.status).toBe(status);
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(response.json()).toMatchObject({ status, type: expect.stringMatching(`/${slug}$`) });
+  expect(response.json()).toMatchObject({
+    status,
+    type: expect.stringMatching(`/${slug}(\\.md)?$`),
+  });
 }
 
 describe.each(VARIANTS)('$name sample: POST /payments', (variant) => {
@@ -197,7 +200,7 @@ describe.each(VARIANTS)('$name sample: POST /payments', (variant) => {
       ['with a delayMs out of range', { amount: 1, delayMs: 30_001 }],
     ])('answers a body %s with a 400 problem and records nothing', async (_, body) => {
       const before = (await ledgerOf(baseUrl)).count;
-      expectProblem(await pay(baseUrl, randomUUID(), body), 400, 'request-invalid');
+      expectProblem(await pay(baseUrl, randomUUID(), body), 400, 'invalid-request');
       expect((await ledgerOf(baseUrl)).count).toBe(before);
     });
 

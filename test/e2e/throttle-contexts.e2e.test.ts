@@ -8,14 +8,8 @@ import { NestFactory } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import {
-  MemoryStore,
-  SkipThrottle,
-  Throttle,
-  ThrottleGuard,
-  TollgateConfigError,
-  TollgateModule,
-} from '../../src/nest.js';
+import { MemoryStore, TollgateConfigError } from '../../src/index.js';
+import { SkipThrottle, Throttle, ThrottleGuard, TollgateModule } from '../../src/nest.js';
 
 @Controller()
 class Handlers {

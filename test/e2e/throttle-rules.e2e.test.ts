@@ -31,16 +31,14 @@ import { throttle, type ThrottleMiddleware } from '../../src/express.js';
 import {
   MemoryStore,
   RedisStore,
-  Throttle,
-  ThrottleAdmin,
-  TollgateModule,
   type RateLimitRejection,
   type RateLimitRequest,
   type RateLimitResult,
   type ThrottleLimits,
   type ThrottleSettings,
   type TollgateStore,
-} from '../../src/nest.js';
+} from '../../src/index.js';
+import { Throttle, ThrottleAdmin, TollgateModule } from '../../src/nest.js';
 import { request, type HttpResult } from '../helpers/http.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';

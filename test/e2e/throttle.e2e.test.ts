@@ -21,15 +21,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleApp } from '../../sample-app/src/create-app.js';
 import {
-  Idempotent,
   MemoryStore,
   RedisStore,
+  type RateLimitEvent,
+  type TollgateStore,
+} from '../../src/index.js';
+import {
+  Idempotent,
   SkipThrottle,
   Throttle,
   ThrottleGuard,
   TollgateModule,
-  type RateLimitEvent,
-  type TollgateStore,
 } from '../../src/nest.js';
 import { request, type HttpResult } from '../helpers/http.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -224,7 +226,7 @@ function expectRateLimited(response: HttpResult): void {
   expect(Number.isInteger(retryAfter)).toBe(true);
   expect(retryAfter).toBeGreaterThanOrEqual(1);
   expect(response.json()).toMatchObject({
-    type: 'https://tollgate.dev/problems/rate-limited',
+    type: 'https://unpkg.com/tollgate/docs/problems/rate-limited.md',
     title: 'Too many requests',
     status: 429,
   });
@@ -511,7 +513,7 @@ describe('when Redis cannot be reached', () => {
         expect(allowed.status).toBe(200);
         expect(Date.now() - started).toBeLessThan(2_000);
         expect(allowed.headers.get('ratelimit')).toBeNull();
-        expect(events.at(-1)).toMatchObject({ type: 'store-unavailable', outcome: 'allowed' });
+        expect(failures(events).at(-1)).toMatchObject({ outcome: 'allowed' });
 
         // reject: 503 problem+json with Retry-After.
         const rejected = await request(baseUrl, 'GET', '/t/fail-reject', from(client));
@@ -519,10 +521,10 @@ describe('when Redis cannot be reached', () => {
         expect(rejected.headers.get('content-type')).toMatch(PROBLEM_JSON);
         expect(rejected.headers.get('retry-after')).toBe('1');
         expect(rejected.json()).toMatchObject({
-          type: 'https://tollgate.dev/problems/store-unavailable',
+          type: 'https://unpkg.com/tollgate/docs/problems/store-unavailable.md',
           status: 503,
         });
-        expect(events.at(-1)).toMatchObject({ outcome: 'rejected' });
+        expect(failures(events).at(-1)).toMatchObject({ outcome: 'rejected' });
 
         // local: the in-process limiter counts, bounded, until Redis answers again.
         const local = [];
@@ -532,7 +534,7 @@ describe('when Redis cannot be reached', () => {
         expect(local.map((response) => response.status)).toEqual([200, 200, 429]);
         expect(local[1]?.headers.get('ratelimit')).toMatch(/^"default";r=0;t=60$/);
         expectRateLimited(local[2] as HttpResult);
-        expect(events.at(-1)).toMatchObject({ outcome: 'local' });
+        expect(failures(events).at(-1)).toMatchObject({ outcome: 'local' });
       } finally {
         if (outage === 'paused') redis.resume();
         else await redis.restart();
@@ -593,3 +595,8 @@ describe('the sample app: GET /quotes and GET /search', () => {
     );
   });
 });
+
+/** The store-failure events among everything the engine reported. */
+function failures(events: readonly RateLimitEvent[]): RateLimitEvent[] {
+  return events.filter((event) => event.type === 'store-unavailable');
+}

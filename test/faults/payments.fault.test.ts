@@ -110,7 +110,7 @@ describe.each(VARIANTS)('%s sample, two processes on one Redis', (_, entry) => {
     const [fromA, fromB] = await Promise.all([frozen, taken]);
     expect(fromB.status).toBe(201);
     expect(fromA.status).toBe(409);
-    expect(fromA.json()).toMatchObject({ type: expect.stringMatching(/lease-lost$/) });
+    expect(fromA.json()).toMatchObject({ type: expect.stringMatching(/lease-lost\.md$/) });
     expect(await paymentsFor(key)).toHaveLength(1);
     // The result is recorded right after B answered: a retry gets it once it is.
     const replay = await payUntilCreated(a, key, 1_000);

@@ -1,15 +1,24 @@
 import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
- * The package as users get it: `npm pack`, then install the tarball into small throwaway apps and
- * use it every way a user would (ESM NestJS 12, CommonJS NestJS 11, Express in ESM and CommonJS),
- * type-checking the TypeScript ones with their own settings.
+ * The package as users get it: `npm pack` on a fresh checkout (no dist/: packing must build it),
+ * then install the tarball into small throwaway apps and use it every way a user would (ESM
+ * NestJS 12, CommonJS NestJS 11, Express in ESM and CommonJS), type-checking the TypeScript ones
+ * with their own settings.
  */
 const root = resolve('.');
 const require = createRequire(import.meta.url);
@@ -34,13 +43,38 @@ function run(command: string, args: string[], options: ExecFileSyncOptions = {})
 const npm = (args: string[], cwd: string): string =>
   run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd });
 
+/**
+ * What a fresh clone holds: the files git tracks (as they are in the working tree) and new ones it
+ * does not ignore, but nothing built. The dependencies are the root's, linked rather than installed.
+ */
+function freshCheckout(): string {
+  const checkout = join(work, 'checkout');
+  const files = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: root,
+  })
+    .split('\0')
+    .filter((file) => file !== '');
+  for (const file of files) {
+    mkdirSync(dirname(join(checkout, file)), { recursive: true });
+    try {
+      cpSync(join(root, file), join(checkout, file));
+    } catch {
+      // Deleted in the working tree but not yet in the index: a fresh clone would not have it either.
+    }
+  }
+  symlinkSync(join(root, 'node_modules'), join(checkout, 'node_modules'), 'dir');
+  return checkout;
+}
+
 beforeAll(() => {
-  run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root });
-  const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], root)) as Array<{
+  const checkout = freshCheckout();
+  const packed = JSON.parse(
+    npm(['pack', '--json', '--pack-destination', work], checkout),
+  ) as Array<{
     filename: string;
   }>;
   tarball = join(work, packed[0]!.filename);
-}, 120_000);
+}, 180_000);
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
@@ -57,10 +91,37 @@ describe('the packed package', () => {
       'dist/express.js',
       'dist/testing.js',
       'dist/testing.d.ts',
+      'dist/client.js',
+      'dist/client.d.ts',
+      'dist/nest-terminus.js',
+      'dist/nest-terminus.d.ts',
+      'dist/nest-openapi.js',
+      'dist/nest-openapi.d.ts',
+      'dist/otel.js',
+      'dist/otel.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
+    for (const entry of ['LICENSE', 'README.md', 'CHANGELOG.md', 'docs/errors/README.md']) {
+      expect(listing).toContain(`package/${entry}`);
+    }
     expect(listing).not.toMatch(/package\/(src|test|sample-app|bench)\//);
+  });
+
+  it('ships source maps that carry their sources, and no maps pointing at unshipped files', () => {
+    const maps = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => entry.endsWith('.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    expect(maps.filter((entry) => entry.endsWith('.d.ts.map'))).toEqual([]);
+    for (const entry of maps) {
+      const map = JSON.parse(run('tar', ['-xzOf', tarball, entry])) as {
+        sources: string[];
+        sourcesContent?: Array<string | null>;
+      };
+      expect(map.sourcesContent?.length, entry).toBe(map.sources.length);
+      expect(map.sourcesContent?.every((content) => typeof content === 'string')).toBe(true);
+    }
   });
 
   it('exports tollgate/testing, and the contract suites in it import no test runner', () => {
@@ -81,6 +142,52 @@ describe('the packed package', () => {
       const source = run('tar', ['-xzOf', tarball, entry]);
       expect(source, entry).not.toMatch(/from ['"](vitest|@jest\/globals|jest)['"]/);
     }
+  });
+
+  it('exports tollgate/client as one file that imports nothing, so a browser loads it as it is', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+    };
+    expect(manifest.exports['./client']).toEqual({
+      types: './dist/client.d.ts',
+      default: './dist/client.js',
+    });
+    expect(manifest.typesVersions['*'].client).toEqual(['./dist/client.d.ts']);
+    const source = run('tar', ['-xzOf', tarball, 'package/dist/client.js']);
+    expect(source).toContain('export async function idempotentFetch');
+    expect(source).not.toMatch(/^\s*(import|export .* from)\b|\bimport\(|\brequire\(/m);
+  });
+
+  it('loads @nestjs/terminus and @nestjs/swagger only from tollgate/nest/terminus and tollgate/nest/openapi', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(manifest.exports['./nest/terminus']).toEqual({
+      types: './dist/nest-terminus.d.ts',
+      default: './dist/nest-terminus.js',
+    });
+    expect(manifest.exports['./nest/openapi']).toEqual({
+      types: './dist/nest-openapi.d.ts',
+      default: './dist/nest-openapi.js',
+    });
+    expect(manifest.typesVersions['*']['nest/terminus']).toEqual(['./dist/nest-terminus.d.ts']);
+    expect(manifest.typesVersions['*']['nest/openapi']).toEqual(['./dist/nest-openapi.d.ts']);
+    expect(manifest.peerDependenciesMeta['@nestjs/terminus']?.optional).toBe(true);
+    expect(manifest.peerDependenciesMeta['@nestjs/swagger']?.optional).toBe(true);
+    const modules = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => /^package\/dist\/.*\.js$/.test(entry));
+    const importers = (peer: string): string[] =>
+      modules.filter((entry) =>
+        new RegExp(`from ['"]${peer}['"]`).test(run('tar', ['-xzOf', tarball, entry])),
+      );
+    expect(importers('@nestjs/terminus')).toEqual([
+      'package/dist/nest/terminus/tollgate-health.indicator.js',
+    ]);
+    expect(importers('@nestjs/swagger').sort()).toEqual(['package/dist/nest/openapi/document.js']);
   });
 
   it('passes publint', () => {

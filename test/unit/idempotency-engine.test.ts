@@ -79,12 +79,12 @@ describe('IdempotencyEngine', () => {
     ]);
   });
 
-  it('answers 409 with Retry-After while the first request runs', async () => {
+  it('answers 409 with a short Retry-After while the first request runs, not the whole lease', async () => {
     expectAction(await engine.begin(request(), policy({ lease: '30s' })), 'proceed');
     const second = expectAction(await engine.begin(request(), policy({ lease: '30s' })), 'reject');
     expect(second.error.status).toBe(409);
-    expect(second.error.headers['Retry-After']).toBe('30');
-    expect(second.error.type).toMatch(/request-in-progress$/);
+    expect(second.error.headers['Retry-After']).toBe('1');
+    expect(second.error.type).toMatch(/request-in-progress\.md$/);
   });
 
   it('answers 422 when the key comes back with another body, and does not run it', async () => {
@@ -104,6 +104,31 @@ describe('IdempotencyEngine', () => {
     const optional = resolveIdempotencyPolicy({}, undefined, { decorated: false });
     expect(expectAction(await engine.begin(request({ key: '' }), optional), 'bypass').reason).toBe(
       'no-key',
+    );
+  });
+
+  it('runs a request without a key unprotected on an optional route, whatever its body', async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    const decision = await engine.begin(
+      request({ key: '', body: deep }),
+      policy({ required: false }),
+    );
+    expect(decision).toEqual({ action: 'bypass', reason: 'no-key' });
+  });
+
+  it.each([
+    ['required', { required: 'yes' }],
+    ['fingerprintHeaders', { fingerprintHeaders: 'x-tenant' }],
+    ['fingerprintQuery', { fingerprintQuery: [1] }],
+    ['replayHeaders', { replayHeaders: 'etag' }],
+    ['outcome', { outcome: 'store' }],
+  ])('names %s when it has the wrong type', (name, options) => {
+    expect(() => policy(options as unknown as IdempotencyOptions)).toThrow(
+      expect.objectContaining({
+        code: 'TOLLGATE_INVALID_OPTION',
+        message: expect.stringContaining(name),
+      }),
     );
   });
 
@@ -149,7 +174,7 @@ describe('IdempotencyEngine', () => {
     await first.execution.finish({ status: 200, unstorable: 'too-large' });
     const duplicate = expectAction(await engine.begin(request(), policy()), 'reject');
     expect(duplicate.error.status).toBe(409);
-    expect(duplicate.error.type).toMatch(/response-not-replayable$/);
+    expect(duplicate.error.type).toMatch(/response-not-replayable\.md$/);
   });
 
   it('never replays one scope the response of another with the same key', async () => {
@@ -201,7 +226,7 @@ describe('IdempotencyEngine', () => {
       'reject',
     );
     expect(decision.error.status).toBe(415);
-    expect(decision.error.type).toMatch(/body-not-readable$/);
+    expect(decision.error.type).toMatch(/body-not-readable\.md$/);
   });
 
   it('key strategy: runs a request whose body it cannot read, keyed by the client key', async () => {
@@ -280,7 +305,12 @@ describe('IdempotencyEngine with a store that fails', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(decision.error.status).toBe(503);
     expect(decision.error.headers['Retry-After']).toBe('1');
-    expect(events.map((event) => event.type)).toEqual(['store-unavailable']);
+    expect(events.map((event) => event.type)).toEqual([
+      'store-call',
+      'store-unavailable',
+      'decision',
+    ]);
+    expect(events.at(-1)).toMatchObject({ outcome: 'store-unavailable-rejected' });
   });
 
   it('runs unprotected and reports it when the route allows that', async () => {
@@ -295,7 +325,13 @@ describe('IdempotencyEngine with a store that fails', () => {
       'bypass',
     );
     expect(decision.reason).toBe('store-unavailable');
-    expect(events[0]).toMatchObject({ type: 'store-unavailable', policy: 'allow' });
+    expect(events.find((event) => event.type === 'store-unavailable')).toMatchObject({
+      policy: 'allow',
+    });
+    expect(events.at(-1)).toMatchObject({
+      type: 'decision',
+      outcome: 'store-unavailable-allowed',
+    });
   });
 });
 

@@ -19,7 +19,7 @@ function expect400(value: string | string[]): TollgateHttpError {
   } catch (error) {
     expect(error).toBeInstanceOf(TollgateHttpError);
     expect((error as TollgateHttpError).status).toBe(400);
-    expect((error as TollgateHttpError).type).toMatch(/idempotency-key-invalid$/);
+    expect((error as TollgateHttpError).type).toMatch(/idempotency-key-invalid\.md$/);
     return error as TollgateHttpError;
   }
   throw new Error(`expected ${JSON.stringify(value)} to be rejected`);

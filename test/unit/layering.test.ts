@@ -31,6 +31,16 @@ describe('the layering fences', () => {
     ['src/nest/probe.ts', '../express/idempotent.js'],
     ['src/express/probe.ts', '../nest/decorators.js'],
     ['src/express/probe.ts', '@nestjs/common'],
+    ['src/nest/probe.ts', '@nestjs/terminus'],
+    ['src/nest/probe.ts', '@nestjs/swagger'],
+    ['src/nest.ts', './nest/terminus/tollgate-health.indicator.js'],
+    ['src/nest.ts', './nest/openapi/document.js'],
+    ['src/index.ts', '@nestjs/swagger'],
+    ['src/core/probe.ts', '@opentelemetry/api'],
+    ['src/stores/redis/probe.ts', '@opentelemetry/api'],
+    ['src/http/probe.ts', '@opentelemetry/api'],
+    ['src/nest/probe.ts', '@opentelemetry/api'],
+    ['src/express/probe.ts', '@opentelemetry/api'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).not.toEqual([]);
   });
@@ -42,7 +52,39 @@ describe('the layering fences', () => {
     ['src/nest/probe.ts', '../http/request.js'],
     ['src/nest/probe.ts', '../stores/memory/memory-store.js'],
     ['src/express/probe.ts', '../http/request.js'],
+    ['src/nest/terminus/probe.ts', '@nestjs/terminus'],
+    ['src/nest/openapi/probe.ts', '@nestjs/swagger'],
+    ['src/otel.ts', '@opentelemetry/api'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).toEqual([]);
+  });
+});
+
+describe('the client fence (tollgate/client runs in a browser as built)', () => {
+  async function clientErrors(code: string): Promise<string[]> {
+    const [result] = await eslint.lintText(code, { filePath: 'src/client.ts' });
+    return (result?.messages ?? [])
+      .filter((m) => m.ruleId === 'no-restricted-syntax' || m.ruleId === 'no-restricted-globals')
+      .map((m) => m.message);
+  }
+
+  it.each([
+    ["import { randomUUID } from 'node:crypto';\nexport const k = randomUUID;\n"],
+    ["import type { ProblemDetails } from './core/errors.js';\nexport type P = ProblemDetails;\n"],
+    ["export { PROBLEM_TYPE_BASE } from './index.js';\n"],
+    ["export * from './core/errors.js';\n"],
+    ["export const load = () => import('./index.js');\n"],
+    ['export const argv = process.argv;\n'],
+    ["export const bytes = Buffer.from('x');\n"],
+  ])('refuses %j', async (code) => {
+    expect(await clientErrors(code)).not.toEqual([]);
+  });
+
+  it('lets through web globals', async () => {
+    expect(
+      await clientErrors(
+        'export const go = () => fetch(new URL("https://x"), { signal: AbortSignal.timeout(1) });\n',
+      ),
+    ).toEqual([]);
   });
 });

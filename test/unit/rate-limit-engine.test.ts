@@ -70,7 +70,7 @@ describe('RateLimitEngine', () => {
       'Retry-After': '10',
     });
     expect(error.toProblem()).toMatchObject({
-      type: 'https://tollgate.dev/problems/rate-limited',
+      type: 'https://unpkg.com/tollgate/docs/problems/rate-limited.md',
       title: 'Too many requests',
       status: 429,
       limits: ['default'],
@@ -191,9 +191,12 @@ describe('RateLimitEngine when the store cannot be reached', () => {
       result: undefined,
     });
     expect(events).toMatchObject([
+      { type: 'store-call', operation: 'consume', ok: false },
       { type: 'store-unavailable', outcome: 'allowed', limits: { default: 'allow' } },
+      { type: 'decision', outcome: 'store-unavailable-allowed', limits: [] },
     ]);
-    expect((events[0] as { error: Error } | undefined)?.error.message).toMatch(/ECONNREFUSED/);
+    const failure = events.find((event) => event.type === 'store-unavailable');
+    expect(failure?.error.message).toMatch(/ECONNREFUSED/);
   });
 
   it('reject: answers 503 within the deadline when the store is silent', async () => {
@@ -212,7 +215,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     expect(error.status).toBe(503);
     expect(error.headers).toEqual({ 'Retry-After': '1' });
     expect(error.toProblem()).toMatchObject({
-      type: 'https://tollgate.dev/problems/store-unavailable',
+      type: 'https://unpkg.com/tollgate/docs/problems/store-unavailable.md',
       limits: ['default'],
     });
   });

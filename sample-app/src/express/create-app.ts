@@ -4,21 +4,23 @@ import express, {
   type Request,
   type RequestHandler,
 } from 'express';
-import { idempotent, throttle } from '../../../src/express.js';
+import { documentTollgateRoute, idempotent, storeHealth, throttle } from 'tollgate/express';
 import {
   PROBLEM_CONTENT_TYPE,
   TollgateHttpError,
   type IdempotencyOptions,
   type ThrottleLimits,
   type TollgateStore,
-} from '../../../src/index.js';
+} from 'tollgate';
 import { openStores, type SampleAppConfig } from '../shared/config.js';
+import { demoFile } from '../shared/demo.js';
 import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
 import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';
 import { ROUTE_LIMITS, quote, search } from '../shared/limits.js';
 import { checkLogin, LOGIN_FAILED, LOGIN_LIMITS, loginUserName } from '../shared/login.js';
 import { takePayment, type PaymentLedger } from '../shared/payments.js';
 import { ROUTE_PROTECTION } from '../shared/protection.js';
+import { sampleDocumentSkeleton } from './openapi.js';
 
 /**
  * The Express variant of the sample: the routes and behaviour of the Nest sample, with
@@ -29,66 +31,95 @@ export async function createExpressSampleApp(
 ): Promise<{ app: Express; store: TollgateStore; ledger: PaymentLedger }> {
   // Requests that arrive right after "listening" must find the store connected.
   const { store, ledger } = await openStores(config.redisUrl);
+  // Quiet when asked, like the Nest sample's `logger: false`; else the default warnings.
+  const onEvent = config.onEvent ?? (config.logger === false ? () => undefined : undefined);
   const protect = (options: IdempotencyOptions): RequestHandler =>
     idempotent({
       store,
       ...(config.lease === undefined ? {} : { lease: config.lease }),
-      // Quiet when asked, like the Nest sample's `logger: false`; else the default warnings.
-      ...(config.logger === false ? { onEvent: () => undefined } : {}),
+      ...(onEvent === undefined ? {} : { onEvent }),
       ...options,
     });
-  const quiet = config.logger === false ? { onEvent: () => undefined } : {};
-  const limit = (limits: ThrottleLimits): RequestHandler => throttle({ store, limits, ...quiet });
+  const events = onEvent === undefined ? {} : { onEvent };
+  const limit = (limits: ThrottleLimits): RequestHandler => throttle({ store, limits, ...events });
   // Every entry is one handler execution of this app, which GET answers with.
   const orders = new OrderBook();
   const reports = new ExecutionCounter('rep');
   const commands = new ExecutionCounter('cmd');
 
+  // The OpenAPI document: each protected route is documented from the middleware mounted on it.
+  const document = sampleDocumentSkeleton();
+  const documented = (method: string, path: string, ...middleware: RequestHandler[]) => {
+    documentTollgateRoute(document, method, path, ...middleware);
+    return middleware;
+  };
+
   const app = express();
+  // First, so a readiness probe is never parsed, limited nor protected: 200 or 503 within ~1 s.
+  app.get('/health', storeHealth({ store, timeout: '1s' }));
+  app.get('/docs-json', (_req, res) => {
+    res.json(document);
+  });
   // The same parsers, with the same limits, as Nest's default on Express.
   app.use(express.json(), express.urlencoded({ extended: true }));
   // Before the routes, so `req.user` scopes idempotency keys and rate limits per user.
   app.use(demoAuth);
 
-  app.post('/orders', protect(ROUTE_PROTECTION.orders), async (req, res) => {
-    const order = await orders.place(parseOrder(req.body));
-    res.status(201).set(orderHeaders(order)).json(order);
-  });
+  app.post(
+    '/orders',
+    ...documented('post', '/orders', protect(ROUTE_PROTECTION.orders)),
+    async (req, res) => {
+      const order = await orders.place(parseOrder(req.body));
+      res.status(201).set(orderHeaders(order)).json(order);
+    },
+  );
   app.get('/orders', (_req, res) => {
     res.json(orders.list());
   });
 
-  app.post('/payments', protect(ROUTE_PROTECTION.payments), async (req, res) => {
-    // `req.idempotency`: the lease this request runs under, put there by `idempotent()`.
-    const lease = req.idempotency;
-    const { user } = req as Request & { user?: { id: string } };
-    const idempotencyKey = req.headers['idempotency-key'];
-    res
-      .status(201)
-      .json(await takePayment(ledger, { body: req.body, idempotencyKey, user }, lease));
-  });
+  app.post(
+    '/payments',
+    ...documented('post', '/payments', protect(ROUTE_PROTECTION.payments)),
+    async (req, res) => {
+      // `req.idempotency`: the lease this request runs under, put there by `idempotent()`.
+      const lease = req.idempotency;
+      const { user } = req as Request & { user?: { id: string } };
+      const idempotencyKey = req.headers['idempotency-key'];
+      res
+        .status(201)
+        .json(await takePayment(ledger, { body: req.body, idempotencyKey, user }, lease));
+    },
+  );
   app.get('/payments', async (_req, res) => {
     res.json(await ledger.list());
   });
 
-  app.post('/reports', protect(ROUTE_PROTECTION.reports), (_req, res) => {
-    res.status(201).json(reports.run());
-  });
+  app.post(
+    '/reports',
+    ...documented('post', '/reports', protect(ROUTE_PROTECTION.reports)),
+    (_req, res) => {
+      res.status(201).json(reports.run());
+    },
+  );
   app.get('/reports', (_req, res) => {
     res.json(reports.count());
   });
 
-  app.post('/commands', protect(ROUTE_PROTECTION.commands), (_req, res) => {
-    res.status(202).json(commands.run());
-  });
+  app.post(
+    '/commands',
+    ...documented('post', '/commands', protect(ROUTE_PROTECTION.commands)),
+    (_req, res) => {
+      res.status(202).json(commands.run());
+    },
+  );
   app.get('/commands', (_req, res) => {
     res.json(commands.count());
   });
 
-  app.get('/quotes', limit(ROUTE_LIMITS.quotes), (_req, res) => {
+  app.get('/quotes', ...documented('get', '/quotes', limit(ROUTE_LIMITS.quotes)), (_req, res) => {
     res.json(quote());
   });
-  app.get('/search', limit(ROUTE_LIMITS.search), (req, res) => {
+  app.get('/search', ...documented('get', '/search', limit(ROUTE_LIMITS.search)), (req, res) => {
     res.json(search(req.query.q));
   });
 
@@ -99,13 +130,13 @@ export async function createExpressSampleApp(
     limits: LOGIN_LIMITS.perAddress,
     skipSuccessfulRequests: true,
     headers: 'when-limited',
-    ...quiet,
+    ...events,
   });
   const loginPerUser = throttle({
     store,
     limits: LOGIN_LIMITS.perUser,
     tracker: loginUserName,
-    ...quiet,
+    ...events,
   });
   app.post('/login', loginPerAddress, loginPerUser, async (req, res) => {
     const login = checkLogin(req.body);
@@ -115,6 +146,13 @@ export async function createExpressSampleApp(
     }
     await loginPerUser.reset(req);
     res.json(login);
+  });
+
+  // The checkout demo: the page, its script and tollgate/client, as `demoFile` serves them.
+  app.get('/demo{/:file}', async (req, res, next) => {
+    const file = await demoFile(req.params.file);
+    if (!file) return next();
+    res.status(200).set(file.headers).send(file.body);
   });
 
   app.use(notFound);

@@ -1,10 +1,12 @@
 import { createSampleApp } from '../create-app.js';
-import { configFromEnv, storeBanner } from '../shared/config.js';
+import { configFromEnv, exitIfStoreUnreachable, storeBanner } from '../shared/config.js';
 
 // The Nest sample on @nestjs/platform-fastify: the same modules, routes and behaviour as `npm start`.
 const { redisUrl, port, lease } = configFromEnv(process.env);
 
 console.log(storeBanner(redisUrl));
-const { app } = await createSampleApp({ redisUrl, lease, platform: 'fastify' });
+const { app } = await createSampleApp({ redisUrl, lease, platform: 'fastify' }).catch(
+  exitIfStoreUnreachable,
+);
 await app.listen(port, '127.0.0.1');
 console.log(`listening on http://127.0.0.1:${port}`);

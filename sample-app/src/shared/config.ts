@@ -1,4 +1,12 @@
-import { MemoryStore, RedisStore, type Duration, type TollgateStore } from '../../../src/index.js';
+import {
+  MemoryStore,
+  RedisStore,
+  StoreUnavailableError,
+  waitForStore,
+  type Duration,
+  type TollgateEvent,
+  type TollgateStore,
+} from 'tollgate';
 import { MemoryPaymentLedger, RedisPaymentLedger, type PaymentLedger } from './payments.js';
 
 /** What every variant of the sample is started with. */
@@ -8,6 +16,8 @@ export interface SampleAppConfig {
   /** The in-progress lease; shortened to show crash recovery quickly. */
   lease?: Duration | undefined;
   logger?: false;
+  /** Hears Tollgate's events (`openTelemetryEvents()` from `tollgate/otel`, say). Default: Tollgate's warnings. */
+  onEvent?: ((event: TollgateEvent) => void) | undefined;
 }
 
 /** The sample's settings from its environment: `PORT`, `REDIS_URL`, `TOLLGATE_LEASE`. */
@@ -26,16 +36,37 @@ export function storeBanner(redisUrl: string | undefined): string {
     : 'tollgate sample: store in-memory (set REDIS_URL to use Redis)';
 }
 
+/** How long the sample waits for Redis before it gives up starting. */
+export const STORE_WAIT: Duration = '10s';
+
 /**
  * Opens the store, and the payments ledger beside it (in the same Redis, or both in this
  * process), and waits until they are connected: requests right after "listening" must not fail.
+ * A Redis that stays unreachable fails the start (`StoreUnavailableError`, see `exitIfStoreUnreachable`).
  */
 export async function openStores(
   redisUrl: string | undefined,
 ): Promise<{ store: TollgateStore; ledger: PaymentLedger }> {
   if (!redisUrl) return { store: new MemoryStore(), ledger: new MemoryPaymentLedger() };
   const store = new RedisStore({ url: redisUrl });
-  await store.ready();
+  try {
+    await waitForStore(store, { timeout: STORE_WAIT, required: true });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   // The store's own connection: no second one to open, watch and close.
   return { store, ledger: new RedisPaymentLedger(store.client) };
+}
+
+/**
+ * For the sample's entry points: a store that stayed unreachable ends the process with its one
+ * line (which names the store and the reason) and a non-zero exit code, not a stack trace.
+ */
+export function exitIfStoreUnreachable(error: unknown): never {
+  if (error instanceof StoreUnavailableError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  throw error;
 }

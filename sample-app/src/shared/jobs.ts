@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Cluster, Redis } from 'ioredis';
 
-import type { ExclusiveLease } from '../../../src/index.js';
+import type { ExclusiveLease } from 'tollgate';
 
 /** The Redis keys of the worker, beside (never among) Tollgate's own `tollgate:` keys. */
 export const JOB_KEYS = {

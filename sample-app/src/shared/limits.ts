@@ -1,4 +1,4 @@
-import type { ThrottleLimits } from '../../../src/index.js';
+import type { ThrottleLimits } from 'tollgate';
 
 /**
  * The rate limits of the sample's routes, per client: the demo user when

@@ -7,11 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Cluster, Redis } from 'ioredis';
 
-import {
-  parseIdempotencyKey,
-  TollgateHttpError,
-  type IdempotencyLease,
-} from '../../../src/index.js';
+import { parseIdempotencyKey, TollgateHttpError, type IdempotencyLease } from 'tollgate';
 import { InvalidRequestError, readAmountAndDelay } from './orders.js';
 
 export interface PaymentRequest {

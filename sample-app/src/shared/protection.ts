@@ -1,4 +1,4 @@
-import type { IdempotencyOptions } from '../../../src/index.js';
+import type { IdempotencyOptions } from 'tollgate';
 
 /**
  * How each route of the sample is protected. Both variants read these, so

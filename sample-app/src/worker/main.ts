@@ -2,9 +2,10 @@ import {
   ExclusiveLeases,
   RedisStore,
   validateExclusiveLeaseOptions,
+  waitForStore,
   type Duration,
   type ExclusiveLeaseEvent,
-} from '../../../src/index.js';
+} from 'tollgate';
 import { consumeJobs, WORKER_LEASE } from '../shared/jobs.js';
 
 // `npm run start:worker`: start several; the one holding the lease consumes, the others stand by.
@@ -27,7 +28,11 @@ try {
 if (!Number.isInteger(workMs) || workMs < 0) fail('WORK_MS must be a whole number of ms');
 
 const store = new RedisStore({ url: redisUrl });
-await store.ready();
+try {
+  await waitForStore(store, { timeout: '10s', required: true });
+} catch (error) {
+  fail((error as Error).message);
+}
 const leases = new ExclusiveLeases(store, {
   onEvent: (event: ExclusiveLeaseEvent) => {
     if (event.type === 'lease-acquired') log(`leading (fencing token ${event.fencingToken})`);

@@ -3,10 +3,15 @@ import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
 import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
-import { neverThrows } from '../report.js';
+import { consoleWarning, neverThrows, type StoreCallObserver } from '../report.js';
 import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
 import type { IdempotencyStore, StoredResponse } from '../store.js';
-import { defaultEventReporter, type IdempotencyEvent } from './events.js';
+import {
+  idempotencyWarnings,
+  type IdempotencyEvent,
+  type IdempotencyEventSite,
+  type IdempotencyDecisionOutcome,
+} from './events.js';
 import { Execution } from './execution.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
@@ -19,7 +24,13 @@ import {
   storeUnavailable,
 } from './problems.js';
 
-export { describeIdempotencyEvent, defaultEventReporter, type IdempotencyEvent } from './events.js';
+export {
+  describeIdempotencyEvent,
+  idempotencyWarnings,
+  type IdempotencyEvent,
+  type IdempotencyEventSite,
+  type IdempotencyDecisionOutcome,
+} from './events.js';
 export { Execution, replayableHeaders, type CapturedResponse } from './execution.js';
 
 /** A request as the adapters describe it to the engine: nothing framework-specific. */
@@ -60,8 +71,13 @@ export type IdempotencyDecision =
 export interface IdempotencyEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
   namespace?: string;
-  /** Called for events worth logging. Default: warnings on the console. */
+  /**
+   * Hears every event: each request's decision, each store call, and the failures. Default: the
+   * failures alone, as warnings on the console, each kind at most every 10 s.
+   */
   onEvent?: (event: IdempotencyEvent) => void;
+  /** Where the default reporter writes its warnings when no `onEvent` is given. Default the console. */
+  warn?: (line: string) => void;
 }
 
 /** The header a replayed response carries, and the first response never does. */
@@ -74,13 +90,21 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 export class IdempotencyEngine {
   private readonly namespace: string;
   private readonly onEvent: (event: IdempotencyEvent) => void;
+  /**
+   * Whether the application listens to every event. Without a listener no decision or store-call
+   * event is built and no store call is timed: the default reporter only hears failures.
+   */
+  private readonly listening: boolean;
 
   constructor(
     private readonly store: IdempotencyStore,
     options: IdempotencyEngineOptions = {},
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
-    this.onEvent = neverThrows(options.onEvent ?? defaultEventReporter);
+    this.listening = options.onEvent !== undefined;
+    this.onEvent = neverThrows(
+      options.onEvent ?? idempotencyWarnings(options.warn ?? consoleWarning),
+    );
   }
 
   /** Decides what this request does. Never throws: every failure is a decision. */
@@ -88,22 +112,71 @@ export class IdempotencyEngine {
     request: IdempotencyRequest,
     policy: IdempotencyPolicy,
   ): Promise<IdempotencyDecision> {
+    const site: IdempotencyEventSite = {
+      area: 'idempotency',
+      route: request.route,
+      method: request.method,
+    };
+    const observe = this.listening ? this.storeCallObserver(site) : undefined;
+    let decision: IdempotencyDecision;
     try {
-      return await this.decide(request, policy);
+      decision = await this.decide(request, policy, site, observe);
     } catch (error) {
-      if (error instanceof TollgateHttpError) return { action: 'reject', error };
-      const cause = toError(error);
-      if (!(cause instanceof StoreUnavailableError)) throw cause;
-      this.onEvent({ type: 'store-unavailable', policy: policy.onStoreUnavailable, error: cause });
-      return policy.onStoreUnavailable === 'allow'
-        ? { action: 'bypass', reason: 'store-unavailable' }
-        : { action: 'reject', error: storeUnavailable() };
+      if (error instanceof TollgateHttpError) {
+        decision = { action: 'reject', error };
+      } else {
+        const cause = toError(error);
+        if (!(cause instanceof StoreUnavailableError)) throw cause;
+        this.onEvent({
+          area: 'idempotency',
+          route: site.route,
+          method: site.method,
+          type: 'store-unavailable',
+          policy: policy.onStoreUnavailable,
+          error: cause,
+        });
+        decision =
+          policy.onStoreUnavailable === 'allow'
+            ? { action: 'bypass', reason: 'store-unavailable' }
+            : { action: 'reject', error: storeUnavailable() };
+      }
     }
+    if (this.listening) {
+      // Literals with every field, not spreads: one object shape, cheap to build on every request.
+      this.onEvent({
+        area: 'idempotency',
+        route: site.route,
+        method: site.method,
+        type: 'decision',
+        outcome: outcomeOf(decision),
+        strategy: policy.strategy,
+        code: decision.action === 'reject' ? decision.error.code : undefined,
+      });
+    }
+    return decision;
+  }
+
+  /** Reports each store call of one request, with its route: made only when someone listens. */
+  private storeCallObserver(site: IdempotencyEventSite): StoreCallObserver {
+    const { route, method } = site;
+    return (operation, durationMs, error) =>
+      this.onEvent({
+        area: 'idempotency',
+        route,
+        method,
+        type: 'store-call',
+        operation,
+        durationMs,
+        ok: error === undefined,
+        error,
+      });
   }
 
   private async decide(
     request: IdempotencyRequest,
     policy: IdempotencyPolicy,
+    site: IdempotencyEventSite,
+    observe: StoreCallObserver | undefined,
   ): Promise<IdempotencyDecision> {
     const clientKey = parseIdempotencyKey(
       request.header(policy.headerName.toLowerCase()),
@@ -129,7 +202,8 @@ export class IdempotencyEngine {
         key,
         owner,
         policy.storeTimeoutMs,
-        this.store.lock(key, owner, policy.windowMs),
+        () => this.store.lock(key, owner, policy.windowMs),
+        observe,
       );
       if (!lock.acquired) return { action: 'reject', error: duplicateLocked(lock.retryAfterMs) };
       // The lock is never released: it expires, so duplicates inside the window are refused.
@@ -138,11 +212,14 @@ export class IdempotencyEngine {
       return { action: 'proceed', execution: Execution.untracked(lease) };
     }
 
-    const fingerprint = this.fingerprint(request, policy);
+    let fingerprint: string;
     let key: string;
     let retentionMs: number;
     if (policy.strategy === 'key') {
+      // Decided before the body is read: a request without a key on an optional route runs
+      // unprotected, whatever its body.
       if (clientKey === undefined) return this.missingKey(policy);
+      fingerprint = this.fingerprint(request, policy);
       key = storageKey(this.namespace, 'key', [
         request.scope ?? ANONYMOUS,
         request.method,
@@ -151,6 +228,7 @@ export class IdempotencyEngine {
       ]);
       retentionMs = policy.retentionMs;
     } else {
+      fingerprint = this.fingerprint(request, policy);
       key = storageKey(this.namespace, 'fp', [scopeOf(request, policy), fingerprint]);
       retentionMs = policy.windowMs;
     }
@@ -165,7 +243,8 @@ export class IdempotencyEngine {
         key,
         owner,
         policy.storeTimeoutMs,
-        this.store.begin(key, owner, fingerprint, policy.leaseMs),
+        () => this.store.begin(key, owner, fingerprint, policy.leaseMs),
+        observe,
       );
       switch (found.state) {
         case 'acquired':
@@ -177,7 +256,7 @@ export class IdempotencyEngine {
               owner,
               retentionMs,
               policy,
-              this.onEvent,
+              { site, onEvent: this.onEvent, observe },
               new Lease(found.fencingToken, sentAt, policy.leaseMs),
             ),
           };
@@ -244,6 +323,33 @@ export class IdempotencyEngine {
       body,
       ...(extra ? { extra } : {}),
     });
+  }
+}
+
+/** The outcome a decision is reported as: one rule, read off the decision the adapters get. */
+function outcomeOf(decision: IdempotencyDecision): IdempotencyDecisionOutcome {
+  switch (decision.action) {
+    case 'proceed':
+      return 'first-execution';
+    case 'replay':
+      return 'replay';
+    case 'bypass':
+      return decision.reason === 'no-key' ? 'no-key' : 'store-unavailable-allowed';
+    case 'reject':
+      switch (decision.error.code) {
+        case 'TOLLGATE_IN_PROGRESS':
+          return 'in-progress';
+        case 'TOLLGATE_KEY_REUSED':
+          return 'key-reused';
+        case 'TOLLGATE_DUPLICATE':
+          return 'lock-refused';
+        case 'TOLLGATE_NOT_REPLAYABLE':
+          return 'not-replayable';
+        case 'TOLLGATE_STORE_UNAVAILABLE':
+          return 'store-unavailable-rejected';
+        default:
+          return 'invalid-request';
+      }
   }
 }
 

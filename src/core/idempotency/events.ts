@@ -1,29 +1,96 @@
-/** What the idempotency engine reports besides its decisions, for logs and metrics. */
+import { quietWarnings, type StoreOperation } from '../report.js';
+import type { IdempotencyStrategy } from './options.js';
 
-export type IdempotencyEvent =
-  | { type: 'store-unavailable'; policy: 'reject' | 'allow'; error: Error }
-  /** The lease was lost: the store says another request holds the key, or it ran out unconfirmed. */
-  | { type: 'lease-lost'; key: string }
-  /** Recording the result failed once; it is retried, with the lease kept, until it lands. */
-  | { type: 'finish-retrying'; key: string; error: Error }
-  /** Recording the result failed until the lease had certainly run out: a retry may run again. */
-  | { type: 'finish-failed'; key: string; error: Error };
+/**
+ * What the idempotency engine decided for one request: exactly one per protected request.
+ * `first-execution`: the handler runs (the key or lock was taken); `replay`: the stored response is
+ * sent; `in-progress`: 409, another request holds the key; `key-reused`: 422, the key came with
+ * another request; `lock-refused`: 409, a `lock` duplicate; `not-replayable`: 409, the first
+ * response could not be kept; `no-key`: runs unprotected, no key where none is required;
+ * `invalid-request`: 4xx for a missing or malformed key or an unreadable body (see `code`);
+ * `store-unavailable-allowed` / `-rejected`: the store did not answer, and the route's
+ * `onStoreUnavailable` ran the handler unprotected or answered 503.
+ */
+export type IdempotencyDecisionOutcome =
+  | 'first-execution'
+  | 'replay'
+  | 'in-progress'
+  | 'key-reused'
+  | 'lock-refused'
+  | 'not-replayable'
+  | 'no-key'
+  | 'invalid-request'
+  | 'store-unavailable-allowed'
+  | 'store-unavailable-rejected';
+
+/**
+ * Where an event happened: the route template (`/orders/:id`) or the message handler's name, and
+ * the method (`MESSAGE` for messages). Never the key, the principal or the client's address.
+ */
+export interface IdempotencyEventSite {
+  area: 'idempotency';
+  route: string;
+  method: string;
+}
+
+/** What the idempotency engine reports, for logs and metrics; tell events apart by `type`. */
+export type IdempotencyEvent = IdempotencyEventSite &
+  (
+    | {
+        type: 'decision';
+        outcome: IdempotencyDecisionOutcome;
+        strategy: IdempotencyStrategy;
+        /** The problem's code (`TOLLGATE_KEY_MISSING`, ...) when the request was refused. */
+        code?: string | undefined;
+      }
+    /** The store could not be reached in time; `policy` says what the request got. */
+    | { type: 'store-unavailable'; policy: 'reject' | 'allow'; error: Error }
+    /** The lease was lost: the store says another request holds the key, or it ran out unconfirmed. */
+    | { type: 'lease-lost' }
+    /** Recording the result failed once; it is retried, with the lease kept, until it lands. */
+    | { type: 'finish-retrying'; error: Error }
+    /** Recording the result failed until the lease had certainly run out: a retry may run again. */
+    | { type: 'finish-failed'; error: Error }
+    /** One store call: how long it took from the engine's side, and whether it answered. */
+    | {
+        type: 'store-call';
+        operation: StoreOperation;
+        durationMs: number;
+        ok: boolean;
+        /** Why it failed (a `StoreUnavailableError`); `undefined` when `ok`. */
+        error?: Error | undefined;
+      }
+  );
 
 /** One line for an event, for whichever logger the adapter uses. */
 export function describeIdempotencyEvent(event: IdempotencyEvent): string {
+  const where = `${event.method} ${event.route}`;
   switch (event.type) {
+    case 'decision':
+      return `${where}: ${event.outcome}${event.code ? ` (${event.code})` : ''}`;
     case 'store-unavailable':
-      return `store unavailable, request ${event.policy === 'allow' ? 'ran unprotected' : 'rejected with 503'}: ${event.error.message}`;
+      return `store unavailable, request to ${where} ${event.policy === 'allow' ? 'ran unprotected' : 'rejected with 503'}: ${event.error.message}`;
     case 'lease-lost':
-      return `lost the in-progress lease of ${event.key}: another request may run it`;
+      return `a request to ${where} lost its in-progress lease: another request may run it`;
     case 'finish-retrying':
-      return `could not record the result of ${event.key} yet, retrying while the lease holds: ${event.error.message}`;
+      return `could not record the result of a request to ${where} yet, retrying while the lease holds: ${event.error.message}`;
     case 'finish-failed':
-      return `could not record the result of ${event.key}: ${event.error.message}`;
+      return `could not record the result of a request to ${where}: ${event.error.message}`;
+    case 'store-call':
+      return `${where}: store ${event.operation} ${event.ok ? 'answered' : 'failed'} in ${event.durationMs.toFixed(1)} ms`;
   }
 }
 
-/** The default: a warning on the console for each event. */
-export function defaultEventReporter(event: IdempotencyEvent): void {
-  console.warn(`tollgate: ${describeIdempotencyEvent(event)}`);
+/**
+ * The default reporter, used when no `onEvent` is given: failures only (never a decision or a
+ * store call), each kind at most once every 10 s through `write`.
+ */
+export function idempotencyWarnings(
+  write: (line: string) => void,
+): (event: IdempotencyEvent) => void {
+  const warn = quietWarnings(write);
+  return (event) => {
+    if (event.type === 'decision' || event.type === 'store-call') return;
+    warn(event.type, describeIdempotencyEvent(event));
+  };
 }

@@ -1,10 +1,10 @@
-import { withDeadline } from '../deadline.js';
 import { toError } from '../errors.js';
 import { LeaseKeeper } from '../lease/keeper.js';
 import { monotonicNow, type Lease } from '../lease/lease.js';
 import { renewalPeriod } from '../lease/renewals.js';
+import { observedCall, type StoreCallObserver, type StoreOperation } from '../report.js';
 import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../store.js';
-import type { IdempotencyEvent } from './events.js';
+import type { IdempotencyEvent, IdempotencyEventSite } from './events.js';
 import type { IdempotencyPolicy } from './options.js';
 
 /** How the handler's response ended, as the adapter captured it. */
@@ -16,6 +16,20 @@ export type CapturedResponse =
       body: Uint8Array;
     }
   | { status: number; unstorable: UnstorableReason };
+
+/** Where an execution reports to: its request's route, and the engine's reporters. */
+export interface ExecutionReporting {
+  site: IdempotencyEventSite;
+  onEvent: (event: IdempotencyEvent) => void;
+  /** Times each store call; `undefined` when nobody listens to them. */
+  observe: StoreCallObserver | undefined;
+}
+
+const UNREPORTED: ExecutionReporting = {
+  site: { area: 'idempotency', route: '', method: '' },
+  onEvent: () => undefined,
+  observe: undefined,
+};
 
 /**
  * One run of a handler under an in-progress lease. The lease is renewed while the handler runs
@@ -33,7 +47,7 @@ export class Execution {
     private readonly owner: string,
     private readonly retentionMs: number,
     private readonly policy: IdempotencyPolicy | undefined,
-    private readonly onEvent: (event: IdempotencyEvent) => void,
+    private readonly reporting: ExecutionReporting,
     /** What the handler may act on: the fencing token, and a signal that aborts if the lease is lost. */
     readonly lease: Lease,
   ) {
@@ -46,10 +60,11 @@ export class Execution {
           leaseMs: policy.leaseMs,
           periodMs: renewalPeriod(policy.leaseMs),
           storeTimeoutMs: policy.storeTimeoutMs,
+          observe: reporting.observe,
         },
         lease,
         // While finishing, the result's own write decides (it may have landed just before).
-        () => this.finishing || onEvent({ type: 'lease-lost', key }),
+        () => this.finishing || reporting.onEvent({ ...reporting.site, type: 'lease-lost' }),
       );
       this.keeper.start();
     }
@@ -57,7 +72,7 @@ export class Execution {
 
   /** An execution with nothing to record afterwards (the `lock` strategy): only its lease. */
   static untracked(lease: Lease): Execution {
-    return new Execution(undefined, '', '', 0, undefined, () => undefined, lease);
+    return new Execution(undefined, '', '', 0, undefined, UNREPORTED, lease);
   }
 
   /** The largest body worth capturing; anything larger is passed through and not stored. */
@@ -96,7 +111,7 @@ export class Execution {
       const kept = await this.settle('complete', () =>
         store.complete(key, owner, stored, this.retentionMs),
       );
-      if (kept === false) this.onEvent({ type: 'lease-lost', key });
+      if (kept === false) this.reporting.onEvent({ ...this.reporting.site, type: 'lease-lost' });
     }
   }
 
@@ -111,7 +126,11 @@ export class Execution {
    * Sends an owner-checked write until the store answers it: its answer, or `undefined` when it
    * never did before the lease had certainly run out (a later answer could only be "not held").
    */
-  private async settle(what: string, write: () => Promise<boolean>): Promise<boolean | undefined> {
+  private async settle(
+    what: StoreOperation,
+    write: () => Promise<boolean>,
+  ): Promise<boolean | undefined> {
+    const { site, onEvent, observe } = this.reporting;
     const policy = this.policy as IdempotencyPolicy;
     // A store that answers renewals but keeps refusing the write (out of memory, say) would keep
     // the lease renewed, and the key blocked, for ever: two leases of trying is the most it gets.
@@ -121,16 +140,16 @@ export class Execution {
       const maxPause = Math.max(25, Math.min(1_000, Math.floor(policy.leaseMs / 8)));
       for (let attempt = 0, pause = 25; ; attempt++, pause = Math.min(pause * 2, maxPause)) {
         try {
-          return await withDeadline(what, policy.storeTimeoutMs, write);
+          return await observedCall(what, policy.storeTimeoutMs, write, observe);
         } catch (thrown) {
           const error = toError(thrown);
           const now = monotonicNow();
           const left = Math.min(this.lease.expiresBy + policy.leaseMs, givesUpAt) - now;
           if (left <= 0) {
-            this.onEvent({ type: 'finish-failed', key: this.key, error });
+            onEvent({ ...site, type: 'finish-failed', error });
             return undefined;
           }
-          if (attempt === 0) this.onEvent({ type: 'finish-retrying', key: this.key, error });
+          if (attempt === 0) onEvent({ ...site, type: 'finish-retrying', error });
           await sleep(Math.min(pause, left));
         }
       }

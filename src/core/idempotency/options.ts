@@ -4,10 +4,10 @@ import { TollgateConfigError } from '../errors.js';
 export type IdempotencyStrategy = 'key' | 'fingerprint' | 'lock';
 
 /** What a request does when the store cannot be reached in time. */
-export type StoreUnavailablePolicy = 'reject' | 'allow';
+export type IdempotencyStoreUnavailablePolicy = 'reject' | 'allow';
 
 /** What happens to the key once the handler finished with this status. */
-export type Outcome = 'store' | 'release';
+export type IdempotencyOutcome = 'store' | 'release';
 
 /** Options of `@Idempotent()` / `idempotent()`, also accepted as module-wide defaults. */
 export interface IdempotencyOptions {
@@ -36,11 +36,11 @@ export interface IdempotencyOptions {
   /** Query fields that are part of the request's identity (its fingerprint). Default none. */
   fingerprintQuery?: readonly string[];
   /** `reject` (503 with Retry-After, default) or `allow` (run unprotected and report it). */
-  onStoreUnavailable?: StoreUnavailablePolicy;
+  onStoreUnavailable?: IdempotencyStoreUnavailablePolicy;
   /** Hard deadline for each store call on the request path. Default `'1s'`. */
   storeTimeout?: Duration;
   /** Decides per status whether a result is kept for replay or the key released. Default: see `defaultOutcome`. */
-  outcome?: (status: number) => Outcome;
+  outcome?: (status: number) => IdempotencyOutcome;
   /**
    * What an anonymous request on a `fingerprint` or `lock` route is scoped by: its client's
    * `address` (default), so two anonymous clients sending the same body are two requests, or
@@ -67,9 +67,9 @@ export interface IdempotencyPolicy {
   replayHeaders: ReadonlySet<string>;
   fingerprintHeaders: readonly string[];
   fingerprintQuery: readonly string[];
-  onStoreUnavailable: StoreUnavailablePolicy;
+  onStoreUnavailable: IdempotencyStoreUnavailablePolicy;
   storeTimeoutMs: number;
-  outcome: (status: number) => Outcome;
+  outcome: (status: number) => IdempotencyOutcome;
   anonymousScope: 'address' | 'shared';
   trustProxy: number;
 }
@@ -120,7 +120,7 @@ const RETRYABLE_CLIENT_ERRORS: ReadonlySet<number> = new Set([408, 409, 425, 429
  * 2xx, 3xx and 4xx results are stored and replayed, except 408, 409, 425 and 429; 5xx results
  * release the key so a retry runs again.
  */
-export function defaultOutcome(status: number): Outcome {
+export function defaultOutcome(status: number): IdempotencyOutcome {
   if (status >= 500 || RETRYABLE_CLIENT_ERRORS.has(status)) return 'release';
   return 'store';
 }
@@ -186,6 +186,25 @@ export function resolveIdempotencyPolicy(
       `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly)`,
     );
   }
+  if (o.required !== undefined && typeof o.required !== 'boolean') {
+    throw invalidOption('required', o.required, 'true or false');
+  }
+  for (const list of ['replayHeaders', 'fingerprintHeaders', 'fingerprintQuery'] as const) {
+    const value = o[list];
+    if (
+      value !== undefined &&
+      !(Array.isArray(value) && value.every((v) => typeof v === 'string'))
+    ) {
+      throw invalidOption(list, value, "an array of names, such as ['x-tenant']");
+    }
+  }
+  if (o.outcome !== undefined && typeof o.outcome !== 'function') {
+    throw invalidOption(
+      'outcome',
+      o.outcome,
+      "a function of the status that returns 'store' or 'release'",
+    );
+  }
   const replayHeaders = new Set<string>(DEFAULT_REPLAY_HEADERS);
   for (const name of o.replayHeaders ?? []) {
     const lower = name.toLowerCase();
@@ -216,4 +235,13 @@ export function resolveIdempotencyPolicy(
     anonymousScope,
     trustProxy,
   };
+}
+
+function invalidOption(name: string, value: unknown, expected: string): TollgateConfigError {
+  const shown =
+    typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
+  return new TollgateConfigError(
+    'TOLLGATE_INVALID_OPTION',
+    `${name} is ${shown}: it must be ${expected}`,
+  );
 }

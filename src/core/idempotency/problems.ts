@@ -17,10 +17,20 @@ export const keyReused = (headerName: string): TollgateHttpError =>
     status: 422,
     slug: 'idempotency-key-reused',
     title: `${headerName} reused with a different request`,
-    detail: `This ${headerName} was already used with a different request (method, route or body). Use a new key for a new operation.`,
+    detail: `This ${headerName} was already used with a different request (another body, path or fingerprinted header). Use a new key for a new operation.`,
   });
 
-export const inProgress = (retryAfterMs: number): TollgateHttpError =>
+/**
+ * How soon a duplicate is told to come back while the first request runs. The remaining lease says
+ * nothing about when the handler will finish (the lease is renewed while it runs, so it always
+ * looks nearly full), and most handlers finish in well under a second or two: a short poll gets
+ * the client its result soon after it exists, where the lease (often 30 s) would keep it waiting.
+ * A client that has polled a while backs off further on its own.
+ */
+const IN_PROGRESS_RETRY_MS = 1_000;
+
+/** 409: the first request with the key is still running. `remainingLeaseMs` caps the wait. */
+export const inProgress = (remainingLeaseMs: number): TollgateHttpError =>
   new TollgateHttpError({
     code: 'TOLLGATE_IN_PROGRESS',
     status: 409,
@@ -28,7 +38,9 @@ export const inProgress = (retryAfterMs: number): TollgateHttpError =>
     title: 'A request with this key is still in progress',
     detail:
       'The first request with this key has not finished yet. Retry after the time in Retry-After to get its result.',
-    headers: { 'Retry-After': retryAfterSeconds(retryAfterMs) },
+    headers: {
+      'Retry-After': retryAfterSeconds(Math.min(remainingLeaseMs, IN_PROGRESS_RETRY_MS)),
+    },
   });
 
 export const duplicateLocked = (retryAfterMs: number): TollgateHttpError =>

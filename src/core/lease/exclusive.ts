@@ -1,7 +1,12 @@
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
-import { neverThrows } from '../report.js';
+import {
+  neverThrows,
+  quietWarnings,
+  type StoreCallObserver,
+  type StoreOperation,
+} from '../report.js';
 import type { IdempotencyStore } from '../store.js';
 import { HeldLease } from './held-lease.js';
 import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
@@ -33,21 +38,32 @@ export interface ExclusiveLease extends IdempotencyLease {
   release(): Promise<void>;
 }
 
-/** What exclusive leases report, for logs and metrics. */
-export type ExclusiveLeaseEvent =
-  | { type: 'lease-acquired'; name: string; fencingToken: number }
-  | { type: 'lease-lost'; name: string; reason: string }
-  | { type: 'lease-released'; name: string }
+/** What exclusive leases report, for logs and metrics; `name` is the lease's name. */
+export type ExclusiveLeaseEvent = { area: 'lease'; name: string } & (
+  | { type: 'lease-acquired'; fencingToken: number }
+  | { type: 'lease-lost'; reason: string }
+  | { type: 'lease-released' }
   /** `runExclusive` or `lead` could not reach the store; it keeps trying. */
-  | { type: 'lease-store-unavailable'; name: string; error: Error }
+  | { type: 'lease-store-unavailable'; error: Error }
   /** The work `lead` ran failed; the lease was released, and this process contends again. */
-  | { type: 'lease-work-failed'; name: string; error: Error };
+  | { type: 'lease-work-failed'; error: Error }
+  /** One store call (take, renewal, release): how long it took, and whether it answered. */
+  | {
+      type: 'store-call';
+      operation: StoreOperation;
+      durationMs: number;
+      ok: boolean;
+      error?: Error;
+    }
+);
 
 export interface ExclusiveLeasesOptions {
   /** Prefix of every storage key. Default `tollgate`. */
   namespace?: string;
-  /** Receives lease events. Default: none. */
+  /** Hears every lease event, store calls included. Default: none. */
   onEvent?: (event: ExclusiveLeaseEvent) => void;
+  /** Without `onEvent`: where a lost lease is written as a warning, at most every 10 s. Default: nowhere. */
+  warn?: (line: string) => void;
 }
 
 /** Work run while holding a lease; it should stop when `lease.signal` aborts. */
@@ -78,13 +94,32 @@ interface ResolvedOptions {
 export class ExclusiveLeases {
   private readonly namespace: string;
   private readonly onEvent: (event: ExclusiveLeaseEvent) => void;
+  private readonly listening: boolean;
 
   constructor(
     private readonly store: IdempotencyStore,
     options: ExclusiveLeasesOptions = {},
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
-    this.onEvent = neverThrows(options.onEvent ?? (() => undefined));
+    this.listening = options.onEvent !== undefined;
+    this.onEvent = neverThrows(
+      options.onEvent ?? (options.warn ? leaseWarnings(options.warn) : () => undefined),
+    );
+  }
+
+  /** Times the store calls of the lease `name`; `undefined` when nobody listens. */
+  private observer(name: string): StoreCallObserver | undefined {
+    if (!this.listening) return undefined;
+    return (operation, durationMs, error) =>
+      this.onEvent({
+        area: 'lease',
+        name,
+        type: 'store-call',
+        operation,
+        durationMs,
+        ok: error === undefined,
+        error,
+      });
   }
 
   /**
@@ -146,7 +181,7 @@ export class ExclusiveLeases {
         await work(lease);
       } catch (error) {
         // The work's own failure, or its reaction to a lost lease: stand by and contend again.
-        this.onEvent({ type: 'lease-work-failed', name, error: toError(error) });
+        this.onEvent({ area: 'lease', type: 'lease-work-failed', name, error: toError(error) });
       } finally {
         signal.removeEventListener('abort', stop);
         await lease.release();
@@ -169,7 +204,12 @@ export class ExclusiveLeases {
         // Not before the holder's lease could have run out, and no later than the next retry.
         wait = Math.min(options.retryEveryMs, Math.max(retryAfterMs ?? 0, 10));
       } catch (error) {
-        this.onEvent({ type: 'lease-store-unavailable', name, error: toError(error) });
+        this.onEvent({
+          area: 'lease',
+          type: 'lease-store-unavailable',
+          name,
+          error: toError(error),
+        });
       }
       await pause(jittered(wait), signal);
     }
@@ -182,13 +222,15 @@ export class ExclusiveLeases {
     const key = storageKey(this.namespace, 'lease', [name]);
     const owner = nextOwnerToken();
     const sentAt = monotonicNow();
+    const observe = this.observer(name);
     const taken = await takeOrGiveBack(
       this.store,
-      'lease',
+      'lock',
       key,
       owner,
       options.storeTimeoutMs,
-      this.store.lock(key, owner, options.ttlMs),
+      () => this.store.lock(key, owner, options.ttlMs),
+      observe,
     );
     if (!taken.acquired) return { retryAfterMs: taken.retryAfterMs };
     const lease = new HeldLease(name, new Lease(taken.fencingToken, sentAt, options.ttlMs), {
@@ -198,11 +240,22 @@ export class ExclusiveLeases {
       leaseMs: options.ttlMs,
       periodMs: options.renewEveryMs,
       storeTimeoutMs: options.storeTimeoutMs,
+      observe,
       onEvent: this.onEvent,
     });
-    this.onEvent({ type: 'lease-acquired', name, fencingToken: taken.fencingToken });
+    this.onEvent({ area: 'lease', type: 'lease-acquired', name, fencingToken: taken.fencingToken });
     return { lease };
   }
+}
+
+/** Without a listener: a lost lease as a warning, each at most every 10 s. */
+function leaseWarnings(write: (line: string) => void): (event: ExclusiveLeaseEvent) => void {
+  const warn = quietWarnings(write);
+  return (event) => {
+    if (event.type === 'lease-lost') {
+      warn(`lease-lost:${event.name}`, `lost the exclusive lease ${event.name}: ${event.reason}`);
+    }
+  };
 }
 
 /** Validates the options now (at start-up), as `ExclusiveLeases` will read them. */

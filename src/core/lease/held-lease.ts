@@ -1,4 +1,4 @@
-import { withDeadline } from '../deadline.js';
+import { observedCall } from '../report.js';
 import type { ExclusiveLease, ExclusiveLeaseEvent } from './exclusive.js';
 import { LeaseKeeper, type KeptLease } from './keeper.js';
 import type { Lease } from './lease.js';
@@ -14,7 +14,12 @@ export class HeldLease implements ExclusiveLease {
     private readonly kept: KeptLease & { onEvent: (event: ExclusiveLeaseEvent) => void },
   ) {
     this.keeper = new LeaseKeeper(kept, lease, () =>
-      kept.onEvent({ type: 'lease-lost', name, reason: 'another holder has it now' }),
+      kept.onEvent({
+        area: 'lease',
+        type: 'lease-lost',
+        name,
+        reason: 'another holder has it now',
+      }),
     );
     this.keeper.start();
     // Lost by its deadline (renewals failing, a stall): said once, as the store's "not yours" is.
@@ -23,7 +28,12 @@ export class HeldLease implements ExclusiveLease {
       () => {
         if (this.released === undefined && this.keeper.running) {
           this.keeper.stop();
-          kept.onEvent({ type: 'lease-lost', name, reason: 'not confirmed in time' });
+          kept.onEvent({
+            area: 'lease',
+            type: 'lease-lost',
+            name,
+            reason: 'not confirmed in time',
+          });
         }
       },
       { once: true },
@@ -57,13 +67,13 @@ export class HeldLease implements ExclusiveLease {
     this.lease.lose('it was released');
     this.lease.end();
     if (!wasRenewing) return;
-    const { store, key, owner, storeTimeoutMs, onEvent } = this.kept;
+    const { store, key, owner, storeTimeoutMs, onEvent, observe } = this.kept;
     try {
       // Owner-checked: never another holder's lease.
-      await withDeadline('release', storeTimeoutMs, () => store.release(key, owner));
+      await observedCall('release', storeTimeoutMs, () => store.release(key, owner), observe);
     } catch {
       // Unreachable: the lease simply runs out on its own.
     }
-    onEvent({ type: 'lease-released', name: this.name });
+    onEvent({ area: 'lease', type: 'lease-released', name: this.name });
   }
 }

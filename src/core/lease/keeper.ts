@@ -1,4 +1,4 @@
-import { withDeadline } from '../deadline.js';
+import { observedCall, type StoreCallObserver } from '../report.js';
 import type { IdempotencyStore } from '../store.js';
 import { monotonicNow, type Lease } from './lease.js';
 import { cancelRenewal, scheduleRenewal, type Renewable } from './renewals.js';
@@ -13,6 +13,8 @@ export interface KeptLease {
   periodMs: number;
   /** Hard deadline of each renewal. */
   storeTimeoutMs: number;
+  /** Times each renewal; `undefined` when nobody listens. */
+  observe?: StoreCallObserver | undefined;
 }
 
 /**
@@ -57,13 +59,16 @@ export class LeaseKeeper implements Renewable {
   }
 
   private async renewOnce(): Promise<void> {
-    const { store, key, owner, leaseMs, storeTimeoutMs } = this.kept;
+    const { store, key, owner, leaseMs, storeTimeoutMs, observe } = this.kept;
     const sentAt = monotonicNow();
     // Whatever the store does with this renewal, the holder is told on time.
     this.lease.watch();
     try {
-      const held = await withDeadline('renew', storeTimeoutMs, () =>
-        store.renew(key, owner, leaseMs),
+      const held = await observedCall(
+        'renew',
+        storeTimeoutMs,
+        () => store.renew(key, owner, leaseMs),
+        observe,
       );
       if (!this.renewing) return;
       if (held) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { withDeadline } from '../deadline.js';
+import { observedCall, type StoreCallObserver } from '../report.js';
 import type { BeginResult, IdempotencyStore, LockResult } from '../store.js';
 
 /**
@@ -28,16 +28,18 @@ export function nextOwnerToken(): string {
  */
 export async function takeOrGiveBack<T extends BeginResult | LockResult>(
   store: IdempotencyStore,
-  what: string,
+  what: 'begin' | 'lock',
   key: string,
   owner: string,
   timeoutMs: number,
-  pending: Promise<T>,
+  take: () => Promise<T>,
+  observe?: StoreCallObserver,
 ): Promise<T> {
+  let pending: Promise<T> | undefined;
   try {
-    return await withDeadline(what, timeoutMs, () => pending);
+    return await observedCall(what, timeoutMs, () => (pending = take()), observe);
   } catch (error) {
-    pending.catch(() => undefined);
+    pending?.catch(() => undefined);
     store.release(key, owner).catch(() => undefined);
     throw error;
   }

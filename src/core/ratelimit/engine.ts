@@ -7,6 +7,13 @@ import {
   type TollgateHttpError,
 } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
+import {
+  consoleWarning,
+  neverThrows,
+  observedCall,
+  quietWarnings,
+  type StoreOperation,
+} from '../report.js';
 import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
 import {
   legacyHeaders,
@@ -19,7 +26,7 @@ import { InProcessRateLimiter } from './in-process.js';
 import {
   resolveRules,
   type RateLimitRequest,
-  type RateLimitStoreFailurePolicy,
+  type ThrottleStoreUnavailablePolicy,
   type ThrottlePolicy,
 } from './options.js';
 import { addressDenied, rateLimited, rateLimitStoreUnavailable } from './problems.js';
@@ -60,30 +67,72 @@ export interface RateLimitCounted {
   readonly rules: readonly RateLimitRule[];
 }
 
-/** What the engine reports besides its decisions, for logs and metrics. */
-export type RateLimitEvent =
-  | {
-      type: 'store-unavailable';
-      /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
-      outcome: 'allowed' | 'rejected' | 'local';
-      /** Each limit of the route and its store-failure policy. */
-      limits: Record<string, RateLimitStoreFailurePolicy>;
-      error: Error;
-    }
-  | {
-      /**
-       * `X-Forwarded-For` arrived while no proxy is trusted (`trustProxy: 0`): reported once per
-       * engine. Behind a proxy every client then counts as the proxy's address.
-       */
-      type: 'forwarded-for-ignored';
-      remoteAddress: string | undefined;
-    }
-  | {
-      /** A skip rule's give-back did not reach the store: the request stays counted. */
-      type: 'refund-failed';
-      limits: string[];
-      error: Error;
-    };
+/**
+ * What the rate-limit engine decided for one request: exactly one per throttled request.
+ * `allowed` / `throttled`: the store counted it; `local-allowed` / `local-throttled`: the store
+ * was down and the in-process limiter counted it; `store-unavailable-allowed` / `-rejected`: the
+ * store was down and the limits' `onStoreUnavailable` let it pass unchecked or answered 503;
+ * `skipped`: a skip rule, the allow list or an ignored user agent let it pass uncounted;
+ * `denied`: its address is on the deny list (403).
+ */
+export type RateLimitDecisionOutcome =
+  | 'allowed'
+  | 'throttled'
+  | 'local-allowed'
+  | 'local-throttled'
+  | 'store-unavailable-allowed'
+  | 'store-unavailable-rejected'
+  | 'skipped'
+  | 'denied';
+
+/** Where an event happened: the route template and method, never the tracker (who is counted). */
+export interface RateLimitEventSite {
+  area: 'rate-limit';
+  route: string;
+  method: string;
+}
+
+/** What the rate-limit engine reports, for logs and metrics; tell events apart by `type`. */
+export type RateLimitEvent = RateLimitEventSite &
+  (
+    | {
+        type: 'decision';
+        outcome: RateLimitDecisionOutcome;
+        /** The limits that refused the request (their names), for `throttled`, `local-throttled` and `store-unavailable-rejected`; else empty. */
+        limits: readonly string[];
+      }
+    | {
+        type: 'store-unavailable';
+        /** What the request got: passed unchecked, 503, or the in-process limiter's decision. */
+        outcome: 'allowed' | 'rejected' | 'local';
+        /** Each limit of the route and its store-failure policy. */
+        limits: Record<string, ThrottleStoreUnavailablePolicy>;
+        error: Error;
+      }
+    /** The store call that checked the limits: how long it took, and whether it answered. */
+    | {
+        type: 'store-call';
+        operation: StoreOperation;
+        durationMs: number;
+        ok: boolean;
+        /** Why it failed (a `StoreUnavailableError`); `undefined` when `ok`. */
+        error?: Error | undefined;
+      }
+    | {
+        /**
+         * `X-Forwarded-For` arrived while no proxy is trusted (`trustProxy: 0`): reported once per
+         * engine. Behind a proxy every client then counts as the proxy's address.
+         */
+        type: 'forwarded-for-ignored';
+        remoteAddress: string | undefined;
+      }
+    | {
+        /** A skip rule's give-back did not reach the store: the request stays counted. */
+        type: 'refund-failed';
+        limits: string[];
+        error: Error;
+      }
+  );
 
 /**
  * A request's charge, kept until its response is known, when the route gives units back for
@@ -98,6 +147,9 @@ export interface RateLimitCharge extends RateLimitCounted {
   readonly skipSuccessful: boolean;
   readonly skipFailed: boolean;
   readonly storeTimeoutMs: number;
+  /** The route and method it was counted on, for the `refund-failed` event. */
+  readonly route: string;
+  readonly method: string;
 }
 
 /**
@@ -109,8 +161,13 @@ const REFUND_MARGIN_MS = 2;
 export interface RateLimitEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
   namespace?: string;
-  /** Called for events worth logging. Default: warnings on the console. */
+  /**
+   * Hears every event: each request's decision, each store call, and store failures. Default:
+   * the failures alone, as warnings on the console, at most one every 10 s.
+   */
   onEvent?: (event: RateLimitEvent) => void;
+  /** Where the default reporter writes its warnings when no `onEvent` is given. Default the console. */
+  warn?: (line: string) => void;
   /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
   localMaxKeys?: number;
   /** Time source of the in-process fallback; tests pass a fake clock. */
@@ -125,6 +182,8 @@ export interface RateLimitEngineOptions {
 export class RateLimitEngine {
   private readonly namespace: string;
   private readonly onEvent: (event: RateLimitEvent) => void;
+  /** Whether the application listens: without it no decision is reported and no call timed. */
+  private readonly listening: boolean;
   private readonly local: InProcessRateLimiter;
   private readonly clock: Clock;
   private forwardedForReported = false;
@@ -134,7 +193,10 @@ export class RateLimitEngine {
     options: RateLimitEngineOptions = {},
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
-    this.onEvent = options.onEvent ?? defaultEventReporter;
+    this.listening = options.onEvent !== undefined;
+    this.onEvent = neverThrows(
+      options.onEvent ?? rateLimitWarnings(options.warn ?? consoleWarning),
+    );
     const localMaxKeys = options.localMaxKeys ?? 10_000;
     if (!Number.isSafeInteger(localMaxKeys) || localMaxKeys < 1) {
       throw new TollgateConfigError(
@@ -168,19 +230,30 @@ export class RateLimitEngine {
     if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
     const consume = this.store.consume;
     if (typeof consume !== 'function') throw storeCannotRateLimit();
-    if (policy.trustProxy === 0 && !this.forwardedForReported) this.reportForwardedFor(request);
+    const site: RateLimitEventSite | undefined = this.listening
+      ? { area: 'rate-limit', route: request.route, method: request.method }
+      : undefined;
+    if (policy.trustProxy === 0 && !this.forwardedForReported) {
+      this.reportForwardedFor(request);
+    }
     if (policy.allowList || policy.denyList) {
       const address = requestAddress(request, policy.trustProxy);
       // The deny list wins: an address on both is refused.
       if (policy.denyList?.has(address)) {
-        return { action: 'reject', error: addressDenied(), result: undefined };
+        return this.reported(
+          site,
+          { action: 'reject', error: addressDenied(), result: undefined },
+          'denied',
+        );
       }
-      if (policy.allowList?.has(address)) return ALLOW_UNCOUNTED;
+      if (policy.allowList?.has(address)) return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     }
     if (policy.ignoreUserAgents.length > 0 && ignoredUserAgent(request, policy)) {
-      return ALLOW_UNCOUNTED;
+      return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     }
-    if (policy.skip && (await policy.skip(request)) === true) return ALLOW_UNCOUNTED;
+    if (policy.skip && (await policy.skip(request)) === true) {
+      return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
+    }
     const found = this.clientKey(request, policy);
     const key = typeof found === 'string' ? found : await found;
     // Fixed limits cost no await: the policy's rules, built once.
@@ -190,18 +263,53 @@ export class RateLimitEngine {
     const askedAt = refunds ? this.clock.now() : 0;
     let result: RateLimitResult;
     try {
-      result = await withDeadline('consume', policy.storeTimeoutMs, () =>
-        consume.call(this.store, key, rules),
+      result = await observedCall(
+        'consume',
+        policy.storeTimeoutMs,
+        () => consume.call(this.store, key, rules),
+        site &&
+          ((operation, durationMs, error) =>
+            this.onEvent({
+              area: 'rate-limit',
+              route: site.route,
+              method: site.method,
+              type: 'store-call',
+              operation,
+              durationMs,
+              ok: error === undefined,
+              error,
+            })),
       );
     } catch (error) {
       const cause = toError(error);
       if (!(cause instanceof StoreUnavailableError)) throw cause;
-      return this.whileStoreUnavailable(key, policy, rules, cause, askedAt);
+      const decision = this.whileStoreUnavailable(request, key, policy, rules, cause, askedAt);
+      return this.reported(site, decision, storeDownOutcome(decision));
     }
     const decision = this.decide(policy, result, rules, key);
     if (refunds && decision.action === 'allow') {
-      decision.charge = charge(policy, key, rules, result, askedAt, false);
+      decision.charge = charge(policy, request, key, rules, result, askedAt, false);
     }
+    return this.reported(site, decision, decision.action === 'allow' ? 'allowed' : 'throttled');
+  }
+
+  /** Reports the decision, when someone listens, as the one `decision` event of the request. */
+  private reported(
+    site: RateLimitEventSite | undefined,
+    decision: RateLimitDecision,
+    outcome: RateLimitDecisionOutcome,
+  ): RateLimitDecision {
+    if (site === undefined) return decision;
+    const refused = decision.action === 'reject' ? refusingLimits(decision.error) : [];
+    // A literal with every field, not a spread: one object shape, cheap on every request.
+    this.onEvent({
+      area: 'rate-limit',
+      route: site.route,
+      method: site.method,
+      type: 'decision',
+      outcome,
+      limits: refused,
+    });
     return decision;
   }
 
@@ -212,7 +320,13 @@ export class RateLimitEngine {
   private reportForwardedFor(request: RateLimitRequest): void {
     if (request.header('x-forwarded-for') === undefined) return;
     this.forwardedForReported = true;
-    this.onEvent({ type: 'forwarded-for-ignored', remoteAddress: request.remoteAddress });
+    this.onEvent({
+      area: 'rate-limit',
+      route: request.route,
+      method: request.method,
+      type: 'forwarded-for-ignored',
+      remoteAddress: request.remoteAddress,
+    });
   }
 
   /**
@@ -256,12 +370,23 @@ export class RateLimitEngine {
       return withDeadline('adjust', charge.storeTimeoutMs, () =>
         this.adjust(charge.key, charge.rules, units),
       ).catch((error: unknown) => {
-        this.onEvent({ type: 'refund-failed', limits, error: toError(error) });
+        this.refundFailed(charge, limits, error);
       });
     } catch (error) {
-      this.onEvent({ type: 'refund-failed', limits, error: toError(error) });
+      this.refundFailed(charge, limits, error);
       return Promise.resolve();
     }
+  }
+
+  private refundFailed(charge: RateLimitCharge, limits: string[], error: unknown): void {
+    this.onEvent({
+      area: 'rate-limit',
+      route: charge.route,
+      method: charge.method,
+      type: 'refund-failed',
+      limits,
+      error: toError(error),
+    });
   }
 
   /** What the store would decide now for `key`, charging nothing (the admin API's `get`). */
@@ -290,18 +415,30 @@ export class RateLimitEngine {
    * this process, `allow` lets it pass unchecked. Nothing is charged in the store.
    */
   private whileStoreUnavailable(
+    request: RateLimitRequest,
     key: string,
     policy: ThrottlePolicy,
     rules: readonly RateLimitRule[],
     error: StoreUnavailableError,
     askedAt: number,
   ): RateLimitDecision {
+    const site: RateLimitEventSite = {
+      area: 'rate-limit',
+      route: request.route,
+      method: request.method,
+    };
     const policies = Object.fromEntries(
       policy.limits.map((limit) => [limit.name, limit.onStoreUnavailable]),
     );
     const rejecting = policy.limits.filter((limit) => limit.onStoreUnavailable === 'reject');
     if (rejecting.length > 0) {
-      this.onEvent({ type: 'store-unavailable', outcome: 'rejected', limits: policies, error });
+      this.onEvent({
+        ...site,
+        type: 'store-unavailable',
+        outcome: 'rejected',
+        limits: policies,
+        error,
+      });
       return {
         action: 'reject',
         error: rateLimitStoreUnavailable(rejecting.map((limit) => limit.name)),
@@ -310,6 +447,7 @@ export class RateLimitEngine {
     }
     const local = rules.filter((_, index) => policy.limits[index]?.onStoreUnavailable === 'local');
     this.onEvent({
+      ...site,
       type: 'store-unavailable',
       outcome: local.length > 0 ? 'local' : 'allowed',
       limits: policies,
@@ -331,7 +469,7 @@ export class RateLimitEngine {
       decision.action === 'allow' &&
       (policy.skipSuccessfulRequests || policy.skipFailedRequests)
     ) {
-      decision.charge = charge(policy, key, local, result, askedAt, true);
+      decision.charge = charge(policy, request, key, local, result, askedAt, true);
     }
     return decision;
   }
@@ -414,6 +552,7 @@ function ignoredUserAgent(request: RateLimitRequest, policy: ThrottlePolicy): bo
 
 function charge(
   policy: ThrottlePolicy,
+  request: RateLimitRequest,
   key: string,
   rules: readonly RateLimitRule[],
   result: RateLimitResult,
@@ -429,7 +568,23 @@ function charge(
     skipSuccessful: policy.skipSuccessfulRequests,
     skipFailed: policy.skipFailedRequests,
     storeTimeoutMs: policy.storeTimeoutMs,
+    route: request.route,
+    method: request.method,
   };
+}
+
+/** The outcome of a request the store could not count: the in-process limiter's, or the policy's. */
+function storeDownOutcome(decision: RateLimitDecision): RateLimitDecisionOutcome {
+  if (decision.result === undefined) {
+    return decision.action === 'allow' ? 'store-unavailable-allowed' : 'store-unavailable-rejected';
+  }
+  return decision.action === 'allow' ? 'local-allowed' : 'local-throttled';
+}
+
+/** The names of the limits that refused a request, as its 429 or 503 problem lists them. */
+function refusingLimits(error: TollgateHttpError): readonly string[] {
+  const limits = error.extensions.limits;
+  return Array.isArray(limits) ? (limits as string[]) : [];
 }
 
 export function storeCannotAdjust(): TollgateConfigError {
@@ -448,20 +603,40 @@ export function storeCannotRateLimit(): TollgateConfigError {
 
 /** One line for an event, for whichever logger the adapter uses. */
 export function describeRateLimitEvent(event: RateLimitEvent): string {
-  if (event.type === 'forwarded-for-ignored') {
-    return `a request came with X-Forwarded-For from ${event.remoteAddress ?? 'an unknown address'}, but trustProxy is 0, so the header is ignored and the socket address counted: behind a proxy or load balancer every client then shares the proxy's limit. Set trustProxy to the number of proxies, their addresses ('10.0.0.0/8'), or 'framework'; leave it 0 if clients connect directly (this is said once)`;
+  const where = `${event.method} ${event.route}`;
+  switch (event.type) {
+    case 'decision':
+      return `${where}: ${event.outcome}${event.limits.length > 0 ? ` (${event.limits.join(', ')})` : ''}`;
+    case 'store-call':
+      return `${where}: store ${event.operation} ${event.ok ? 'answered' : 'failed'} in ${event.durationMs.toFixed(1)} ms`;
+    case 'forwarded-for-ignored':
+      return `a request to ${where} came with X-Forwarded-For from ${event.remoteAddress ?? 'an unknown address'}, but trustProxy is 0, so the header is ignored and the socket address counted: behind a proxy or load balancer every client then shares the proxy's limit. Set trustProxy to the number of proxies, their addresses ('10.0.0.0/8'), or 'framework'; leave it 0 if clients connect directly (this is said once)`;
+    case 'refund-failed':
+      return `could not give back the units of a skipped request to ${where} on ${event.limits.join(', ')}, it stays counted: ${event.error.message}`;
+    case 'store-unavailable': {
+      const outcome = {
+        allowed: 'passed unchecked',
+        rejected: 'rejected with 503',
+        local: 'checked by the in-process limiter',
+      }[event.outcome];
+      return `store unavailable for rate limiting, request to ${where} ${outcome}: ${event.error.message}`;
+    }
   }
-  if (event.type === 'refund-failed') {
-    return `could not give back the units of a skipped request on ${event.limits.join(', ')}, it stays counted: ${event.error.message}`;
-  }
-  const outcome = {
-    allowed: 'passed unchecked',
-    rejected: 'rejected with 503',
-    local: 'checked by the in-process limiter',
-  }[event.outcome];
-  return `store unavailable for rate limiting, request ${outcome}: ${event.error.message}`;
 }
 
-function defaultEventReporter(event: RateLimitEvent): void {
-  console.warn(`tollgate: ${describeRateLimitEvent(event)}`);
+/**
+ * The default reporter, used when no `onEvent` is given: store failures, failed give-backs and the
+ * proxy misconfiguration, each kind at most one line every 10 s through `write`.
+ */
+export function rateLimitWarnings(write: (line: string) => void): (event: RateLimitEvent) => void {
+  const warn = quietWarnings(write);
+  return (event) => {
+    if (
+      event.type === 'store-unavailable' ||
+      event.type === 'refund-failed' ||
+      event.type === 'forwarded-for-ignored'
+    ) {
+      warn(event.type, describeRateLimitEvent(event));
+    }
+  };
 }

@@ -14,7 +14,7 @@ export {
 } from './policy.js';
 
 /** What a limit does when the store cannot be reached in time. */
-export type RateLimitStoreFailurePolicy = 'allow' | 'reject' | 'local';
+export type ThrottleStoreUnavailablePolicy = 'allow' | 'reject' | 'local';
 
 /** Which rate-limit headers a response carries. `Retry-After` is always sent with a 429. */
 export type RateLimitHeadersMode = 'always' | 'when-limited' | 'never';
@@ -39,7 +39,7 @@ export interface ThrottleLimit {
   /** Once exceeded, reject every request of this client for this long. Default: no block. */
   blockDuration?: Duration | 0;
   /** `allow` (default: pass and report), `reject` (503) or `local` (in-process limiter) while the store is unreachable. */
-  onStoreUnavailable?: RateLimitStoreFailurePolicy;
+  onStoreUnavailable?: ThrottleStoreUnavailablePolicy;
 }
 
 /** Named limits: `{ burst: { limit: 3, ttl: '1s' }, daily: { limit: 1000, ttl: '1d' } }`. */
@@ -115,7 +115,7 @@ export interface ThrottleSettings {
 
 /** A validated limit: the rule the store applies, and what to do when the store is down. */
 export interface ResolvedLimit extends RateLimitRule {
-  onStoreUnavailable: RateLimitStoreFailurePolicy;
+  onStoreUnavailable: ThrottleStoreUnavailablePolicy;
   /**
    * The fields given as functions of the request, resolved and checked on every request; the
    * rule's own value of such a field is a placeholder then.

@@ -27,9 +27,15 @@ const HEADER_MODES: ReadonlySet<string> = new Set(['always', 'when-limited', 'ne
 /** Limit names become part of storage keys and of a structured header: keep them plain. */
 const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** The default counter: one per route, so a client's traffic on one route does not use up another's. */
-export const routeKey: ThrottleKey = (request) =>
-  `${request.method.toUpperCase()} ${request.route}`;
+/**
+ * The default counter: one per route, so a client's traffic on one route does not use up another's.
+ * HEAD counts as GET: both Express and Fastify answer it with the GET route's handler, so a separate
+ * counter would let a client run that handler twice the limit.
+ */
+export const routeKey: ThrottleKey = (request) => {
+  const method = request.method.toUpperCase();
+  return `${method === 'HEAD' ? 'GET' : method} ${request.route}`;
+};
 
 /**
  * Merges the layers (module defaults, controller, handler) by limit name and validates the result,

@@ -14,7 +14,7 @@ export const rateLimited = (
     status: 429,
     slug: 'rate-limited',
     title: 'Too many requests',
-    detail: `The rate limit ${limits.map((name) => `"${name}"`).join(', ')} is exhausted. Retry after ${retryAfter} seconds.`,
+    detail: `The rate limit ${limits.map((name) => `"${name}"`).join(', ')} is exhausted. Retry after ${retryAfter} second${retryAfter === '1' ? '' : 's'}.`,
     headers: { ...headers, 'Retry-After': retryAfter },
     // `violated-policies`: the member draft-ietf-httpapi-ratelimit-headers gives its problem type,
     // naming the policies of `RateLimit-Policy` that refused the request.

@@ -9,6 +9,7 @@ import type {
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
+  StoreHealth,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
@@ -249,6 +250,11 @@ export class MemoryStore implements TollgateStore {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+  }
+
+  /** Always up: the store is this process's memory. */
+  async health(): Promise<StoreHealth> {
+    return { status: 'up', latencyMs: 0 };
   }
 
   /**

@@ -1,10 +1,15 @@
+import { performance } from 'node:perf_hooks';
+
 import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
+import { checkStoreHealth, elapsedSince } from '../../core/health.js';
 import type {
   BeginResult,
   LockResult,
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
+  StoreHealth,
+  StoreHealthOptions,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
@@ -59,6 +64,7 @@ export interface QuorumStoreOptions {
  */
 export class QuorumStore implements TollgateStore {
   readonly kind = 'quorum';
+  readonly location: string;
   private readonly stores: readonly TollgateStore[];
   private readonly majority: number;
   private readonly nodeTimeoutMs: number;
@@ -71,8 +77,17 @@ export class QuorumStore implements TollgateStore {
       );
     }
     this.stores = [...options.stores];
+    this.location = this.stores.map((store) => store.location ?? store.kind).join(', ');
     this.majority = Math.floor(this.stores.length / 2) + 1;
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 500;
+  }
+
+  connectionProblem(): string | undefined {
+    const problems = this.stores.flatMap((store) => {
+      const problem = store.connectionProblem?.();
+      return problem === undefined ? [] : [`${store.location ?? store.kind}: ${problem}`];
+    });
+    return problems.length === 0 ? undefined : problems.join('; ');
   }
 
   async ready(): Promise<void> {
@@ -285,6 +300,26 @@ export class QuorumStore implements TollgateStore {
 
   async close(): Promise<void> {
     await Promise.all(this.stores.map((store) => store.close?.()));
+  }
+
+  /**
+   * Up while a majority of the nodes is up, as every decision needs a majority; each node's own
+   * health is in `nodes`, in the order the stores were given. Every node is asked at once, each
+   * within `timeoutMs` (default: the node timeout), so a silent node costs that much at most.
+   */
+  async health(options: StoreHealthOptions = {}): Promise<StoreHealth> {
+    const timeoutMs = options.timeoutMs ?? this.nodeTimeoutMs;
+    const started = performance.now();
+    const nodes = await Promise.all(
+      this.stores.map((store) => checkStoreHealth(store, { timeoutMs })),
+    );
+    const up = nodes.filter((node) => node.status === 'up').length;
+    return {
+      status: up >= this.majority ? 'up' : 'down',
+      latencyMs: elapsedSince(started),
+      detail: `${up} of ${nodes.length} nodes up; a majority of ${this.majority} is needed`,
+      nodes,
+    };
   }
 
   /**

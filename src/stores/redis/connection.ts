@@ -37,12 +37,19 @@ export interface StoreLogger {
 export interface Connection {
   readonly client: Redis | Cluster;
   readonly owned: boolean;
+  /** Where it connects, with any password hidden, for log lines. */
+  readonly location: string;
+  /** The last connection error since the client was last ready. */
+  lastError(): Error | undefined;
 }
 
 export function openConnection(options: RedisStoreOptions): Connection {
+  const location = describeLocation(options);
   if ('client' in options) {
     warnAboutUnsafeClient(options.client, options.logger ?? console);
-    return { client: options.client, owned: false };
+    // The application's client keeps its own error handling: listening for errors here would
+    // silence ioredis's report of an unhandled one.
+    return { client: options.client, owned: false, location, lastError: () => undefined };
   }
   let client: Redis | Cluster;
   if ('url' in options) {
@@ -65,8 +72,47 @@ export function openConnection(options: RedisStoreOptions): Connection {
   }
   // A client that errors with no listener crashes the process; connection trouble surfaces
   // through each command's rejection instead, which the engines turn into the route's policy.
-  client.on('error', () => undefined);
-  return { client, owned: true };
+  // The last error is kept so that start-up can say why the store cannot be reached.
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error;
+  });
+  client.on('ready', () => {
+    lastError = undefined;
+  });
+  return { client, owned: true, location, lastError: () => lastError };
+}
+
+/** Where the options point, as `redis://host:port/db` (no password), for log lines. */
+function describeLocation(options: RedisStoreOptions): string {
+  if ('url' in options) return hidePassword(options.url);
+  if ('cluster' in options) return `cluster ${options.cluster.map(nodeAddress).join(',')}`;
+  const connection =
+    'connection' in options ? options.connection : (options.client.options as RedisOptions);
+  if ('client' in options && options.client instanceof Cluster) {
+    const { startupNodes } = options.client as unknown as { startupNodes: ClusterNode[] };
+    return `cluster ${startupNodes.map(nodeAddress).join(',')}`;
+  }
+  if (connection.sentinels?.length) {
+    return `sentinel ${connection.name ?? 'mymaster'} via ${connection.sentinels.map(nodeAddress).join(',')}`;
+  }
+  if (connection.path) return `redis+unix://${connection.path}`;
+  const scheme = connection.tls ? 'rediss' : 'redis';
+  return `${scheme}://${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}/${connection.db ?? 0}`;
+}
+
+/** `redis://user:secret@host` → `redis://user:***@host`; a URL without a password is unchanged. */
+export function hidePassword(url: string): string {
+  return url.replace(/^([a-z0-9+.-]+:\/\/)([^@/]*)@/i, (_match, scheme: string, auth: string) => {
+    const colon = auth.indexOf(':');
+    return colon === -1 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, colon)}:***@`;
+  });
+}
+
+function nodeAddress(node: ClusterNode | Partial<{ host: string; port: number }>): string {
+  if (typeof node === 'number') return `127.0.0.1:${node}`;
+  if (typeof node === 'string') return hidePassword(node);
+  return `${node.host ?? '127.0.0.1'}:${node.port ?? 6379}`;
 }
 
 export async function whenReady(client: Redis | Cluster): Promise<void> {

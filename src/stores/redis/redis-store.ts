@@ -6,6 +6,8 @@ import type {
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
+  StoreHealth,
+  StoreHealthOptions,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
@@ -18,6 +20,7 @@ import {
   type Connection,
   type RedisStoreOptions,
 } from './connection.js';
+import { pingHealth } from './health.js';
 import {
   adjustCall,
   peekCall,
@@ -38,12 +41,14 @@ export { SAFE_CLIENT_DEFAULTS, type RedisStoreOptions, type StoreLogger } from '
 export class RedisStore implements TollgateStore {
   readonly kind = 'redis';
   readonly client: Redis | Cluster;
+  readonly location: string;
   private readonly connection: Connection;
   private readonly batcher: TurnBatcher;
 
   constructor(options: RedisStoreOptions) {
     this.connection = openConnection(options);
     this.client = this.connection.client;
+    this.location = this.connection.location;
     defineScripts(this.client);
     this.batcher = new TurnBatcher(this.client);
   }
@@ -52,8 +57,18 @@ export class RedisStore implements TollgateStore {
     return whenReady(this.client);
   }
 
+  connectionProblem(): string | undefined {
+    if (this.client.status === 'ready') return undefined;
+    return this.connection.lastError()?.message ?? `the connection is ${this.client.status}`;
+  }
+
   close(): Promise<void> {
     return closeConnection(this.connection);
+  }
+
+  /** A bounded `PING` (every master on Cluster): down when the server is gone, silent or slow. */
+  health(options?: StoreHealthOptions): Promise<StoreHealth> {
+    return pingHealth(this.client, options);
   }
 
   async begin(

@@ -1,0 +1,152 @@
+// The public API, one report per entry point, written to api/ and checked by `npm test`: a change
+// to what users can import shows up in review as a change to these files, never by accident.
+//
+//   node scripts/api-report.mjs           check: exit 1 and show what differs
+//   node scripts/api-report.mjs --update  rewrite the reports (npm run api:update)
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import console from 'node:console';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+import ts from 'typescript';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+/** Each entry point of package.json's `exports`, with the source its built file comes from. */
+const entries = Object.entries(manifest.exports)
+  .filter(([, target]) => typeof target === 'object' && typeof target.default === 'string')
+  .map(([subpath, target]) => ({
+    name: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
+    source: join(root, target.default.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts')),
+  }));
+
+const config = ts.getParsedCommandLineOfConfigFile(
+  join(root, 'tsconfig.build.json'),
+  {},
+  { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined },
+);
+const program = ts.createProgram(
+  entries.map((entry) => entry.source),
+  config.options,
+);
+const checker = program.getTypeChecker();
+const flags =
+  ts.TypeFormatFlags.NoTruncation |
+  ts.TypeFormatFlags.UseFullyQualifiedType |
+  ts.TypeFormatFlags.WriteArrowStyleSignature;
+
+function typeText(type, node, extraFlags = 0) {
+  // The checker names unexported types by absolute path (`import("/home/me/tollgate/src/...")`):
+  // made relative to the repository, so the report is the same in every checkout.
+  return checker
+    .typeToString(type, node, flags | extraFlags)
+    .replaceAll(`import("${root}/`, 'import("');
+}
+
+function isPublicMember(symbol) {
+  const declaration = symbol.valueDeclaration ?? symbol.declarations?.[0];
+  const modifiers = declaration ? ts.getCombinedModifierFlags(declaration) : 0;
+  return (
+    !(modifiers & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) &&
+    !symbol.name.startsWith('#') &&
+    !symbol.name.startsWith('__')
+  );
+}
+
+function members(type, node, indent = '  ') {
+  return checker
+    .getPropertiesOfType(type)
+    .filter(isPublicMember)
+    .map((member) => {
+      const optional = member.flags & ts.SymbolFlags.Optional ? '?' : '';
+      const memberType = checker.getTypeOfSymbolAtLocation(member, node);
+      return `${indent}${member.name}${optional}: ${typeText(memberType, node)}`;
+    })
+    .sort();
+}
+
+function describe(exported) {
+  const symbol =
+    exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+  const node = symbol.valueDeclaration ?? symbol.declarations?.[0];
+  const lines = [];
+  if (symbol.flags & ts.SymbolFlags.Class) {
+    const classType = checker.getTypeOfSymbolAtLocation(symbol, node);
+    const constructors = classType
+      .getConstructSignatures()
+      .map((signature) => `  new ${checker.signatureToString(signature, node, flags)}`);
+    const statics = members(classType, node).filter((line) => !/^ {2}prototype:/.test(line));
+    lines.push(
+      `class ${exported.name}`,
+      ...constructors,
+      ...statics.map((line) => line.replace(/^ {2}/, '  static ')),
+      ...members(checker.getDeclaredTypeOfSymbol(symbol), node),
+    );
+  } else if (symbol.flags & ts.SymbolFlags.Function) {
+    const type = checker.getTypeOfSymbolAtLocation(symbol, node);
+    for (const signature of type.getCallSignatures()) {
+      lines.push(`function ${exported.name}${checker.signatureToString(signature, node, flags)}`);
+    }
+  } else if (symbol.flags & ts.SymbolFlags.Variable) {
+    const type = checker.getTypeOfSymbolAtLocation(symbol, node);
+    lines.push(`const ${exported.name}: ${typeText(type, node)}`);
+  }
+  if (symbol.flags & ts.SymbolFlags.Interface) {
+    lines.push(
+      `interface ${exported.name}`,
+      ...members(checker.getDeclaredTypeOfSymbol(symbol), node),
+    );
+  } else if (symbol.flags & ts.SymbolFlags.TypeAlias) {
+    const type = checker.getDeclaredTypeOfSymbol(symbol);
+    lines.push(`type ${exported.name} = ${typeText(type, node, ts.TypeFormatFlags.InTypeAlias)}`);
+  }
+  if (lines.length === 0)
+    lines.push(`${ts.SymbolFlags[symbol.flags] ?? symbol.flags} ${exported.name}`);
+  return lines.join('\n');
+}
+
+function report(entry) {
+  const file = program.getSourceFile(entry.source);
+  if (!file) throw new Error(`api-report: ${entry.source} is not in the program`);
+  const exports = checker
+    .getExportsOfModule(checker.getSymbolAtLocation(file))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return [
+    `# ${entry.name}: ${exports.length} exports`,
+    '',
+    'Generated by `npm run api:update`; `npm test` fails when this differs from the code.',
+    '',
+    '```ts',
+    exports.map(describe).join('\n\n'),
+    '```',
+    '',
+  ].join('\n');
+}
+
+const update = process.argv.includes('--update');
+const changed = [];
+mkdirSync(join(root, 'api'), { recursive: true });
+for (const entry of entries) {
+  const path = join(root, 'api', `${entry.name.replaceAll('/', '-')}.api.md`);
+  const text = report(entry);
+  let current;
+  try {
+    current = readFileSync(path, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current === text) continue;
+  changed.push(path);
+  if (update) writeFileSync(path, text);
+}
+if (!update && changed.length > 0) {
+  console.error(
+    `The public API differs from its report in:\n${changed.map((path) => `  ${path}`).join('\n')}\n` +
+      'If the change is deliberate, run `npm run api:update` and commit the reports with it.',
+  );
+  process.exit(1);
+}
+if (update)
+  console.log(changed.length === 0 ? 'api reports unchanged' : `updated ${changed.join(', ')}`);

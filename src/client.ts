@@ -1,0 +1,359 @@
+/**
+ * The client half of idempotency: `import { idempotentFetch } from 'tollgate/client'`.
+ *
+ * A wrapper over the standard `fetch` that gives one logical operation one `Idempotency-Key` and
+ * sends the same key on every retry of it, so a server that deduplicates by key (Tollgate, Stripe,
+ * any implementation of the IETF Idempotency-Key draft) runs the operation at most once however
+ * often the client has to ask. It retries only what is safe and useful to retry: a network failure
+ * (the request may or may not have arrived: the key makes asking again harmless), a 409 saying the
+ * first request with the key is still running, a 429 and a 503. It never retries another 4xx: a 422
+ * (the key was used with another request) or a 400 will not change by asking again.
+ *
+ * This file imports nothing, from Node or anywhere else (a lint rule keeps it so): it runs as it is
+ * in browsers, Node, Deno, Bun and workers, and a browser can load the built `client.js` as an ES
+ * module without a bundler. See docs/client.md.
+ *
+ * @example
+ * ```ts
+ * import { idempotentFetch, newIdempotencyKey } from 'tollgate/client';
+ *
+ * const checkoutKey = newIdempotencyKey(); // one per checkout, not one per click
+ * const { response, replayed, attempts } = await idempotentFetch('/payments', {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json' },
+ *   body: JSON.stringify({ amount: 25 }),
+ *   idempotencyKey: checkoutKey,
+ *   timeoutMs: 15_000,
+ * });
+ * ```
+ */
+
+/** The `fetch` the client calls: the global one by default, or any function shaped like it. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** What the client reports after each attempt (see `onAttempt`). */
+export interface AttemptReport {
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The Idempotency-Key the attempt was sent with: the same for every attempt of an operation. */
+  key: string;
+  /** The response's status; absent when the attempt got no response (a network failure). */
+  status?: number;
+  /** Whether the response was a replay of an earlier one (`Idempotent-Replayed: true`). */
+  replayed: boolean;
+  /** Why the attempt got no response: what `fetch` rejected with. */
+  error?: unknown;
+  /** How long the client waits before the next attempt; absent when this attempt was the last. */
+  retryInMs?: number;
+}
+
+/** How `idempotentFetch` retries; every field is optional. */
+export interface IdempotentFetchOptions {
+  /** The `fetch` to call (default: `globalThis.fetch`, looked up on each call). */
+  fetch?: FetchLike;
+  /** The header the key is sent in (default `Idempotency-Key`). */
+  headerName?: string;
+  /** Attempts in all, the first included (default 5); 1 turns retrying off. */
+  maxAttempts?: number;
+  /** The backoff before the second attempt, doubled before each later one (default 250 ms). */
+  baseDelayMs?: number;
+  /**
+   * The longest wait between two attempts (default 10 000 ms). The exponential backoff is capped
+   * at it; a `Retry-After` asking for longer ends the retries and returns that response instead.
+   */
+  maxDelayMs?: number;
+  /**
+   * The deadline of the whole operation, every attempt and wait included, from the call (default:
+   * none). An attempt still running then is aborted; a wait that would end after it is not taken.
+   * It ends when `idempotentFetch` resolves: reading the returned body is the caller's.
+   */
+  timeoutMs?: number;
+  /** Called after every attempt, before the wait that follows it: for logs, metrics, a UI. */
+  onAttempt?: (report: AttemptReport) => void;
+  /** A number in [0, 1) for the jitter (default `Math.random`); fixed in tests. */
+  random?: () => number;
+  /** Waits `ms`, rejecting early when `signal` aborts (default: a timer); instant in tests. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** The time in ms since the epoch, for `timeoutMs` and `Retry-After` dates (default `Date.now`). */
+  now?: () => number;
+}
+
+/** `fetch`'s own `init`, plus the key of the operation and how to retry it. */
+export interface IdempotentRequestInit extends RequestInit, IdempotentFetchOptions {
+  /**
+   * The operation's key. Default: the `Idempotency-Key` in `headers`, else a new random UUID. Give
+   * the same key to every call that is the same operation (a retry of a checkout, a second click).
+   */
+  idempotencyKey?: string;
+}
+
+/** What `idempotentFetch` resolves with: the last response, and how it was obtained. */
+export interface IdempotentResult {
+  /** The response of the last attempt, its body unread. Any status: check `response.ok`. */
+  response: Response;
+  /** The key every attempt was sent with: keep it to retry the same operation later. */
+  key: string;
+  /** How many requests were sent, this one included. */
+  attempts: number;
+  /** The last response was a replay of an earlier one (`Idempotent-Replayed: true`). */
+  replayed: boolean;
+}
+
+/** Why `idempotentFetch` gave up without a response. */
+export type IdempotentFetchFailure = 'network' | 'timeout' | 'aborted';
+
+/**
+ * `idempotentFetch` got no response it could return: every attempt failed on the network
+ * (`network`), the deadline passed (`timeout`), or the caller's signal aborted (`aborted`). The
+ * operation may still have run on the server: retry it with `key`, never with a new one.
+ */
+export class IdempotentFetchError extends Error {
+  readonly reason: IdempotentFetchFailure;
+  /** The operation's key: the one to retry with. */
+  readonly key: string;
+  /** Requests sent before giving up (0 if the signal had aborted before the first). */
+  readonly attempts: number;
+
+  constructor(reason: IdempotentFetchFailure, key: string, attempts: number, cause: unknown) {
+    super(failureMessage(reason, key, attempts), { cause });
+    this.name = 'IdempotentFetchError';
+    this.reason = reason;
+    this.key = key;
+    this.attempts = attempts;
+  }
+}
+
+function failureMessage(reason: IdempotentFetchFailure, key: string, attempts: number): string {
+  const what =
+    reason === 'network'
+      ? `every attempt (${attempts}) failed on the network`
+      : reason === 'timeout'
+        ? `the deadline passed after ${attempts} attempt(s)`
+        : `the signal aborted after ${attempts} attempt(s)`;
+  return `${what}; the request may have run on the server: retry it with the same Idempotency-Key (${key})`;
+}
+
+/**
+ * A new random key for one operation: a UUID v4 from `crypto.randomUUID()`, or built from
+ * `crypto.getRandomValues()` where `randomUUID` is missing (browsers offer it only to pages served
+ * over HTTPS or from localhost).
+ */
+export function newIdempotencyKey(): string {
+  const crypto = (
+    globalThis as {
+      crypto?: { randomUUID?: () => string; getRandomValues?: (array: Uint8Array) => Uint8Array };
+    }
+  ).crypto;
+  if (typeof crypto?.randomUUID === 'function') return crypto.randomUUID();
+  if (typeof crypto?.getRandomValues !== 'function') {
+    throw new Error(
+      'newIdempotencyKey: this runtime has no Web Crypto (globalThis.crypto); pass idempotencyKey yourself',
+    );
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40; // version 4
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // the RFC 9562 variant
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * `fetch` for one logical operation: sends it with one Idempotency-Key, and retries with the same
+ * key until a response that is not worth retrying, the last attempt, the deadline or the signal.
+ *
+ * Retried: a rejected `fetch` (a network failure), 409 whose problem `type` ends in
+ * `/request-in-progress` (or whose `code` is `TOLLGATE_IN_PROGRESS`), 429 and 503. Every other
+ * response is returned as it is, whatever its status. The wait before attempt n+1 is a random
+ * time in [0, min(maxDelayMs, baseDelayMs * 2^(n-1))) (full jitter), and never less than the
+ * response's `Retry-After` (seconds or an HTTP date).
+ *
+ * Resolves with the last response; rejects with `IdempotentFetchError` only when there is none.
+ */
+export async function idempotentFetch(
+  input: string | URL | Request,
+  init: IdempotentRequestInit = {},
+): Promise<IdempotentResult> {
+  const {
+    idempotencyKey,
+    fetch: fetchOption,
+    headerName = 'Idempotency-Key',
+    maxAttempts = 5,
+    baseDelayMs = 250,
+    maxDelayMs = 10_000,
+    timeoutMs,
+    onAttempt,
+    random = Math.random,
+    sleep = sleepFor,
+    now = Date.now,
+    signal: callerSignal,
+    ...requestInit
+  } = init;
+  checkCount('maxAttempts', maxAttempts, 1);
+  checkCount('baseDelayMs', baseDelayMs, 0);
+  checkCount('maxDelayMs', maxDelayMs, 0);
+  if (timeoutMs !== undefined) checkCount('timeoutMs', timeoutMs, 0);
+  const fetchImpl = fetchOption ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') {
+    throw new TypeError('idempotentFetch: no global fetch in this runtime; pass the fetch option');
+  }
+  if (typeof ReadableStream !== 'undefined' && requestInit.body instanceof ReadableStream) {
+    throw new TypeError(
+      'idempotentFetch: a ReadableStream body can be sent only once, and a retry sends it again; pass a string, Blob, FormData, URLSearchParams or buffer',
+    );
+  }
+  const isRequest = typeof Request !== 'undefined' && input instanceof Request;
+  const headers = new Headers(isRequest ? input.headers : undefined);
+  new Headers(requestInit.headers).forEach((value, name) => headers.set(name, value));
+  const key = idempotencyKey ?? headers.get(headerName) ?? newIdempotencyKey();
+  headers.set(headerName, key);
+
+  // One signal for every attempt and wait: it aborts with the caller's signal or at the deadline.
+  const stop = new AbortController();
+  let stopReason: IdempotentFetchFailure | undefined;
+  const abort = (reason: IdempotentFetchFailure, cause: unknown): void => {
+    if (stop.signal.aborted) return;
+    stopReason = reason;
+    stop.abort(cause);
+  };
+  const onCallerAbort = (): void => abort('aborted', callerSignal?.reason);
+  callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (callerSignal?.aborted) onCallerAbort();
+  const deadline = timeoutMs === undefined ? Infinity : now() + timeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => abort('timeout', timeoutError(timeoutMs)), timeoutMs);
+
+  let attempt = 0;
+  const stopped = (): IdempotentFetchError =>
+    new IdempotentFetchError(stopReason ?? 'aborted', key, attempt, stop.signal.reason);
+  try {
+    for (;;) {
+      if (stop.signal.aborted) throw stopped();
+      attempt += 1;
+      let response: Response | undefined;
+      let error: unknown;
+      try {
+        response = await fetchImpl(isRequest ? input.clone() : input, {
+          ...requestInit,
+          headers,
+          signal: stop.signal,
+        });
+      } catch (failure) {
+        // A fetch that our own signal aborted is not a network failure to retry.
+        if (stop.signal.aborted) throw stopped();
+        error = failure;
+      }
+      const replayed = response?.headers.get('idempotent-replayed') === 'true';
+      let wait: number | undefined;
+      let reason: IdempotentFetchFailure = 'network';
+      if (attempt < maxAttempts && (response === undefined || (await isRetryable(response)))) {
+        const retryAfter = response && retryAfterMs(response.headers.get('retry-after'), now());
+        const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+        wait = Math.max(retryAfter ?? 0, backoff);
+        // The server asked for a longer wait than the caller allows: its answer is the result.
+        if (retryAfter !== undefined && retryAfter > maxDelayMs) wait = undefined;
+        else if (now() + wait >= deadline) {
+          wait = undefined;
+          reason = 'timeout';
+        }
+      }
+      onAttempt?.({
+        attempt,
+        key,
+        replayed,
+        ...(response ? { status: response.status } : { error }),
+        ...(wait === undefined ? {} : { retryInMs: wait }),
+      });
+      if (wait === undefined) {
+        if (response) return { response, key, attempts: attempt, replayed };
+        throw new IdempotentFetchError(reason, key, attempt, error);
+      }
+      // A response not returned is read no further, so its connection is free for the retry.
+      response?.body?.cancel().catch(() => undefined);
+      try {
+        await sleep(wait, stop.signal);
+      } catch (failure) {
+        if (stop.signal.aborted) throw stopped();
+        throw failure;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+/**
+ * `idempotentFetch` with options set once, for example the `fetch` to use: each call's own `init`
+ * overrides them. Each call is still one operation with its own key.
+ */
+export function createIdempotentFetch(
+  defaults: IdempotentFetchOptions,
+): (input: string | URL | Request, init?: IdempotentRequestInit) => Promise<IdempotentResult> {
+  return (input, init = {}) => idempotentFetch(input, { ...defaults, ...init });
+}
+
+/** Tollgate's in-progress problem type: its page, `…/request-in-progress.md`, or the bare slug. */
+const IN_PROGRESS_TYPE = /\/request-in-progress(\.md)?$/;
+
+/** 429 and 503 always; a 409 only when it says the first request with the key is still running. */
+async function isRetryable(response: Response): Promise<boolean> {
+  if (response.status === 429 || response.status === 503) return true;
+  if (response.status !== 409) return false;
+  try {
+    const problem = (await response.clone().json()) as { type?: unknown; code?: unknown } | null;
+    return (
+      (typeof problem?.type === 'string' && IN_PROGRESS_TYPE.test(problem.type)) ||
+      problem?.code === 'TOLLGATE_IN_PROGRESS'
+    );
+  } catch {
+    // Not JSON: a 409 that does not say "in progress" is a conflict that asking again won't fix.
+    return false;
+  }
+}
+
+/**
+ * `Retry-After` in ms from `now`: delta-seconds or an HTTP date (RFC 9110 §10.2.3); `undefined`
+ * when absent or unreadable, so the backoff alone decides.
+ */
+function retryAfterMs(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function checkCount(option: string, value: number, min: number): void {
+  if (
+    !Number.isFinite(value) ||
+    value < min ||
+    (option === 'maxAttempts' && !Number.isInteger(value))
+  ) {
+    throw new RangeError(
+      `idempotentFetch: ${option} must be ${option === 'maxAttempts' ? 'an integer' : 'a finite number'} >= ${min}, got ${String(value)}`,
+    );
+  }
+}
+
+function timeoutError(timeoutMs: number): Error {
+  const message = `idempotentFetch: the deadline of ${timeoutMs} ms passed`;
+  return typeof DOMException === 'function'
+    ? new DOMException(message, 'TimeoutError')
+    : new Error(message);
+}
+
+function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

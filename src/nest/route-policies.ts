@@ -1,0 +1,103 @@
+import type { Type } from '@nestjs/common';
+import { GUARDS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
+import type { Reflector } from '@nestjs/core';
+
+import {
+  resolveIdempotencyPolicy,
+  UNSAFE_METHODS,
+  type IdempotencyPolicy,
+} from '../core/idempotency/options.js';
+import {
+  resolveThrottlePolicy,
+  type ThrottlePolicy,
+  type ThrottleSkip,
+} from '../core/ratelimit/options.js';
+import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
+import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
+import type { TollgateModuleOptions } from './tollgate.module-definition.js';
+
+/**
+ * How one route is protected, read from its decorators and the module's defaults: the one reading
+ * the interceptor and the guard act on, and the OpenAPI document describes. Each function assumes
+ * the request reached the interceptor or the guard (see `reachedBy`).
+ */
+
+type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
+
+/** The idempotency policy of a handler for one request method; null: not protected. */
+export function idempotencyPolicyOf(
+  reflector: Reflector,
+  controller: Type<unknown>,
+  handler: object,
+  method: string,
+  options: TollgateModuleOptions,
+): IdempotencyPolicy | null {
+  const targets = [handler as () => void, controller];
+  if (reflector.getAllAndOverride(SkipIdempotencyMetadata, targets)) return null;
+  const routeOptions = reflector.getAllAndOverride(IdempotentMetadata, targets);
+  // Without @Idempotent(), only a global registration reaches here: protect unsafe methods, key optional.
+  if (!routeOptions && !UNSAFE_METHODS.has(method.toUpperCase())) return null;
+  return resolveIdempotencyPolicy(routeOptions, options.idempotency, {
+    decorated: !!routeOptions,
+  });
+}
+
+/** The rate-limit policy of a handler; null: not throttled. */
+export function throttlePolicyOf(
+  reflector: Reflector,
+  controller: Type<unknown>,
+  handler: object,
+  options: TollgateModuleOptions,
+): ThrottlePolicy | null {
+  const defaults = options.throttle;
+  const onController = reflector.get(ThrottleMetadata, controller);
+  const onHandler = reflector.get(ThrottleMetadata, handler as () => void);
+  if (!defaults?.limits && !onController && !onHandler) return null;
+  const skip = mergeSkips(
+    reflector.get(SkipThrottleMetadata, controller),
+    reflector.get(SkipThrottleMetadata, handler as () => void),
+  );
+  const policy = resolveThrottlePolicy(
+    [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
+    skip,
+  );
+  return policy.limits.length > 0 ? policy : null;
+}
+
+/**
+ * Whether a handler's requests pass through `enhancer` (the interceptor or the guard) without a
+ * global registration: `@Idempotent()` / `@Throttle()` apply it, as does `@UseInterceptors()` /
+ * `@UseGuards()` by hand, on the handler or its controller.
+ */
+export function reachedBy(
+  enhancer: 'interceptor' | 'guard',
+  type: Type<unknown>,
+  controller: Type<unknown>,
+  handler: object,
+): boolean {
+  const key = enhancer === 'interceptor' ? INTERCEPTORS_METADATA : GUARDS_METADATA;
+  return [handler, controller].some((target) => {
+    const applied = Reflect.getMetadata(key, target) as unknown[] | undefined;
+    return applied?.some((entry) => isOrExtends(entry, type)) ?? false;
+  });
+}
+
+function isOrExtends(entry: unknown, type: Type<unknown>): boolean {
+  if (typeof entry === 'function') return entry === type || entry.prototype instanceof type;
+  return entry instanceof type;
+}
+
+/**
+ * The handler's `@SkipThrottle()` wins over the controller's, name by name: a controller may skip
+ * everything and one handler bring back `{ burst: false }`.
+ */
+function mergeSkips(onController: SkipValue, onHandler: SkipValue): ThrottleSkip {
+  return (name) => {
+    for (const layer of [onHandler, onController]) {
+      if (layer === undefined) continue;
+      if (layer === true) return true;
+      if (Object.prototype.hasOwnProperty.call(layer, name)) return layer[name] === true;
+    }
+    return false;
+  };
+}
