@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
-import { Throttle, ThrottleAdmin, type NestRateLimiter } from '../../src/nest.js';
+import { Throttle, ThrottleAdmin, type NestRateLimiter } from 'tollgate/nest';
 import { checkLogin, LOGIN_FAILED, LOGIN_LIMITS, loginUserName } from './shared/login.js';
 
 @Controller()

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 
-import { toError } from '../core/errors.js';
+import { TollgateConfigError, toError } from '../core/errors.js';
 import {
   RateLimitEngine,
   storeCannotAdjust,
@@ -9,6 +9,7 @@ import {
   type RateLimitEvent,
 } from '../core/ratelimit/engine.js';
 import {
+  isClientRef,
   RateLimiter,
   type RateLimitClient,
   type RateLimitClientRef,
@@ -124,6 +125,13 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...settings
   } = options;
   const store = storeOption ?? defaultStore();
+  // Plain JavaScript can leave it out; a middleware that limits nothing must not pass silently.
+  if (limits === undefined) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMITS',
+      "throttle() needs limits: throttle({ limits: { default: { limit: 5, ttl: '10s' } } }) ({} with only a denyList)",
+    );
+  }
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveThrottlePolicy([{ limits, settings }]);
   const engine = new RateLimitEngine(store, {
@@ -204,16 +212,6 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     reward: async (given: Req | RateLimitClientRef, units?: number) =>
       limiter.reward(client(given), units),
   });
-}
-
-/** A client named directly rather than a request: it has a counter and no headers. */
-function isClientRef(given: unknown): given is RateLimitClientRef {
-  return (
-    typeof given === 'object' &&
-    given !== null &&
-    typeof (given as RateLimitClientRef).counter === 'string' &&
-    (given as { headers?: unknown }).headers === undefined
-  );
 }
 
 function routeOf(req: ExpressRequestLike): string {

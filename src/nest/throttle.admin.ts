@@ -2,8 +2,9 @@ import { Inject, Injectable, type ExecutionContext, type Type } from '@nestjs/co
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 
 import { TollgateConfigError } from '../core/errors.js';
-import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import { RateLimitEngine, storeCannotAdjust } from '../core/ratelimit/engine.js';
 import {
+  isClientRef,
   RateLimiter,
   type RateLimitClient,
   type RateLimitClientRef,
@@ -118,6 +119,12 @@ export class ThrottleAdmin {
     const { limits, ...settings } = options;
     const defaults = this.options.throttle;
     const policy = resolveThrottlePolicy([{ settings: defaults }, { limits, settings }]);
+    if (
+      (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
+      !this.engine.storeSupportsAdjusting
+    ) {
+      throw storeCannotAdjust();
+    }
     return this.wrap(new RateLimiter(this.engine, policy), 'limiter()');
   }
 
@@ -195,9 +202,7 @@ export class NestRateLimiter {
   }
 
   private client(given: NestRequest | RateLimitClientRef): RateLimitClient {
-    const ref = given as RateLimitClientRef & { headers?: unknown };
-    if (typeof ref.counter === 'string' && ref.headers === undefined) return ref;
-    return this.describe(given);
+    return isClientRef(given) ? given : this.describe(given);
   }
 
   /** The route template as the guard reads it, so the default key names the same counter. */

@@ -400,7 +400,7 @@ describe.each(ADAPTERS.flatMap((adapter) => STORES.map((kind) => [adapter, kind]
         expect(denied.status, chain).toBe(403);
         expect(denied.headers.get('content-type')).toMatch(/^application\/problem\+json/);
         expect(denied.json()).toMatchObject({
-          type: 'https://tollgate.dev/problems/address-denied',
+          type: 'https://unpkg.com/tollgate/docs/problems/address-denied.md',
           status: 403,
         });
       }
@@ -440,7 +440,7 @@ describe.each(ADAPTERS.flatMap((adapter) => STORES.map((kind) => [adapter, kind]
       const refused = await get('/guarded', headers);
       expect(refused.status).toBe(429);
       expect(refused.json()).toMatchObject({
-        type: 'https://tollgate.dev/problems/rate-limited',
+        type: 'https://unpkg.com/tollgate/docs/problems/rate-limited.md',
         limits: ['burst'],
         'violated-policies': ['burst'],
       });

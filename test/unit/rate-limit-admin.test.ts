@@ -116,4 +116,32 @@ describe('RateLimiter: the admin API', () => {
       'TOLLGATE_STORE_CANNOT_ADJUST',
     );
   });
+
+  it('refuses a client reference without a counter as a reference, never reading it as a request', async () => {
+    const subject = limiter({ tries: { limit: 2, ttl: '1m' } });
+    const middleware = throttle({ limits: { tries: { limit: 2, ttl: '1m' } } });
+    for (const ref of [{ tracker: 'alice' }, { counter: 5, tracker: 'alice' }]) {
+      expect(await code(subject.get(ref as never))).toBe('TOLLGATE_INVALID_CLIENT');
+      expect(await code(middleware.get(ref as never))).toBe('TOLLGATE_INVALID_CLIENT');
+    }
+  });
+
+  it('applies the deny list even where no limit is set', async () => {
+    const engine = new RateLimitEngine(new MemoryStore(), { onEvent: () => undefined });
+    const policy = resolveThrottlePolicy([
+      { limits: {}, settings: { denyList: ['203.0.113.0/24'] } },
+    ]);
+    const denied = await engine.check(request(), policy);
+    expect(denied.action).toBe('reject');
+    expect(denied.action === 'reject' && denied.error.status).toBe(403);
+    const other = await engine.check(request({ remoteAddress: '198.51.100.7' }), policy);
+    expect(other.action).toBe('allow');
+  });
+
+  it('throttle() without limits is refused, not a middleware that limits nothing', async () => {
+    expect(await code(() => throttle({} as never))).toBe('TOLLGATE_INVALID_LIMITS');
+    expect(await code(() => throttle({ limits: {}, denyList: ['203.0.113.0/24'] }))).toBe(
+      undefined,
+    );
+  });
 });

@@ -389,6 +389,22 @@ describe('resolveThrottlePolicy', () => {
   });
 });
 
+describe('a decorator layer', () => {
+  it.each([
+    [{ burst: null }, /limit "burst" must be an object/],
+    [{ burst: 5 }, /limit "burst" must be an object/],
+    [{ limit: 5, ttl: '10s' }, /limits are named: write \{ default:/],
+  ])('refuses %j at once, naming the fix', (limits, message) => {
+    for (const check of [
+      () => validateThrottleLayer({ limits: limits as never }),
+      () => resolveThrottlePolicy([{ limits: limits as never }]),
+    ]) {
+      expect(check).toThrow(TollgateConfigError);
+      expect(check).toThrow(message);
+    }
+  });
+});
+
 describe('rate-limit header values (draft-ietf-httpapi-ratelimit-headers)', () => {
   it('lists one member per named limit, in whole seconds rounded up', () => {
     expect(

@@ -1,4 +1,4 @@
-import type { RateLimitRequest, ThrottleLimits } from '../../../src/index.js';
+import type { RateLimitRequest, ThrottleLimits } from 'tollgate';
 import { InvalidRequestError } from './orders.js';
 
 /**

@@ -227,7 +227,8 @@ export class RateLimitEngine {
    * tracker or key function (a bug in the app) rejects the promise.
    */
   async check(request: RateLimitRequest, policy: ThrottlePolicy): Promise<RateLimitDecision> {
-    if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
+    // The deny list applies even where nothing is counted.
+    if (policy.limits.length === 0 && !policy.denyList) return ALLOW_UNCOUNTED;
     const consume = this.store.consume;
     if (typeof consume !== 'function') throw storeCannotRateLimit();
     const site: RateLimitEventSite | undefined = this.listening
@@ -248,6 +249,7 @@ export class RateLimitEngine {
       }
       if (policy.allowList?.has(address)) return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     }
+    if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
     if (policy.ignoreUserAgents.length > 0 && ignoredUserAgent(request, policy)) {
       return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     }

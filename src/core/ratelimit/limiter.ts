@@ -105,6 +105,19 @@ export class RateLimiter {
   }
 }
 
+/**
+ * Whether the admin API was given a client by name (`{ counter, tracker | principal | address }`)
+ * rather than an HTTP request: a request always has headers. A malformed reference is refused by
+ * the limiter with TOLLGATE_INVALID_CLIENT, never read as a request.
+ */
+export function isClientRef(given: unknown): given is RateLimitClientRef {
+  return (
+    typeof given === 'object' &&
+    given !== null &&
+    (given as { headers?: unknown }).headers === undefined
+  );
+}
+
 function isRequest(client: RateLimitClient): client is RateLimitRequest {
   return typeof (client as RateLimitRequest).header === 'function';
 }

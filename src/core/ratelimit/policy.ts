@@ -61,6 +61,7 @@ export function resolveThrottlePolicy(
         );
       }
       for (const [name, limit] of Object.entries(layer.limits)) {
+        checkLimitEntry(name, limit);
         merged.set(name, { ...merged.get(name), ...limit });
       }
     }
@@ -113,11 +114,35 @@ export function validateThrottleLayer(layer: ThrottleLayer): void {
     );
   }
   for (const [name, limit] of Object.entries(layer.limits)) {
-    checkName(name);
+    checkLimitEntry(name, limit);
     // Fill what is missing with harmless values, so only the fields given are judged.
     const limitValue = limit.limit ?? Math.max(1, typeof limit.cost === 'number' ? limit.cost : 1);
     resolveLimit(name, { ttl: 1_000, ...limit, limit: limitValue });
   }
+}
+
+/** The fields of one limit: given at the top level, they mean the limit was not named. */
+const LIMIT_FIELDS: ReadonlySet<string> = new Set([
+  'limit',
+  'ttl',
+  'cost',
+  'algorithm',
+  'blockDuration',
+  'onStoreUnavailable',
+]);
+
+/** One entry of `limits`: a plain name and an object, so a mistake is named before it is read. */
+function checkLimitEntry(name: string, limit: unknown): void {
+  if (typeof limit === 'object' && limit !== null && !Array.isArray(limit)) {
+    checkName(name);
+    return;
+  }
+  throw new TollgateConfigError(
+    'TOLLGATE_INVALID_LIMITS',
+    LIMIT_FIELDS.has(name)
+      ? `limits are named: write { default: { limit: 5, ttl: '10s' } }, not { limit: 5, ttl: '10s' } ("${name}" is a field of a limit, not a limit's name)`
+      : `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
+  );
 }
 
 function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimit {
