@@ -70,7 +70,12 @@ describe('the warning about X-Forwarded-For while no proxy is trusted', () => {
   });
   const run = async (settings: ThrottleSettings, forwarded: Array<string | undefined>) => {
     const events: RateLimitEvent[] = [];
-    const engine = new RateLimitEngine(new MemoryStore(), { onEvent: (e) => events.push(e) });
+    // The warning only: decisions and store calls are reported too, to every listener.
+    const engine = new RateLimitEngine(new MemoryStore(), {
+      onEvent: (e) => {
+        if (e.type === 'forwarded-for-ignored') events.push(e);
+      },
+    });
     const policy = resolveThrottlePolicy([{ limits: { a: { limit: 100, ttl: '1m' } }, settings }]);
     for (const header of forwarded) await engine.check(request(header), policy);
     return events;
@@ -78,7 +83,8 @@ describe('the warning about X-Forwarded-For while no proxy is trusted', () => {
 
   it('is given once, on the first request that carries the header', async () => {
     const events = await run({}, [undefined, '198.51.100.7', '198.51.100.8']);
-    expect(events).toEqual([{ type: 'forwarded-for-ignored', remoteAddress: '10.0.0.1' }]);
+    expect(events).toMatchObject([{ type: 'forwarded-for-ignored', remoteAddress: '10.0.0.1' }]);
+    expect(events).toHaveLength(1);
   });
 
   it.each([[{ trustProxy: 1 }], [{ trustProxy: ['10.0.0.0/8'] }], [{ trustProxy: 'framework' }]])(

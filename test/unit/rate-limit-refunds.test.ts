@@ -105,7 +105,9 @@ describe('giving back the units of skipped requests', () => {
     const decision = await engine.check(request, policy);
     if (decision.action !== 'allow' || !decision.charge) throw new Error('expected a charge');
     await expect(engine.settle(decision.charge, 200)).resolves.toBeUndefined();
-    expect(events).toMatchObject([{ type: 'refund-failed', limits: ['tries'] }]);
+    expect(events.filter((event) => event.type === 'refund-failed')).toMatchObject([
+      { type: 'refund-failed', limits: ['tries'] },
+    ]);
   });
 
   it('refuses a store that cannot give back when the route asks for it', () => {
