@@ -174,6 +174,25 @@ export default tseslint.config(
       ],
     },
   },
+  // The sample uses the package as an app does, by its name: a relative import of the library's
+  // sources would load a second copy of its classes beside the built package.
+  {
+    files: ['sample-app/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/src/*', '**/src/**'],
+              message:
+                "import the package by its name: 'tollgate', 'tollgate/nest', 'tollgate/express'",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['src/express/**/*.ts'],
     rules: {

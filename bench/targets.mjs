@@ -91,6 +91,17 @@ export const TARGETS = [
     tollgate: true,
     packages: [],
   },
+  // A limit that is an async function of the request (a plan read from a header): the cost of
+  // resolving and checking it per request, beside the fixed-limit row above.
+  {
+    id: 'tollgate-nest-throttle-dynamic',
+    section: 'ratelimit',
+    framework: 'nest',
+    label: 'Tollgate @Throttle (Nest), fixed window, async limit per request',
+    workload: 'plain',
+    tollgate: true,
+    packages: [],
+  },
   {
     id: 'tollgate-express-throttle',
     section: 'ratelimit',

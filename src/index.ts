@@ -40,6 +40,7 @@ export { parseIdempotencyKey } from './core/keys.js';
 
 // Rate limiting: the options of `@Throttle()` and `throttle()`, and what `onEvent` hears.
 export type {
+  PerRequest,
   RateLimitHeadersMode,
   RateLimitRequest,
   ThrottleKey,
@@ -50,7 +51,19 @@ export type {
   ThrottleStoreUnavailablePolicy,
   ThrottleTracker,
 } from './core/ratelimit/options.js';
-export type { RateLimitDecisionOutcome, RateLimitEvent } from './core/ratelimit/engine.js';
+export type {
+  RateLimitCharge,
+  RateLimitCounted,
+  RateLimitDecisionOutcome,
+  RateLimitEvent,
+  RateLimitRejection,
+} from './core/ratelimit/engine.js';
+// The admin API: read, reset, penalise or reward a client's counters.
+export {
+  RateLimiter,
+  type RateLimitClient,
+  type RateLimitClientRef,
+} from './core/ratelimit/limiter.js';
 
 // Events: what one `onEvent` hears of idempotency, rate limiting and leases (`tollgate/otel`
 // records them as OpenTelemetry metrics).

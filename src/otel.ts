@@ -129,6 +129,8 @@ export function openTelemetryEvents(
   }
 
   function rateLimit(event: Exclude<RateLimitEvent, { type: 'store-call' }>): void {
+    // Said once, or about a give-back: for the logs, not for the request counters.
+    if (event.type === 'forwarded-for-ignored' || event.type === 'refund-failed') return;
     if (event.type === 'store-unavailable') {
       if (spans) {
         trace.getActiveSpan()?.addEvent('tollgate.store_unavailable', {

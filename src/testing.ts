@@ -69,10 +69,12 @@ export function storeContract<
     rateLimitStoreContract(api, name, () => {
       const subject = setup();
       const { store } = subject;
-      if (typeof store.consume !== 'function') {
-        throw new TypeError(
-          `${name} has no consume(): pass { rateLimiting: false } to storeContract`,
-        );
+      for (const method of ['consume', 'peek', 'adjust', 'reset'] as const) {
+        if (typeof store[method] !== 'function') {
+          throw new TypeError(
+            `${name} has no ${method}(): implement RateLimitStore, or pass { rateLimiting: false } to storeContract`,
+          );
+        }
       }
       return { store: store as RateLimitStore, elapse: subject.elapse };
     });

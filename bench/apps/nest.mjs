@@ -136,6 +136,23 @@ const builders = {
     });
   },
 
+  // The same fixed window, its limit an async function of the request (as a plan lookup would be).
+  'tollgate-nest-throttle-dynamic': async ({ redisUrl }) => {
+    const { TollgateModule, Throttle } = await tollgateThrottle();
+    const store = await tollgateStore(redisUrl);
+    const limits = {
+      default: {
+        limit: async (request) => (request.header('x-plan') === 'free' ? 1 : HIGH_LIMIT),
+        ttl: '1m',
+        algorithm: 'fixed-window',
+      },
+    };
+    return appModule({
+      imports: [TollgateModule.forRoot({ store })],
+      controllers: [ordersController({ method: [Throttle(limits)] })],
+    });
+  },
+
   // Tollgate's default algorithm, the exact sliding window (a sorted set of the window's units).
   'tollgate-nest-throttle-sliding': async ({ redisUrl }) => {
     const { TollgateModule, Throttle } = await tollgateThrottle();

@@ -8,6 +8,7 @@ import { CommandsController } from './commands.controller.js';
 import { DemoController } from './demo.controller.js';
 import { DemoAuthGuard } from './demo-auth.guard.js';
 import { HealthController } from './health.controller.js';
+import { LoginController } from './login.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PaymentsController } from './payments.controller.js';
 import { ProblemJsonFilter } from './problem-json.filter.js';
@@ -44,6 +45,7 @@ export class AppModule {
         ReportsController,
         CommandsController,
         QuotesController,
+        LoginController,
         DemoController,
         HealthController,
       ],

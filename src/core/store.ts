@@ -131,6 +131,24 @@ export interface RateLimitStore {
    * the store's own clock.
    */
   consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult>;
+  /**
+   * What `consume` would answer now, changing nothing: no unit is taken and no block started.
+   * `allowed` says whether a request costing each rule's `cost` would pass.
+   */
+  peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult>;
+  /**
+   * Takes `units[i]` units from rule i (a penalty) or, when negative, gives that many back (a
+   * reward, or a refund of a request that should not count), whatever the limit says, in one
+   * atomic step. A block is neither started nor lifted. Taken units count as a request's would
+   * (sliding window: taken now; fixed window: in the running window, or one started now; token
+   * bucket: added to the debt), except that a penalty never reaches further than one window: it
+   * at most empties the quota. Given-back units never take a limit below empty; on a sliding window
+   * they are the oldest units still in the window, so the window never admits earlier than if
+   * the request's own units had been given back.
+   */
+  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void>;
+  /** Forgets every rule's state and block under `key`: the client starts afresh. */
+  reset(key: string, rules: readonly RateLimitRule[]): Promise<void>;
 }
 
 /** What a store says about itself when asked (`health()`): for readiness probes and dashboards. */
@@ -159,6 +177,10 @@ export interface TollgateStore extends IdempotencyStore {
    * start-up with TOLLGATE_STORE_CANNOT_RATE_LIMIT.
    */
   consume?: RateLimitStore['consume'];
+  /** See `RateLimitStore`: skip rules that give units back and the rate-limit admin API need them. */
+  peek?: RateLimitStore['peek'];
+  adjust?: RateLimitStore['adjust'];
+  reset?: RateLimitStore['reset'];
   /** A short name for logs and problem details: `redis`, `memory`. */
   readonly kind: string;
   /**

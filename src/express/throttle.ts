@@ -1,17 +1,30 @@
-import { toError } from '../core/errors.js';
+import type { ServerResponse } from 'node:http';
+
+import { TollgateConfigError, toError } from '../core/errors.js';
 import {
   RateLimitEngine,
+  storeCannotAdjust,
+  type RateLimitRejection,
   storeCannotRateLimit,
   type RateLimitEvent,
 } from '../core/ratelimit/engine.js';
 import {
+  isClientRef,
+  RateLimiter,
+  type RateLimitClient,
+  type RateLimitClientRef,
+} from '../core/ratelimit/limiter.js';
+import {
   resolveThrottlePolicy,
+  type RateLimitRequest,
   type ThrottleLimits,
   type ThrottleSettings,
 } from '../core/ratelimit/options.js';
+import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
+import { whenResponseDone } from '../http/response-done.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
@@ -24,9 +37,24 @@ import {
   type RouteOption,
 } from './request.js';
 
-/** Express middleware that rate limits the requests that reach it. */
-export type ThrottleMiddleware<Req extends ExpressRequestLike = ExpressRequestLike> =
-  ExpressMiddleware<Req>;
+/**
+ * Express middleware that rate limits the requests that reach it, and the admin API over its
+ * limits: a request (or a client named with `{ counter, tracker | principal | address }`) can be
+ * read, reset, penalised or rewarded. A request this middleware counted is acted on exactly where
+ * it was counted.
+ */
+export interface ThrottleMiddleware<
+  Req extends ExpressRequestLike = ExpressRequestLike,
+> extends ExpressMiddleware<Req> {
+  /** The client's state on every limit as a request would see it now; charges nothing. */
+  get(client: Req | RateLimitClientRef): Promise<RateLimitResult>;
+  /** Forgets the client's counters and blocks: it starts afresh (a login that succeeded). */
+  reset(client: Req | RateLimitClientRef): Promise<void>;
+  /** Takes `units` (default 1) from every limit of the client, at most emptying each. */
+  penalty(client: Req | RateLimitClientRef, units?: number): Promise<void>;
+  /** Gives `units` (default 1) back on every limit of the client, never beyond a whole quota. */
+  reward(client: Req | RateLimitClientRef, units?: number): Promise<void>;
+}
 
 /** Options of `throttle()`: the named limits, where counters live, and who is counted. */
 export interface ThrottleMiddlewareOptions<
@@ -54,6 +82,17 @@ export interface ThrottleMiddlewareOptions<
   waitForStore?: ExpressWaitForStoreOptions | false;
   /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
+  /**
+   * Answers a refused request instead of the default problem+json (429, 403 or 503): send any
+   * body. `Retry-After` and the rate-limit headers are already set on `res`; `rejection.error`
+   * holds the status and the problem (`toProblem()`). Default: the problem as it is.
+   */
+  handler?: (
+    req: Req,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+    rejection: RateLimitRejection,
+  ) => void;
 }
 
 /**
@@ -76,15 +115,23 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
 ): ThrottleMiddleware<Req> {
   const {
     limits,
-    store: given,
+    store: storeOption,
     namespace,
     scope,
     route,
     onEvent,
+    handler,
     waitForStore,
     ...settings
   } = options;
-  const store = given ?? defaultStore();
+  const store = storeOption ?? defaultStore();
+  // Plain JavaScript can leave it out; a middleware that limits nothing must not pass silently.
+  if (limits === undefined) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMITS',
+      "throttle() needs limits: throttle({ limits: { default: { limit: 5, ttl: '10s' } } }) ({} with only a denyList)",
+    );
+  }
   // Validated now, so a typo fails when the app starts, not on the first request.
   const policy = resolveThrottlePolicy([{ limits, settings }]);
   const engine = new RateLimitEngine(store, {
@@ -92,49 +139,79 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...(onEvent === undefined ? {} : { onEvent }),
   });
   if (!engine.storeSupportsRateLimiting) throw storeCannotRateLimit();
+  if (
+    (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
+    !engine.storeSupportsAdjusting
+  ) {
+    throw storeCannotAdjust();
+  }
   const resolveScope = scope ?? defaultScope;
+  const limiter = new RateLimiter(engine, policy);
   // One mark per middleware: a request is counted once by each throttle() it passes (an app-wide
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
+  const describe = (req: Req): RateLimitRequest => {
+    const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
+    return describeRateLimitRequest(req, template, resolveScope as ScopeResolver);
+  };
+  const client = (given: Req | RateLimitClientRef): RateLimitClient =>
+    isClientRef(given) ? given : describe(given);
 
-  const middleware: ThrottleMiddleware<Req> = function tollgateThrottle(req, res, next) {
+  const middleware: ExpressMiddleware<Req> = function tollgateThrottle(req, res, next) {
     if (!handled.mark(req)) {
       next();
       return;
     }
     let described;
     try {
-      const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
-      described = describeRateLimitRequest(req, template, resolveScope as ScopeResolver);
+      described = describe(req);
     } catch (error) {
       // A throwing scope or route function is the app's bug: Express's error handling reports it.
       next(toError(error));
       return;
     }
 
-    engine.check(described, policy).then(
+    limiter.check(described).then(
       (decision) => {
         try {
           if (decision.action === 'reject') {
-            sendProblem(res, decision.error);
+            if (!handler) {
+              sendProblem(res, decision.error);
+              return;
+            }
+            const { error, result } = decision;
+            for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+            handler(req, res, next, { error, result });
             return;
           }
           const headers = decision.headers;
           for (const name in headers) res.setHeader(name, headers[name] as string);
+          const charge = decision.charge;
+          if (charge) {
+            whenResponseDone(res, (statusCode) => void engine.settle(charge, statusCode));
+          }
         } catch (error) {
           next(toError(error));
           return;
         }
         next();
       },
-      // Only a throwing custom tracker or key function gets here: the app's bug, reported as such.
+      // Only a throwing custom tracker, key, skip or limit function gets here: the app's bug.
       (error: unknown) => next(toError(error)),
     );
   };
   const served = afterStoreWait(store, waitForStore, middleware);
   // What documentTollgateRoute reads: the middleware the app mounts.
   rememberProtection(served, { kind: 'throttle', policy });
-  return served;
+  // Async, so a throwing scope or route function rejects like every other failure.
+  return Object.assign(served, {
+    get: async (given: Req | RateLimitClientRef) => limiter.get(client(given)),
+    reset: async (given: Req | RateLimitClientRef) => limiter.reset(client(given)),
+    penalty: async (given: Req | RateLimitClientRef, units?: number) =>
+      limiter.penalty(client(given), units),
+    reward: async (given: Req | RateLimitClientRef, units?: number) =>
+      limiter.reward(client(given), units),
+  });
 }
 
 function routeOf(req: ExpressRequestLike): string {

@@ -70,7 +70,7 @@ export function addComponents(document: OpenApiDocument): void {
       type: {
         type: 'string',
         format: 'uri',
-        example: 'https://tollgate.dev/problems/request-in-progress',
+        example: 'https://unpkg.com/tollgate/docs/problems/request-in-progress.md',
       },
       title: { type: 'string' },
       status: { type: 'integer', minimum: 400, maximum: 599 },

@@ -21,6 +21,7 @@ export function describeRateLimitRequest(
     principal: principalOf(request, resolveScope),
     remoteAddress: request.socket?.remoteAddress,
     header: (name) => request.headers[name],
+    frameworkAddress: () => frameworkIp(request),
     raw: request,
   };
 }
@@ -37,4 +38,10 @@ function principalOf(request: unknown, resolveScope: ScopeResolver): string | un
     if (isUnidentifiedUser(error)) return undefined;
     throw error;
   }
+}
+
+/** `req.ip` as Express (under `trust proxy`) and Fastify (under `trustProxy`) compute it. */
+function frameworkIp(request: unknown): string | undefined {
+  const ip = (request as { ip?: unknown }).ip;
+  return typeof ip === 'string' && ip !== '' ? ip : undefined;
 }

@@ -30,11 +30,16 @@ export function rawResponse(response: unknown): ServerResponse {
  * matched path, Fastify's route URL, or else the controller and handler names.
  */
 export function routeTemplate(context: ExecutionContext, request: PlatformRequest): string {
+  return platformRoute(request) ?? `${context.getClass().name}.${context.getHandler().name}`;
+}
+
+/** Express's matched path or Fastify's route URL, when the platform has matched a route. */
+export function platformRoute(request: PlatformRequest): string | undefined {
   const expressPath = request.route?.path;
   if (typeof expressPath === 'string') return (request.baseUrl ?? '') + expressPath;
   const fastifyUrl = request.routeOptions?.url;
   if (typeof fastifyUrl === 'string') return fastifyUrl;
-  return `${context.getClass().name}.${context.getHandler().name}`;
+  return undefined;
 }
 
 export function describeRequest(

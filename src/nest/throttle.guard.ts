@@ -4,10 +4,13 @@ import {
   Logger,
   type CanActivate,
   type ExecutionContext,
+  type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 
-import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import { TollgateConfigError } from '../core/errors.js';
+import { RateLimitEngine, storeCannotAdjust } from '../core/ratelimit/engine.js';
+import { RateLimiter } from '../core/ratelimit/limiter.js';
 import type { ThrottlePolicy } from '../core/ratelimit/options.js';
 import {
   describeRateLimitRequest,
@@ -15,8 +18,10 @@ import {
 } from '../http/rate-limit-request.js';
 import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
-import { routeTemplate } from './http-context.js';
+import { whenResponseDone } from '../http/response-done.js';
+import { rawResponse, routeTemplate } from './http-context.js';
 import { throttlePolicyOf } from './route-policies.js';
+import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -32,8 +37,10 @@ const HANDLED = sharedHandledRequests('tollgate:throttle-handled');
  */
 @Injectable()
 export class ThrottleGuard implements CanActivate {
-  /** One resolved policy per controller and handler (null: not throttled), built on first use. */
-  private readonly policies = new WeakMap<object, WeakMap<object, ThrottlePolicy | null>>();
+  /** One limiter per controller and handler (null: not throttled), built on first use. */
+  private readonly limiters = new WeakMap<object, WeakMap<object, RateLimiter | null>>();
+  /** Non-HTTP handlers already looked at: each is judged (and warned about) once. */
+  private readonly outsideHttpSeen = new WeakSet<object>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -43,12 +50,12 @@ export class ThrottleGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'http') return true;
+    if (context.getType() !== 'http') return this.outsideHttp(context);
     const http = context.switchToHttp();
     const request = http.getRequest<RateLimitHttpRequestLike>();
     if (HANDLED.has(request)) return true;
-    const policy = this.policyFor(context);
-    if (!policy) return true;
+    const limiter = this.limiterFor(context);
+    if (!limiter) return true;
     HANDLED.mark(request);
 
     const described = describeRateLimitRequest(
@@ -56,40 +63,115 @@ export class ThrottleGuard implements CanActivate {
       routeTemplate(context, request),
       this.options.scope ?? defaultScope,
     );
-    const decision = await this.engine.check(described, policy);
+    const decision = await limiter.check(described);
+    if (decision.counted) COUNTED_BY.set(request, limiter);
     const response = http.getResponse<unknown>();
     const adapter = this.adapterHost.httpAdapter;
     if (decision.action === 'allow') {
       const headers = decision.headers;
       for (const name in headers) adapter.setHeader(response, name, headers[name] as string);
+      const charge = decision.charge;
+      if (charge) {
+        whenResponseDone(rawResponse(response), (statusCode) => {
+          void this.engine.settle(charge, statusCode);
+        });
+      }
       return true;
+    }
+    const onRejected = this.options.throttle?.onRejected;
+    if (onRejected) {
+      const { error, result } = decision;
+      for (const [name, value] of Object.entries(error.headers)) {
+        adapter.setHeader(response, name, value);
+      }
+      const custom = onRejected({ error, result }, context);
+      if (custom !== undefined) throw custom;
     }
     throw problemException(adapter, response, decision.error);
   }
 
-  private policyFor(context: ExecutionContext): ThrottlePolicy | null {
-    const controller = context.getClass();
+  /**
+   * GraphQL resolvers, WebSocket gateways and message handlers have no HTTP request to count or
+   * response to answer with a 429. A route that asks for limits explicitly (`@Throttle`) is refused
+   * rather than left unlimited without a word; the module-wide limits do not apply there, which is
+   * said once per handler.
+   */
+  private outsideHttp(context: ExecutionContext): true {
     const handler = context.getHandler();
-    let byHandler = this.policies.get(controller);
-    if (!byHandler) this.policies.set(controller, (byHandler = new WeakMap()));
-    let policy = byHandler.get(handler);
-    if (policy === undefined) {
-      policy = this.resolvePolicy(context);
-      byHandler.set(handler, policy);
+    if (this.outsideHttpSeen.has(handler)) return true;
+    const controller = context.getClass();
+    const where = `${controller.name}.${handler.name}`;
+    const type = context.getType();
+    // `@SkipThrottle()` on the handler (or its class) says the limits are meant for HTTP only.
+    const skipped =
+      this.reflector.get(SkipThrottleMetadata, handler) === true ||
+      this.reflector.get(SkipThrottleMetadata, controller) === true;
+    if (
+      !skipped &&
+      (this.reflector.get(ThrottleMetadata, handler) ||
+        this.reflector.get(ThrottleMetadata, controller))
+    ) {
+      throw new TollgateConfigError(
+        'TOLLGATE_THROTTLE_NOT_HTTP',
+        `@Throttle applies to ${where}, which runs in a "${type}" context: ThrottleGuard limits HTTP requests only. Remove @Throttle from it (and from its class), or add @SkipThrottle() to it`,
+      );
     }
-    return policy;
+    this.outsideHttpSeen.add(handler);
+    if (this.options.throttle?.limits && !skipped) {
+      new Logger('Tollgate').warn(
+        `the module-wide throttle limits do not apply to ${where}: it runs in a "${type}" context, and ThrottleGuard limits HTTP requests only (add @SkipThrottle() to it to say so)`,
+      );
+    }
+    return true;
   }
 
-  private resolvePolicy(context: ExecutionContext): ThrottlePolicy | null {
+  private limiterFor(context: ExecutionContext): RateLimiter | null {
     const controller = context.getClass();
     const handler = context.getHandler();
-    try {
-      return throttlePolicyOf(this.reflector, controller, handler, this.options);
-    } catch (error) {
-      new Logger('Tollgate').error(
-        `invalid throttle options on ${controller.name}.${handler.name}`,
+    let byHandler = this.limiters.get(controller);
+    if (!byHandler) this.limiters.set(controller, (byHandler = new WeakMap()));
+    let limiter = byHandler.get(handler);
+    if (limiter === undefined) {
+      const policy = resolveRoutePolicy(
+        this.reflector,
+        this.engine,
+        this.options,
+        controller,
+        handler,
       );
-      throw error;
+      limiter = policy ? new RateLimiter(this.engine, policy) : null;
+      byHandler.set(handler, limiter);
     }
+    return limiter;
+  }
+}
+
+/** Which limiter counted a request, for the admin API (`ThrottleAdmin`) to act on it. */
+export const COUNTED_BY = new WeakMap<object, RateLimiter>();
+
+/**
+ * A route's policy (see `throttlePolicyOf`), checked against what the store can do; null when it
+ * is not throttled. A misconfiguration is logged with the route's name and thrown.
+ */
+export function resolveRoutePolicy(
+  reflector: Reflector,
+  engine: RateLimitEngine,
+  options: TollgateModuleOptions,
+  controller: Type,
+  handler: ReturnType<ExecutionContext['getHandler']>,
+): ThrottlePolicy | null {
+  try {
+    const policy = throttlePolicyOf(reflector, controller, handler, options);
+    if (
+      policy &&
+      (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
+      !engine.storeSupportsAdjusting
+    ) {
+      throw storeCannotAdjust();
+    }
+    return policy;
+  } catch (error) {
+    new Logger('Tollgate').error(`invalid throttle options on ${controller.name}.${handler.name}`);
+    throw error;
   }
 }

@@ -1,8 +1,8 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type ExecutionContext } from '@nestjs/common';
 
 import type { TollgateEvent } from '../core/events.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
-import type { RateLimitEvent } from '../core/ratelimit/engine.js';
+import type { RateLimitEvent, RateLimitRejection } from '../core/ratelimit/engine.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
 import type { WaitForStoreOptions } from '../core/startup.js';
@@ -19,6 +19,13 @@ export interface ThrottleModuleOptions extends ThrottleSettings {
   onEvent?: (event: RateLimitEvent) => void;
   /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
   localMaxKeys?: number;
+  /**
+   * Turns a refused request (429, 403 or 503) into the exception the guard throws, for a body of
+   * your own: return e.g. `new HttpException({ message: 'slow down' }, 429)`. `Retry-After` and the
+   * rate-limit headers are already set on the response. Returning nothing keeps the default
+   * problem+json.
+   */
+  onRejected?: (rejection: RateLimitRejection, context: ExecutionContext) => unknown;
 }
 
 export interface TollgateModuleOptions {

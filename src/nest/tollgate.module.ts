@@ -21,6 +21,7 @@ import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../core/store.js';
 import { exclusiveMethods } from './exclusive.decorator.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+import { ThrottleAdmin } from './throttle.admin.js';
 import { ThrottleGuard } from './throttle.guard.js';
 import {
   ConfigurableModuleClass,
@@ -100,6 +101,7 @@ function rateLimitListener(
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
     },
     ThrottleGuard,
+    ThrottleAdmin,
     {
       provide: ExclusiveLeases,
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) =>
@@ -117,6 +119,7 @@ function rateLimitListener(
     IdempotencyInterceptor,
     RateLimitEngine,
     ThrottleGuard,
+    ThrottleAdmin,
     MODULE_OPTIONS_TOKEN,
   ],
 })

@@ -16,7 +16,7 @@ import {
 } from '../../src/client.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const PROBLEM = 'https://tollgate.dev/problems/';
+const PROBLEM = 'https://unpkg.com/tollgate/docs/problems/';
 
 type Step = Response | Error | (() => Response | Promise<Response>);
 

@@ -184,6 +184,18 @@ class CountingStore implements TollgateStore {
     this.count('consume');
     return this.inner.consume(key, rules);
   }
+  peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    this.count('peek');
+    return this.inner.peek(key, rules);
+  }
+  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
+    this.count('adjust');
+    return this.inner.adjust(key, rules, units);
+  }
+  reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    this.count('reset');
+    return this.inner.reset(key, rules);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
@@ -219,6 +231,9 @@ describe('the suites of tollgate/testing', () => {
       'renew',
       'lock',
       'consume',
+      'peek',
+      'adjust',
+      'reset',
     ]) {
       expect(wrapped.calls.get(operation) ?? 0, operation).toBeGreaterThan(0);
     }

@@ -5,6 +5,8 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { storageKey } from '../../src/core/keys.js';
+import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
+import { resolveThrottlePolicy, type RateLimitRequest } from '../../src/core/ratelimit/options.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../../src/core/store.js';
@@ -45,6 +47,7 @@ const SCRIPT_INTERNAL = new Set([
   'zcard',
   'zrange',
   'zadd',
+  'zpopmin',
 ]);
 
 /** `decisions` EVALSHA calls; everything else counted ran inside those scripts. */
@@ -96,6 +99,50 @@ describe('RedisStore on a real redis-server', () => {
     // Rejected decisions (with blocks started) cost one call too.
     expect((await store.consume(key, rules)).allowed).toBe(false);
     expectOnlyScriptCalls(await server.commandStats(), 11);
+  });
+
+  it('decides limits that are functions of the request in one script call, and gives back in one', async () => {
+    const engine = new RateLimitEngine(store, { onEvent: () => undefined });
+    const policy = resolveThrottlePolicy([
+      {
+        limits: {
+          plan: { limit: async () => 50, ttl: () => '1m', algorithm: 'fixed-window' },
+          cost: { limit: 100, ttl: '1h', cost: async () => 2 },
+          bucket: { limit: async () => 20, ttl: '1m', algorithm: 'token-bucket' },
+        },
+        settings: { skipSuccessfulRequests: true },
+      },
+    ]);
+    const request: RateLimitRequest = {
+      method: 'GET',
+      route: '/r',
+      principal: randomUUID(),
+      remoteAddress: undefined,
+      header: () => undefined,
+      raw: {},
+    };
+    // Warm up: the first call of each script loads it (EVALSHA, NOSCRIPT, EVAL).
+    const first = await engine.check(request, policy);
+    if (first.action === 'allow' && first.charge) await engine.settle(first.charge, 200);
+    await server.resetStats();
+    const charges = [];
+    for (let i = 0; i < 5; i++) {
+      const decision = await engine.check(request, policy);
+      expect(decision.action).toBe('allow');
+      if (decision.action === 'allow' && decision.charge) charges.push(decision.charge);
+    }
+    for (const charge of charges) await engine.settle(charge, 200);
+    const stats = await server.commandStats();
+    // Five decisions and five give-backs: one script call each.
+    expect(stats.evalsha).toBe(10);
+    expect(stats.eval).toBeUndefined();
+    for (const command of Object.keys(stats)) {
+      if (command !== 'evalsha') expect(SCRIPT_INTERNAL.has(command), command).toBe(true);
+    }
+    // Every success was given back, on every limit.
+    const rules = charges[0]?.rules ?? [];
+    const state = await engine.peek(await engine.clientKey(request, policy), rules);
+    expect(state.limits.map((limit) => limit.remaining)).toEqual([50, 100, 20]);
   });
 
   it('writes every key with an expiry', async () => {

@@ -176,8 +176,10 @@ describe('RateLimitEngine', () => {
 });
 
 describe('RateLimitEngine when the store cannot be reached', () => {
-  const failing: RateLimitStore = { consume: () => Promise.reject(new Error('ECONNREFUSED')) };
-  const silent: RateLimitStore = { consume: () => new Promise(() => undefined) };
+  const failing: Partial<RateLimitStore> = {
+    consume: () => Promise.reject(new Error('ECONNREFUSED')),
+  };
+  const silent: Partial<RateLimitStore> = { consume: () => new Promise(() => undefined) };
 
   it('allow (default): passes without counting, sends only the policy, and reports it', async () => {
     const events: RateLimitEvent[] = [];
@@ -222,7 +224,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     const clock = new FakeClock();
     let down = true;
     const store = new MemoryStore({ clock });
-    const flaky: RateLimitStore = {
+    const flaky: Partial<RateLimitStore> = {
       consume: (key, rules) =>
         down ? Promise.reject(new Error('down')) : store.consume(key, rules),
     };
@@ -384,6 +386,22 @@ describe('resolveThrottlePolicy', () => {
     expect(() =>
       validateThrottleLayer({ limits: { default: { algorithm: 'x' as 'fixed-window' } } }),
     ).toThrow(/TOLLGATE_INVALID_ALGORITHM/);
+  });
+});
+
+describe('a decorator layer', () => {
+  it.each([
+    [{ burst: null }, /limit "burst" must be an object/],
+    [{ burst: 5 }, /limit "burst" must be an object/],
+    [{ limit: 5, ttl: '10s' }, /limits are named: write \{ default:/],
+  ])('refuses %j at once, naming the fix', (limits, message) => {
+    for (const check of [
+      () => validateThrottleLayer({ limits: limits as never }),
+      () => resolveThrottlePolicy([{ limits: limits as never }]),
+    ]) {
+      expect(check).toThrow(TollgateConfigError);
+      expect(check).toThrow(message);
+    }
   });
 });
 

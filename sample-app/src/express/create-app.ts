@@ -17,6 +17,7 @@ import { demoFile } from '../shared/demo.js';
 import { SERVER_ERROR_DETAIL, demoPrincipal, sampleProblem } from '../shared/http.js';
 import { ExecutionCounter, OrderBook, orderHeaders, parseOrder } from '../shared/orders.js';
 import { ROUTE_LIMITS, quote, search } from '../shared/limits.js';
+import { checkLogin, LOGIN_FAILED, LOGIN_LIMITS, loginUserName } from '../shared/login.js';
 import { takePayment, type PaymentLedger } from '../shared/payments.js';
 import { ROUTE_PROTECTION } from '../shared/protection.js';
 import { sampleDocumentSkeleton } from './openapi.js';
@@ -39,12 +40,8 @@ export async function createExpressSampleApp(
       ...(onEvent === undefined ? {} : { onEvent }),
       ...options,
     });
-  const limit = (limits: ThrottleLimits): RequestHandler =>
-    throttle({
-      store,
-      limits,
-      ...(onEvent === undefined ? {} : { onEvent }),
-    });
+  const events = onEvent === undefined ? {} : { onEvent };
+  const limit = (limits: ThrottleLimits): RequestHandler => throttle({ store, limits, ...events });
   // Every entry is one handler execution of this app, which GET answers with.
   const orders = new OrderBook();
   const reports = new ExecutionCounter('rep');
@@ -124,6 +121,31 @@ export async function createExpressSampleApp(
   });
   app.get('/search', ...documented('get', '/search', limit(ROUTE_LIMITS.search)), (req, res) => {
     res.json(search(req.query.q));
+  });
+
+  // The brute-force recipe: the address first (successes given back), then the user name; a
+  // success resets the user's count.
+  const loginPerAddress = throttle({
+    store,
+    limits: LOGIN_LIMITS.perAddress,
+    skipSuccessfulRequests: true,
+    headers: 'when-limited',
+    ...events,
+  });
+  const loginPerUser = throttle({
+    store,
+    limits: LOGIN_LIMITS.perUser,
+    tracker: loginUserName,
+    ...events,
+  });
+  app.post('/login', loginPerAddress, loginPerUser, async (req, res) => {
+    const login = checkLogin(req.body);
+    if (!login) {
+      res.status(401).type(PROBLEM_CONTENT_TYPE).json(sampleProblem(401, LOGIN_FAILED));
+      return;
+    }
+    await loginPerUser.reset(req);
+    res.json(login);
   });
 
   // The checkout demo: the page, its script and tollgate/client, as `demoFile` serves them.

@@ -22,12 +22,13 @@ export const SERVER_ERROR_DETAIL = 'The server failed to handle the request.';
 export const SAMPLE_PROBLEM_BASE = 'https://example.com/problems/';
 
 /**
- * The sample's own errors as problem+json (RFC 9457), shaped like Tollgate's rejections. A server
- * error has no type of its own beyond its status (`about:blank`, as RFC 9457 says).
+ * The sample's own errors as problem+json (RFC 9457), shaped like Tollgate's rejections. A 400 is
+ * the sample's own `invalid-request`; any other status says nothing beyond itself (`about:blank`,
+ * as RFC 9457 says).
  */
 export function sampleProblem(status: number, detail: string): ProblemDetails {
   return {
-    type: status >= 500 ? 'about:blank' : `${SAMPLE_PROBLEM_BASE}invalid-request`,
+    type: status === 400 ? `${SAMPLE_PROBLEM_BASE}invalid-request` : 'about:blank',
     title: STATUS_CODES[status] ?? (status >= 500 ? 'Internal Server Error' : 'Bad Request'),
     status,
     detail,

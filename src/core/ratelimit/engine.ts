@@ -1,4 +1,5 @@
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
+import { withDeadline } from '../deadline.js';
 import {
   StoreUnavailableError,
   TollgateConfigError,
@@ -13,8 +14,9 @@ import {
   quietWarnings,
   type StoreOperation,
 } from '../report.js';
-import type { RateLimitResult, RateLimitState, RateLimitStore } from '../store.js';
+import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
 import {
+  legacyHeaders,
   policyHeaderValue,
   RATE_LIMIT_HEADER,
   RATE_LIMIT_POLICY_HEADER,
@@ -22,26 +24,56 @@ import {
 } from './headers.js';
 import { InProcessRateLimiter } from './in-process.js';
 import {
-  toRule,
+  resolveRules,
   type RateLimitRequest,
   type ThrottleStoreUnavailablePolicy,
-  type ResolvedLimit,
   type ThrottlePolicy,
 } from './options.js';
-import { rateLimited, rateLimitStoreUnavailable } from './problems.js';
-import { resolveTracker } from './tracker.js';
+import { addressDenied, rateLimited, rateLimitStoreUnavailable } from './problems.js';
+import { requestAddress, resolveTracker } from './tracker.js';
 
 export type RateLimitDecision =
-  /** Run the handler; set `headers` on the response (empty when the route sends none). */
-  | { action: 'allow'; headers: Record<string, string>; result: RateLimitResult | undefined }
+  /**
+   * Run the handler; set `headers` on the response (empty when the route sends none). `charge`:
+   * what a skip rule may give back once the response is known (`RateLimitEngine.settle`).
+   */
+  | {
+      action: 'allow';
+      headers: Record<string, string>;
+      result: RateLimitResult | undefined;
+      charge?: RateLimitCharge | undefined;
+      /** Where the request was counted (with `result`): its storage key and this request's rules. */
+      counted?: RateLimitCounted | undefined;
+    }
   /** Do not run the handler: answer with this problem (429, or 503 when the store is down and a limit says `reject`). */
-  | { action: 'reject'; error: TollgateHttpError; result: RateLimitResult | undefined };
+  | {
+      action: 'reject';
+      error: TollgateHttpError;
+      result: RateLimitResult | undefined;
+      counted?: RateLimitCounted | undefined;
+    };
+
+/** A refused request, for an app that answers it itself (a custom 429 body or handler). */
+export interface RateLimitRejection {
+  /** The problem Tollgate would send: `status`, `headers` (`Retry-After`, `RateLimit`), `toProblem()`. */
+  error: TollgateHttpError;
+  /** The store's decision, when the store decided (not for `403 address-denied` or a `503`). */
+  result: RateLimitResult | undefined;
+}
+
+/** A client's storage key and the rules a request of it was checked against. */
+export interface RateLimitCounted {
+  readonly key: string;
+  readonly rules: readonly RateLimitRule[];
+}
 
 /**
  * What the rate-limit engine decided for one request: exactly one per throttled request.
  * `allowed` / `throttled`: the store counted it; `local-allowed` / `local-throttled`: the store
  * was down and the in-process limiter counted it; `store-unavailable-allowed` / `-rejected`: the
- * store was down and the limits' `onStoreUnavailable` let it pass unchecked or answered 503.
+ * store was down and the limits' `onStoreUnavailable` let it pass unchecked or answered 503;
+ * `skipped`: a skip rule, the allow list or an ignored user agent let it pass uncounted;
+ * `denied`: its address is on the deny list (403).
  */
 export type RateLimitDecisionOutcome =
   | 'allowed'
@@ -49,7 +81,9 @@ export type RateLimitDecisionOutcome =
   | 'local-allowed'
   | 'local-throttled'
   | 'store-unavailable-allowed'
-  | 'store-unavailable-rejected';
+  | 'store-unavailable-rejected'
+  | 'skipped'
+  | 'denied';
 
 /** Where an event happened: the route template and method, never the tracker (who is counted). */
 export interface RateLimitEventSite {
@@ -84,7 +118,45 @@ export type RateLimitEvent = RateLimitEventSite &
         /** Why it failed (a `StoreUnavailableError`); `undefined` when `ok`. */
         error?: Error | undefined;
       }
+    | {
+        /**
+         * `X-Forwarded-For` arrived while no proxy is trusted (`trustProxy: 0`): reported once per
+         * engine. Behind a proxy every client then counts as the proxy's address.
+         */
+        type: 'forwarded-for-ignored';
+        remoteAddress: string | undefined;
+      }
+    | {
+        /** A skip rule's give-back did not reach the store: the request stays counted. */
+        type: 'refund-failed';
+        limits: string[];
+        error: Error;
+      }
   );
+
+/**
+ * A request's charge, kept until its response is known, when the route gives units back for
+ * successful or failed responses (`skipSuccessfulRequests`, `skipFailedRequests`).
+ */
+export interface RateLimitCharge extends RateLimitCounted {
+  readonly result: RateLimitResult;
+  /** The engine's clock before the store was asked: the charge is no older than this. */
+  readonly askedAt: number;
+  /** Charged by the in-process fallback rather than the store. */
+  readonly local: boolean;
+  readonly skipSuccessful: boolean;
+  readonly skipFailed: boolean;
+  readonly storeTimeoutMs: number;
+  /** The route and method it was counted on, for the `refund-failed` event. */
+  readonly route: string;
+  readonly method: string;
+}
+
+/**
+ * Slack for the whole milliseconds the stores report times in (rounded up): a charge is given
+ * back only while it certainly still counts.
+ */
+const REFUND_MARGIN_MS = 2;
 
 export interface RateLimitEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -113,6 +185,8 @@ export class RateLimitEngine {
   /** Whether the application listens: without it no decision is reported and no call timed. */
   private readonly listening: boolean;
   private readonly local: InProcessRateLimiter;
+  private readonly clock: Clock;
+  private forwardedForReported = false;
 
   constructor(
     private readonly store: Partial<RateLimitStore>,
@@ -130,10 +204,17 @@ export class RateLimitEngine {
         `localMaxKeys is ${String(localMaxKeys)}: use a whole number of counters, at least 1`,
       );
     }
-    this.local = new InProcessRateLimiter({
-      maxKeys: localMaxKeys,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    this.clock = options.clock ?? systemClock;
+    this.local = new InProcessRateLimiter({ maxKeys: localMaxKeys, clock: this.clock });
+  }
+
+  /** Whether the store can give units back, read and reset clients (skip rules, the admin API). */
+  get storeSupportsAdjusting(): boolean {
+    return (
+      typeof this.store.peek === 'function' &&
+      typeof this.store.adjust === 'function' &&
+      typeof this.store.reset === 'function'
+    );
   }
 
   /** Whether the store can rate limit at all; the adapters check this at start-up. */
@@ -146,19 +227,42 @@ export class RateLimitEngine {
    * tracker or key function (a bug in the app) rejects the promise.
    */
   async check(request: RateLimitRequest, policy: ThrottlePolicy): Promise<RateLimitDecision> {
-    if (policy.limits.length === 0) return { action: 'allow', headers: {}, result: undefined };
+    // The deny list applies even where nothing is counted.
+    if (policy.limits.length === 0 && !policy.denyList) return ALLOW_UNCOUNTED;
     const consume = this.store.consume;
     if (typeof consume !== 'function') throw storeCannotRateLimit();
-    // A custom tracker may be async; the built-in one never is, and costs no await.
-    const resolved = resolveTracker(request, policy);
-    const tracker = typeof resolved === 'string' ? resolved : await resolved;
-    // The tracker and the counter's name form the {hash tag}: every limit's key shares it, so the
-    // one script that decides may touch all of them on Redis Cluster.
-    const key = storageKey(this.namespace, 'rl', [policy.key(request), tracker]);
-    const rules = policy.rules;
     const site: RateLimitEventSite | undefined = this.listening
       ? { area: 'rate-limit', route: request.route, method: request.method }
       : undefined;
+    if (policy.trustProxy === 0 && !this.forwardedForReported) {
+      this.reportForwardedFor(request);
+    }
+    if (policy.allowList || policy.denyList) {
+      const address = requestAddress(request, policy.trustProxy);
+      // The deny list wins: an address on both is refused.
+      if (policy.denyList?.has(address)) {
+        return this.reported(
+          site,
+          { action: 'reject', error: addressDenied(), result: undefined },
+          'denied',
+        );
+      }
+      if (policy.allowList?.has(address)) return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
+    }
+    if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
+    if (policy.ignoreUserAgents.length > 0 && ignoredUserAgent(request, policy)) {
+      return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
+    }
+    if (policy.skip && (await policy.skip(request)) === true) {
+      return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
+    }
+    const found = this.clientKey(request, policy);
+    const key = typeof found === 'string' ? found : await found;
+    // Fixed limits cost no await: the policy's rules, built once.
+    const resolvedRules = resolveRules(request, policy);
+    const rules = Array.isArray(resolvedRules) ? resolvedRules : await resolvedRules;
+    const refunds = policy.skipSuccessfulRequests || policy.skipFailedRequests;
+    const askedAt = refunds ? this.clock.now() : 0;
     let result: RateLimitResult;
     try {
       result = await observedCall(
@@ -181,25 +285,24 @@ export class RateLimitEngine {
     } catch (error) {
       const cause = toError(error);
       if (!(cause instanceof StoreUnavailableError)) throw cause;
-      return this.reported(site, this.whileStoreUnavailable(request, key, policy, cause), true);
+      const decision = this.whileStoreUnavailable(request, key, policy, rules, cause, askedAt);
+      return this.reported(site, decision, storeDownOutcome(decision));
     }
-    return this.reported(site, this.decide(policy, result, policy.limits), false);
+    const decision = this.decide(policy, result, rules, key);
+    if (refunds && decision.action === 'allow') {
+      decision.charge = charge(policy, request, key, rules, result, askedAt, false);
+    }
+    return this.reported(site, decision, decision.action === 'allow' ? 'allowed' : 'throttled');
   }
 
   /** Reports the decision, when someone listens, as the one `decision` event of the request. */
   private reported(
     site: RateLimitEventSite | undefined,
     decision: RateLimitDecision,
-    storeDown: boolean,
+    outcome: RateLimitDecisionOutcome,
   ): RateLimitDecision {
     if (site === undefined) return decision;
     const refused = decision.action === 'reject' ? refusingLimits(decision.error) : [];
-    let outcome: RateLimitDecisionOutcome;
-    if (!storeDown) outcome = decision.action === 'allow' ? 'allowed' : 'throttled';
-    else if (decision.result === undefined) {
-      outcome =
-        decision.action === 'allow' ? 'store-unavailable-allowed' : 'store-unavailable-rejected';
-    } else outcome = decision.action === 'allow' ? 'local-allowed' : 'local-throttled';
     // A literal with every field, not a spread: one object shape, cheap on every request.
     this.onEvent({
       area: 'rate-limit',
@@ -213,6 +316,103 @@ export class RateLimitEngine {
   }
 
   /**
+   * The most common misconfiguration behind a proxy: every client counted as the proxy. Said once,
+   * since a direct client may send the header too (it is ignored then, rightly).
+   */
+  private reportForwardedFor(request: RateLimitRequest): void {
+    if (request.header('x-forwarded-for') === undefined) return;
+    this.forwardedForReported = true;
+    this.onEvent({
+      area: 'rate-limit',
+      route: request.route,
+      method: request.method,
+      type: 'forwarded-for-ignored',
+      remoteAddress: request.remoteAddress,
+    });
+  }
+
+  /**
+   * The storage key a request is counted under: the tracker and the counter's name form its
+   * {hash tag}, so every limit's key shares it and the one script that decides may touch all of
+   * them on Redis Cluster. A custom tracker may be async; the built-in one costs no await.
+   */
+  clientKey(request: RateLimitRequest, policy: ThrottlePolicy): string | Promise<string> {
+    const tracker = resolveTracker(request, policy);
+    if (typeof tracker === 'string') return this.keyOf(policy.key(request), tracker);
+    return tracker.then((resolved) => this.keyOf(policy.key(request), resolved));
+  }
+
+  /** The storage key of a counter name and a tracker (`custom:…`, `principal:…`, `address:…`). */
+  keyOf(counter: string, tracker: string): string {
+    return storageKey(this.namespace, 'rl', [counter, tracker]);
+  }
+
+  /**
+   * Gives a request's units back once its response is known, if a skip rule says so: `statusCode`
+   * below 400 is a success; `undefined` (the client went away first) a failure. Only limits whose
+   * charge still counts are given back (a window that has since ended is left alone, or the give-back
+   * would come out of the next one). Never throws: a failure is reported as a `refund-failed` event
+   * and the request simply stays counted.
+   */
+  settle(charge: RateLimitCharge, statusCode: number | undefined): Promise<void> {
+    const succeeded = statusCode !== undefined && statusCode < 400;
+    if (succeeded ? !charge.skipSuccessful : !charge.skipFailed) return Promise.resolve();
+    const elapsed = this.clock.now() - charge.askedAt;
+    const units = charge.rules.map((rule, index) => {
+      const state = charge.result.limits[index];
+      return state && elapsed + REFUND_MARGIN_MS < state.resetMs ? -rule.cost : 0;
+    });
+    if (units.every((unit) => unit === 0)) return Promise.resolve();
+    if (charge.local) {
+      this.local.adjustNow(charge.key, charge.rules, units);
+      return Promise.resolve();
+    }
+    const limits = charge.rules.map((rule) => rule.name);
+    try {
+      return withDeadline('adjust', charge.storeTimeoutMs, () =>
+        this.adjust(charge.key, charge.rules, units),
+      ).catch((error: unknown) => {
+        this.refundFailed(charge, limits, error);
+      });
+    } catch (error) {
+      this.refundFailed(charge, limits, error);
+      return Promise.resolve();
+    }
+  }
+
+  private refundFailed(charge: RateLimitCharge, limits: string[], error: unknown): void {
+    this.onEvent({
+      area: 'rate-limit',
+      route: charge.route,
+      method: charge.method,
+      type: 'refund-failed',
+      limits,
+      error: toError(error),
+    });
+  }
+
+  /** What the store would decide now for `key`, charging nothing (the admin API's `get`). */
+  peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    const peek = this.store.peek;
+    if (typeof peek !== 'function') throw storeCannotAdjust();
+    return peek.call(this.store, key, rules);
+  }
+
+  /** Takes (> 0) or gives back (< 0) units per rule, whatever the limits say (see `RateLimitStore.adjust`). */
+  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
+    const adjust = this.store.adjust;
+    if (typeof adjust !== 'function') throw storeCannotAdjust();
+    return adjust.call(this.store, key, rules, units);
+  }
+
+  /** Forgets `key`'s counters and blocks on these rules. */
+  reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    const reset = this.store.reset;
+    if (typeof reset !== 'function') throw storeCannotAdjust();
+    return reset.call(this.store, key, rules);
+  }
+
+  /**
    * Each limit follows its own policy: `reject` refuses the request (503), `local` counts it in
    * this process, `allow` lets it pass unchecked. Nothing is charged in the store.
    */
@@ -220,7 +420,9 @@ export class RateLimitEngine {
     request: RateLimitRequest,
     key: string,
     policy: ThrottlePolicy,
+    rules: readonly RateLimitRule[],
     error: StoreUnavailableError,
+    askedAt: number,
   ): RateLimitDecision {
     const site: RateLimitEventSite = {
       area: 'rate-limit',
@@ -245,7 +447,7 @@ export class RateLimitEngine {
         result: undefined,
       };
     }
-    const local = policy.limits.filter((limit) => limit.onStoreUnavailable === 'local');
+    const local = rules.filter((_, index) => policy.limits[index]?.onStoreUnavailable === 'local');
     this.onEvent({
       ...site,
       type: 'store-unavailable',
@@ -257,23 +459,38 @@ export class RateLimitEngine {
       return {
         action: 'allow',
         headers:
-          policy.headers === 'always' ? { [RATE_LIMIT_POLICY_HEADER]: policy.policyHeader } : {},
+          policy.headers === 'always'
+            ? { [RATE_LIMIT_POLICY_HEADER]: policyHeaderFor(policy, rules) }
+            : {},
         result: undefined,
       };
     }
-    return this.decide(policy, this.local.consumeNow(key, local.map(toRule)), local);
+    const result = this.local.consumeNow(key, local);
+    const decision = this.decide(policy, result, local, key);
+    if (
+      decision.action === 'allow' &&
+      (policy.skipSuccessfulRequests || policy.skipFailedRequests)
+    ) {
+      decision.charge = charge(policy, request, key, local, result, askedAt, true);
+    }
+    return decision;
   }
 
+  /** Every field set here, at once: one object shape per decision, however it is used after. */
   private decide(
     policy: ThrottlePolicy,
     result: RateLimitResult,
-    limits: readonly ResolvedLimit[],
+    limits: readonly RateLimitRule[],
+    key: string,
   ): RateLimitDecision {
+    const counted = { key, rules: limits };
     if (result.allowed) {
       return {
         action: 'allow',
         headers: policy.headers === 'always' ? rateLimitHeaders(policy, result, limits) : {},
         result,
+        charge: undefined,
+        counted,
       };
     }
     const exhausted = result.limits
@@ -287,6 +504,7 @@ export class RateLimitEngine {
         policy.headers !== 'never' ? rateLimitHeaders(policy, result, limits) : {},
       ),
       result,
+      counted,
     };
   }
 }
@@ -299,13 +517,83 @@ export class RateLimitEngine {
 function rateLimitHeaders(
   policy: ThrottlePolicy,
   result: RateLimitResult,
-  limits: readonly ResolvedLimit[],
+  rules: readonly RateLimitRule[],
 ): Record<string, string> {
-  return {
-    [RATE_LIMIT_POLICY_HEADER]:
-      limits === policy.limits ? policy.policyHeader : policyHeaderValue(limits),
+  const headers = {
+    [RATE_LIMIT_POLICY_HEADER]: policyHeaderFor(policy, rules),
     [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
   };
+  // Epoch seconds: the wall clock, which is what clients compare the value with.
+  return policy.legacyHeaders
+    ? { ...headers, ...legacyHeaders(rules, result.limits, Date.now()) }
+    : headers;
+}
+
+/** The policy's header, computed once, unless the rules are this request's own (dynamic or fewer). */
+function policyHeaderFor(policy: ThrottlePolicy, rules: readonly RateLimitRule[]): string {
+  return rules === policy.rules ? policy.policyHeader : policyHeaderValue(rules);
+}
+
+const ALLOW_UNCOUNTED: RateLimitDecision = Object.freeze({
+  action: 'allow',
+  headers: Object.freeze({}) as Record<string, string>,
+  result: undefined,
+  charge: undefined,
+  counted: undefined,
+});
+
+function ignoredUserAgent(request: RateLimitRequest, policy: ThrottlePolicy): boolean {
+  const agent = request.header('user-agent');
+  if (typeof agent !== 'string') return false;
+  return policy.ignoreUserAgents.some((pattern) => {
+    // A global or sticky pattern keeps its position between tests: start from the beginning.
+    pattern.lastIndex = 0;
+    return pattern.test(agent);
+  });
+}
+
+function charge(
+  policy: ThrottlePolicy,
+  request: RateLimitRequest,
+  key: string,
+  rules: readonly RateLimitRule[],
+  result: RateLimitResult,
+  askedAt: number,
+  local: boolean,
+): RateLimitCharge {
+  return {
+    key,
+    rules,
+    result,
+    askedAt,
+    local,
+    skipSuccessful: policy.skipSuccessfulRequests,
+    skipFailed: policy.skipFailedRequests,
+    storeTimeoutMs: policy.storeTimeoutMs,
+    route: request.route,
+    method: request.method,
+  };
+}
+
+/** The outcome of a request the store could not count: the in-process limiter's, or the policy's. */
+function storeDownOutcome(decision: RateLimitDecision): RateLimitDecisionOutcome {
+  if (decision.result === undefined) {
+    return decision.action === 'allow' ? 'store-unavailable-allowed' : 'store-unavailable-rejected';
+  }
+  return decision.action === 'allow' ? 'local-allowed' : 'local-throttled';
+}
+
+/** The names of the limits that refused a request, as its 429 or 503 problem lists them. */
+function refusingLimits(error: TollgateHttpError): readonly string[] {
+  const limits = error.extensions.limits;
+  return Array.isArray(limits) ? (limits as string[]) : [];
+}
+
+export function storeCannotAdjust(): TollgateConfigError {
+  return new TollgateConfigError(
+    'TOLLGATE_STORE_CANNOT_ADJUST',
+    'the configured store has no peek(), adjust() or reset(), which skipSuccessfulRequests, skipFailedRequests and the rate-limit admin API need: use RedisStore, MemoryStore or QuorumStore, or implement them (RateLimitStore)',
+  );
 }
 
 export function storeCannotRateLimit(): TollgateConfigError {
@@ -313,12 +601,6 @@ export function storeCannotRateLimit(): TollgateConfigError {
     'TOLLGATE_STORE_CANNOT_RATE_LIMIT',
     'the configured store has no consume() method, so it cannot rate limit: use RedisStore or MemoryStore, or implement RateLimitStore',
   );
-}
-
-/** The names of the limits that refused a request, as its 429 or 503 problem lists them. */
-function refusingLimits(error: TollgateHttpError): readonly string[] {
-  const limits = error.extensions.limits;
-  return Array.isArray(limits) ? (limits as string[]) : [];
 }
 
 /** One line for an event, for whichever logger the adapter uses. */
@@ -329,6 +611,10 @@ export function describeRateLimitEvent(event: RateLimitEvent): string {
       return `${where}: ${event.outcome}${event.limits.length > 0 ? ` (${event.limits.join(', ')})` : ''}`;
     case 'store-call':
       return `${where}: store ${event.operation} ${event.ok ? 'answered' : 'failed'} in ${event.durationMs.toFixed(1)} ms`;
+    case 'forwarded-for-ignored':
+      return `a request to ${where} came with X-Forwarded-For from ${event.remoteAddress ?? 'an unknown address'}, but trustProxy is 0, so the header is ignored and the socket address counted: behind a proxy or load balancer every client then shares the proxy's limit. Set trustProxy to the number of proxies, their addresses ('10.0.0.0/8'), or 'framework'; leave it 0 if clients connect directly (this is said once)`;
+    case 'refund-failed':
+      return `could not give back the units of a skipped request to ${where} on ${event.limits.join(', ')}, it stays counted: ${event.error.message}`;
     case 'store-unavailable': {
       const outcome = {
         allowed: 'passed unchecked',
@@ -341,12 +627,18 @@ export function describeRateLimitEvent(event: RateLimitEvent): string {
 }
 
 /**
- * The default reporter, used when no `onEvent` is given: store failures only, at most one line
- * every 10 s through `write`.
+ * The default reporter, used when no `onEvent` is given: store failures, failed give-backs and the
+ * proxy misconfiguration, each kind at most one line every 10 s through `write`.
  */
 export function rateLimitWarnings(write: (line: string) => void): (event: RateLimitEvent) => void {
   const warn = quietWarnings(write);
   return (event) => {
-    if (event.type === 'store-unavailable') warn(event.type, describeRateLimitEvent(event));
+    if (
+      event.type === 'store-unavailable' ||
+      event.type === 'refund-failed' ||
+      event.type === 'forwarded-for-ignored'
+    ) {
+      warn(event.type, describeRateLimitEvent(event));
+    }
   };
 }

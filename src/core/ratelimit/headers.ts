@@ -44,3 +44,36 @@ function sfString(value: string): string {
 }
 
 const NEEDS_ESCAPE = /[\\"]/;
+
+/**
+ * The pre-standard `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch
+ * seconds, as GitHub and express-rate-limit send it), for clients that read nothing else. They
+ * describe one limit: the one with the fewest units left (on a tie, the one that is whole again
+ * last), since that is the one a client runs into first.
+ */
+export function legacyHeaders(
+  rules: ReadonlyArray<{ limit: number }>,
+  states: readonly RateLimitState[],
+  nowMs: number,
+): Record<string, string> {
+  let tightest = -1;
+  for (let index = 0; index < states.length; index++) {
+    const state = states[index] as RateLimitState;
+    const best = states[tightest];
+    if (
+      best === undefined ||
+      state.remaining < best.remaining ||
+      (state.remaining === best.remaining && state.resetMs > best.resetMs)
+    ) {
+      tightest = index;
+    }
+  }
+  const state = states[tightest];
+  const rule = rules[tightest];
+  if (state === undefined || rule === undefined) return {};
+  return {
+    'X-RateLimit-Limit': String(rule.limit),
+    'X-RateLimit-Remaining': String(Math.max(0, Math.floor(state.remaining))),
+    'X-RateLimit-Reset': String(Math.ceil((nowMs + state.resetMs) / 1000)),
+  };
+}

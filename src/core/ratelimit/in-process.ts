@@ -56,8 +56,27 @@ export class InProcessRateLimiter implements RateLimitStore {
     return this.consumeNow(key, rules);
   }
 
-  /** Synchronous, so the check and the charge cannot interleave with another request. */
-  consumeNow(key: string, rules: readonly RateLimitRule[]): RateLimitResult {
+  async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    return this.consumeNow(key, rules, true);
+  }
+
+  async adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+  ): Promise<void> {
+    this.adjustNow(key, rules, units);
+  }
+
+  async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    this.resetNow(key, rules);
+  }
+
+  /**
+   * Synchronous, so the check and the charge cannot interleave with another request. `dry`: decide
+   * and report only (`peek`), charging nothing and starting no block.
+   */
+  consumeNow(key: string, rules: readonly RateLimitRule[], dry = false): RateLimitResult {
     const now = this.clock.now();
     // Phase 1: every limit decides; nothing is charged yet.
     const evaluated = rules.map((rule) => {
@@ -76,8 +95,8 @@ export class InProcessRateLimiter implements RateLimitStore {
     const limits = evaluated.map(
       ({ rule, verdict, blockedFor: blockedAlready }): RateLimitState => {
         let blockedFor = blockedAlready;
-        const settled = verdict.settle(allowed);
-        if (!allowed && !verdict.allowed && blockedAlready === 0 && rule.blockMs > 0) {
+        const settled = verdict.settle(allowed && !dry);
+        if (!dry && !allowed && !verdict.allowed && blockedAlready === 0 && rule.blockMs > 0) {
           // Exceeding a limit that has a block duration shuts the client out for that long.
           this.write(`${blockKey(key)}:${rule.name}`, {
             kind: 'block',
@@ -102,6 +121,69 @@ export class InProcessRateLimiter implements RateLimitStore {
         : Math.max(...limits.filter((state) => !state.allowed).map((state) => state.retryAfterMs)),
       limits,
     };
+  }
+
+  /** See `RateLimitStore.adjust`: the Redis script ADJUST does exactly this. */
+  adjustNow(key: string, rules: readonly RateLimitRule[], units: readonly number[]): void {
+    const now = this.clock.now();
+    rules.forEach((rule, index) => {
+      const delta = units[index] ?? 0;
+      if (delta === 0) return;
+      const id = ruleKey(key, rule);
+      const found = this.live(id, now);
+      switch (rule.algorithm) {
+        case 'fixed-window': {
+          const counter = found?.kind === 'fixed' ? found : undefined;
+          if (delta > 0) {
+            const before = counter?.used ?? 0;
+            const taken = Math.min(delta, rule.limit - before);
+            if (taken <= 0) return;
+            const endsAt = counter?.endsAt ?? now + rule.windowMs;
+            this.write(id, { kind: 'fixed', used: before + taken, endsAt, expiresAt: endsAt });
+          } else if (counter) {
+            const used = counter.used + delta;
+            // An emptied counter goes, as the script's does: the next request starts a window.
+            if (used <= 0) this.counters.delete(id);
+            else this.write(id, { ...counter, used });
+          }
+          return;
+        }
+        case 'sliding-window': {
+          const hits = found?.kind === 'sliding' ? found.hits : [];
+          const firstLive = hits.findIndex((at) => at > now - rule.windowMs);
+          hits.splice(0, firstLive === -1 ? hits.length : firstLive);
+          if (delta > 0) {
+            const taken = Math.min(delta, rule.limit - hits.length);
+            if (taken <= 0) return;
+            for (let unit = 0; unit < taken; unit++) hits.push(now);
+            this.write(id, { kind: 'sliding', hits, expiresAt: now + rule.windowMs });
+          } else {
+            hits.splice(0, -delta);
+            if (hits.length === 0) this.counters.delete(id);
+          }
+          return;
+        }
+        case 'token-bucket': {
+          const interval = rule.windowMs / rule.limit;
+          const tat = Math.max(found?.kind === 'gcra' ? found.tat : now, now);
+          const moved =
+            delta > 0
+              ? Math.min(tat + delta * interval, now + rule.windowMs)
+              : Math.max(now, tat + delta * interval);
+          if (moved > now) this.write(id, { kind: 'gcra', tat: moved, expiresAt: moved });
+          else this.counters.delete(id);
+          return;
+        }
+      }
+    });
+  }
+
+  /** See `RateLimitStore.reset`. */
+  resetNow(key: string, rules: readonly RateLimitRule[]): void {
+    for (const rule of rules) {
+      this.counters.delete(ruleKey(key, rule));
+      this.counters.delete(`${blockKey(key)}:${rule.name}`);
+    }
   }
 
   private evaluate(id: string, rule: RateLimitRule, now: number): Evaluated {

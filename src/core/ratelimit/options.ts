@@ -1,9 +1,11 @@
 import type { Duration } from '../duration.js';
+import type { AddressList } from './addresses.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
 
 // The rules that turn these options into a route's policy live in policy.ts.
 export {
   DEFAULT_ALGORITHM,
+  resolveRules,
   resolveThrottlePolicy,
   routeKey,
   toRule,
@@ -17,16 +19,23 @@ export type ThrottleStoreUnavailablePolicy = 'allow' | 'reject' | 'local';
 /** Which rate-limit headers a response carries. `Retry-After` is always sent with a 429. */
 export type RateLimitHeadersMode = 'always' | 'when-limited' | 'never';
 
+/**
+ * A value, or a function of the request that returns it (possibly async): a limit per plan, a cost
+ * per endpoint size. A function's answer is checked on every request like a fixed value is at
+ * start-up; a bad answer is the app's bug and fails the request with a TollgateConfigError.
+ */
+export type PerRequest<T> = T | ((request: RateLimitRequest) => T | Promise<T>);
+
 /** One named limit: `{ limit: 3, ttl: '1s' }`. */
 export interface ThrottleLimit {
-  /** Requests (units of `cost`) allowed per `ttl`. A positive whole number. */
-  limit: number;
-  /** The window: milliseconds or `'10s'`, `'1m'`, `'1d'`. For `token-bucket`, the time an empty bucket takes to refill. */
-  ttl: Duration;
+  /** Requests (units of `cost`) allowed per `ttl`. A positive whole number, or a function of the request. */
+  limit: PerRequest<number>;
+  /** The window: milliseconds or `'10s'`, `'1m'`, `'1d'` (or a function of the request). For `token-bucket`, the time an empty bucket takes to refill. */
+  ttl: PerRequest<Duration>;
   /** `fixed-window`, `sliding-window` (default: exact at window edges) or `token-bucket` (GCRA). */
   algorithm?: RateLimitAlgorithm;
-  /** Units each request takes. Default 1. */
-  cost?: number;
+  /** Units each request takes (or a function of the request). Default 1. */
+  cost?: PerRequest<number>;
   /** Once exceeded, reject every request of this client for this long. Default: no block. */
   blockDuration?: Duration | 0;
   /** `allow` (default: pass and report), `reject` (503) or `local` (in-process limiter) while the store is unreachable. */
@@ -53,6 +62,8 @@ export interface RateLimitRequest {
   remoteAddress: string | undefined;
   /** A request header by lower-case name. */
   header(name: string): string | readonly string[] | undefined;
+  /** The client address as the framework computed it under its own proxy trust (`req.ip`). */
+  frameworkAddress?: () => string | undefined;
   /** The framework's own request object, for custom trackers. */
   raw: unknown;
 }
@@ -71,35 +82,75 @@ export interface ThrottleSettings {
   tracker?: ThrottleTracker;
   /** Which counter: default one per route (method and route template); return a constant to share one counter across routes. */
   key?: ThrottleKey;
-  /** Proxies in front of the app that append to `X-Forwarded-For` (the count, not a boolean). Default 0: the socket address. */
-  trustProxy?: number;
+  /**
+   * Who may set the client address through `X-Forwarded-For`: the number of proxies in front of
+   * the app (not a boolean), or their addresses and CIDR ranges (`['10.0.0.0/8']`), or
+   * `'framework'`: the address Express (`app.set('trust proxy', ...)`) or Fastify (`trustProxy`)
+   * already computed. Default 0: the socket address.
+   */
+  trustProxy?: number | readonly string[] | 'framework';
+  /** Addresses and CIDR ranges that are never counted nor limited (health checks, your own services). */
+  allowList?: readonly string[];
+  /** Addresses and CIDR ranges refused with `403 address-denied` before anything is counted. */
+  denyList?: readonly string[];
   /** IPv6 clients are counted per prefix of this many bits, since one host usually holds a whole /64. Default 64. */
   ipv6Prefix?: number;
   /** IPv4 clients are counted per prefix of this many bits. Default 32 (one address). */
   ipv4Prefix?: number;
   /** `always` (default): `RateLimit-Policy` and `RateLimit` on every response; `when-limited`: on 429s only; `never`. */
   headers?: RateLimitHeadersMode;
+  /** Also send `X-RateLimit-Limit`, `-Remaining` and `-Reset` (epoch seconds) wherever `RateLimit` goes, for old clients. Default false. */
+  legacyHeaders?: boolean;
   /** Hard deadline for the store call on the request path. Default `'1s'`. */
   storeTimeout?: Duration;
+  /** Requests for which this returns true (or resolves to true) are not counted, nor limited. */
+  skip?: (request: RateLimitRequest) => boolean | Promise<boolean>;
+  /** Requests whose `User-Agent` matches one of these are not counted, nor limited (crawlers you allow). */
+  ignoreUserAgents?: readonly RegExp[];
+  /** Give a request's units back once its response is a success (status below 400): count failures only, as a login form does. */
+  skipSuccessfulRequests?: boolean;
+  /** Give a request's units back once its response is a failure (status 400 or above, or the client went away before it). */
+  skipFailedRequests?: boolean;
 }
 
 /** A validated limit: the rule the store applies, and what to do when the store is down. */
 export interface ResolvedLimit extends RateLimitRule {
   onStoreUnavailable: ThrottleStoreUnavailablePolicy;
+  /**
+   * The fields given as functions of the request, resolved and checked on every request; the
+   * rule's own value of such a field is a placeholder then.
+   */
+  perRequest: PerRequestFields | undefined;
+}
+
+/** The fields of a limit that may be functions of the request. */
+export interface PerRequestFields {
+  limit?: (request: RateLimitRequest) => number | Promise<number>;
+  ttl?: (request: RateLimitRequest) => Duration | Promise<Duration>;
+  cost?: (request: RateLimitRequest) => number | Promise<number>;
 }
 
 /** The validated, defaulted form of a route's limits and settings, built once per route. */
 export interface ThrottlePolicy {
   limits: readonly ResolvedLimit[];
-  /** The limits as the store takes them, built once rather than per request. */
+  /** The limits as the store takes them, built once rather than per request (unless `dynamic`). */
   rules: readonly RateLimitRule[];
+  /** Whether a limit has a field that is a function of the request (see `resolveRules`). */
+  dynamic: boolean;
   tracker: ThrottleTracker | undefined;
   key: ThrottleKey;
-  trustProxy: number;
+  trustProxy: number | AddressList | 'framework';
+  allowList: AddressList | undefined;
+  denyList: AddressList | undefined;
   ipv6Prefix: number;
   ipv4Prefix: number;
   headers: RateLimitHeadersMode;
+  legacyHeaders: boolean;
   storeTimeoutMs: number;
+  skip: ThrottleSettings['skip'];
+  ignoreUserAgents: readonly RegExp[];
+  skipSuccessfulRequests: boolean;
+  skipFailedRequests: boolean;
   /** The `RateLimit-Policy` header value, computed once. */
   policyHeader: string;
 }

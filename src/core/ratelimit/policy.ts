@@ -1,8 +1,11 @@
 import { toMilliseconds } from '../duration.js';
 import { TollgateConfigError } from '../errors.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
+import { AddressList } from './addresses.js';
 import { policyHeaderValue } from './headers.js';
 import type {
+  PerRequestFields,
+  RateLimitRequest,
   ResolvedLimit,
   ThrottleKey,
   ThrottleLayer,
@@ -58,6 +61,7 @@ export function resolveThrottlePolicy(
         );
       }
       for (const [name, limit] of Object.entries(layer.limits)) {
+        checkLimitEntry(name, limit);
         merged.set(name, { ...merged.get(name), ...limit });
       }
     }
@@ -70,6 +74,7 @@ export function resolveThrottlePolicy(
   return {
     limits,
     rules: limits.map(toRule),
+    dynamic: limits.some((limit) => limit.perRequest !== undefined),
     ...resolveSettings(settings),
     policyHeader: policyHeaderValue(limits),
   };
@@ -109,11 +114,35 @@ export function validateThrottleLayer(layer: ThrottleLayer): void {
     );
   }
   for (const [name, limit] of Object.entries(layer.limits)) {
-    checkName(name);
+    checkLimitEntry(name, limit);
     // Fill what is missing with harmless values, so only the fields given are judged.
     const limitValue = limit.limit ?? Math.max(1, typeof limit.cost === 'number' ? limit.cost : 1);
     resolveLimit(name, { ttl: 1_000, ...limit, limit: limitValue });
   }
+}
+
+/** The fields of one limit: given at the top level, they mean the limit was not named. */
+const LIMIT_FIELDS: ReadonlySet<string> = new Set([
+  'limit',
+  'ttl',
+  'cost',
+  'algorithm',
+  'blockDuration',
+  'onStoreUnavailable',
+]);
+
+/** One entry of `limits`: a plain name and an object, so a mistake is named before it is read. */
+function checkLimitEntry(name: string, limit: unknown): void {
+  if (typeof limit === 'object' && limit !== null && !Array.isArray(limit)) {
+    checkName(name);
+    return;
+  }
+  throw new TollgateConfigError(
+    'TOLLGATE_INVALID_LIMITS',
+    LIMIT_FIELDS.has(name)
+      ? `limits are named: write { default: { limit: 5, ttl: '10s' } }, not { limit: 5, ttl: '10s' } ("${name}" is a field of a limit, not a limit's name)`
+      : `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
+  );
 }
 
 function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimit {
@@ -130,24 +159,11 @@ function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimi
       `limit "${name}" needs both "limit" and "ttl" (e.g. { limit: 5, ttl: '10s' }); only a limit the module already defines may give some fields`,
     );
   }
-  if (!Number.isSafeInteger(limit.limit) || limit.limit < 1) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_LIMIT',
-      `limit "${name}" has limit ${String(limit.limit)}: use a whole number of at least 1`,
-    );
-  }
   const algorithm = limit.algorithm ?? DEFAULT_ALGORITHM;
   if (!ALGORITHMS.has(algorithm)) {
     throw new TollgateConfigError(
       'TOLLGATE_INVALID_ALGORITHM',
       `limit "${name}" has algorithm "${String(algorithm)}": use 'fixed-window', 'sliding-window' or 'token-bucket'`,
-    );
-  }
-  const cost = limit.cost ?? 1;
-  if (!Number.isSafeInteger(cost) || cost < 1 || cost > limit.limit) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_COST',
-      `limit "${name}" has cost ${String(cost)}: use a whole number from 1 to its limit (${limit.limit}), or the request could never pass`,
     );
   }
   const onStoreUnavailable = limit.onStoreUnavailable ?? 'allow';
@@ -157,10 +173,25 @@ function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimi
       `limit "${name}" has onStoreUnavailable "${String(onStoreUnavailable)}": use 'allow', 'reject' or 'local'`,
     );
   }
+  const perRequest: PerRequestFields = {};
+  if (typeof limit.limit === 'function') perRequest.limit = limit.limit;
+  if (typeof limit.ttl === 'function') perRequest.ttl = limit.ttl;
+  if (typeof limit.cost === 'function') perRequest.cost = limit.cost;
+  const dynamic = Object.keys(perRequest).length > 0;
+  // A field given as a function is checked on every request instead; the others are checked now.
+  const limitValue =
+    typeof limit.limit === 'function' ? 1 : checkLimitValue(name, limit.limit, 'has');
+  const cost = typeof limit.cost === 'function' ? 1 : (limit.cost ?? 1);
+  if (typeof limit.limit !== 'function' && typeof limit.cost !== 'function') {
+    checkCost(name, cost, limitValue, 'has');
+  } else if (typeof limit.cost !== 'function') {
+    checkCost(name, cost, Number.MAX_SAFE_INTEGER, 'has');
+  }
   return {
     name,
-    limit: limit.limit,
-    windowMs: toMilliseconds(limit.ttl, `ttl of limit "${name}"`),
+    limit: limitValue,
+    windowMs:
+      typeof limit.ttl === 'function' ? 1 : toMilliseconds(limit.ttl, `ttl of limit "${name}"`),
     algorithm,
     cost,
     blockMs:
@@ -168,7 +199,74 @@ function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimi
         ? 0
         : toMilliseconds(limit.blockDuration, `blockDuration of limit "${name}"`),
     onStoreUnavailable,
+    perRequest: dynamic ? perRequest : undefined,
   };
+}
+
+function checkLimitValue(name: string, value: unknown, verb: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_LIMIT',
+      `limit "${name}" ${verb} limit ${String(value)}: use a whole number of at least 1`,
+    );
+  }
+  return value;
+}
+
+function checkCost(name: string, cost: unknown, limit: number, verb: string): number {
+  if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 1 || cost > limit) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_COST',
+      `limit "${name}" ${verb} cost ${String(cost)}: use a whole number from 1 to its limit (${limit}), or the request could never pass`,
+    );
+  }
+  return cost;
+}
+
+/**
+ * The rules for this request: the policy's own when no limit depends on the request, else each
+ * dynamic field asked of its function and checked as a fixed one is at start-up. A bad answer
+ * names the limit and the field: it is the app's bug, so the request fails rather than passing
+ * unchecked or being counted against a made-up limit.
+ */
+export function resolveRules(
+  request: RateLimitRequest,
+  policy: Pick<ThrottlePolicy, 'limits' | 'rules' | 'dynamic'>,
+): readonly RateLimitRule[] | Promise<readonly RateLimitRule[]> {
+  if (!policy.dynamic) return policy.rules;
+  return Promise.all(policy.limits.map((limit) => resolveRule(request, limit)));
+}
+
+async function resolveRule(
+  request: RateLimitRequest,
+  limit: ResolvedLimit,
+): Promise<RateLimitRule> {
+  const rule = toRule(limit);
+  const fields = limit.perRequest;
+  if (!fields) return rule;
+  const verb = 'got from its function';
+  const [limitValue, ttl, cost] = await Promise.all([
+    fields.limit?.(request),
+    fields.ttl?.(request),
+    fields.cost?.(request),
+  ]);
+  if (fields.limit) rule.limit = checkLimitValue(limit.name, limitValue, verb);
+  if (fields.ttl) {
+    if (typeof ttl !== 'number' && typeof ttl !== 'string') {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_DURATION',
+        `ttl of limit "${limit.name}" got ${String(ttl)} from its function: return milliseconds or a string such as '10s'`,
+      );
+    }
+    rule.windowMs = toMilliseconds(ttl, `ttl of limit "${limit.name}" (from its function)`);
+  }
+  rule.cost = checkCost(
+    limit.name,
+    fields.cost ? cost : rule.cost,
+    rule.limit,
+    fields.cost ? verb : 'has',
+  );
+  return rule;
 }
 
 function checkName(name: string): void {
@@ -182,14 +280,8 @@ function checkName(name: string): void {
 
 function resolveSettings(
   settings: ThrottleSettings,
-): Omit<ThrottlePolicy, 'limits' | 'rules' | 'policyHeader'> {
-  const trustProxy = settings.trustProxy ?? 0;
-  if (!Number.isSafeInteger(trustProxy) || trustProxy < 0) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_TRUST_PROXY',
-      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean`,
-    );
-  }
+): Omit<ThrottlePolicy, 'limits' | 'rules' | 'dynamic' | 'policyHeader'> {
+  const trustProxy = resolveTrustProxy(settings.trustProxy ?? 0);
   const ipv6Prefix = settings.ipv6Prefix ?? 64;
   if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
     throw new TollgateConfigError(
@@ -214,6 +306,7 @@ function resolveSettings(
   for (const [option, value] of [
     ['tracker', settings.tracker],
     ['key', settings.key],
+    ['skip', settings.skip],
   ] as const) {
     if (value !== undefined && typeof value !== 'function') {
       throw new TollgateConfigError(
@@ -222,15 +315,62 @@ function resolveSettings(
       );
     }
   }
+  const ignoreUserAgents = settings.ignoreUserAgents ?? [];
+  if (
+    !Array.isArray(ignoreUserAgents) ||
+    !ignoreUserAgents.every((pattern: unknown) => pattern instanceof RegExp)
+  ) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_IGNORE_USER_AGENTS',
+      'ignoreUserAgents must be an array of regular expressions, e.g. [/googlebot/i]',
+    );
+  }
+  for (const [option, value] of [
+    ['skipSuccessfulRequests', settings.skipSuccessfulRequests],
+    ['skipFailedRequests', settings.skipFailedRequests],
+    ['legacyHeaders', settings.legacyHeaders],
+  ] as const) {
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_BOOLEAN_OPTION',
+        `${option} is ${String(value)}: use true or false`,
+      );
+    }
+  }
   return {
     tracker: settings.tracker,
     key: settings.key ?? routeKey,
+    allowList:
+      settings.allowList === undefined
+        ? undefined
+        : new AddressList(settings.allowList, 'allowList'),
+    denyList:
+      settings.denyList === undefined ? undefined : new AddressList(settings.denyList, 'denyList'),
+    skip: settings.skip,
+    ignoreUserAgents,
+    skipSuccessfulRequests: settings.skipSuccessfulRequests ?? false,
+    skipFailedRequests: settings.skipFailedRequests ?? false,
     trustProxy,
     ipv6Prefix,
     ipv4Prefix,
     headers,
+    legacyHeaders: settings.legacyHeaders ?? false,
     storeTimeoutMs: toMilliseconds(settings.storeTimeout ?? '1s', 'storeTimeout'),
   };
+}
+
+function resolveTrustProxy(
+  trustProxy: NonNullable<ThrottleSettings['trustProxy']>,
+): ThrottlePolicy['trustProxy'] {
+  if (trustProxy === 'framework') return trustProxy;
+  if (Array.isArray(trustProxy)) return new AddressList(trustProxy, 'trustProxy');
+  if (typeof trustProxy !== 'number' || !Number.isSafeInteger(trustProxy) || trustProxy < 0) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_TRUST_PROXY',
+      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean; or their addresses (['10.0.0.0/8']); or 'framework' to use the address Express or Fastify computed`,
+    );
+  }
+  return trustProxy;
 }
 
 /** An explicit `undefined` in a later layer must not erase an earlier layer's setting. */

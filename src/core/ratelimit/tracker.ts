@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
+import type { AddressList } from './addresses.js';
 import type { RateLimitRequest, ThrottlePolicy } from './options.js';
 
 /**
@@ -30,36 +31,58 @@ function builtInTracker(
   policy: Pick<ThrottlePolicy, 'trustProxy' | 'ipv4Prefix' | 'ipv6Prefix'>,
 ): string {
   if (request.principal !== undefined) return `principal:${request.principal}`;
-  const address = clientAddress(
-    request.remoteAddress,
-    request.header('x-forwarded-for'),
-    policy.trustProxy,
-  );
+  const address = requestAddress(request, policy.trustProxy);
   if (address === undefined) return 'address:unknown';
   return `address:${groupAddress(address, policy.ipv4Prefix, policy.ipv6Prefix)}`;
 }
 
 /**
- * The client's address behind `trustedHops` proxies. Each proxy appends the address it received the
+ * The client's address under the route's proxy trust: the framework's own reading (Express's
+ * `trust proxy` setting, Fastify's `trustProxy`), or Tollgate's from `X-Forwarded-For`.
+ */
+export function requestAddress(
+  request: RateLimitRequest,
+  trust: ThrottlePolicy['trustProxy'],
+): string | undefined {
+  if (trust === 'framework') return request.frameworkAddress?.() ?? request.remoteAddress;
+  return clientAddress(request.remoteAddress, request.header('x-forwarded-for'), trust);
+}
+
+/**
+ * The client's address behind trusted proxies. Each proxy appends the address it received the
  * request from to `X-Forwarded-For`, so reading from the right past the trusted hops gives the
  * first address no client could have written; entries further left are whatever the client sent.
- * With 0 hops the header is ignored entirely.
+ * `trusted` is a number of hops, or the proxies' addresses: then the chain is walked from the
+ * right while its entries are trusted proxies, and the first one that is not is the client. With
+ * 0 hops the header is ignored entirely.
  */
 export function clientAddress(
   remoteAddress: string | undefined,
   forwardedFor: string | readonly string[] | undefined,
-  trustedHops: number,
+  trusted: number | AddressList,
 ): string | undefined {
-  if (trustedHops === 0 || remoteAddress === undefined) return remoteAddress;
-  const forwarded = (typeof forwardedFor === 'string' ? [forwardedFor] : (forwardedFor ?? []))
-    .flatMap((value) => value.split(','))
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
-  const chain = [...forwarded, remoteAddress];
+  if (trusted === 0 || remoteAddress === undefined) return remoteAddress;
+  if (typeof trusted !== 'number') {
+    if (!trusted.has(remoteAddress)) return remoteAddress;
+    const chain = [...forwardedEntries(forwardedFor).map(stripPort), remoteAddress];
+    // Every entry a trusted proxy: the leftmost was written by the outermost one.
+    let index = chain.length - 1;
+    while (index > 0 && trusted.has(chain[index])) index--;
+    return chain[index];
+  }
+  const trustedHops = trusted;
+  const chain = [...forwardedEntries(forwardedFor), remoteAddress];
   // A chain shorter than the trusted hops has no client-written entries at all: its leftmost entry
   // was written by the outermost proxy that was actually passed.
   const index = Math.max(0, chain.length - 1 - trustedHops);
   return stripPort(chain[index] as string);
+}
+
+function forwardedEntries(forwardedFor: string | readonly string[] | undefined): string[] {
+  return (typeof forwardedFor === 'string' ? [forwardedFor] : (forwardedFor ?? []))
+    .flatMap((value) => value.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
 }
 
 /**

@@ -232,6 +232,22 @@ export class MemoryStore implements TollgateStore {
     return this.rateLimiter.consumeNow(key, rules);
   }
 
+  async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    return this.rateLimiter.consumeNow(key, rules, true);
+  }
+
+  async adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+  ): Promise<void> {
+    this.rateLimiter.adjustNow(key, rules, units);
+  }
+
+  async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    this.rateLimiter.resetNow(key, rules);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }

@@ -248,6 +248,56 @@ export class QuorumStore implements TollgateStore {
     );
   }
 
+  /** Decided as `consume` is: the strictest view of the majority that agrees. */
+  async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    return this.gather(
+      (store) => {
+        if (!store.peek) throw new StoreUnavailableError(`a ${store.kind} store cannot peek`);
+        return store.peek(key, rules);
+      },
+      (tally) => {
+        const allowed = count(tally, (result) => result.allowed);
+        const refused = count(tally, (result) => !result.allowed);
+        if (allowed >= this.majority) return agreed(tally, true);
+        if (refused >= this.majority) return agreed(tally, false);
+        return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
+          ? UNDECIDED
+          : this.unavailable('peek', tally);
+      },
+    );
+  }
+
+  /**
+   * Applied on every node, done once a majority applied it: as with `consume`, the admitted
+   * requests' majority then sees it. A node that missed it differs as it would after a restart.
+   */
+  async adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+  ): Promise<void> {
+    await this.everywhere('adjust', (store) => {
+      if (!store.adjust) throw new StoreUnavailableError(`a ${store.kind} store cannot adjust`);
+      return store.adjust(key, rules, units);
+    });
+  }
+
+  async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    await this.everywhere('reset', (store) => {
+      if (!store.reset) throw new StoreUnavailableError(`a ${store.kind} store cannot reset`);
+      return store.reset(key, rules);
+    });
+  }
+
+  /** A write every node applies: done once a majority confirmed, unavailable once it cannot be. */
+  private everywhere(what: string, call: (store: TollgateStore) => Promise<void>): Promise<true> {
+    return this.gather(call, (tally) => {
+      const done = count(tally, () => true);
+      if (done >= this.majority) return true;
+      return done + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.stores.map((store) => store.close?.()));
   }

@@ -64,6 +64,54 @@ export function rateLimitCall(key: string, rules: readonly RateLimitRule[]): Rat
   return { command, numberOfKeys: rules.length + 1, keysAndArgs };
 }
 
+/** `peek`: the general script, told to decide and report only. */
+export function peekCall(key: string, rules: readonly RateLimitRule[]): RateLimitCall {
+  const keysAndArgs: string[] = [blockKey(key)];
+  for (const rule of rules) keysAndArgs.push(ruleKey(key, rule));
+  keysAndArgs.push(String(rules.length));
+  for (const rule of rules) {
+    keysAndArgs.push(
+      rule.name,
+      ALGORITHM_CODES[rule.algorithm],
+      String(rule.limit),
+      String(rule.windowMs),
+      String(rule.cost),
+      String(rule.blockMs),
+    );
+  }
+  keysAndArgs.push(uniqueToken(), '1');
+  return { command: 'tollgateRateLimit', numberOfKeys: rules.length + 1, keysAndArgs };
+}
+
+/** `adjust`: the block record and each limit's key, then four values per limit and a nonce. */
+export function adjustCall(
+  key: string,
+  rules: readonly RateLimitRule[],
+  units: readonly number[],
+): string[] {
+  const keysAndArgs: string[] = [blockKey(key)];
+  for (const rule of rules) keysAndArgs.push(ruleKey(key, rule));
+  keysAndArgs.push(String(rules.length));
+  rules.forEach((rule, index) => {
+    keysAndArgs.push(
+      ALGORITHM_CODES[rule.algorithm],
+      String(rule.limit),
+      String(rule.windowMs),
+      String(units[index] ?? 0),
+    );
+  });
+  keysAndArgs.push(uniqueToken());
+  return keysAndArgs;
+}
+
+/** `reset`: the block record and each limit's key, then the limits' names. */
+export function resetCall(key: string, rules: readonly RateLimitRule[]): string[] {
+  const keysAndArgs: string[] = [blockKey(key)];
+  for (const rule of rules) keysAndArgs.push(ruleKey(key, rule));
+  for (const rule of rules) keysAndArgs.push(rule.name);
+  return keysAndArgs;
+}
+
 /**
  * The script's reply: allowed, then four values per limit (allowed, remaining, reset, retry). A
  * refused request waits for the slowest of the limits that refused it.

@@ -51,6 +51,7 @@ end
  * ARGV[2..]    six values per limit: name, algorithm ('fw', 'sw', 'tb'), limit, window ms, cost,
  *              block ms
  * ARGV[2+6n]   a nonce unique to this call: makes its sliding-window members unique
+ * ARGV[3+6n]   '1' to decide and report only (`peek`): nothing is charged and no block started
  * Reply: { allowed 0|1, then four values per limit: allowed 0|1, remaining, reset ms, retry ms }.
  * Every key shares one {hash tag}, so the script runs on Redis Cluster; every write sets its expiry
  * in this same script, so no key can live without one.
@@ -70,6 +71,7 @@ for i = 1, n do
   end
 end
 local nonce = ARGV[2 + 6 * n]
+local dry = ARGV[3 + 6 * n] == '1'
 -- Floating-point slack for GCRA sums such as 3 x (1000 / 3), which may land a hair above 1000.
 local EPS = 1e-6
 -- Scores and times are written with 3 decimals (microseconds); tostring would keep only 14 digits.
@@ -87,7 +89,14 @@ for i = 1, n do
     key = KEYS[i + 1], retry = 0
   }
   if s.algorithm == 'fw' then
-    s.count, s.ttl, s.used = fw_charge(s.key, s.cost)
+    if dry then
+      -- Read only: a counter without expiry is no running window (as fw_charge treats it).
+      s.ttl = redis.call('PTTL', s.key)
+      s.used = s.ttl < 0 and 0 or tonumber(redis.call('GET', s.key) or '0')
+      if s.ttl < 0 then s.ttl = -2 end
+    else
+      s.count, s.ttl, s.used = fw_charge(s.key, s.cost)
+    end
     s.ok = s.used + s.cost <= s.limit
     if not s.ok then s.retry = s.ttl end
   elseif s.algorithm == 'sw' then
@@ -127,15 +136,18 @@ for i = 1, n do
 end
 
 -- Phase 2: charge every limit, or (rejected) none; then report each limit as it now stands.
+local charge = allowed and not dry
 for i = 1, n do
   local s = states[i]
   if s.algorithm == 'fw' then
-    s.ttl, s.used = fw_settle(allowed, s.key, s.window, s.cost, s.count, s.ttl, s.used)
+    if not dry then
+      s.ttl, s.used = fw_settle(allowed, s.key, s.window, s.cost, s.count, s.ttl, s.used)
+    end
     s.remaining = s.limit - s.used
     -- No window running (nothing charged yet): the quota is whole now.
     s.reset = s.ttl > 0 and s.ttl or 0
   elseif s.algorithm == 'sw' then
-    if allowed then
+    if charge then
       -- One member per unit, unique per call; the set expires when its newest unit leaves the window.
       for u = 1, s.cost do
         redis.call('ZADD', s.key, ms(now), nonce .. ':' .. u)
@@ -151,7 +163,7 @@ for i = 1, n do
     end
   else
     local held = s.tat
-    if allowed then
+    if charge then
       -- The arrival time, expiring when the bucket is full again (an absent key means full).
       redis.call('SET', s.key, ms(s.after), 'PX', math.max(1, math.ceil(s.after - now)))
       held = s.after
@@ -159,7 +171,7 @@ for i = 1, n do
     s.remaining = math.floor((s.window - (held - now)) / s.interval + EPS)
     s.reset = held - now
   end
-  if not allowed and not s.ok and not s.blocked and s.block > 0 then
+  if not allowed and not dry and not s.ok and not s.blocked and s.block > 0 then
     -- Exceeding a limit that has a block duration shuts the client out for that long.
     redis.call('HSET', KEYS[1], s.name, ms(now + s.block))
     -- The record lives as long as its longest block.
@@ -214,4 +226,77 @@ for i = 1, n do
   reply[#reply + 1] = ok and 0 or ttl
 end
 return reply
+`);
+
+/**
+ * Takes units from limits or gives them back, whatever the limits say (`RateLimitStore.adjust`):
+ * penalties, rewards, and refunds of requests that should not count. Same semantics as
+ * `InProcessRateLimiter.adjustNow`. A penalty at most empties a quota, so it never reaches further
+ * than one window; units given back never take a limit below empty.
+ *
+ * KEYS as `RATE_LIMIT` (the block record first, untouched here); ARGV[1] n, then four values per
+ * limit: algorithm ('fw', 'sw', 'tb'), limit, window ms, units (> 0 taken, < 0 given back); then a
+ * nonce unique to this call for the sliding-window members it adds.
+ */
+export const ADJUST = script(`
+local n = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local nonce = ARGV[2 + 4 * n]
+local function ms(x) return string.format('%.3f', x) end
+for i = 1, n do
+  local a = 1 + (i - 1) * 4
+  local algorithm, limit = ARGV[a + 1], tonumber(ARGV[a + 2])
+  local window, units = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local key = KEYS[i + 1]
+  if units ~= 0 and algorithm == 'fw' then
+    -- A counter without expiry is no running window: treat it as empty, as fw_charge does.
+    local ttl = redis.call('PTTL', key)
+    local used = ttl < 0 and 0 or tonumber(redis.call('GET', key) or '0')
+    if units > 0 then
+      local taken = math.min(units, limit - used)
+      if taken > 0 then
+        if ttl < 0 then redis.call('SET', key, taken, 'PX', window)
+        else redis.call('INCRBY', key, taken) end
+      end
+    elseif used + units <= 0 then
+      -- Emptied: the counter goes, and the next request starts a window.
+      redis.call('DEL', key)
+    else
+      redis.call('DECRBY', key, -units)
+    end
+  elseif units ~= 0 and algorithm == 'sw' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ms(now - window))
+    if units > 0 then
+      local taken = math.min(units, limit - redis.call('ZCARD', key))
+      for u = 1, taken do redis.call('ZADD', key, ms(now), nonce .. ':' .. u) end
+      if taken > 0 then redis.call('PEXPIRE', key, math.ceil(window)) end
+    else
+      -- The oldest units go: the rest leave the window no earlier than the given-back ones would.
+      redis.call('ZPOPMIN', key, -units)
+    end
+  elseif units ~= 0 then
+    local interval = window / limit
+    local tat = tonumber(redis.call('GET', key) or '0')
+    if tat < now then tat = now end
+    if units > 0 then tat = math.min(tat + units * interval, now + window)
+    else tat = math.max(now, tat + units * interval) end
+    if tat > now then
+      redis.call('SET', key, ms(tat), 'PX', math.max(1, math.ceil(tat - now)))
+    else
+      redis.call('DEL', key)
+    end
+  end
+end
+return 1
+`);
+
+/**
+ * Forgets a client's state on the named limits, and their blocks (`RateLimitStore.reset`).
+ * KEYS as `RATE_LIMIT`; ARGV: the limits' names (fields of the block record).
+ */
+export const RESET = script(`
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+return 1
 `);

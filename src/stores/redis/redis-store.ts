@@ -21,7 +21,13 @@ import {
   type RedisStoreOptions,
 } from './connection.js';
 import { pingHealth } from './health.js';
-import { rateLimitCall, readRateLimitReply } from './rate-limit-call.js';
+import {
+  adjustCall,
+  peekCall,
+  rateLimitCall,
+  readRateLimitReply,
+  resetCall,
+} from './rate-limit-call.js';
 import { ACQUIRED_REPLY, acquired, fenceKey, readHeldRecord, recordTail } from './record-codec.js';
 import { defineScripts, type ScriptCommands } from './script-commands.js';
 
@@ -128,6 +134,28 @@ export class RedisStore implements TollgateStore {
     const { command, numberOfKeys, keysAndArgs } = rateLimitCall(key, rules);
     const reply = await this.scripts()[command](numberOfKeys, ...keysAndArgs);
     return readRateLimitReply(rules, reply);
+  }
+
+  async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+    const { command, numberOfKeys, keysAndArgs } = peekCall(key, rules);
+    const reply = await this.scripts()[command](numberOfKeys, ...keysAndArgs);
+    return readRateLimitReply(rules, reply);
+  }
+
+  async adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+  ): Promise<void> {
+    if (units.every((unit) => unit === 0)) return;
+    await this.scripts().tollgateRateLimitAdjust(
+      rules.length + 1,
+      ...adjustCall(key, rules, units),
+    );
+  }
+
+  async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    await this.scripts().tollgateRateLimitReset(rules.length + 1, ...resetCall(key, rules));
   }
 
   /** The client with the store's scripts, in this turn's batch. */

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 
 import type { LuaScript } from './lua-script.js';
-import { FIXED_WINDOWS, RATE_LIMIT } from './rate-limit-scripts.js';
+import { ADJUST, FIXED_WINDOWS, RATE_LIMIT, RESET } from './rate-limit-scripts.js';
 import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RELEASE, RENEW } from './scripts.js';
 
 /**
@@ -41,6 +41,8 @@ export interface ScriptCommands {
   ): Promise<[string, string | number]>;
   tollgateRateLimit(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
   tollgateFixedWindows(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
+  tollgateRateLimitAdjust(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
+  tollgateRateLimitReset(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
 }
 
 /** The commands whose key count varies with the call, which passes it first. */
@@ -55,6 +57,8 @@ const DEFINITIONS: Array<[name: string, script: LuaScript, numberOfKeys?: number
   ['tollgateLock', LOCK, 2],
   ['tollgateRateLimit', RATE_LIMIT],
   ['tollgateFixedWindows', FIXED_WINDOWS],
+  ['tollgateRateLimitAdjust', ADJUST],
+  ['tollgateRateLimitReset', RESET],
 ];
 
 /**
