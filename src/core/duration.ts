@@ -12,6 +12,13 @@ const UNIT_MS: Record<DurationUnit, number> = {
   d: 86_400_000,
 };
 
+/**
+ * The longest duration an option may take. Redis reads an expiry as an integer, and a Lua number
+ * of 1e17 or more reaches it as `1e+17`, which it refuses: every call would then fail, and a
+ * limit would be skipped as if the store were down. A century is beyond any real window.
+ */
+const MAX_DURATION_MS = 36_500 * 86_400_000;
+
 const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 
 /** Milliseconds in `n` seconds: `seconds(5)` reads better than `5000`. */
@@ -42,6 +49,12 @@ export function toMilliseconds(value: Duration | string, what: string): number {
     throw new TollgateConfigError(
       'TOLLGATE_INVALID_DURATION',
       `${what} must be at least 1 ms, got ${String(value)}`,
+    );
+  }
+  if (ms > MAX_DURATION_MS) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_DURATION',
+      `${what} is ${String(value)}, longer than 100 years: give a duration of at most '36500d'`,
     );
   }
   return Math.round(ms);

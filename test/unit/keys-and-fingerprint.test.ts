@@ -384,4 +384,11 @@ describe('toMilliseconds', () => {
     expect(() => toMilliseconds('5 weeks', 'retention')).toThrow(/retention/);
     expect(() => toMilliseconds(0, 'lease')).toThrow(/lease must be at least 1 ms/);
   });
+
+  it('refuses a duration longer than a century, which Redis could not take as an expiry', () => {
+    expect(toMilliseconds('36500d', 'ttl')).toBe(36_500 * 86_400_000);
+    for (const value of [1e17, Number.MAX_VALUE, '36501d']) {
+      expect(() => toMilliseconds(value, 'ttl')).toThrow(/ttl is .*longer than 100 years/);
+    }
+  });
 });

@@ -144,4 +144,19 @@ describe('RateLimiter: the admin API', () => {
       undefined,
     );
   });
+
+  it('reports every request of a route with only a deny list: denied or skipped', async () => {
+    const events: string[] = [];
+    const engine = new RateLimitEngine(new MemoryStore(), {
+      onEvent: (event) => {
+        if (event.type === 'decision') events.push(event.outcome);
+      },
+    });
+    const policy = resolveThrottlePolicy([
+      { limits: {}, settings: { denyList: ['198.51.100.0/24'] } },
+    ]);
+    await engine.check(request({ remoteAddress: '198.51.100.7' }), policy);
+    await engine.check(request({ remoteAddress: '203.0.113.9' }), policy);
+    expect(events).toEqual(['denied', 'skipped']);
+  });
 });

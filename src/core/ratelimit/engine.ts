@@ -249,7 +249,7 @@ export class RateLimitEngine {
       }
       if (policy.allowList?.has(address)) return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     }
-    if (policy.limits.length === 0) return ALLOW_UNCOUNTED;
+    if (policy.limits.length === 0) return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     if (policy.ignoreUserAgents.length > 0 && ignoredUserAgent(request, policy)) {
       return this.reported(site, ALLOW_UNCOUNTED, 'skipped');
     }
@@ -349,13 +349,17 @@ export class RateLimitEngine {
 
   /**
    * Gives a request's units back once its response is known, if a skip rule says so: `statusCode`
-   * below 400 is a success; `undefined` (the client went away first) a failure. Only limits whose
+   * below 400 is a success, 400 and above a failure; `undefined` (the client went away first) is
+   * neither, and stays counted. Only limits whose
    * charge still counts are given back (a window that has since ended is left alone, or the give-back
    * would come out of the next one). Never throws: a failure is reported as a `refund-failed` event
    * and the request simply stays counted.
    */
   settle(charge: RateLimitCharge, statusCode: number | undefined): Promise<void> {
-    const succeeded = statusCode !== undefined && statusCode < 400;
+    // A client that went away before its answer stays counted: the handler may have done all its
+    // work, and giving the units back would let any client run it without limit by hanging up.
+    if (statusCode === undefined) return Promise.resolve();
+    const succeeded = statusCode < 400;
     if (succeeded ? !charge.skipSuccessful : !charge.skipFailed) return Promise.resolve();
     const elapsed = this.clock.now() - charge.askedAt;
     const units = charge.rules.map((rule, index) => {
