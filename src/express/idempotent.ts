@@ -109,12 +109,14 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
     }
 
     let described;
+    let template: string | undefined;
     try {
-      const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
+      template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
       described = describeHttpRequest(req, template, scopeOf(req, resolveScope));
     } catch (error) {
       // A user the scope cannot identify is refused, never lumped together with other users.
-      if (isUnidentifiedUser(error)) {
+      if (isUnidentifiedUser(error) && template !== undefined) {
+        engine.refuse(template, req.method, policy, error);
         sendProblem(res, error);
         return;
       }

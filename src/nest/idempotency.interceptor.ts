@@ -25,7 +25,12 @@ import { settleClosedResponse } from '../http/disconnect.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
 import type { StoredResponse } from '../core/store.js';
-import { describeRequest, handlerSendsResponse, rawResponse } from './http-context.js';
+import {
+  describeRequest,
+  handlerSendsResponse,
+  rawResponse,
+  routeTemplate,
+} from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
 import { problemException } from './tollgate-http.exception.js';
 import { IdempotentMetadata } from './metadata.js';
@@ -76,6 +81,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     } catch (error) {
       // A user the scope cannot identify is refused, never lumped together with other users.
       if (!isUnidentifiedUser(error)) throw error;
+      const route = routeTemplate(context, request as Parameters<typeof routeTemplate>[1]);
+      this.engine.refuse(route, request.method, policy, error);
       return this.answer(context, response, this.reject(response, error));
     }
     // Nest awaits a promised Observable: no extra operators around the decision.

@@ -141,6 +141,31 @@ export class IdempotencyEngine {
             : { action: 'reject', error: storeUnavailable() };
       }
     }
+    return this.reported(site, policy, decision);
+  }
+
+  /**
+   * A request refused before it could be described (a user the scope cannot identify): reported
+   * as its decision like every other request, so every protected request has exactly one.
+   */
+  refuse(
+    route: string,
+    method: string,
+    policy: IdempotencyPolicy,
+    error: TollgateHttpError,
+  ): IdempotencyDecision {
+    return this.reported({ area: 'idempotency', route, method }, policy, {
+      action: 'reject',
+      error,
+    });
+  }
+
+  /** Reports the decision, when someone listens, as the one `decision` event of the request. */
+  private reported(
+    site: IdempotencyEventSite,
+    policy: IdempotencyPolicy,
+    decision: IdempotencyDecision,
+  ): IdempotencyDecision {
     if (this.listening) {
       // Literals with every field, not spreads: one object shape, cheap to build on every request.
       this.onEvent({
