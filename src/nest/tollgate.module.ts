@@ -147,7 +147,14 @@ export class TollgateModule
     }
     const wait = this.options.waitForStore;
     if (wait === false) return;
-    await waitForStore(this.store, { ...wait, log: (line) => logger.warn(line) });
+    try {
+      await waitForStore(this.store, { ...wait, log: (line) => logger.warn(line) });
+    } catch (error) {
+      // Nest runs no shutdown hook for an application that failed to start: close the store's own
+      // connection here, or its reconnect timers would keep the failed process alive.
+      await this.store.close?.();
+      throw error;
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -7,10 +7,16 @@ import { resolve } from 'node:path';
 import { Controller, Module, Post, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { idempotent } from '../../src/express.js';
-import { RedisStore, StoreUnavailableError, waitForStore } from '../../src/index.js';
+import {
+  RedisStore,
+  StoreUnavailableError,
+  TollgateConfigError,
+  waitForStore,
+} from '../../src/index.js';
+import { hidePassword } from '../../src/stores/redis/connection.js';
 import { Idempotent, TollgateModule } from '../../src/nest.js';
 import { request } from '../helpers/http.js';
 import { findFreePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -88,6 +94,81 @@ class OrdersController {
   }
 }
 
+describe('where the store is, in log lines', () => {
+  it.each([
+    ['redis://app:s3cret@127.0.0.1:6379/0', 'redis://app:***@127.0.0.1:6379/0'],
+    ['redis://:s3cret@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    ['redis://:p@s3cret@127.0.0.1:6379/0', 'redis://:***@127.0.0.1:6379/0'],
+    ['rediss://u:p%40s3cret@redis.example:6380', 'rediss://u:***@redis.example:6380'],
+    ['redis://127.0.0.1:6379/0?password=s3cret', 'redis://127.0.0.1:6379/0'],
+    ['//:s3cret@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    ['redis://user@127.0.0.1:6379', 'redis://user@127.0.0.1:6379'],
+  ])('shows %s as %s', (url, shown) => {
+    expect(hidePassword(url)).toBe(shown);
+  });
+
+  it('names the default for a missing URL instead of failing', () => {
+    const store = new RedisStore({
+      url: undefined as unknown as string,
+      options: { lazyConnect: true },
+    });
+    closeLater.push(() => store.close());
+    expect(store.location).toBe('redis://127.0.0.1:6379');
+  });
+});
+
+describe('waiting callers', () => {
+  it('each wait for their own time, the store asked once', async () => {
+    const redis = await stoppedRedis();
+    const store = new RedisStore({ url: redis.url });
+    closeLater.push(() => store.close());
+    const lines: string[] = [];
+    const log = (line: string): number => lines.push(line);
+    const short = waitForStore(store, { timeout: '600ms', log });
+    const long = waitForStore(store, { timeout: '10s', required: true, log });
+    expect((await short).ready).toBe(false);
+    await restartLater(redis, 300);
+    expect(await long).toEqual({ ready: true });
+    expect(lines.filter((line) => line.includes('waiting up to'))).toHaveLength(1);
+    expect(store.client.listenerCount('ready')).toBeLessThan(5);
+  });
+
+  it('connects a lazyConnect client when asked whether it is ready', async () => {
+    const redis = await startRedis();
+    closeLater.push(() => redis.stop());
+    const store = new RedisStore({ url: redis.url, options: { lazyConnect: true } });
+    closeLater.push(() => store.close());
+    expect(await waitForStore(store, { timeout: '3s' })).toEqual({ ready: true });
+  });
+});
+
+describe('idempotent() and throttle() options', () => {
+  it('refuse a wait timeout that is not a duration when created, not later in a promise', () => {
+    const store = closedPortStore(1);
+    expect(() => idempotent({ store, waitForStore: { timeout: 'soon' as never } })).toThrow(
+      TollgateConfigError,
+    );
+  });
+
+  it('never hold a request for ever, even when given required (which they ignore)', async () => {
+    const store = closedPortStore(await findFreePort());
+    const app = express();
+    const waitFor = { timeout: '500ms', required: true };
+    app.post('/orders', idempotent({ store, waitForStore: waitFor as never }), (_req, res) => {
+      res.status(201).end();
+    });
+    const server: Server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closeLater.push(() => new Promise((done) => server.close(done)));
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const response = await request(baseUrl, 'POST', '/orders', {
+      headers: { 'idempotency-key': 'k1' },
+    });
+    // The wait ended; the store is still away, so the route's policy answers: 503, not a hang.
+    expect(response.status).toBe(503);
+  });
+});
+
 describe('TollgateModule at start-up', () => {
   async function createApp(
     store: RedisStore,
@@ -125,10 +206,13 @@ describe('TollgateModule at start-up', () => {
 
   it('fails the start when the store is required and stays unreachable', async () => {
     const store = closedPortStore(await findFreePort());
+    const closed = vi.spyOn(store, 'close');
     const { app } = await createApp(store, { timeout: '800ms', required: true });
     await expect(app.init()).rejects.toThrow(
       /cannot reach the store redis at redis:\/\/app:\*\*\*@/,
     );
+    // No shutdown hook runs for an app that failed to start: the store closed its own connection.
+    expect(closed).toHaveBeenCalledTimes(1);
   });
 
   it('serves the first request once a late Redis connects, instead of a 503', async () => {

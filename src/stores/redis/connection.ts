@@ -85,7 +85,10 @@ export function openConnection(options: RedisStoreOptions): Connection {
 
 /** Where the options point, as `redis://host:port/db` (no password), for log lines. */
 function describeLocation(options: RedisStoreOptions): string {
-  if ('url' in options) return hidePassword(options.url);
+  if ('url' in options) {
+    // ioredis connects to its default for a missing URL (an unset environment variable).
+    return options.url ? hidePassword(options.url) : 'redis://127.0.0.1:6379';
+  }
   if ('cluster' in options) return `cluster ${options.cluster.map(nodeAddress).join(',')}`;
   const connection =
     'connection' in options ? options.connection : (options.client.options as RedisOptions);
@@ -101,12 +104,26 @@ function describeLocation(options: RedisStoreOptions): string {
   return `${scheme}://${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}/${connection.db ?? 0}`;
 }
 
-/** `redis://user:secret@host` → `redis://user:***@host`; a URL without a password is unchanged. */
+/**
+ * A connection URL for log lines: `redis://user:***@host:port/db`. The password (wherever the URL
+ * carries it, the query included) never appears; a URL that cannot be read is not shown at all.
+ */
 export function hidePassword(url: string): string {
-  return url.replace(/^([a-z0-9+.-]+:\/\/)([^@/]*)@/i, (_match, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    return colon === -1 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, colon)}:***@`;
-  });
+  let parsed: URL;
+  try {
+    // ioredis also takes `//host` and `host:port` without a scheme.
+    parsed = new URL(
+      /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `redis://${url.replace(/^\/\//, '')}`,
+    );
+  } catch {
+    return 'redis (an unreadable URL)';
+  }
+  const auth = parsed.password
+    ? `${parsed.username}:***@`
+    : parsed.username
+      ? `${parsed.username}@`
+      : '';
+  return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
 }
 
 function nodeAddress(node: ClusterNode | Partial<{ host: string; port: number }>): string {
@@ -117,6 +134,9 @@ function nodeAddress(node: ClusterNode | Partial<{ host: string; port: number }>
 
 export async function whenReady(client: Redis | Cluster): Promise<void> {
   if (client.status === 'ready') return;
+  // A client created with `lazyConnect` waits for a first command: being asked whether it is
+  // ready is that moment. A failed attempt retries as the client's own strategy says.
+  if (client.status === 'wait') void client.connect().catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     const onReady = (): void => {
       client.off('end', onEnd);
