@@ -102,6 +102,15 @@ export function openTelemetryEvents(
     }
   };
 
+  /** The decision that follows is counted; the span hears why the store was not asked. */
+  function storeUnavailable(error: Error): void {
+    if (spans) {
+      trace
+        .getActiveSpan()
+        ?.addEvent('tollgate.store_unavailable', { 'error.type': errorType(error) });
+    }
+  }
+
   function idempotency(event: Exclude<IdempotencyEvent, { type: 'store-call' }>): void {
     if (event.type === 'decision') {
       const outcome = snake(event.outcome);
@@ -113,12 +122,7 @@ export function openTelemetryEvents(
       return;
     }
     if (event.type === 'store-unavailable') {
-      // The decision that follows is counted; the span hears why.
-      if (spans) {
-        trace.getActiveSpan()?.addEvent('tollgate.store_unavailable', {
-          'error.type': errorType(event.error),
-        });
-      }
+      storeUnavailable(event.error);
       return;
     }
     const failure = snake(event.type);
@@ -132,11 +136,7 @@ export function openTelemetryEvents(
     // Said once, or about a give-back: for the logs, not for the request counters.
     if (event.type === 'forwarded-for-ignored' || event.type === 'refund-failed') return;
     if (event.type === 'store-unavailable') {
-      if (spans) {
-        trace.getActiveSpan()?.addEvent('tollgate.store_unavailable', {
-          'error.type': errorType(event.error),
-        });
-      }
+      storeUnavailable(event.error);
       return;
     }
     const outcome = snake(event.outcome);

@@ -236,15 +236,7 @@ export class QuorumStore implements TollgateStore {
         }
         return store.consume(key, rules);
       },
-      (tally) => {
-        const allowed = count(tally, (result) => result.allowed);
-        const refused = count(tally, (result) => !result.allowed);
-        if (allowed >= this.majority) return agreed(tally, true);
-        if (refused >= this.majority) return agreed(tally, false);
-        return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
-          ? UNDECIDED
-          : this.unavailable('consume', tally);
-      },
+      (tally) => this.decideRateLimit('consume', tally),
     );
   }
 
@@ -255,16 +247,22 @@ export class QuorumStore implements TollgateStore {
         if (!store.peek) throw new StoreUnavailableError(`a ${store.kind} store cannot peek`);
         return store.peek(key, rules);
       },
-      (tally) => {
-        const allowed = count(tally, (result) => result.allowed);
-        const refused = count(tally, (result) => !result.allowed);
-        if (allowed >= this.majority) return agreed(tally, true);
-        if (refused >= this.majority) return agreed(tally, false);
-        return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
-          ? UNDECIDED
-          : this.unavailable('peek', tally);
-      },
+      (tally) => this.decideRateLimit('peek', tally),
     );
+  }
+
+  /** A rate-limit answer once a majority agrees on it, allowed or refused: its strictest view. */
+  private decideRateLimit(
+    operation: 'consume' | 'peek',
+    tally: Tally<RateLimitResult>,
+  ): Verdict<RateLimitResult> {
+    const allowed = count(tally, (result) => result.allowed);
+    const refused = count(tally, (result) => !result.allowed);
+    if (allowed >= this.majority) return agreed(tally, true);
+    if (refused >= this.majority) return agreed(tally, false);
+    return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
+      ? UNDECIDED
+      : this.unavailable(operation, tally);
   }
 
   /**
