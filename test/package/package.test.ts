@@ -1,4 +1,4 @@
-import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
+import { execFile, execFileSync, type ExecFileSyncOptions } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -11,6 +11,7 @@ import {
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -42,6 +43,24 @@ function run(command: string, args: string[], options: ExecFileSyncOptions = {})
 
 const npm = (args: string[], cwd: string): string =>
   run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd });
+
+const execFileAsync = promisify(execFile);
+
+/** `run` without blocking the event loop, so the consumer apps install and build side by side. */
+async function runAsync(command: string, args: string[], cwd: string): Promise<string> {
+  try {
+    return (await execFileAsync(command, args, { cwd, encoding: 'utf8', maxBuffer: 64 << 20 }))
+      .stdout;
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string };
+    throw new Error(
+      `${command} ${args.join(' ')} failed:\n${failed.stdout ?? ''}\n${failed.stderr ?? ''}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
 
 /**
  * What a fresh clone holds: the files git tracks (as they are in the working tree) and new ones it
@@ -217,16 +236,29 @@ describe('the packed package', () => {
     ['express-cjs', 'main.cjs', false],
   ];
 
-  it.each(consumers)(
+  // Concurrent: most of an install is waiting on the disk and the registry's cache, so the four
+  // apps take little longer together than the slowest alone.
+  it.concurrent.each(consumers)(
     'works in the %s consumer app',
-    (name, entry, typescript) => {
+    async (name, entry, typescript) => {
       const app = join(work, name);
       cpSync(join(root, 'test/package/fixtures', name), app, { recursive: true });
       const manifest = join(app, 'package.json');
       writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('TARBALL', tarball));
-      npm(['install', '--prefer-offline', '--no-package-lock'], app);
-      if (typescript) run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app });
-      expect(run(process.execPath, [entry], { cwd: app })).toContain('consumer ok');
+      await runAsync(
+        'npm',
+        [
+          'install',
+          '--prefer-offline',
+          '--no-package-lock',
+          '--no-audit',
+          '--no-fund',
+          '--loglevel=error',
+        ],
+        app,
+      );
+      if (typescript) await runAsync(process.execPath, [tsc, '-p', 'tsconfig.json'], app);
+      expect(await runAsync(process.execPath, [entry], app)).toContain('consumer ok');
     },
     180_000,
   );
