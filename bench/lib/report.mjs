@@ -17,6 +17,9 @@ export function median(values) {
 
 const sum = (record) => Object.values(record ?? {}).reduce((a, b) => a + b, 0);
 
+/** The store server's CPU per request (`redisCpu` in results written before PostgreSQL rows). */
+const storeCpu = (m) => m.storeCpu ?? m.redisCpu;
+
 function fixed(value, digits) {
   return value === null || value === undefined ? '–' : value.toFixed(digits);
 }
@@ -83,7 +86,7 @@ export function renderMarkdown(report, memorySection) {
     `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpuModel}), ` +
       `${machine.memoryGiB.toFixed(1)} GiB memory, ${machine.platform}; load average at the start ` +
       `${machine.loadAverage.map((l) => l.toFixed(2)).join(' / ')}. Node ${info.node}, Redis ${info.redis}, ` +
-      `Tollgate ${info.tollgate}, autocannon ${info.autocannon}.`,
+      `${info.postgres ? `PostgreSQL ${info.postgres}, ` : ''}Tollgate ${info.tollgate}, autocannon ${info.autocannon}.`,
     '',
     `Each target is its own app process serving \`POST /orders\` (a small JSON body) to autocannon with ` +
       `${config.connections} connections: ${config.warmup} s warm-up, then ${config.duration} s measured, ` +
@@ -93,13 +96,16 @@ export function renderMarkdown(report, memorySection) {
       'and **× bare** is its ratio to the bare app beside it. Figures are medians over the rounds. ' +
       'The app, Redis and autocannon share the same cores.',
     '',
-    '**app CPU µs/req** and **Redis CPU µs/req** are the CPU time the app process and ' +
-      'redis-server used per request during the measured run (user + system): less distorted by other ' +
-      'load on the machine than req/s.',
+    '**app CPU µs/req** and **store CPU µs/req** are the CPU time the app process and its store ' +
+      '(redis-server; on the PostgresStore rows, PostgreSQL: the postmaster and every backend) used ' +
+      'per request during the measured run (user + system): less distorted by other load on the ' +
+      'machine than req/s.',
     '',
     '**Redis cmds/req** counts the commands the app sent (round trips; a script call is one), from a ' +
       `MONITOR census of ${config.census} requests; **incl. Lua** also counts the commands scripts ran, ` +
-      'from INFO commandstats over the measured run.',
+      'from INFO commandstats over the measured run. On the PostgresStore rows, **Redis cmds/req** ' +
+      'holds the SQL statements the app sent per request instead (each a round trip, BEGIN and ' +
+      'COMMIT included), from pg_stat_statements over the measured run.',
     '',
     '![Throughput as a share of the bare app](results.svg)',
     '',
@@ -111,7 +117,7 @@ export function renderMarkdown(report, memorySection) {
     const goal = section.goal ? ` (goal for Tollgate: ≥ ${section.goal.toFixed(2)} × bare)` : '';
     out.push(`## ${section.title}${goal}`, '');
     out.push(
-      '| Target | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | Redis CPU µs/req | Redis cmds/req | incl. Lua |',
+      '| Target | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | store CPU µs/req | Redis cmds/req | incl. Lua |',
     );
     out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
@@ -121,10 +127,16 @@ export function renderMarkdown(report, memorySection) {
         continue;
       }
       const m = r.median;
-      const topLevel = r.census ? fixed(sum(r.census.topLevel), 2) : '–';
+      const onPostgres = r.target.store === 'postgres';
+      const topLevel = onPostgres
+        ? `${fixed(m.commandsPerRequest, 2)} SQL`
+        : r.census
+          ? fixed(sum(r.census.topLevel), 2)
+          : '–';
+      const withLua = onPostgres ? '–' : fixed(m.commandsPerRequest, 2);
       const flag = m.problems > 0 ? ` ⚠ ${m.problems} non-2xx/errors` : '';
       out.push(
-        `| ${label} | ${Math.round(m.rps)}${flag} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(m.redisCpu, 0)} | ${topLevel} | ${fixed(m.commandsPerRequest, 2)} |`,
+        `| ${label} | ${Math.round(m.rps)}${flag} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(storeCpu(m), 0)} | ${topLevel} | ${withLua} |`,
       );
     }
     out.push('');
@@ -137,13 +149,20 @@ export function renderMarkdown(report, memorySection) {
     out.push('');
   }
 
-  out.push('## Redis commands per request, in detail', '');
+  out.push('## Commands per request, in detail', '');
   for (const r of results) {
     if (!r.census) continue;
     const inLua = commandList(r.census.inLua);
     out.push(
       `- \`${r.target.id}\`: sent ${commandList(r.census.topLevel) || 'none'}` +
         (inLua ? `; run inside scripts: ${inLua}` : ''),
+    );
+  }
+  for (const r of results) {
+    const statements = r.rounds[0]?.commandsPerRequest;
+    if (r.target.store !== 'postgres' || !statements) continue;
+    out.push(
+      `- \`${r.target.id}\` (PostgreSQL, round 1): sent ${commandList(statements) || 'none'}`,
     );
   }
   out.push('');
@@ -155,13 +174,13 @@ export function renderMarkdown(report, memorySection) {
 
   out.push('## Every round', '');
   out.push(
-    '| Target | Round | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | Redis CPU µs/req | non-2xx | errors |',
+    '| Target | Round | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | store CPU µs/req | non-2xx | errors |',
   );
   out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     for (const m of r.rounds) {
       out.push(
-        `| ${r.target.id} | ${m.round} | ${Math.round(m.rps)} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(m.redisCpu, 0)} | ${m.non2xx} | ${m.errors + m.timeouts} |`,
+        `| ${r.target.id} | ${m.round} | ${Math.round(m.rps)} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(storeCpu(m), 0)} | ${m.non2xx} | ${m.errors + m.timeouts} |`,
       );
     }
   }
