@@ -1,0 +1,154 @@
+/**
+ * PostgresStore on a real PostgreSQL (a throwaway cluster, test/helpers/postgres-server.ts): the
+ * idempotency, lease and health contracts of `tollgate/testing`, its transactional section, one
+ * take among many concurrent ones across pools, the schema, clean-up, and a paused database.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ExclusiveLeases } from '../../src/core/lease/exclusive.js';
+import { postgresMigration, PostgresStore } from '../../src/postgres.js';
+import {
+  healthStoreContract,
+  idempotencyStoreContract,
+  leaseStoreContract,
+  transactionalStoreContract,
+} from '../../src/testing.js';
+import { startPostgres, type PostgresServer } from '../helpers/postgres-server.js';
+
+const vitest = { describe, it, expect };
+let server: PostgresServer;
+let pool: pg.Pool;
+let store: PostgresStore;
+
+beforeAll(async () => {
+  server = await startPostgres();
+  pool = new pg.Pool({ connectionString: server.url, max: 20 });
+  store = new PostgresStore({ pool });
+  await store.ensureSchema();
+  await store.ready();
+}, 60_000);
+
+afterAll(async () => {
+  await store?.close();
+  await pool?.end();
+  await server?.stop();
+});
+
+const real = (ms: number): Promise<void> => sleep(ms);
+const subject = () => ({ store, elapse: real });
+idempotencyStoreContract(vitest, 'PostgresStore', subject);
+leaseStoreContract(vitest, 'PostgresStore', subject);
+healthStoreContract(vitest, 'PostgresStore', subject);
+transactionalStoreContract(vitest, 'PostgresStore', subject);
+
+describe('PostgresStore', () => {
+  it('grants one lease among 100 concurrent takes from two pools (two app processes)', async () => {
+    const other = new PostgresStore({ connectionString: server.url, poolOptions: { max: 20 } });
+    try {
+      const key = `concurrent:${Math.random()}`;
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          (i % 2 ? store : other).begin(key, `owner-${i}`, 'fp', 10_000),
+        ),
+      );
+      expect(results.filter((r) => r.state === 'acquired')).toHaveLength(1);
+      expect(results.filter((r) => r.state === 'in-progress')).toHaveLength(99);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('creates its schema idempotently, from several processes at once', async () => {
+    const url = await server.createDatabase();
+    const stores = [1, 2, 3].map(() => new PostgresStore({ connectionString: url }));
+    try {
+      await Promise.all(stores.map((s) => s.ensureSchema()));
+      await (stores[0] as PostgresStore).ensureSchema();
+      expect((await (stores[0] as PostgresStore).health()).status).toBe('up');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('publishes the migration it runs, for a schema-qualified table too', () => {
+    expect(postgresMigration()).toContain('CREATE TABLE IF NOT EXISTS "tollgate_idempotency"');
+    expect(postgresMigration({ table: 'app.keys' })).toContain('"app"."keys"');
+    expect(() => new PostgresStore({ pool, table: 'bad; drop table x' })).toThrow(
+      /TOLLGATE_INVALID_OPTION/,
+    );
+  });
+
+  it('reports a missing table as down, naming the fix', async () => {
+    const url = await server.createDatabase();
+    const bare = new PostgresStore({ connectionString: url });
+    try {
+      const health = await bare.health();
+      expect(health.status).toBe('down');
+      expect(health.detail).toMatch(/ensureSchema/);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('hides the password in its location, and closes only a pool it opened', async () => {
+    const own = new PostgresStore({ connectionString: server.url });
+    expect(own.location).toMatch(/^postgres:\/\/tollgate:\*\*\*@127\.0\.0\.1:\d+\/tollgate$/);
+    await own.close();
+    expect(store.location).toMatch(/^postgres:\/\/tollgate:\*\*\*@/);
+    const borrowed = new PostgresStore({ pool });
+    await borrowed.close();
+    expect((await pool.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 });
+  });
+
+  it('deletes expired rows without a cron of yours, in bounded batches', async () => {
+    const key = `expiring:${Math.random()}`;
+    await store.begin(key, 'a', 'fp', 50);
+    await sleep(120);
+    expect(await store.purgeExpired()).toBeGreaterThanOrEqual(1);
+    const { rows } = await pool.query('SELECT 1 FROM tollgate_idempotency WHERE key = $1', [key]);
+    expect(rows).toHaveLength(0);
+    // Tokens come from a sequence: a key deleted and taken again still gets a greater token.
+    const first = await store.begin(`${key}:2`, 'a', 'fp', 50);
+    await sleep(120);
+    await store.purgeExpired();
+    const second = await store.begin(`${key}:2`, 'b', 'fp', 5_000);
+    expect(first.state === 'acquired' && second.state === 'acquired').toBe(true);
+    if (first.state === 'acquired' && second.state === 'acquired') {
+      expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
+    }
+  });
+
+  it('runs exclusive leases: one holder, handed over on release', async () => {
+    const leases = new ExclusiveLeases(store);
+    const first = await leases.tryAcquire('pg-lease', { ttl: '2s' });
+    expect(first).toBeDefined();
+    expect(await leases.tryAcquire('pg-lease', { ttl: '2s' })).toBeUndefined();
+    await first?.release();
+    const second = await leases.tryAcquire('pg-lease', { ttl: '2s' });
+    expect(second?.fencingToken).toBeGreaterThan(first?.fencingToken ?? Infinity);
+    await second?.release();
+  });
+
+  it('fails a call within its query timeout while the database is paused, never hangs', async () => {
+    const quick = new PostgresStore({
+      connectionString: server.url,
+      queryTimeout: '500ms',
+      poolOptions: { connectionTimeoutMillis: 500 },
+    });
+    await quick.ready();
+    server.pause();
+    try {
+      const started = performance.now();
+      await expect(quick.begin(`paused:${Math.random()}`, 'a', 'fp', 5_000)).rejects.toThrow();
+      expect(performance.now() - started).toBeLessThan(2_000);
+      const health = await quick.health({ timeoutMs: 300 });
+      expect(health.status).toBe('down');
+    } finally {
+      server.resume();
+      await quick.close();
+    }
+  });
+});
