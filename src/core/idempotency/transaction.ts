@@ -46,16 +46,20 @@ export class TransactionRecorder implements LeaseRecorder {
     let value: T;
     try {
       value = await work(tx.client as Client);
-      await this.write(transactions, tx.client, value, options);
     } catch (error) {
       await tx.rollback();
       throw error;
     }
     try {
+      await this.write(transactions, tx.client, value, options);
       await tx.commit();
-    } catch {
-      await tx.rollback();
-      throw commitFailed();
+    } catch (error) {
+      // Not awaited: on a silent database the rollback waits out its own timeout, and the client
+      // is answered now. Until the server sees it, the key stays locked, then is released.
+      void tx.rollback();
+      throw error instanceof TollgateHttpError || error instanceof TollgateConfigError
+        ? error
+        : commitFailed();
     }
     return value;
   }
