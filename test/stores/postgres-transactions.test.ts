@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 
 import knexFactory, { type Knex } from 'knex';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
