@@ -16,7 +16,8 @@
  *   BENCH_ROUNDS       rounds; targets run interleaved in each, order rotated per round (default 3)
  *   BENCH_CONNECTIONS  concurrent connections (default 32)
  *   BENCH_CENSUS       requests replayed under MONITOR to split Redis commands into top-level and
- *                      in-Lua (default 400; 0 turns the census off)
+ *                      in-Lua, or with pg_stat_statements to count SQL statements (default 400;
+ *                      0 turns the census off)
  *   BENCH_TARGETS      comma-separated target ids (or parts of ids) to run; the bare apps of their
  *                      frameworks always run too. A filtered run writes only results/latest.json
  *                      unless BENCH_WRITE=1.
@@ -408,8 +409,16 @@ async function runOnce(target, stores, round, withCensus) {
     if (bareMeasured) measured.bareRps = bareMeasured.rps;
 
     let census;
-    // MONITOR is Redis's; on PostgreSQL every statement is a round trip, counted above.
-    if (withCensus && config.census > 0 && target.store !== 'postgres') {
+    if (withCensus && config.census > 0 && target.store === 'postgres') {
+      // PostgreSQL's census: every statement is a round trip, so counting the statements of a
+      // fixed number of requests, and nothing in flight, gives the exact number per request.
+      await postgres.resetStats();
+      const c = await drive(app.port, target.workload, sameKey, { amount: config.census });
+      // Work that ends after the response (storing a result) must still be seen.
+      await sleep(300);
+      const n = Math.max(1, c.requests.total);
+      census = { requests: n, topLevel: perRequest(await postgres.statementStats(), n), inLua: {} };
+    } else if (withCensus && config.census > 0) {
       const {
         result: c,
         topLevel,

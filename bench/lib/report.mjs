@@ -33,8 +33,15 @@ function commandList(record) {
   return Object.entries(record ?? {})
     .filter(([, n]) => n >= 0.005)
     .sort((a, b) => b[1] - a[1])
-    .map(([command, n]) => `${command} ${n.toFixed(2)}`)
+    .map(([command, n]) => `${shortStatement(command)} ${n.toFixed(2)}`)
     .join(', ');
+}
+
+/** A Redis command as is; an SQL statement (PostgreSQL rows) by its first words, in code. */
+function shortStatement(command) {
+  if (!/\s/.test(command)) return command;
+  const words = command.replace(/\s+/g, ' ').trim();
+  return `\`${words.length > 60 ? `${words.slice(0, 57)}...` : words}\``;
 }
 
 /**
@@ -105,7 +112,7 @@ export function renderMarkdown(report, memorySection) {
       `MONITOR census of ${config.census} requests; **incl. Lua** also counts the commands scripts ran, ` +
       'from INFO commandstats over the measured run. On the PostgresStore rows, **Redis cmds/req** ' +
       'holds the SQL statements the app sent per request instead (each a round trip, BEGIN and ' +
-      'COMMIT included), from pg_stat_statements over the measured run.',
+      `COMMIT included), counted with pg_stat_statements over ${config.census} requests.`,
     '',
     '![Throughput as a share of the bare app](results.svg)',
     '',
@@ -128,11 +135,8 @@ export function renderMarkdown(report, memorySection) {
       }
       const m = r.median;
       const onPostgres = r.target.store === 'postgres';
-      const topLevel = onPostgres
-        ? `${fixed(m.commandsPerRequest, 2)} SQL`
-        : r.census
-          ? fixed(sum(r.census.topLevel), 2)
-          : '–';
+      const census = r.census ? fixed(sum(r.census.topLevel), 2) : '–';
+      const topLevel = onPostgres && r.census ? `${census} SQL` : census;
       const withLua = onPostgres ? '–' : fixed(m.commandsPerRequest, 2);
       const flag = m.problems > 0 ? ` ⚠ ${m.problems} non-2xx/errors` : '';
       out.push(
@@ -156,13 +160,6 @@ export function renderMarkdown(report, memorySection) {
     out.push(
       `- \`${r.target.id}\`: sent ${commandList(r.census.topLevel) || 'none'}` +
         (inLua ? `; run inside scripts: ${inLua}` : ''),
-    );
-  }
-  for (const r of results) {
-    const statements = r.rounds[0]?.commandsPerRequest;
-    if (r.target.store !== 'postgres' || !statements) continue;
-    out.push(
-      `- \`${r.target.id}\` (PostgreSQL, round 1): sent ${commandList(statements) || 'none'}`,
     );
   }
   out.push('');
