@@ -8,7 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { IdempotencyEngine } from '../../src/core/idempotency/engine.js';
+import { resolveIdempotencyPolicy } from '../../src/core/idempotency/options.js';
 import { ExclusiveLeases } from '../../src/core/lease/exclusive.js';
+import { throttle } from '../../src/express.js';
 import { postgresMigration, PostgresStore } from '../../src/postgres.js';
 import {
   healthStoreContract,
@@ -130,6 +133,44 @@ describe('PostgresStore', () => {
     const second = await leases.tryAcquire('pg-lease', { ttl: '2s' });
     expect(second?.fencingToken).toBeGreaterThan(first?.fencingToken ?? Infinity);
     await second?.release();
+  });
+
+  it('refuses rate limiting at start-up, naming the fix', () => {
+    let refused: unknown;
+    try {
+      throttle({ store, limits: { burst: { limit: 3, ttl: '1s' } } });
+    } catch (error) {
+      refused = error;
+    }
+    expect((refused as { code?: string }).code).toBe('TOLLGATE_STORE_CANNOT_RATE_LIMIT');
+    expect((refused as Error).message).toMatch(/PostgresStore.*throttle\.store/);
+  });
+
+  it('answers a request 503 within its store timeout while the database is paused, and runs nothing', async () => {
+    const engine = new IdempotencyEngine(store, { onEvent: () => undefined });
+    const policy = resolveIdempotencyPolicy({ storeTimeout: '500ms' }, undefined, {
+      decorated: true,
+    });
+    server.pause();
+    try {
+      const started = performance.now();
+      const decision = await engine.begin(
+        {
+          method: 'POST',
+          route: '/payments',
+          scope: undefined,
+          header: (name) => (name === 'idempotency-key' ? `paused-${Math.random()}` : undefined),
+          query: () => undefined,
+          body: { amount: 1 },
+        },
+        policy,
+      );
+      // The store timeout, and the deadline sweep's 20 ms, with slack for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(1_500);
+      expect(decision.action === 'reject' && decision.error.status).toBe(503);
+    } finally {
+      server.resume();
+    }
   });
 
   it('fails a call within its query timeout while the database is paused, never hangs', async () => {
