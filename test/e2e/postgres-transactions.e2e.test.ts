@@ -12,19 +12,23 @@ import type { AddressInfo } from 'node:net';
 import {
   Body,
   Controller,
+  Get,
   Headers,
   HttpCode,
   Module,
   Post,
+  UseGuards,
   type INestApplication,
 } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import express, { type ErrorRequestHandler } from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { idempotent } from '../../src/express.js';
 import { TollgateHttpError, type IdempotencyLease } from '../../src/index.js';
-import { Idempotent, Lease, TollgateModule } from '../../src/nest.js';
+import { Idempotent, Lease, Throttle, ThrottleGuard, TollgateModule } from '../../src/nest.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { PostgresStore } from '../../src/postgres.js';
 import { request } from '../helpers/http.js';
 import { createNestApp, NEST_PLATFORMS } from '../helpers/nest-platforms.js';
@@ -270,6 +274,44 @@ describe.each(targets)('%s, PostgresStore, lease.transaction()', (name, serve) =
       expect(retry.headers.get('idempotent-replayed')).toBe('true');
     });
   }
+});
+
+@Controller('quotes')
+@UseGuards(ThrottleGuard)
+class QuotesController {
+  @Get()
+  @Throttle({ burst: { limit: 1, ttl: '10s' } })
+  quote() {
+    return { price: 1 };
+  }
+}
+
+describe('Nest: rate limits beside a PostgresStore', () => {
+  it('refuse to start on the PostgresStore alone, and count in throttle.store', async () => {
+    const store = new PostgresStore({ pool });
+    const limits = { everyone: { limit: 100, ttl: '1m' } } as const;
+    @Module({ imports: [TollgateModule.forRoot({ store, throttle: { limits } })] })
+    class Refused {}
+    await expect(
+      NestFactory.create(Refused, { logger: false, abortOnError: false }),
+    ).rejects.toMatchObject({ code: 'TOLLGATE_STORE_CANNOT_RATE_LIMIT' });
+
+    @Module({
+      imports: [TollgateModule.forRoot({ store, throttle: { store: new MemoryStore(), limits } })],
+      controllers: [QuotesController],
+    })
+    class Served {}
+    const app = await createNestApp(Served, 'express');
+    try {
+      await app.listen(0, '127.0.0.1');
+      const { port } = app.getHttpServer().address() as AddressInfo;
+      const base = `http://127.0.0.1:${port}`;
+      expect((await request(base, 'GET', '/quotes')).status).toBe(200);
+      expect((await request(base, 'GET', '/quotes')).status).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
