@@ -76,6 +76,13 @@ describe('PostgresStore', () => {
     }
   });
 
+  it('issues tokens near the clock in microseconds, as every store does: above those of a store it replaces', async () => {
+    const taken = await store.begin(`clock:${Math.random()}`, 'a', 'fp', 5_000);
+    const token = taken.state === 'acquired' ? taken.fencingToken : 0;
+    expect(token).toBeGreaterThan((Date.now() - 3_600_000) * 1000);
+    expect(Number.isSafeInteger(token)).toBe(true);
+  });
+
   it('publishes the migration it runs, for a schema-qualified table too', () => {
     expect(postgresMigration()).toContain('CREATE TABLE IF NOT EXISTS "tollgate_idempotency"');
     expect(postgresMigration({ table: 'app.keys' })).toContain('"app"."keys"');

@@ -269,6 +269,20 @@ describe('transactional completion', () => {
     }
   });
 
+  it('fails with its own error, and rolls back, when the result is not JSON', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const failure = await execution.lease
+      .transaction(async (client: pg.PoolClient) => {
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+        return { amount: 10n };
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(TypeError);
+    await execution.abandon();
+    expect(await ledger(key)).toBe(0);
+  });
+
   it('records once per request', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

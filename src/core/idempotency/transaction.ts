@@ -36,6 +36,8 @@ export class TransactionRecorder implements LeaseRecorder {
   ): Promise<T> {
     const transactions = this.transactions();
     this.claim();
+    // A lease already lost runs nothing: its writes could only be rolled back.
+    this.execution.lease.throwIfLost();
     let tx;
     try {
       tx = await transactions.open();
@@ -50,16 +52,19 @@ export class TransactionRecorder implements LeaseRecorder {
       await tx.rollback();
       throw error;
     }
+    // Rollbacks from here on are not awaited: on a silent database one waits out its own timeout,
+    // and the client is answered now. Until the server sees it, the key stays locked.
     try {
       await this.write(transactions, tx.client, value, options);
-      await tx.commit();
     } catch (error) {
-      // Not awaited: on a silent database the rollback waits out its own timeout, and the client
-      // is answered now. Until the server sees it, the key stays locked, then is released.
       void tx.rollback();
-      throw error instanceof TollgateHttpError || error instanceof TollgateConfigError
-        ? error
-        : commitFailed();
+      throw error;
+    }
+    try {
+      await tx.commit();
+    } catch {
+      void tx.rollback();
+      throw commitFailed();
     }
     return value;
   }

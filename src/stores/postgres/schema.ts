@@ -50,6 +50,11 @@ export function schemaNames(table: string = DEFAULT_TABLE): SchemaNames {
 export function postgresMigration(options: { table?: string } = {}): string {
   const names = schemaNames(options.table);
   return `CREATE SEQUENCE IF NOT EXISTS ${names.sequence};
+-- Tokens start near the clock in microseconds, as on every Tollgate store, so a token issued here
+-- is greater than one issued before by another store (a move from Redis); never moved back.
+SELECT setval('${names.sequence}', GREATEST(
+  (SELECT last_value FROM ${names.sequence}),
+  (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
 CREATE TABLE IF NOT EXISTS ${names.table} (
   key           text PRIMARY KEY,
   -- in-progress | lock | committed | completed | unstorable
