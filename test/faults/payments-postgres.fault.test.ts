@@ -200,6 +200,7 @@ describe.each(VARIANTS)('%s sample on PostgreSQL', (name, entry) => {
     expect(failed.status).toBe(503);
     expect(failed.headers.get('content-type')).toMatch(PROBLEM_JSON);
     expect(failed.json()).toMatchObject({ type: expect.stringMatching(/store-unavailable\.md$/) });
+    expect(failed.headers.get('retry-after')).toBe('1');
     // The open transaction died with its session: no row, and no result to replay.
     expect(await rowsFor(key)).toBe(0);
     const retry = await payUntilCreated(b, key, 1_000);
