@@ -153,30 +153,50 @@ describe('PostgresStore', () => {
     expect((refused as Error).message).toMatch(/PostgresStore.*throttle\.store/);
   });
 
-  it('answers a request 503 within its store timeout while the database is paused, and runs nothing', async () => {
-    const engine = new IdempotencyEngine(store, { onEvent: () => undefined });
-    const policy = resolveIdempotencyPolicy({ storeTimeout: '500ms' }, undefined, {
+  it('answers a request 503 within its store timeout while the database is paused, and frees the key its late take holds', async () => {
+    // One connection: the release sent behind the abandoned take cannot get one, and fails, as
+    // on a busy pool; the take itself runs once the server resumes.
+    const small = new PostgresStore({
+      connectionString: server.url,
+      poolOptions: { max: 1, connectionTimeoutMillis: 300 },
+    });
+    await small.ready();
+    const engine = new IdempotencyEngine(small, { onEvent: () => undefined });
+    const policy = resolveIdempotencyPolicy({ storeTimeout: '500ms', lease: '30s' }, undefined, {
       decorated: true,
     });
+    const key = `paused-${Math.random()}`;
+    const request = {
+      method: 'POST',
+      route: '/payments',
+      scope: undefined,
+      header: (name: string) => (name === 'idempotency-key' ? key : undefined),
+      query: () => undefined,
+      body: { amount: 1 },
+    };
     server.pause();
+    let resumed = false;
     try {
       const started = performance.now();
-      const decision = await engine.begin(
-        {
-          method: 'POST',
-          route: '/payments',
-          scope: undefined,
-          header: (name) => (name === 'idempotency-key' ? `paused-${Math.random()}` : undefined),
-          query: () => undefined,
-          body: { amount: 1 },
-        },
-        policy,
-      );
+      const decision = await engine.begin(request, policy);
       // The store timeout, and the deadline sweep's 20 ms, with slack for a loaded machine.
       expect(performance.now() - started).toBeLessThan(1_500);
       expect(decision.action === 'reject' && decision.error.status).toBe(503);
-    } finally {
+      await sleep(500);
       server.resume();
+      resumed = true;
+      // The take still queued on the paused server lands now; it must not hold the key for the
+      // 30 s lease: the retry runs within moments.
+      let retry = await engine.begin(request, policy);
+      for (let i = 0; i < 30 && retry.action !== 'proceed'; i++) {
+        await sleep(100);
+        retry = await engine.begin(request, policy);
+      }
+      expect(retry.action).toBe('proceed');
+      if (retry.action === 'proceed') await retry.execution.abandon();
+    } finally {
+      if (!resumed) server.resume();
+      await small.close();
     }
   });
 

@@ -20,6 +20,7 @@ import {
   type Connection,
   type PostgresStoreOptions,
 } from './connection.js';
+import { LateTakes } from './late-takes.js';
 import { readHeld, type Row } from './rows.js';
 import { postgresMigration, schemaNames } from './schema.js';
 import { statements, type Statements } from './statements.js';
@@ -61,6 +62,7 @@ export class PostgresStore implements TollgateStore {
   private readonly cleaner: NodeJS.Timeout | undefined;
   private problem: string | undefined;
   private closed = false;
+  private readonly lateTakes = new LateTakes((key, owner) => this.releaseNow(key, owner));
 
   constructor(options: PostgresStoreOptions) {
     const names = schemaNames(options.table);
@@ -158,7 +160,27 @@ export class PostgresStore implements TollgateStore {
     }
   }
 
-  async begin(
+  begin(key: string, owner: string, fingerprint: string, leaseMs: number): Promise<BeginResult> {
+    return this.lateTakes.track(
+      key,
+      owner,
+      leaseMs,
+      () => this.take(key, owner, fingerprint, leaseMs),
+      (result) => result.state === 'acquired',
+    );
+  }
+
+  lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
+    return this.lateTakes.track(
+      key,
+      owner,
+      ttlMs,
+      () => this.takeLock(key, owner, ttlMs),
+      (result) => result.acquired,
+    );
+  }
+
+  private async take(
     key: string,
     owner: string,
     fingerprint: string,
@@ -177,7 +199,7 @@ export class PostgresStore implements TollgateStore {
     }
   }
 
-  async lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
+  private async takeLock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
     for (let attempt = 1; ; attempt++) {
       const { rows } = await this.query(this.sql.lock, [key, owner, ttlMs]);
       const row = rows[0] as Row | undefined;
@@ -221,7 +243,12 @@ export class PostgresStore implements TollgateStore {
     return rows[0]?.ok === true;
   }
 
-  async release(key: string, owner: string): Promise<boolean> {
+  release(key: string, owner: string): Promise<boolean> {
+    this.lateTakes.abandon(owner);
+    return this.releaseNow(key, owner);
+  }
+
+  private async releaseNow(key: string, owner: string): Promise<boolean> {
     return ((await this.query(this.sql.release, [key, owner])).rowCount ?? 0) > 0;
   }
 
