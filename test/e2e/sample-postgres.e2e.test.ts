@@ -153,6 +153,11 @@ describe.each(VARIANTS)('$name sample on PostgreSQL', (variant) => {
     }
   });
 
+  it('reports itself healthy from PostgreSQL', async () => {
+    const health = await request(baseUrl, 'GET', '/health');
+    expect(health.status).toBe(200);
+  });
+
   it('keeps its rate-limited routes working, their counters in memory', async () => {
     const quote = await request(baseUrl, 'GET', '/quotes');
     expect(quote.status).toBe(200);
