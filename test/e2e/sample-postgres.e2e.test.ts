@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,5 +163,20 @@ describe.each(VARIANTS)('$name sample on PostgreSQL', (variant) => {
     const quote = await request(baseUrl, 'GET', '/quotes');
     expect(quote.status).toBe(200);
     expect(quote.headers.get('ratelimit-policy') ?? quote.headers.get('ratelimit')).toBeTruthy();
+  });
+
+  it('closes its connections when the app closes (last: it closes the samples)', async () => {
+    await Promise.all(samples.map((sample) => sample.close()));
+    samples = [];
+    const sessions = async (): Promise<number> => {
+      const { rows } = await db.query<{ count: string }>(
+        `SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      return Number(rows[0]?.count);
+    };
+    // A backend ends a moment after its client hangs up.
+    for (let i = 0; i < 50 && (await sessions()) > 0; i++) await sleep(20);
+    expect(await sessions()).toBe(0);
   });
 });
