@@ -1,7 +1,7 @@
 /**
- * The sample on PostgreSQL (`DATABASE_URL`): one pool of the app's own, which `PostgresStore`
- * keeps its idempotency records in and the payments ledger its rows, so that a payment's ledger
- * row and its idempotency record commit in one transaction. Loaded only in that mode, so the
+ * The sample on PostgreSQL (`DATABASE_URL`): one `pg` pool of the app's, shared by `PostgresStore`
+ * (the idempotency records) and the payments ledger (its rows), so that a payment's row and its
+ * idempotency record commit in one transaction on one database. Loaded only in that mode, so the
  * other modes never load `pg`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
