@@ -175,7 +175,7 @@ describe.each(VARIANTS)('%s sample on PostgreSQL', (name, entry) => {
     server.pause();
     const started = performance.now();
     // B, with the short lease: a take that timed out here may still land once the database
-    // resumes, and then holds the key, unused, until its lease ends.
+    // resumes; the store gives it back, and should that fail, the key is held only that long.
     const first = await pay(b, key);
     const elapsed = performance.now() - started;
     server.resume();
