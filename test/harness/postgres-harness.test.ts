@@ -22,11 +22,11 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /** A client that gives up quickly, so a paused or stopped server shows up as an error. */
-async function connect(url: string): Promise<pg.Client> {
+async function connect(url: string, timeoutMs = 2_000): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: url,
-    connectionTimeoutMillis: 2_000,
-    query_timeout: 2_000,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
   });
   client.on('error', () => undefined);
   await client.connect();
@@ -37,7 +37,7 @@ describe('startPostgres', () => {
   let server: PostgresServer;
 
   beforeAll(async () => {
-    server = await startPostgres();
+    server = await startPostgres({ settings: { max_connections: '50' } });
   });
 
   afterAll(async () => {
@@ -61,6 +61,11 @@ describe('startPostgres', () => {
     );
   });
 
+  it('applies extra settings', async () => {
+    expect(await server.sql('SHOW max_connections')).toBe('50');
+    expect(await server.sql('SHOW fsync')).toBe('off');
+  });
+
   it('creates more databases, and runs SQL as the superuser', async () => {
     const url = await server.createDatabase();
     const client = await connect(url);
@@ -75,7 +80,7 @@ describe('startPostgres', () => {
   });
 
   it('pause() stops the postmaster and every backend; resume() brings them back', async () => {
-    const client = await connect(server.url);
+    const client = await connect(server.url, 500);
     try {
       const pids = server.pids();
       expect(pids.length).toBeGreaterThan(1);
@@ -86,7 +91,7 @@ describe('startPostgres', () => {
       try {
         // An open connection gets no answer, and neither does a new one.
         await expect(client.query('SELECT 1')).rejects.toThrow(/timeout/i);
-        await expect(connect(server.url)).rejects.toThrow(/timeout/i);
+        await expect(connect(server.url, 500)).rejects.toThrow(/timeout/i);
       } finally {
         server.resume();
       }
@@ -119,16 +124,6 @@ describe('startPostgres', () => {
     }
   });
 
-  it('stop() ends every process, frees the port and removes the directory', async () => {
-    const other = await startPostgres({ settings: { max_connections: '20' } });
-    expect(await other.sql('SHOW max_connections')).toBe('20');
-    const pids = other.pids();
-    await other.stop();
-    expect(await portIsFree(other.port)).toBe(true);
-    expect(existsSync(other.socketDir)).toBe(false);
-    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
-  });
-
   it('says how to install PostgreSQL when the binaries are missing', async () => {
     const previous = process.env.PG_BIN;
     process.env.PG_BIN = '/nonexistent/bin';
@@ -138,5 +133,14 @@ describe('startPostgres', () => {
       if (previous === undefined) delete process.env.PG_BIN;
       else process.env.PG_BIN = previous;
     }
+  });
+
+  // Last: it stops the server the others share.
+  it('stop() ends every process, frees the port and removes the directory', async () => {
+    const pids = server.pids();
+    await server.stop();
+    expect(await portIsFree(server.port)).toBe(true);
+    expect(existsSync(server.socketDir)).toBe(false);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   });
 });
