@@ -21,6 +21,14 @@ import {
   type INestApplication,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import {
+  ClientProxyFactory,
+  MessagePattern,
+  Payload,
+  Transport,
+  type ClientOptions,
+} from '@nestjs/microservices';
+import { firstValueFrom, timeout } from 'rxjs';
 import express, { type ErrorRequestHandler } from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +40,7 @@ import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { PostgresStore } from '../../src/postgres.js';
 import { request } from '../helpers/http.js';
 import { createNestApp, NEST_PLATFORMS } from '../helpers/nest-platforms.js';
+import { findFreePort } from '../helpers/redis-server.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres-server.js';
 
 let server: PostgresServer;
@@ -310,6 +319,63 @@ describe('Nest: rate limits beside a PostgresStore', () => {
       expect((await request(base, 'GET', '/quotes')).status).toBe(429);
     } finally {
       await app.close();
+    }
+  });
+});
+
+@Controller()
+class MessagesController {
+  /** Replies with an array: one reply value, which a replay must not split into several. */
+  @MessagePattern('pay')
+  @Idempotent()
+  async pay(
+    @Payload() data: { id: string; amount: number; vanish?: boolean },
+    @Lease() lease: IdempotencyLease,
+  ) {
+    const reply = await lease.transaction(async (client: pg.PoolClient) => {
+      await client.query('INSERT INTO payments (key, amount) VALUES ($1, $2)', [
+        data.id,
+        data.amount,
+      ]);
+      return [{ paid: data.amount }, 'receipt'];
+    });
+    if (data.vanish) await new Promise(() => undefined);
+    return reply;
+  }
+}
+
+describe('Nest microservice (TCP), PostgresStore, lease.transaction()', () => {
+  it('answers a redelivery from the committed result, as the one value the handler returned', async () => {
+    const store = new PostgresStore({ pool });
+    await store.ensureSchema();
+    @Module({
+      imports: [TollgateModule.forRoot({ store, onEvent: () => undefined })],
+      controllers: [MessagesController],
+    })
+    class MessagesModule {}
+    const options: ClientOptions = {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port: await findFreePort() },
+    };
+    const server = await NestFactory.createMicroservice(MessagesModule, {
+      ...options,
+      logger: false,
+    });
+    await server.listen();
+    const client = ClientProxyFactory.create(options);
+    try {
+      const id = randomUUID();
+      // The first delivery commits, then never replies: its process is as good as gone.
+      await expect(
+        firstValueFrom(client.send('pay', { id, amount: 7, vanish: true }).pipe(timeout(1_000))),
+      ).rejects.toThrow();
+      expect(await ledger(id)).toBe(1);
+      const replayed = await firstValueFrom(client.send('pay', { id, amount: 7, vanish: true }));
+      expect(replayed).toEqual([{ paid: 7 }, 'receipt']);
+      expect(await ledger(id)).toBe(1);
+    } finally {
+      client.close();
+      await server.close();
     }
   });
 });
