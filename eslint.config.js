@@ -7,6 +7,22 @@ const OTEL_FENCE = {
   message: 'only src/otel.ts imports @opentelemetry/*: it is an optional peer dependency',
 };
 
+/**
+ * Only tollgate/postgres (src/postgres.ts, src/stores/postgres/) loads pg, an optional peer, so
+ * an app without it still loads every other entry point. Query builders are recognised by their
+ * shape, never imported.
+ */
+const PG_FENCE = {
+  group: ['pg', 'pg-*', 'knex', 'kysely', '**/stores/postgres/**', '**/postgres.js'],
+  message:
+    'only tollgate/postgres (src/postgres.ts, src/stores/postgres/) imports pg, an optional peer; knex and kysely are never imported',
+};
+const QUERY_BUILDERS = {
+  group: ['knex', 'kysely'],
+  message:
+    'query builders are recognised by their shape (src/stores/postgres/executors.ts), never imported',
+};
+
 const OPTIONAL_PEERS =
   '@nestjs/terminus and @nestjs/swagger are optional: only their own entry points (src/nest/terminus/, src/nest/openapi/) load them';
 const OPTIONAL_PEER_IMPORTS = {
@@ -61,6 +77,7 @@ export default tseslint.config(
             },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
             OTEL_FENCE,
+            PG_FENCE,
           ],
         },
       ],
@@ -76,6 +93,7 @@ export default tseslint.config(
             { group: ['**/http/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify'], message: LAYERS },
             OTEL_FENCE,
+            QUERY_BUILDERS,
           ],
         },
       ],
@@ -91,6 +109,7 @@ export default tseslint.config(
             { group: ['**/stores/**', '**/nest/**', '**/express/**'], message: LAYERS },
             { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: LAYERS },
             OTEL_FENCE,
+            PG_FENCE,
           ],
         },
       ],
@@ -106,6 +125,7 @@ export default tseslint.config(
             { group: ['**/express/**', 'express', 'fastify'], message: LAYERS },
             OPTIONAL_PEER_IMPORTS,
             OTEL_FENCE,
+            PG_FENCE,
           ],
         },
       ],
@@ -169,6 +189,7 @@ export default tseslint.config(
             OPTIONAL_PEER_IMPORTS,
             { group: ['**/terminus/**', '**/openapi/**'], message: OPTIONAL_PEERS },
             OTEL_FENCE,
+            PG_FENCE,
           ],
         },
       ],
@@ -198,7 +219,9 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }, OTEL_FENCE] },
+        {
+          patterns: [{ group: ['**/nest/**', '@nestjs/*'], message: LAYERS }, OTEL_FENCE, PG_FENCE],
+        },
       ],
     },
   },

@@ -1,10 +1,12 @@
 /**
  * Tollgate against the libraries users would pick instead: `npm run bench`.
  *
- * Starts a throwaway redis-server, then, round after round, starts each target's app in a child
- * process, checks that it really protects the route, warms it up, drives it with autocannon
- * (POST /orders, small JSON body) and records requests per second, p50/p99 latency and Redis
- * commands per request. Writes bench/RESULTS.md, bench/results.svg and bench/results/latest.json.
+ * Starts a throwaway redis-server (and a PostgreSQL cluster when PostgresStore targets are
+ * selected), then, round after round, starts each target's app in a child process, checks that it
+ * really protects the route, warms it up, drives it with autocannon (POST /orders, small JSON
+ * body) and records requests per second, p50/p99 latency, the store's CPU and its commands (or SQL
+ * statements) per request. Writes bench/RESULTS.md, bench/results.svg and
+ * bench/results/latest.json.
  *
  * Environment:
  *   BENCH_DURATION     measured seconds per target and round (default 5)
@@ -14,7 +16,8 @@
  *   BENCH_ROUNDS       rounds; targets run interleaved in each, order rotated per round (default 3)
  *   BENCH_CONNECTIONS  concurrent connections (default 32)
  *   BENCH_CENSUS       requests replayed under MONITOR to split Redis commands into top-level and
- *                      in-Lua (default 400; 0 turns the census off)
+ *                      in-Lua, or with pg_stat_statements to count SQL statements (default 400;
+ *                      0 turns the census off)
  *   BENCH_TARGETS      comma-separated target ids (or parts of ids) to run; the bare apps of their
  *                      frameworks always run too. A filtered run writes only results/latest.json
  *                      unless BENCH_WRITE=1.
@@ -45,6 +48,7 @@ import {
   libraryBuiltAt,
 } from './lib/library.mjs';
 import { formatSummary, summariseProfile } from './lib/profile.mjs';
+import { startPostgres } from './lib/postgres.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { median, renderMarkdown, renderSvg, MEMORY_SECTION } from './lib/report.mjs';
 import { BODY, ROUTE, SECTIONS, TARGETS, bareOf } from './targets.mjs';
@@ -154,7 +158,7 @@ function drive(port, workload, sameKey, bound) {
 /** The app processes running now, so an interrupted bench can stop them. */
 const runningApps = new Set();
 
-function startApp(target, redis) {
+function startApp(target, redis, postgres) {
   // BENCH_APP_FLAGS: extra Node flags for the app process, e.g. `--heap-prof` or `--trace-gc`.
   const execArgv = (env.BENCH_APP_FLAGS ?? '').split(' ').filter(Boolean);
   if (config.profile) {
@@ -167,7 +171,12 @@ function startApp(target, redis) {
   }
   const child = fork(SERVER, [target.id], {
     cwd: BENCH_DIR,
-    env: { ...env, BENCH_REDIS_URL: redis.url, NODE_ENV: 'production' },
+    env: {
+      ...env,
+      BENCH_REDIS_URL: redis.url,
+      ...(postgres ? { BENCH_DATABASE_URL: postgres.url } : {}),
+      NODE_ENV: 'production',
+    },
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -209,8 +218,12 @@ function startApp(target, redis) {
 // ---------------------------------------------------------------------------------------------
 // One target, one round
 
-/** Fails unless the target does its job: replays a repeated key, or keeps counters in Redis. */
-async function probe(target, port, redis, sameKey) {
+/**
+ * Fails unless the target does its job: replays a repeated key, or keeps counters in Redis; a
+ * PostgresStore target keeps its records in PostgreSQL and nothing in Redis.
+ */
+async function probe(target, port, stores, sameKey) {
+  const { redis, postgres } = stores;
   const key = target.workload === 'same-key' ? sameKey : `${keyPrefix}-probe`;
   const headers = target.workload === 'plain' ? {} : { 'idempotency-key': key };
   const first = await post(port, headers);
@@ -228,10 +241,21 @@ async function probe(target, port, redis, sameKey) {
     }
   }
   const keys = await redis.dbsize();
+  const rows = postgres ? await postgres.rows() : 0;
   const protects = target.section !== 'bare' && target.section !== 'reference';
-  if (!protects && keys !== 0) throw new Error('probe: an app without protection wrote to Redis');
-  if (protects && keys === 0) throw new Error('probe: nothing was written to Redis');
+  if (!protects && keys + rows !== 0) {
+    throw new Error('probe: an app without protection wrote to Redis or PostgreSQL');
+  }
+  if (target.store === 'postgres') {
+    if (protects && rows === 0) throw new Error('probe: nothing was written to PostgreSQL');
+    if (keys !== 0) throw new Error('probe: a PostgresStore app wrote to Redis');
+  } else if (protects && keys === 0) {
+    throw new Error('probe: nothing was written to Redis');
+  }
 }
+
+/** The server a target keeps its records in: its CPU time is the row's store CPU. */
+const storeOf = (target, stores) => (target.store === 'postgres' ? stores.postgres : stores.redis);
 
 function perRequest(counts, requests) {
   const out = {};
@@ -240,12 +264,12 @@ function perRequest(counts, requests) {
 }
 
 /** An app started, probed and warmed up, ready for measured slices. */
-async function readyApp(target, redis, sameKey) {
-  const app = startApp(target, redis);
+async function readyApp(target, stores, sameKey) {
+  const app = startApp(target, stores.redis, stores.postgres);
   const message = await app.started;
   if (message.type === 'skip') return { app, skipped: message.reason };
   if (message.type !== 'ready') throw new Error(message.message ?? 'the app failed to start');
-  await probe(target, message.port, redis, sameKey);
+  await probe(target, message.port, stores, sameKey);
   const warm =
     config.warmup > 0
       ? await drive(message.port, target.workload, sameKey, { duration: config.warmup })
@@ -269,7 +293,7 @@ function emptyTally() {
     requests: 0,
     seconds: 0,
     appCpu: 0,
-    redisCpu: 0,
+    storeCpu: 0,
     p50: [],
     p99: [],
     non2xx: 0,
@@ -279,13 +303,14 @@ function emptyTally() {
 }
 
 /** One slice of `seconds` of load on one app, added to its tally. */
-async function measureSlice(ready, target, redis, sameKey, seconds, tally) {
+async function measureSlice(ready, target, stores, sameKey, seconds, tally) {
+  const store = storeOf(target, stores);
   const appBefore = await ready.app.cpu();
-  const redisBefore = await redis.cpuSeconds();
+  const storeBefore = await store.cpuSeconds();
   const result = await drive(ready.port, target.workload, sameKey, { duration: seconds });
   // Requests still in flight when autocannon stopped finish here, not in the other app's slice.
   await sleep(50);
-  tally.redisCpu += (await redis.cpuSeconds()) - redisBefore;
+  tally.storeCpu += (await store.cpuSeconds()) - storeBefore;
   tally.appCpu += (await ready.app.cpu()) - appBefore;
   tally.sliceRates.push(result.requests.total / result.duration);
   tally.requests += result.requests.total;
@@ -310,9 +335,10 @@ function measuredOf(tally, round, served, commands) {
     sliceRates: tally.sliceRates.map(Math.round),
     p50: median(tally.p50),
     p99: median(tally.p99),
-    // CPU time per request, in µs: of the app process, and of redis-server.
+    // CPU time per request, in µs: of the app process, and of its store's server (redis-server,
+    // or PostgreSQL's postmaster and backends).
     appCpu: tally.appCpu / requests,
-    redisCpu: (tally.redisCpu * 1e6) / requests,
+    storeCpu: (tally.storeCpu * 1e6) / requests,
     non2xx: tally.non2xx,
     errors: tally.errors,
     timeouts: tally.timeouts,
@@ -328,8 +354,10 @@ function measuredOf(tally, round, served, commands) {
  * the two apps under the same conditions rather than minutes apart. A bare app alone (a run of
  * the bare apps only) is measured the same way without a partner.
  */
-async function runOnce(target, redis, round, withCensus) {
+async function runOnce(target, stores, round, withCensus) {
+  const { redis, postgres } = stores;
   await redis.flush();
+  await postgres?.flush();
   // A profiled run measures the target alone: a partner would write a profile of its own.
   const bareTarget =
     target.section === 'bare' || config.profile
@@ -339,10 +367,10 @@ async function runOnce(target, redis, round, withCensus) {
   const started = [];
   try {
     // The bare app first: its probe checks that nothing has written to Redis yet.
-    const bare = bareTarget ? await readyApp(bareTarget, redis, sameKey) : undefined;
+    const bare = bareTarget ? await readyApp(bareTarget, stores, sameKey) : undefined;
     if (bare) started.push(bare.app);
     if (bare?.skipped) throw new Error(`${bareTarget.id} skipped: ${bare.skipped}`);
-    const app = await readyApp(target, redis, sameKey);
+    const app = await readyApp(target, stores, sameKey);
     started.push(app.app);
     if (app.skipped) return { status: 'skipped', reason: app.skipped };
     await sleep(250);
@@ -351,17 +379,20 @@ async function runOnce(target, redis, round, withCensus) {
     const tally = emptyTally();
     const bareTally = emptyTally();
     await redis.resetStats();
+    await postgres?.resetStats();
     for (let i = 0; i < slices; i++) {
       // bare, target, target, bare, ...: each app goes first as often as second.
       const bareFirst = i % 2 === 0;
       if (bare && bareFirst)
-        await measureSlice(bare, bareTarget, redis, sameKey, config.slice, bareTally);
-      await measureSlice(app, target, redis, sameKey, config.slice, tally);
+        await measureSlice(bare, bareTarget, stores, sameKey, config.slice, bareTally);
+      await measureSlice(app, target, stores, sameKey, config.slice, tally);
       if (bare && !bareFirst)
-        await measureSlice(bare, bareTarget, redis, sameKey, config.slice, bareTally);
+        await measureSlice(bare, bareTarget, stores, sameKey, config.slice, bareTally);
     }
-    // Only the protected app talks to Redis, so the commands are all its own.
-    const commands = await redis.commandStats();
+    // Only the protected app talks to its store, so the commands are all its own. On PostgreSQL,
+    // the statements it sent (pg_stat_statements): each one a round trip, as a Redis command is.
+    const commands =
+      target.store === 'postgres' ? await postgres.statementStats() : await redis.commandStats();
     const probeRequests = target.workload === 'plain' ? 1 : 2;
     const measured = measuredOf(
       tally,
@@ -378,7 +409,16 @@ async function runOnce(target, redis, round, withCensus) {
     if (bareMeasured) measured.bareRps = bareMeasured.rps;
 
     let census;
-    if (withCensus && config.census > 0) {
+    if (withCensus && config.census > 0 && target.store === 'postgres') {
+      // PostgreSQL's census: every statement is a round trip, so counting the statements of a
+      // fixed number of requests, and nothing in flight, gives the exact number per request.
+      await postgres.resetStats();
+      const c = await drive(app.port, target.workload, sameKey, { amount: config.census });
+      // Work that ends after the response (storing a result) must still be seen.
+      await sleep(300);
+      const n = Math.max(1, c.requests.total);
+      census = { requests: n, topLevel: perRequest(await postgres.statementStats(), n), inLua: {} };
+    } else if (withCensus && config.census > 0) {
       const {
         result: c,
         topLevel,
@@ -455,12 +495,15 @@ if (process.argv.includes('--render')) {
 const tollgateVersion = installBuiltLibrary();
 const selected = selectTargets();
 const redis = await startRedis();
+const postgres = selected.some((t) => t.store === 'postgres') ? await startPostgres() : undefined;
+const stores = { redis, postgres };
 const started = new Date();
 const info = {
   date: started.toISOString(),
   machine: machine(),
   node: process.version,
   redis: redis.version,
+  ...(postgres ? { postgres: postgres.version } : {}),
   tollgate: `${tollgateVersion} (${gitRevision()}, built ${libraryBuiltAt().slice(0, 16).replace('T', ' ')} UTC)`,
   autocannon: installedVersion('autocannon'),
   config: { ...config, profile: undefined },
@@ -480,21 +523,21 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
     log(`\n${signal}: stopping`);
     for (const child of runningApps) child.kill('SIGKILL');
-    redis.stop().finally(() => process.exit(130));
+    Promise.allSettled([redis.stop(), postgres?.stop()]).finally(() => process.exit(130));
   });
 }
 
 const results = new Map(selected.map((t) => [t.id, { target: t, rounds: [] }]));
-const logMeasured = (round, id, m) => {
+const logMeasured = (round, id, m, target = results.get(id)?.target ?? {}) => {
   const flags = m.non2xx + m.errors + m.timeouts > 0;
   log(
     `[round ${round}] ${id.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} req/s  ` +
       (m.bareRps ? `× bare ${(m.rps / m.bareRps).toFixed(2)}  ` : '') +
       `p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
-      `CPU/req app ${m.appCpu.toFixed(0)} µs, Redis ${m.redisCpu.toFixed(0)} µs  ` +
+      `CPU/req app ${m.appCpu.toFixed(0)} µs, store ${m.storeCpu.toFixed(0)} µs  ` +
       `${Object.values(m.commandsPerRequest)
         .reduce((a, b) => a + b, 0)
-        .toFixed(2)} Redis cmds/req (incl. Lua)` +
+        .toFixed(2)} ${target.store === 'postgres' ? 'SQL statements' : 'Redis cmds'}/req` +
       (flags ? `  !! ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts` : ''),
   );
 };
@@ -510,7 +553,7 @@ try {
     for (const target of order) {
       const entry = results.get(target.id);
       if (entry.status === 'skipped') continue;
-      const outcome = await runOnce(target, redis, round, entry.census === undefined);
+      const outcome = await runOnce(target, stores, round, entry.census === undefined);
       if (outcome.status === 'ok') {
         entry.rounds.push(outcome.measured);
         entry.census ??= outcome.census;
@@ -528,6 +571,7 @@ try {
   }
 } finally {
   await redis.stop();
+  await postgres?.stop();
 }
 
 // Ratios to the bare app of the same framework, measured beside the target in the same slices.
@@ -548,7 +592,7 @@ for (const entry of results.values()) {
     p50: median(entry.rounds.map((m) => m.p50)),
     p99: median(entry.rounds.map((m) => m.p99)),
     appCpu: median(entry.rounds.map((m) => m.appCpu)),
-    redisCpu: median(entry.rounds.map((m) => m.redisCpu)),
+    storeCpu: median(entry.rounds.map((m) => m.storeCpu)),
     commandsPerRequest: median(
       entry.rounds.map((m) => Object.values(m.commandsPerRequest).reduce((a, b) => a + b, 0)),
     ),

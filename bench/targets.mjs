@@ -37,7 +37,8 @@ export const SECTIONS = [
 
 /**
  * `packages`: whose versions the results name. `tollgate: true` marks Tollgate's own rows (drawn
- * in colour in the chart).
+ * in colour in the chart). `store: 'postgres'`: the app keeps its records in PostgreSQL, not
+ * Redis (the runner then starts a PostgreSQL cluster too).
  */
 export const TARGETS = [
   {
@@ -144,6 +145,18 @@ export const TARGETS = [
     tollgate: true,
     packages: [],
   },
+  // The same Nest app on PostgresStore (tollgate/postgres) instead of RedisStore: `store` makes the
+  // runner start PostgreSQL and give the app its URL.
+  {
+    id: 'tollgate-nest-idempotency-postgres',
+    section: 'idempotency',
+    framework: 'nest',
+    label: 'Tollgate @Idempotent (Nest), PostgresStore',
+    workload: 'fresh-key',
+    tollgate: true,
+    store: 'postgres',
+    packages: ['pg'],
+  },
   {
     id: 'tollgate-express-idempotency',
     section: 'idempotency',
@@ -197,6 +210,16 @@ export const TARGETS = [
     workload: 'same-key',
     tollgate: true,
     packages: [],
+  },
+  {
+    id: 'tollgate-nest-replay-postgres',
+    section: 'replay',
+    framework: 'nest',
+    label: 'Tollgate @Idempotent (Nest), PostgresStore, replay',
+    workload: 'same-key',
+    tollgate: true,
+    store: 'postgres',
+    packages: ['pg'],
   },
   {
     id: 'tollgate-express-replay',

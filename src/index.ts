@@ -33,7 +33,11 @@ export {
   type IdempotencyStrategy,
 } from './core/idempotency/options.js';
 export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
-export type { IdempotencyLease } from './core/lease/lease.js';
+export type {
+  FencedLease,
+  IdempotencyLease,
+  TransactionRecordOptions,
+} from './core/lease/lease.js';
 // The key as Tollgate reads it from the header (`k1` and `"k1"` are one key), for a handler that
 // records it.
 export { parseIdempotencyKey } from './core/keys.js';
@@ -102,9 +106,11 @@ export { checkStoreHealth } from './core/health.js';
 export {
   TollgateStore,
   type BeginResult,
+  type CommittedResult,
   type FencingToken,
   type IdempotencyStore,
   type LockResult,
+  type OpenTransaction,
   type RateLimitAlgorithm,
   type RateLimitResult,
   type RateLimitRule,
@@ -113,5 +119,6 @@ export {
   type StoreHealth,
   type StoreHealthOptions,
   type StoredResponse,
+  type StoreTransactions,
   type UnstorableReason,
 } from './core/store.js';

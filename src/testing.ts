@@ -33,6 +33,7 @@ import { healthStoreContract } from './testing/health-contract.js';
 import { idempotencyStoreContract } from './testing/idempotency-contract.js';
 import { leaseStoreContract } from './testing/lease-contract.js';
 import { rateLimitStoreContract } from './testing/rate-limit-contract.js';
+import { transactionalStoreContract } from './testing/transaction-contract.js';
 
 export {
   CONTRACT_TEST_TIMEOUT_MS,
@@ -42,17 +43,19 @@ export {
   type ContractTestApi,
 } from './testing/api.js';
 export { idempotencyStoreContract, leaseStoreContract, rateLimitStoreContract };
-export { healthStoreContract };
+export { healthStoreContract, transactionalStoreContract };
 
 /** Which suites `storeContract` runs; all of them by default. */
 export interface StoreContractOptions {
   /** Set false for a store without `consume` (idempotency and leases only). Default true. */
   rateLimiting?: boolean;
+  /** Set true for a store with `transactions` (its record commits in your transaction). Default false. */
+  transactions?: boolean;
 }
 
 /**
- * Every suite on one store: idempotency, leases, health (when the store has `health()`) and
- * (unless `rateLimiting: false`) rate limiting.
+ * Every suite on one store: idempotency, leases, health (when the store has `health()`), (with
+ * `transactions: true`) the transactional record, and (unless `rateLimiting: false`) rate limiting.
  */
 export function storeContract<
   Store extends IdempotencyStore & Partial<RateLimitStore> & Pick<TollgateStore, 'health'>,
@@ -65,6 +68,7 @@ export function storeContract<
   idempotencyStoreContract(api, name, setup);
   leaseStoreContract(api, name, setup);
   healthStoreContract(api, name, setup);
+  if (options.transactions === true) transactionalStoreContract(api, name, setup);
   if (options.rateLimiting ?? true) {
     rateLimitStoreContract(api, name, () => {
       const subject = setup();

@@ -69,6 +69,24 @@ async function tollgateStore(redisUrl) {
   return store;
 }
 
+/** PostgresStore on a pg pool; skips the target until the built library has tollgate/postgres. */
+async function postgresStore(databaseUrl) {
+  let postgres;
+  try {
+    postgres = await import('tollgate/postgres');
+  } catch (error) {
+    throw new SkipTarget(`tollgate/postgres could not be loaded: ${error?.message ?? error}`);
+  }
+  const { default: pg } = await import('pg');
+  // pg's default pool size (10), as an app that creates a Pool without options has.
+  const pool = new pg.Pool({ connectionString: databaseUrl });
+  pool.on('error', () => undefined);
+  const store = new postgres.PostgresStore({ pool });
+  await store.ensureSchema();
+  await store.ready();
+  return store;
+}
+
 /** Skips a Tollgate rate-limit target until tollgate/nest exports `Throttle`. */
 async function tollgateThrottle() {
   const nest = await tollgateNest();
@@ -109,6 +127,16 @@ const builders = {
   'tollgate-nest-idempotency': async ({ redisUrl }) => {
     const { TollgateModule, Idempotent } = await tollgateNest();
     const store = await tollgateStore(redisUrl);
+    return appModule({
+      imports: [TollgateModule.forRoot({ store })],
+      controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
+    });
+  },
+
+  // The same app on PostgresStore, on a pool of the app's own, its table created at start-up.
+  'tollgate-nest-idempotency-postgres': async ({ databaseUrl }) => {
+    const { TollgateModule, Idempotent } = await tollgateNest();
+    const store = await postgresStore(databaseUrl);
     return appModule({
       imports: [TollgateModule.forRoot({ store })],
       controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
@@ -228,6 +256,7 @@ const builders = {
 };
 // Same app; only the workload differs (one key for the whole run).
 builders['tollgate-nest-replay'] = builders['tollgate-nest-idempotency'];
+builders['tollgate-nest-replay-postgres'] = builders['tollgate-nest-idempotency-postgres'];
 
 /** Builds and starts the Nest app of `targetId`; resolves with its HTTP server, listening. */
 export async function startNest(targetId, context) {

@@ -18,6 +18,8 @@ import { SkipTarget } from './skip.mjs';
 const targetId = process.argv[2];
 const target = TARGETS.find((t) => t.id === targetId);
 const redisUrl = process.env.BENCH_REDIS_URL;
+// Set when the run has PostgreSQL targets.
+const databaseUrl = process.env.BENCH_DATABASE_URL;
 
 function send(message) {
   return new Promise((resolve) => process.send(message, () => resolve()));
@@ -30,7 +32,8 @@ try {
   if (!target) throw new Error(`unknown target ${targetId}`);
   if (!redisUrl) throw new Error('BENCH_REDIS_URL is not set');
   const start = target.framework === 'nest' ? startNest : startExpress;
-  const app = await start(target.id, { redisUrl });
+  if (target.store === 'postgres' && !databaseUrl) throw new Error('BENCH_DATABASE_URL is not set');
+  const app = await start(target.id, { redisUrl, databaseUrl });
   process.on('message', (message) => {
     // CPU time of this process: the runner turns it into CPU per request, which contention from
     // other processes distorts far less than throughput.

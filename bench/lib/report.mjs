@@ -17,6 +17,9 @@ export function median(values) {
 
 const sum = (record) => Object.values(record ?? {}).reduce((a, b) => a + b, 0);
 
+/** The store server's CPU per request (`redisCpu` in results written before PostgreSQL rows). */
+const storeCpu = (m) => m.storeCpu ?? m.redisCpu;
+
 function fixed(value, digits) {
   return value === null || value === undefined ? '–' : value.toFixed(digits);
 }
@@ -30,8 +33,15 @@ function commandList(record) {
   return Object.entries(record ?? {})
     .filter(([, n]) => n >= 0.005)
     .sort((a, b) => b[1] - a[1])
-    .map(([command, n]) => `${command} ${n.toFixed(2)}`)
+    .map(([command, n]) => `${shortStatement(command)} ${n.toFixed(2)}`)
     .join(', ');
+}
+
+/** A Redis command as is; an SQL statement (PostgreSQL rows) by its first words, in code. */
+function shortStatement(command) {
+  if (!/\s/.test(command)) return command;
+  const words = command.replace(/\s+/g, ' ').trim();
+  return `\`${words.length > 60 ? `${words.slice(0, 57)}...` : words}\``;
 }
 
 /**
@@ -83,7 +93,7 @@ export function renderMarkdown(report, memorySection) {
     `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpuModel}), ` +
       `${machine.memoryGiB.toFixed(1)} GiB memory, ${machine.platform}; load average at the start ` +
       `${machine.loadAverage.map((l) => l.toFixed(2)).join(' / ')}. Node ${info.node}, Redis ${info.redis}, ` +
-      `Tollgate ${info.tollgate}, autocannon ${info.autocannon}.`,
+      `${info.postgres ? `PostgreSQL ${info.postgres}, ` : ''}Tollgate ${info.tollgate}, autocannon ${info.autocannon}.`,
     '',
     `Each target is its own app process serving \`POST /orders\` (a small JSON body) to autocannon with ` +
       `${config.connections} connections: ${config.warmup} s warm-up, then ${config.duration} s measured, ` +
@@ -93,13 +103,16 @@ export function renderMarkdown(report, memorySection) {
       'and **× bare** is its ratio to the bare app beside it. Figures are medians over the rounds. ' +
       'The app, Redis and autocannon share the same cores.',
     '',
-    '**app CPU µs/req** and **Redis CPU µs/req** are the CPU time the app process and ' +
-      'redis-server used per request during the measured run (user + system): less distorted by other ' +
-      'load on the machine than req/s.',
+    '**app CPU µs/req** and **store CPU µs/req** are the CPU time the app process and its store ' +
+      '(redis-server; on the PostgresStore rows, PostgreSQL: the postmaster and every backend) used ' +
+      'per request during the measured run (user + system): less distorted by other load on the ' +
+      'machine than req/s.',
     '',
     '**Redis cmds/req** counts the commands the app sent (round trips; a script call is one), from a ' +
       `MONITOR census of ${config.census} requests; **incl. Lua** also counts the commands scripts ran, ` +
-      'from INFO commandstats over the measured run.',
+      'from INFO commandstats over the measured run. On the PostgresStore rows, **Redis cmds/req** ' +
+      'holds the SQL statements the app sent per request instead (each a round trip, BEGIN and ' +
+      `COMMIT included), counted with pg_stat_statements over ${config.census} requests.`,
     '',
     '![Throughput as a share of the bare app](results.svg)',
     '',
@@ -111,7 +124,7 @@ export function renderMarkdown(report, memorySection) {
     const goal = section.goal ? ` (goal for Tollgate: ≥ ${section.goal.toFixed(2)} × bare)` : '';
     out.push(`## ${section.title}${goal}`, '');
     out.push(
-      '| Target | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | Redis CPU µs/req | Redis cmds/req | incl. Lua |',
+      '| Target | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | store CPU µs/req | Redis cmds/req | incl. Lua |',
     );
     out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
@@ -121,10 +134,13 @@ export function renderMarkdown(report, memorySection) {
         continue;
       }
       const m = r.median;
-      const topLevel = r.census ? fixed(sum(r.census.topLevel), 2) : '–';
+      const onPostgres = r.target.store === 'postgres';
+      const census = r.census ? fixed(sum(r.census.topLevel), 2) : '–';
+      const topLevel = onPostgres && r.census ? `${census} SQL` : census;
+      const withLua = onPostgres ? '–' : fixed(m.commandsPerRequest, 2);
       const flag = m.problems > 0 ? ` ⚠ ${m.problems} non-2xx/errors` : '';
       out.push(
-        `| ${label} | ${Math.round(m.rps)}${flag} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(m.redisCpu, 0)} | ${topLevel} | ${fixed(m.commandsPerRequest, 2)} |`,
+        `| ${label} | ${Math.round(m.rps)}${flag} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(storeCpu(m), 0)} | ${topLevel} | ${withLua} |`,
       );
     }
     out.push('');
@@ -137,7 +153,7 @@ export function renderMarkdown(report, memorySection) {
     out.push('');
   }
 
-  out.push('## Redis commands per request, in detail', '');
+  out.push('## Commands per request, in detail', '');
   for (const r of results) {
     if (!r.census) continue;
     const inLua = commandList(r.census.inLua);
@@ -155,13 +171,13 @@ export function renderMarkdown(report, memorySection) {
 
   out.push('## Every round', '');
   out.push(
-    '| Target | Round | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | Redis CPU µs/req | non-2xx | errors |',
+    '| Target | Round | req/s | × bare | p50 ms | p99 ms | app CPU µs/req | store CPU µs/req | non-2xx | errors |',
   );
   out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     for (const m of r.rounds) {
       out.push(
-        `| ${r.target.id} | ${m.round} | ${Math.round(m.rps)} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(m.redisCpu, 0)} | ${m.non2xx} | ${m.errors + m.timeouts} |`,
+        `| ${r.target.id} | ${m.round} | ${Math.round(m.rps)} | ${fixed(m.ratio, 2)} | ${ms(m.p50)} | ${ms(m.p99)} | ${fixed(m.appCpu, 0)} | ${fixed(storeCpu(m), 0)} | ${m.non2xx} | ${m.errors + m.timeouts} |`,
       );
     }
   }

@@ -18,6 +18,8 @@ import { PaymentLedger } from './shared/payments.js';
 
 export interface SampleOptions {
   store: TollgateStore;
+  /** Where rate-limit counters live when `store` keeps none (`PostgresStore`); default `store`. */
+  limitStore?: TollgateStore;
   /** Where `POST /payments` records payments: beside the store (see `openStores`). */
   ledger: PaymentLedger;
   /** The in-progress lease; the sample lets it be shortened to show crash recovery quickly. */
@@ -35,6 +37,9 @@ export class AppModule {
         TollgateModule.forRoot({
           store: options.store,
           idempotency: options.lease === undefined ? {} : { lease: options.lease },
+          ...(options.limitStore === undefined || options.limitStore === options.store
+            ? {}
+            : { throttle: { store: options.limitStore } }),
           ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
         }),
         TerminusModule,

@@ -18,9 +18,10 @@ export async function createSampleApp(
   config: SampleAppConfig & { platform?: SamplePlatform },
 ): Promise<{ app: INestApplication; store: TollgateStore; ledger: PaymentLedger }> {
   // Requests that arrive right after "listening" must find the store connected.
-  const { store, ledger } = await openStores(config.redisUrl);
+  const { store, limitStore, ledger } = await openStores(config);
   const module = AppModule.register({
     store,
+    limitStore,
     ledger,
     ...(config.lease === undefined ? {} : { lease: config.lease }),
     ...(config.onEvent === undefined ? {} : { onEvent: config.onEvent }),

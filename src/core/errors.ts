@@ -82,7 +82,9 @@ export const CONFIG_CODES = [
   'TOLLGATE_STORE_CANNOT_ADJUST',
   'TOLLGATE_STORE_CANNOT_RATE_LIMIT',
   'TOLLGATE_THROTTLE_NOT_HTTP',
+  'TOLLGATE_TRANSACTION_UNAVAILABLE',
   'TOLLGATE_UNKNOWN_ROUTE',
+  'TOLLGATE_UNKNOWN_TRANSACTION',
   'TOLLGATE_UNSAFE_REPLAY_HEADER',
 ] as const;
 /** Codes carried by `TollgateConfigError`: a mistake in the options, found at start-up. */

@@ -36,13 +36,68 @@ export type BeginResult =
   /** A stored response to replay. */
   | { state: 'completed'; response: StoredResponse }
   /** The first request finished, but its response could not be kept. */
-  | { state: 'unstorable'; reason: UnstorableReason };
+  | { state: 'unstorable'; reason: UnstorableReason }
+  /**
+   * The handler's result, committed in the application's own transaction (`StoreTransactions`),
+   * before its HTTP response was recorded: the first process stopped in between.
+   */
+  | { state: 'committed'; result: CommittedResult };
 
 /** Outcome of a `lock` attempt: a short lock that only expires (or is given back by `release`). */
 export type LockResult =
   { acquired: true; fencingToken: FencingToken } | { acquired: false; retryAfterMs: number };
 
+/**
+ * A handler's result as it is committed together with the handler's own writes: what a retry is
+ * answered with when the process stopped after that commit and before its response was recorded.
+ */
+export interface CommittedResult {
+  /** The status the response has (or would have had). */
+  status: number;
+  /** Headers to send with it (e.g. `Location`), beside `Content-Type: application/json`. */
+  headers: ReadonlyArray<readonly [name: string, value: string]>;
+  /** The result as JSON text; `undefined` for a handler that returns nothing. */
+  json: string | undefined;
+}
+
+/** A transaction a store opened on its own database, for `IdempotencyLease.transaction`. */
+export interface OpenTransaction {
+  /** What the handler's work gets to run its writes on (for PostgreSQL, a `pg` `PoolClient`). */
+  readonly client: unknown;
+  commit(): Promise<void>;
+  /** Rolls back and gives the connection up; never rejects. */
+  rollback(): Promise<void>;
+}
+
+/**
+ * What lets a store keep its record in the application's own database transaction, so that the
+ * handler's writes and Tollgate's record commit, or roll back, together.
+ */
+export interface StoreTransactions {
+  /** Opens a transaction on the store's own connection pool. */
+  open(): Promise<OpenTransaction>;
+  /**
+   * Writes `result` as `key`'s committed record inside the open transaction `tx` (one the store
+   * opened, or the application's own, in a shape the store recognises), only if `owner` still
+   * holds the lease. False, with nothing written, when it does not: the caller rolls back.
+   * Until that transaction ends, nobody else can take `key`. Afterwards `complete` (by the same
+   * owner) replaces the committed record with the response, and `release` leaves it alone.
+   */
+  record(
+    tx: unknown,
+    key: string,
+    owner: string,
+    result: CommittedResult,
+    retentionMs: number,
+  ): Promise<boolean>;
+}
+
 export interface IdempotencyStore {
+  /**
+   * Present on a store that lives in the application's database (`PostgresStore`): the record can
+   * commit in the handler's own transaction. Without it, `lease.transaction()` is refused.
+   */
+  readonly transactions?: StoreTransactions;
   /**
    * Takes `key` for `owner` with an in-progress lease of `leaseMs`, unless it is held or done.
    * If `owner` already holds the lease (a re-sent call), it reports `acquired` again, with the

@@ -150,6 +150,8 @@ function act(decision: IdempotencyDecision, req: object, res: ServerResponse): b
   switch (decision.action) {
     case 'proceed':
       exposeLease(req, decision.execution.lease);
+      // A result recorded in a transaction has the status the handler has set by then.
+      decision.execution.resultStatus = () => res.statusCode;
       if (decision.execution.tracked) track(decision.execution, res);
       return true;
     case 'replay':

@@ -88,10 +88,17 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // Nest awaits a promised Observable: no extra operators around the decision.
     const decision = await this.engine.begin(described, policy);
     switch (decision.action) {
-      case 'proceed':
+      case 'proceed': {
         attachLease(request, decision.execution.lease);
+        // Nest has set the route's status (`@HttpCode`, or 201 for POST) before interceptors run.
+        const raw = rawResponse(response);
+        decision.execution.resultStatus = () => raw.statusCode;
         return this.execute(decision.execution, response, next);
+      }
       case 'replay':
+        if (decision.committed && !handlerSendsResponse(context)) {
+          return this.replayCommitted(response, decision.response, decision.committed.value);
+        }
         return this.answer(context, response, this.replay(response, decision.response));
       case 'reject':
         return this.answer(context, response, this.reject(response, decision.error));
@@ -176,6 +183,24 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const adapter = this.adapterHost.httpAdapter;
     adapter.reply(response, body, rawResponse(response).statusCode);
     return of(undefined);
+  }
+
+  /**
+   * A result committed in the handler's transaction whose response was never recorded: the value
+   * goes through Nest's pipeline as the handler's return value would, with the recorded status.
+   */
+  private replayCommitted(
+    response: unknown,
+    stored: StoredResponse,
+    value: unknown,
+  ): Observable<unknown> {
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.status(response, stored.status);
+    for (const [name, text] of stored.headers) {
+      if (name.toLowerCase() !== 'content-type') adapter.setHeader(response, name, text);
+    }
+    adapter.setHeader(response, REPLAYED_HEADER, 'true');
+    return of(value);
   }
 
   private replay(response: unknown, stored: StoredResponse): StreamableFile | string | undefined {

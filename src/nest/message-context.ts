@@ -108,7 +108,13 @@ export class MessageIdempotency {
             attachLease(leaseHolder(context), decision.execution.lease);
             return this.runOnce(decision.execution, next, event);
           case 'replay':
-            return event ? HANDLED_ELSEWHERE : from(decodeMessageReply(decision.response));
+            if (event) return HANDLED_ELSEWHERE;
+            // A result committed in the handler's transaction is its one reply value.
+            return from(
+              decision.committed
+                ? [decision.committed.value]
+                : decodeMessageReply(decision.response),
+            );
           case 'reject':
             // A duplicate event is not an error: it is simply not handled again.
             if (event && isDuplicateDelivery(decision.error)) return HANDLED_ELSEWHERE;

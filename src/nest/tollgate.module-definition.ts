@@ -13,6 +13,12 @@ export type { ScopeResolver } from '../http/request.js';
 
 /** Module-wide rate-limit defaults: limits every throttled route gets, and their settings. */
 export interface ThrottleModuleOptions extends ThrottleSettings {
+  /**
+   * Where rate-limit counters live, when not in the module's `store`: for a `store` that cannot
+   * rate-limit (`PostgresStore`), give a `RedisStore` or a `MemoryStore` here. It is closed with
+   * the application. Default: the module's `store`.
+   */
+  store?: TollgateStore;
   /** Limits every throttled route gets (every route, with a global `ThrottleGuard`); `@Throttle()` adds to them or changes them by name. Default none. */
   limits?: ThrottleLimits;
   /** Hears the rate-limit events too, besides the module's `onEvent`. Default: none. */

@@ -86,7 +86,7 @@ function rateLimitListener(
         // Module-wide defaults are checked at start-up, not on the first request.
         validateThrottleDefaults(options.throttle);
         const onEvent = rateLimitListener(options);
-        const engine = new RateLimitEngine(store, {
+        const engine = new RateLimitEngine(options.throttle?.store ?? store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.throttle?.localMaxKeys === undefined
             ? {}
@@ -161,5 +161,7 @@ export class TollgateModule
     // Leases first, so a standby takes over at once, then the store they live in.
     await exclusiveMethods.releaseAll(this.leases);
     await this.store.close?.();
+    const limits = this.options.throttle?.store;
+    if (limits && limits !== this.store) await limits.close?.();
   }
 }

@@ -118,6 +118,8 @@ describe('the packed package', () => {
       'dist/nest-openapi.d.ts',
       'dist/otel.js',
       'dist/otel.d.ts',
+      'dist/postgres.js',
+      'dist/postgres.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
@@ -207,6 +209,37 @@ describe('the packed package', () => {
       'package/dist/nest/terminus/tollgate-health.indicator.js',
     ]);
     expect(importers('@nestjs/swagger').sort()).toEqual(['package/dist/nest/openapi/document.js']);
+  });
+
+  it('loads pg only from tollgate/postgres, an optional peer, and no query builder at all', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(manifest.exports['./postgres']).toEqual({
+      types: './dist/postgres.d.ts',
+      default: './dist/postgres.js',
+    });
+    expect(manifest.typesVersions['*'].postgres).toEqual(['./dist/postgres.d.ts']);
+    expect(manifest.peerDependencies.pg).toBeDefined();
+    expect(manifest.peerDependenciesMeta.pg?.optional).toBe(true);
+    const modules = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => /^package\/dist\/.*\.js$/.test(entry));
+    const sources = new Map(modules.map((entry) => [entry, run('tar', ['-xzOf', tarball, entry])]));
+    const importing = (pattern: RegExp): string[] =>
+      [...sources].filter(([, source]) => pattern.test(source)).map(([entry]) => entry);
+    // Import statements only: doc comments show `import { Pool } from 'pg'` too.
+    expect(importing(/^import .* from ['"]pg['"]/m)).toEqual([
+      'package/dist/stores/postgres/connection.js',
+    ]);
+    expect(importing(/^import .* from ['"](knex|kysely)['"]/m)).toEqual([]);
+    // Only the entry point and the store's own modules reach the store.
+    for (const entry of importing(/stores\/postgres\//)) {
+      expect(entry).toMatch(/^package\/dist\/(postgres\.js|stores\/postgres\/)/);
+    }
   });
 
   it('passes publint', () => {

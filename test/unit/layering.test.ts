@@ -41,6 +41,15 @@ describe('the layering fences', () => {
     ['src/http/probe.ts', '@opentelemetry/api'],
     ['src/nest/probe.ts', '@opentelemetry/api'],
     ['src/express/probe.ts', '@opentelemetry/api'],
+    ['src/core/probe.ts', 'pg'],
+    ['src/core/idempotency/probe.ts', 'knex'],
+    ['src/http/probe.ts', 'pg'],
+    ['src/nest/probe.ts', 'pg'],
+    ['src/express/probe.ts', 'pg'],
+    ['src/express/probe.ts', '../stores/postgres/postgres-store.js'],
+    ['src/index.ts', 'pg'],
+    ['src/index.ts', './stores/postgres/postgres-store.js'],
+    ['src/stores/postgres/probe.ts', 'kysely'],
   ])('%s may not import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).not.toEqual([]);
   });
@@ -55,6 +64,8 @@ describe('the layering fences', () => {
     ['src/nest/terminus/probe.ts', '@nestjs/terminus'],
     ['src/nest/openapi/probe.ts', '@nestjs/swagger'],
     ['src/otel.ts', '@opentelemetry/api'],
+    ['src/stores/postgres/probe.ts', 'pg'],
+    ['src/postgres.ts', './stores/postgres/postgres-store.js'],
   ])('%s may import %s', async (file, specifier) => {
     expect(await importErrors(file, specifier)).toEqual([]);
   });

@@ -26,11 +26,15 @@ import { sampleDocumentSkeleton } from './openapi.js';
  * The Express variant of the sample: the routes and behaviour of the Nest sample, with
  * `idempotent()` and `throttle()` middleware in place of `@Idempotent()` and `@Throttle()`.
  */
-export async function createExpressSampleApp(
-  config: SampleAppConfig,
-): Promise<{ app: Express; store: TollgateStore; ledger: PaymentLedger }> {
+export async function createExpressSampleApp(config: SampleAppConfig): Promise<{
+  app: Express;
+  store: TollgateStore;
+  ledger: PaymentLedger;
+  /** Closes the ledger's own connections (PostgreSQL), after the store's. */
+  close(): Promise<void>;
+}> {
   // Requests that arrive right after "listening" must find the store connected.
-  const { store, ledger } = await openStores(config.redisUrl);
+  const { store, limitStore, ledger, close } = await openStores(config);
   // Quiet when asked, like the Nest sample's `logger: false`; else the default warnings.
   const onEvent = config.onEvent ?? (config.logger === false ? () => undefined : undefined);
   const protect = (options: IdempotencyOptions): RequestHandler =>
@@ -41,7 +45,8 @@ export async function createExpressSampleApp(
       ...options,
     });
   const events = onEvent === undefined ? {} : { onEvent };
-  const limit = (limits: ThrottleLimits): RequestHandler => throttle({ store, limits, ...events });
+  const limit = (limits: ThrottleLimits): RequestHandler =>
+    throttle({ store: limitStore, limits, ...events });
   // Every entry is one handler execution of this app, which GET answers with.
   const orders = new OrderBook();
   const reports = new ExecutionCounter('rep');
@@ -126,14 +131,14 @@ export async function createExpressSampleApp(
   // The brute-force recipe: the address first (successes given back), then the user name; a
   // success resets the user's count.
   const loginPerAddress = throttle({
-    store,
+    store: limitStore,
     limits: LOGIN_LIMITS.perAddress,
     skipSuccessfulRequests: true,
     headers: 'when-limited',
     ...events,
   });
   const loginPerUser = throttle({
-    store,
+    store: limitStore,
     limits: LOGIN_LIMITS.perUser,
     tracker: loginUserName,
     ...events,
@@ -157,7 +162,7 @@ export async function createExpressSampleApp(
 
   app.use(notFound);
   app.use(problemJson(config.logger === false ? () => undefined : logError));
-  return { app, store, ledger };
+  return { app, store, ledger, close };
 }
 
 /** `Authorization: Bearer <name>` makes `<name>` the user; see `demoPrincipal`. */

@@ -3,21 +3,20 @@ import type { AddressInfo } from 'node:net';
 import { configFromEnv, exitIfStoreUnreachable, storeBanner } from '../shared/config.js';
 import { createExpressSampleApp } from './create-app.js';
 
-const { redisUrl, port, lease } = configFromEnv(process.env);
+const { port, ...config } = configFromEnv(process.env);
 
-console.log(storeBanner(redisUrl));
-const { app, store } = await createExpressSampleApp({ redisUrl, lease }).catch(
-  exitIfStoreUnreachable,
-);
+console.log(storeBanner(config));
+const { app, store, close } = await createExpressSampleApp(config).catch(exitIfStoreUnreachable);
 const server = app.listen(port, '127.0.0.1', (error?: Error) => {
   if (error) throw error;
   console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 
-// Like Nest's shutdown hooks: stop taking requests, then close the store's connection.
+// Like Nest's shutdown hooks: stop taking requests, then close the store's connection, then the
+// ledger's (PostgreSQL: the pool the store was given).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    server.close(() => void store.close?.());
+    server.close(() => void Promise.resolve(store.close?.()).then(close));
     server.closeIdleConnections();
   });
 }

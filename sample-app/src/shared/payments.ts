@@ -39,6 +39,14 @@ export interface PaymentWrite {
   amount: number;
 }
 
+/** A payment to run under its lease: what the request asked for, and the key it runs under. */
+export interface PaymentTake {
+  key: string;
+  user: string | undefined;
+  amount: number;
+  delayMs: number;
+}
+
 /**
  * An append-only ledger, as a payment provider's would be: every write that is accepted is one more
  * payment, so the ledger shows exactly how many times a payment really ran. A write is refused if a
@@ -51,6 +59,28 @@ export abstract class PaymentLedger {
   abstract record(write: PaymentWrite): Promise<LedgerEntry | undefined>;
   /** Every entry, in the order they were created. */
   abstract list(): Promise<{ count: number; payments: LedgerEntry[] }>;
+
+  /**
+   * Runs a payment under its lease: wait for the payment provider, then record the payment with a
+   * write fenced by the lease's token. The PostgreSQL ledger overrides this: there the row and
+   * Tollgate's record commit in one transaction.
+   */
+  async pay(take: PaymentTake, lease: IdempotencyLease): Promise<Payment> {
+    // The signal aborts the wait as soon as another request may take over the key...
+    await sleep(take.delayMs, undefined, { signal: lease.signal }).catch(() => undefined);
+    // ...and then this throws the 409 (lease-lost): nothing is written.
+    lease.throwIfLost();
+    // A process that stalls right here, past its lease, still cannot overwrite the payment of the
+    // request that took over: that one's token is higher, and the ledger refuses the lower one.
+    const entry = await this.record({
+      key: take.key,
+      user: take.user,
+      fencingToken: lease.fencingToken,
+      amount: take.amount,
+    });
+    if (!entry) throw overtaken();
+    return { id: entry.id, amount: entry.amount, fencingToken: entry.fencingToken };
+  }
 }
 
 /** Reads `{ "amount": number, "delayMs"?: 0..30000 }`. */
@@ -64,8 +94,7 @@ export function parsePayment(body: unknown): PaymentRequest {
 
 /**
  * `POST /payments` in every variant: under the request's lease (`@Lease()` in Nest,
- * `req.idempotency` in Express), wait for the payment provider, then record the payment with a
- * write fenced by the lease's token.
+ * `req.idempotency` in Express), the ledger runs the payment (see `PaymentLedger.pay`).
  */
 export async function takePayment(
   ledger: PaymentLedger,
@@ -77,21 +106,7 @@ export async function takePayment(
   const key = parseIdempotencyKey(request.idempotencyKey, 'Idempotency-Key');
   // The route requires a key, and a store failure answers 503: the handler only runs under a lease.
   if (!lease || key === undefined) throw new Error('POST /payments ran without a lease');
-
-  // The signal aborts the wait as soon as another request may take over the key...
-  await sleep(delayMs, undefined, { signal: lease.signal }).catch(() => undefined);
-  // ...and then this throws the 409 (lease-lost): nothing is written.
-  lease.throwIfLost();
-  // A process that stalls right here, past its lease, still cannot overwrite the payment of the
-  // request that took over: that one's token is higher, and the ledger refuses the lower one.
-  const entry = await ledger.record({
-    key,
-    user: request.user?.id,
-    fencingToken: lease.fencingToken,
-    amount,
-  });
-  if (!entry) throw overtaken();
-  return { id: entry.id, amount: entry.amount, fencingToken: entry.fencingToken };
+  return ledger.pay({ key, user: request.user?.id, amount, delayMs }, lease);
 }
 
 /** The ledger refused the write: a newer request for the same key wrote first. */
@@ -115,7 +130,8 @@ function ledgerKey(write: { key: string; user: string | undefined }): string {
   return JSON.stringify([write.user ?? null, write.key]);
 }
 
-function entryOf(id: string, write: PaymentWrite): LedgerEntry {
+/** A ledger entry from its id and its write. */
+export function entryOf(id: string, write: PaymentWrite): LedgerEntry {
   const { key, user, amount, fencingToken } = write;
   return { id, amount, fencingToken, key, ...(user === undefined ? {} : { user }) };
 }

@@ -13,6 +13,7 @@ import {
   type IdempotencyDecisionOutcome,
 } from './events.js';
 import { Execution } from './execution.js';
+import { replayCommitted } from './transaction.js';
 import type { IdempotencyPolicy } from './options.js';
 import {
   bodyNotReadable,
@@ -61,8 +62,12 @@ export interface IdempotencyRequest {
 export type IdempotencyDecision =
   /** Run the handler, then report how it ended through `execution`. */
   | { action: 'proceed'; execution: Execution }
-  /** Do not run the handler: send this stored response, marked `Idempotent-Replayed: true`. */
-  | { action: 'replay'; response: StoredResponse }
+  /**
+   * Do not run the handler: send this stored response, marked `Idempotent-Replayed: true`. For a
+   * result committed in a transaction whose response was never recorded, `committed` holds the
+   * handler's result too (`response` is it as JSON), for an adapter that renders results itself.
+   */
+  | { action: 'replay'; response: StoredResponse; committed?: { value: unknown } }
   /** Do not run the handler: answer with this problem. */
   | { action: 'reject'; error: TollgateHttpError }
   /** Run the handler without protection: no key was sent where none is required, or the store is down and the route allows it. */
@@ -287,6 +292,8 @@ export class IdempotencyEngine {
           };
         case 'completed':
           return { action: 'replay', response: found.response };
+        case 'committed':
+          return replayCommitted(found.result);
         case 'mismatch':
           return { action: 'reject', error: keyReused(policy.headerName) };
         case 'unstorable':

@@ -6,6 +6,7 @@ import { observedCall, type StoreCallObserver, type StoreOperation } from '../re
 import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../store.js';
 import type { IdempotencyEvent, IdempotencyEventSite } from './events.js';
 import type { IdempotencyPolicy } from './options.js';
+import { TransactionRecorder } from './transaction.js';
 
 /** How the handler's response ended, as the adapter captured it. */
 export type CapturedResponse =
@@ -40,6 +41,11 @@ const UNREPORTED: ExecutionReporting = {
 export class Execution {
   private finishing = false;
   private readonly keeper: LeaseKeeper | undefined;
+  /**
+   * The status of the handler's response as the adapter will send it, for a result recorded in a
+   * transaction without a `status` of its own. The adapter sets it; 200 until then.
+   */
+  resultStatus: () => number = () => 200;
 
   constructor(
     private readonly store: IdempotencyStore | undefined,
@@ -67,6 +73,15 @@ export class Execution {
         () => this.finishing || reporting.onEvent({ ...reporting.site, type: 'lease-lost' }),
       );
       this.keeper.start();
+      lease.recorder = new TransactionRecorder({
+        store,
+        key,
+        owner,
+        retentionMs,
+        storeTimeoutMs: policy.storeTimeoutMs,
+        lease,
+        defaultStatus: () => this.resultStatus(),
+      });
     }
   }
 

@@ -9,7 +9,7 @@ import {
 } from '../report.js';
 import type { IdempotencyStore } from '../store.js';
 import { HeldLease } from './held-lease.js';
-import { Lease, monotonicNow, type IdempotencyLease } from './lease.js';
+import { Lease, monotonicNow, type FencedLease } from './lease.js';
 import { nextOwnerToken, takeOrGiveBack } from './take.js';
 
 /** How an exclusive lease is held. */
@@ -28,7 +28,7 @@ export interface ExclusiveLeaseOptions {
 }
 
 /** A lease held by this process alone, until it is released or lost. */
-export interface ExclusiveLease extends IdempotencyLease {
+export interface ExclusiveLease extends FencedLease {
   /** The lease's name. */
   readonly name: string;
   /**

@@ -1,18 +1,18 @@
 import { performance } from 'node:perf_hooks';
 
-import { TollgateHttpError } from '../errors.js';
+import { TollgateConfigError, TollgateHttpError } from '../errors.js';
 import type { FencingToken } from '../store.js';
 
 /**
- * What a protected handler holds while it runs: proof that no other process runs the same
- * request, for as long as `held` says so.
+ * A lease held while work runs: proof that no other process does the same work, for as long as
+ * `held` says so. What request leases (`IdempotencyLease`) and exclusive leases share.
  *
  * A lease can be lost without the handler doing anything wrong: the store stops answering
  * renewals for longer than the lease, or the process stalls (a long GC, a frozen VM, `SIGSTOP`)
  * past it, and another process takes the key. `signal` aborts before that can happen, and the
  * fencing token lets a downstream write refuse a holder that acted anyway.
  */
-export interface IdempotencyLease {
+export interface FencedLease {
   /**
    * Greater than every token issued for this key before: pass it to writes that remember the
    * highest token they have seen per key and refuse a lower one (a stale holder).
@@ -28,6 +28,52 @@ export interface IdempotencyLease {
   readonly held: boolean;
   /** Throws the `TOLLGATE_LEASE_LOST` error (a 409 problem) unless the lease is still held. */
   throwIfLost(): void;
+}
+
+/** What a handler may say about the result it records in a transaction. */
+export interface TransactionRecordOptions {
+  /**
+   * The status the response has. Default: the route's (Nest: `@HttpCode`, else 201 for POST and 200
+   * otherwise; Express: `res.statusCode` when the record is written).
+   */
+  status?: number;
+  /** Headers to send with a result answered from the record (e.g. `Location`). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a protected request's handler holds while it runs (`@Lease()` in Nest, `req.idempotency`
+ * in Express): its lease, and, on a store in the application's own database (`PostgresStore`),
+ * the way to commit Tollgate's record in the same transaction as the handler's writes.
+ */
+export interface IdempotencyLease extends FencedLease {
+  /**
+   * Opens a transaction on the store's database (`PostgresStore`: on its pool), runs `work` with
+   * its client (a `pg` `PoolClient`), records `work`'s result (as JSON) in the same transaction,
+   * owner-checked, and commits; returns that result. After the commit no retry runs the handler
+   * again: it is answered from the record. If `work` throws, or the lease was lost, everything
+   * rolls back (a lost lease throws the `TOLLGATE_LEASE_LOST` problem). A store without
+   * transactions throws `TOLLGATE_TRANSACTION_UNAVAILABLE`.
+   */
+  transaction<T, Client = unknown>(
+    work: (client: Client) => Promise<T>,
+    options?: TransactionRecordOptions,
+  ): Promise<T>;
+  /**
+   * Records `result` in a transaction the application opened itself: a `pg` client after its
+   * `BEGIN`, a Knex `trx`, a Kysely `Transaction`. Call it last, just before the commit: until the
+   * transaction ends, duplicates of this request wait for it. Returns `result`.
+   */
+  recordIn<T>(tx: unknown, result: T, options?: TransactionRecordOptions): Promise<T>;
+}
+
+/** How a lease records its request's result in a transaction: set by the request's execution. */
+export interface LeaseRecorder {
+  transaction<T, Client>(
+    work: (client: Client) => Promise<T>,
+    options: TransactionRecordOptions | undefined,
+  ): Promise<T>;
+  recordIn<T>(tx: unknown, result: T, options: TransactionRecordOptions | undefined): Promise<T>;
 }
 
 /** The error a lost lease aborts its signal with; thrown from a handler, clients get a 409. */
@@ -66,6 +112,8 @@ export class Lease implements IdempotencyLease {
   /** The latest moment (monotonic) the store may still let the lease run out, as far as we know. */
   private confirmedUntil: number;
   private readonly marginMs: number;
+  /** How the result is recorded in a transaction; none for a lease that records nothing. */
+  recorder: LeaseRecorder | undefined;
 
   constructor(
     readonly fencingToken: FencingToken,
@@ -93,6 +141,25 @@ export class Lease implements IdempotencyLease {
 
   throwIfLost(): void {
     if (!this.held) throw this.lost;
+  }
+
+  async transaction<T, Client = unknown>(
+    work: (client: Client) => Promise<T>,
+    options?: TransactionRecordOptions,
+  ): Promise<T> {
+    return this.recording().transaction(work, options);
+  }
+
+  async recordIn<T>(tx: unknown, result: T, options?: TransactionRecordOptions): Promise<T> {
+    return this.recording().recordIn(tx, result, options);
+  }
+
+  private recording(): LeaseRecorder {
+    if (this.recorder) return this.recorder;
+    throw new TollgateConfigError(
+      'TOLLGATE_TRANSACTION_UNAVAILABLE',
+      "This lease records no result (the 'lock' strategy, or an exclusive lease): use the 'key' or 'fingerprint' strategy to record a result in a transaction",
+    );
   }
 
   /** The monotonic moment after which the store has certainly let an unrenewed lease run out. */

@@ -603,7 +603,7 @@ export function storeCannotAdjust(): TollgateConfigError {
 export function storeCannotRateLimit(): TollgateConfigError {
   return new TollgateConfigError(
     'TOLLGATE_STORE_CANNOT_RATE_LIMIT',
-    'the configured store has no consume() method, so it cannot rate limit: use RedisStore or MemoryStore, or implement RateLimitStore',
+    'the configured store has no consume() method, so it cannot rate limit (PostgresStore, or a store written for idempotency only): give rate limiting a RedisStore or MemoryStore (Nest: throttle.store; Express: throttle({ store })), or implement RateLimitStore',
   );
 }
 

@@ -1,0 +1,322 @@
+/**
+ * The handler's writes and Tollgate's record in one PostgreSQL transaction, on a real server: by
+ * `lease.transaction()` (the store's pool) and by `lease.recordIn()` in a transaction the app
+ * opened with node-postgres, Knex or Kysely. Each test counts ledger rows, not answers: a commit
+ * leaves the row and the record, a rollback neither, and a committed request never runs again.
+ */
+import { randomUUID } from 'node:crypto';
+
+import knexFactory, { type Knex } from 'knex';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { IdempotencyEngine, type IdempotencyDecision } from '../../src/core/idempotency/engine.js';
+import { resolveIdempotencyPolicy } from '../../src/core/idempotency/options.js';
+import type { IdempotencyLease } from '../../src/core/lease/lease.js';
+import { TollgateConfigError, TollgateHttpError } from '../../src/core/errors.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { PostgresStore } from '../../src/postgres.js';
+import { startPostgres, type PostgresServer } from '../helpers/postgres-server.js';
+
+let server: PostgresServer;
+let pool: pg.Pool;
+let store: PostgresStore;
+let engine: IdempotencyEngine;
+let knex: Knex;
+let kysely: Kysely<{ payments: { id: number; key: string; amount: number } }>;
+
+beforeAll(async () => {
+  server = await startPostgres();
+  pool = new pg.Pool({ connectionString: server.url, max: 10 });
+  store = new PostgresStore({ pool, queryTimeout: '2s' });
+  await store.ensureSchema();
+  await pool.query('CREATE TABLE payments (id serial PRIMARY KEY, key text NOT NULL, amount int)');
+  engine = new IdempotencyEngine(store, { onEvent: () => undefined });
+  knex = knexFactory({ client: 'pg', connection: server.url, pool: { min: 0, max: 4 } });
+  kysely = new Kysely({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: server.url, max: 4 }) }),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await knex?.destroy();
+  await kysely?.destroy();
+  await store?.close();
+  await pool?.end();
+  await server?.stop();
+});
+
+const policy = resolveIdempotencyPolicy({ lease: '2s' }, undefined, { decorated: true });
+
+/** One request with this key, as an adapter describes it. */
+function begin(key: string, amount = 10): Promise<IdempotencyDecision> {
+  const headers: Record<string, string> = { 'idempotency-key': key };
+  return engine.begin(
+    {
+      method: 'POST',
+      route: '/payments',
+      scope: undefined,
+      header: (name) => headers[name],
+      query: () => undefined,
+      body: { amount },
+    },
+    policy,
+  );
+}
+
+async function proceed(key: string) {
+  const decision = await begin(key);
+  if (decision.action !== 'proceed') throw new Error(`expected to run, got ${decision.action}`);
+  decision.execution.resultStatus = () => 201;
+  return decision.execution;
+}
+
+async function ledger(key: string): Promise<number> {
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM payments WHERE key = $1', [
+    key,
+  ]);
+  return (rows[0] as { n: number }).n;
+}
+
+interface Payment {
+  id: number;
+  amount: number;
+}
+
+/** Writes one ledger row and records the payment, in one transaction, each way a handler can. */
+type Way = (lease: IdempotencyLease, key: string, during?: () => Promise<void>) => Promise<Payment>;
+
+const ways: Record<string, Way> = {
+  'pg, lease.transaction()': (lease, key, during) =>
+    lease.transaction(
+      async (client: pg.PoolClient) => {
+        const { rows } = await client.query<{ id: number }>(
+          'INSERT INTO payments (key, amount) VALUES ($1, 10) RETURNING id',
+          [key],
+        );
+        await during?.();
+        return { id: (rows[0] as { id: number }).id, amount: 10 };
+      },
+      { status: 201, headers: { location: '/payments/1' } },
+    ),
+  'pg, BEGIN + lease.recordIn(client)': async (lease, key, during) => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: number }>(
+        'INSERT INTO payments (key, amount) VALUES ($1, 10) RETURNING id',
+        [key],
+      );
+      await during?.();
+      const payment = await lease.recordIn(
+        client,
+        { id: (rows[0] as { id: number }).id, amount: 10 },
+        { status: 201, headers: { location: '/payments/1' } },
+      );
+      await client.query('COMMIT');
+      return payment;
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  },
+  'Knex trx + lease.recordIn(trx)': (lease, key, during) =>
+    knex.transaction(async (trx) => {
+      const [row] = (await trx('payments').insert({ key, amount: 10 }).returning('id')) as Array<{
+        id: number;
+      }>;
+      await during?.();
+      return lease.recordIn(
+        trx,
+        { id: (row as { id: number }).id, amount: 10 },
+        { status: 201, headers: { location: '/payments/1' } },
+      );
+    }),
+  'Kysely transaction + lease.recordIn(trx)': (lease, key, during) =>
+    kysely.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('payments')
+        .values({ key, amount: 10 } as never)
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await during?.();
+      return lease.recordIn(
+        trx,
+        { id: row.id, amount: 10 },
+        { status: 201, headers: { location: '/payments/1' } },
+      );
+    }),
+};
+
+describe.each(Object.entries(ways))('%s', (_name, pay) => {
+  it('commits the row and the record together: a retry after a crash past the commit is answered from the record', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const payment = await pay(execution.lease, key);
+    // The process dies here: its response is never recorded (no finish()).
+    expect(await ledger(key)).toBe(1);
+    const retry = await begin(key);
+    expect(retry.action).toBe('replay');
+    if (retry.action !== 'replay') return;
+    expect(retry.committed?.value).toEqual(payment);
+    expect(retry.response.status).toBe(201);
+    expect(retry.response.headers).toEqual([
+      ['content-type', 'application/json; charset=utf-8'],
+      ['location', '/payments/1'],
+    ]);
+    expect(JSON.parse(Buffer.from(retry.response.body).toString('utf8'))).toEqual(payment);
+    expect(await ledger(key)).toBe(1);
+  });
+
+  it('records the response over the committed result when the handler finishes', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    await pay(execution.lease, key);
+    await execution.finish({
+      status: 201,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from('{"exact":"bytes"}'),
+    });
+    const retry = await begin(key);
+    expect(retry.action === 'replay' && retry.committed).toBeUndefined();
+    expect(retry.action === 'replay' && Buffer.from(retry.response.body).toString()).toBe(
+      '{"exact":"bytes"}',
+    );
+  });
+
+  it('keeps the committed result when the handler fails after its commit', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    await pay(execution.lease, key);
+    // A 500 after the commit releases only an in-progress key: the result stays.
+    await execution.finish({ status: 500, headers: {}, body: Buffer.from('oops') });
+    const retry = await begin(key);
+    expect(retry.action === 'replay' && retry.response.status).toBe(201);
+    expect(await ledger(key)).toBe(1);
+  });
+
+  it('rolls both back when the work throws: the key is released and the retry runs once', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    await expect(
+      pay(execution.lease, key, async () => {
+        throw new Error('card declined');
+      }),
+    ).rejects.toThrow('card declined');
+    await execution.abandon();
+    expect(await ledger(key)).toBe(0);
+    const retry = await proceed(key);
+    await pay(retry.lease, key);
+    expect(await ledger(key)).toBe(1);
+    expect((await begin(key)).action).toBe('replay');
+  });
+
+  it('rolls back when the lease was lost before the commit: a 409, and no row', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const failure = await pay(execution.lease, key, async () => {
+      // Another process took the key over (this one stalled past its lease).
+      await pool.query(
+        "UPDATE tollgate_idempotency SET owner = 'other' WHERE state = 'in-progress'",
+      );
+    }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(TollgateHttpError);
+    expect((failure as TollgateHttpError).code).toBe('TOLLGATE_LEASE_LOST');
+    expect(execution.lease.held).toBe(false);
+    expect(await ledger(key)).toBe(0);
+  });
+});
+
+describe('transactional completion', () => {
+  it('refuses a store without transactions, naming the fix', async () => {
+    const memory = new IdempotencyEngine(new MemoryStore(), { onEvent: () => undefined });
+    const decision = await memory.begin(
+      {
+        method: 'POST',
+        route: '/payments',
+        scope: undefined,
+        header: (name) => (name === 'idempotency-key' ? 'k' : undefined),
+        query: () => undefined,
+        body: {},
+      },
+      policy,
+    );
+    if (decision.action !== 'proceed') throw new Error(decision.action);
+    const error = await decision.execution.lease
+      .transaction(async () => 1)
+      .catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(TollgateConfigError);
+    expect((error as TollgateConfigError).code).toBe('TOLLGATE_TRANSACTION_UNAVAILABLE');
+    expect((error as Error).message).toMatch(/PostgresStore/);
+  });
+
+  it('refuses what is not a transaction: a pool, a client outside BEGIN, Knex and Kysely themselves', async () => {
+    const client = await pool.connect();
+    try {
+      for (const notATransaction of [pool, client, knex, kysely, {}]) {
+        const execution = await proceed(randomUUID());
+        const error = await execution.lease
+          .recordIn(notATransaction, { id: 1 })
+          .catch((thrown: unknown) => thrown);
+        expect((error as TollgateConfigError).code).toBe('TOLLGATE_UNKNOWN_TRANSACTION');
+        await execution.abandon();
+      }
+    } finally {
+      client.release();
+    }
+  });
+
+  it('fails with its own error, and rolls back, when the result is not JSON', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const failure = await execution.lease
+      .transaction(async (client: pg.PoolClient) => {
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+        return { amount: 10n };
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(TypeError);
+    await execution.abandon();
+    expect(await ledger(key)).toBe(0);
+  });
+
+  it('records once per request', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    await execution.lease.transaction(async () => ({ ok: 1 }));
+    const error = await execution.lease
+      .transaction(async () => ({ ok: 2 }))
+      .catch((thrown: unknown) => thrown);
+    expect((error as TollgateConfigError).code).toBe('TOLLGATE_TRANSACTION_UNAVAILABLE');
+  });
+
+  it('answers a record that cannot reach a paused database with a 503 within the store timeout, and rolls back', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    let started = 0;
+    const failure = await execution.lease
+      .transaction(async (client: pg.PoolClient) => {
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+        server.pause();
+        started = performance.now();
+        return { ok: true };
+      })
+      .catch((error: unknown) => error);
+    const tookMs = performance.now() - started;
+    server.resume();
+    expect((failure as TollgateHttpError).status).toBe(503);
+    expect((failure as TollgateHttpError).code).toBe('TOLLGATE_STORE_UNAVAILABLE');
+    // The store timeout (1 s), with slack for a loaded machine; the rollback is not waited for.
+    expect(tookMs).toBeLessThan(2_500);
+    await execution.abandon();
+    expect(await ledger(key)).toBe(0);
+    const retry = await proceed(key);
+    await retry.lease.transaction(async (client: pg.PoolClient) => {
+      await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+    });
+    expect(await ledger(key)).toBe(1);
+  });
+});
