@@ -52,6 +52,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default in a run is one file at a time on two cores (cores - 1). Most files spend
+    // their time waiting (servers starting, leases running out, processes restarting), so three
+    // side by side keep both cores busy; tests that time things leave room for a busy machine.
+    maxWorkers: 3,
     reporters: ['default', './test/summary-reporter.ts'],
   },
 });

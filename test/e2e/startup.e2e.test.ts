@@ -276,7 +276,8 @@ describe('the sample with REDIS_URL at a closed port', () => {
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const [code] = (await once(child, 'exit')) as [number | null];
-      expect(performance.now() - started).toBeLessThan(15_000);
+      // The sample waits 10 s for its store; the rest is a process start, slow on a busy machine.
+      expect(performance.now() - started).toBeLessThan(20_000);
       expect(code).not.toBe(0);
       expect(output).toMatch(
         new RegExp(`cannot reach the store redis at redis://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}`),

@@ -142,8 +142,9 @@ describe('ExpiringMap with entries that may not be evicted, and a byte bound', (
       map.set(`k${i}`, held(false, 0, Infinity), 0);
       if (i % 3 === 1) map.delete(`k${i}`);
     }
-    // Re-scanning the pinned entries on every eviction would take minutes.
-    expect(performance.now() - started).toBeLessThan(5_000);
+    // Re-scanning the pinned entries on every eviction would take minutes, even on a quiet
+    // machine; a busy one (other test files beside this one) may take a few times the usual second.
+    expect(performance.now() - started).toBeLessThan(30_000);
     expect(map.size).toBe(20_000);
     expect(map.get('pinned-0', 0)).toBeDefined();
     expect(map.get('pinned-9999', 0)).toBeDefined();
