@@ -16,7 +16,7 @@ import type { IdempotencyStore } from '../core/store.js';
 
 /** A delivered message, as amqplib hands it over (`ConsumeMessage`). */
 export interface AmqpMessage {
-  content: Uint8Array;
+  content: Buffer;
   fields: { deliveryTag: number; redelivered: boolean };
   properties: { messageId?: unknown; headers?: Record<string, unknown> | undefined };
 }

@@ -99,6 +99,10 @@ describe('the packed package', () => {
       'dist/nest-openapi.d.ts',
       'dist/otel.js',
       'dist/otel.d.ts',
+      'dist/amqp.js',
+      'dist/amqp.d.ts',
+      'dist/bullmq.js',
+      'dist/bullmq.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
