@@ -194,6 +194,32 @@ describe('the packed package', () => {
     expect(importers('@nestjs/swagger').sort()).toEqual(['package/dist/nest/openapi/document.js']);
   });
 
+  it('exports tollgate/amqp and tollgate/bullmq, which use amqplib and BullMQ by shape and never import them', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    for (const entry of ['amqp', 'bullmq']) {
+      expect(manifest.exports[`./${entry}`]).toEqual({
+        types: `./dist/${entry}.d.ts`,
+        default: `./dist/${entry}.js`,
+      });
+      expect(manifest.typesVersions['*'][entry]).toEqual([`./dist/${entry}.d.ts`]);
+    }
+    expect(manifest.peerDependenciesMeta.amqplib?.optional).toBe(true);
+    expect(manifest.peerDependenciesMeta.bullmq?.optional).toBe(true);
+    const modules = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => /^package\/dist\/.*\.(js|d\.ts)$/.test(entry));
+    const importing = modules.filter((entry) =>
+      /from ['"](amqplib|bullmq)['"]|import\(['"](amqplib|bullmq)['"]\)/.test(
+        run('tar', ['-xzOf', tarball, entry]),
+      ),
+    );
+    expect(importing).toEqual([]);
+  });
+
   it('passes publint', () => {
     const output = run(
       process.execPath,
