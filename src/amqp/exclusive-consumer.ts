@@ -130,7 +130,14 @@ class RunningConsumer implements ExclusiveConsumer {
     );
     if (session === undefined) return;
     const { channel, consumerTag } = session;
+    let stopped = false;
+    // Said once, when consuming stops: at the abort itself, not when a handler in flight ends.
+    const announce = (reason: string): void => {
+      if (!stopped) this.emit({ type: 'stopped', reason });
+      stopped = true;
+    };
     const stopConsuming = (): void => {
+      announce('the lease was lost or released');
       end(new TermEnded('the lease was lost or released'));
       // Cancelled first, so nothing more is delivered; closing the channel then returns every
       // unacknowledged message to the queue, in order, for the next holder.
@@ -152,7 +159,7 @@ class RunningConsumer implements ExclusiveConsumer {
       }
     } catch (error) {
       const why = lease.signal.aborted ? new TermEnded('the lease was lost or released') : error;
-      this.emit({ type: 'stopped', reason: (why as Error).message });
+      announce((why as Error).message);
       if (!(why instanceof TermEnded)) throw why;
     } finally {
       lease.signal.removeEventListener('abort', stopConsuming);
