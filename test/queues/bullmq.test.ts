@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { exclusiveWorker, idempotentProcessor } from '../../src/bullmq.js';
+import { storageKey } from '../../src/core/keys.js';
 import { ExclusiveLeases, MemoryStore, RedisStore } from '../../src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/sample-process.js';
@@ -208,10 +209,16 @@ describe('exclusiveWorker', () => {
   it('one process at a time works the queue; when the holder stops, the standby takes over', async () => {
     const jobs = queue();
     const done: Array<[string, string]> = [];
+    const leading = new Set<string>();
     const run = (who: string, shutdown: AbortController) => {
       const memoryOnRedis = store();
       return exclusiveWorker({
-        leases: new ExclusiveLeases(memoryOnRedis),
+        leases: new ExclusiveLeases(memoryOnRedis, {
+          onEvent: (event) => {
+            if (event.type === 'lease-acquired') leading.add(who);
+            if (event.type === 'lease-lost' || event.type === 'lease-released') leading.delete(who);
+          },
+        }),
         name: `worker-${jobs.name}`,
         lease: { ttl: '1500ms' },
         signal: shutdown.signal,
@@ -243,5 +250,25 @@ describe('exclusiveWorker', () => {
     for (let i = 10; i < 20; i += 1) await jobs.add('n', {}, { jobId: `n-${i}` });
     await waitUntil('20 done', async () => done.length >= 20);
     expect(done.slice(10).every(([who]) => who === 'b')).toBe(true);
+    // B loses its lease (the store says another holder has it): its worker is closed at its next
+    // renewal, and C, standing by, takes the lease. Taken again until C is the one that got it.
+    const lost = new AbortController();
+    const c = run('c', lost);
+    cleanup.push(async () => {
+      lost.abort();
+      await c;
+    });
+    await waitUntil('c leads', async () => {
+      if (leading.has('c')) return true;
+      await client.del(storageKey('tollgate', 'lease', [`worker-${jobs.name}`]));
+      await sleep(700);
+      return leading.has('c');
+    });
+    // B's renewal (every 500 ms) has been refused by now: only C works.
+    await waitUntil('b stopped', async () => !leading.has('b'));
+    const afterTakeover = done.length;
+    for (let i = 20; i < 30; i += 1) await jobs.add('n', {}, { jobId: `n-${i}` });
+    await waitUntil('30 more done', async () => done.length >= afterTakeover + 10);
+    expect(done.slice(afterTakeover).every(([who]) => who === 'c')).toBe(true);
   });
 });
