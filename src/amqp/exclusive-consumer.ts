@@ -145,7 +145,9 @@ class RunningConsumer implements ExclusiveConsumer {
       channel.close().catch(() => undefined);
     };
     lease.signal.addEventListener('abort', stopConsuming, { once: true });
-    this.emit({ type: 'consuming', fencingToken: lease.fencingToken });
+    // Lost while the consume was being set up: an abort listener added now would never run.
+    if (!lease.held) stopConsuming();
+    else this.emit({ type: 'consuming', fencingToken: lease.fencingToken });
     try {
       for (;;) {
         if (ended) throw ended;

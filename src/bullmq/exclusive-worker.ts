@@ -49,6 +49,8 @@ export async function exclusiveWorker(
       const worker = createWorker(lease);
       const close = (): void => void worker.close(true).catch(() => undefined);
       lease.signal.addEventListener('abort', close, { once: true });
+      // Already lost (a listener added after the abort would never run): closed before it runs.
+      if (!lease.held) close();
       try {
         // Resolves once the worker is closed.
         await worker.run();
