@@ -33,6 +33,9 @@ const OPTIONAL_PEER_IMPORTS = {
 const LAYERS =
   'core/ knows nothing of stores, HTTP or frameworks; stores/ implement core; adapters (nest/, express/) never import each other';
 
+const QUEUES =
+  'tollgate/amqp and tollgate/bullmq use amqplib and BullMQ by their shape: no import of them, of a framework or of a store';
+
 const CLIENT =
   'tollgate/client must run in a browser as built: no imports (not even of the core) and no Node globals';
 
@@ -126,6 +129,31 @@ export default tseslint.config(
             OPTIONAL_PEER_IMPORTS,
             OTEL_FENCE,
             PG_FENCE,
+          ],
+        },
+      ],
+    },
+  },
+  // The queue adapters translate between a queue client and the core, and know that client only
+  // by its shape: amqplib and bullmq are optional peers that no file of the package imports.
+  {
+    files: ['src/amqp/**/*.ts', 'src/bullmq/**/*.ts', 'src/amqp.ts', 'src/bullmq.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/stores/**', '**/http/**', '**/nest/**', '**/express/**'],
+              message: LAYERS,
+            },
+            { group: ['@nestjs/*', 'express', 'fastify', 'ioredis'], message: QUEUES },
+            OTEL_FENCE,
+          ],
+          // By name, not as patterns: a pattern `bullmq` would also match ./bullmq/ itself.
+          paths: [
+            { name: 'amqplib', message: QUEUES },
+            { name: 'bullmq', message: QUEUES },
           ],
         },
       ],

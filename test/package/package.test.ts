@@ -120,6 +120,10 @@ describe('the packed package', () => {
       'dist/otel.d.ts',
       'dist/postgres.js',
       'dist/postgres.d.ts',
+      'dist/amqp.js',
+      'dist/amqp.d.ts',
+      'dist/bullmq.js',
+      'dist/bullmq.d.ts',
     ]) {
       expect(listing).toContain(`package/${entry}`);
     }
@@ -240,6 +244,32 @@ describe('the packed package', () => {
     for (const entry of importing(/stores\/postgres\//)) {
       expect(entry).toMatch(/^package\/dist\/(postgres\.js|stores\/postgres\/)/);
     }
+  });
+
+  it('exports tollgate/amqp and tollgate/bullmq, which use amqplib and BullMQ by shape and never import them', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      typesVersions: { '*': Record<string, string[]> };
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    for (const entry of ['amqp', 'bullmq']) {
+      expect(manifest.exports[`./${entry}`]).toEqual({
+        types: `./dist/${entry}.d.ts`,
+        default: `./dist/${entry}.js`,
+      });
+      expect(manifest.typesVersions['*'][entry]).toEqual([`./dist/${entry}.d.ts`]);
+    }
+    expect(manifest.peerDependenciesMeta.amqplib?.optional).toBe(true);
+    expect(manifest.peerDependenciesMeta.bullmq?.optional).toBe(true);
+    const modules = run('tar', ['-tzf', tarball])
+      .split('\n')
+      .filter((entry) => /^package\/dist\/.*\.(js|d\.ts)$/.test(entry));
+    const importing = modules.filter((entry) =>
+      /from ['"](amqplib|bullmq)['"]|import\(['"](amqplib|bullmq)['"]\)/.test(
+        run('tar', ['-xzOf', tarball, entry]),
+      ),
+    );
+    expect(importing).toEqual([]);
   });
 
   it('passes publint', () => {

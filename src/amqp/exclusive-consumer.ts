@@ -1,0 +1,265 @@
+import { toMilliseconds } from '../core/duration.js';
+import { TollgateConfigError } from '../core/errors.js';
+import { MessageOnce } from '../core/idempotency/once.js';
+import { validateExclusiveLeaseOptions, type ExclusiveLease } from '../core/lease/exclusive.js';
+import { neverThrows } from '../core/report.js';
+import type {
+  AmqpChannel,
+  AmqpMessage,
+  ExclusiveConsumer,
+  ExclusiveConsumerEvent,
+  ExclusiveConsumerOptions,
+} from './types.js';
+
+/**
+ * Consumes a RabbitMQ queue only while this process holds the exclusive lease `name`: one
+ * consumer at a time among every process that runs it, messages handled one at a time in queue
+ * order, each at most once per message id.
+ *
+ * - Leading, it opens a channel, sets `prefetch`, and consumes with manual acknowledgements as the
+ *   queue's only consumer (`exclusive`): the broker refuses it while a previous holder's consumer
+ *   is still there, so a new holder never starts ahead of messages an old one still holds.
+ * - The moment the lease's signal aborts (lost, or released by `stop()`), it cancels the consumer
+ *   and closes the channel: every unacknowledged message goes back to the queue, in order. A
+ *   holder that dies loses its connection, and the broker does the same.
+ * - Each message runs under an idempotency record keyed by its id: a redelivery after a crash
+ *   between the handler and the acknowledgement is acknowledged without running again.
+ * - The handler gets the lease's fencing token for its writes, which refuse a stale holder.
+ *
+ * @example
+ * ```ts
+ * const connection = await amqplib.connect(process.env.AMQP_URL);
+ * const consumer = exclusiveConsumer({
+ *   leases, store, connection, name: 'policy-consumer', queue: 'policies',
+ *   handle: async (message, { fencingToken, signal }) => {
+ *     await policies.apply(JSON.parse(message.content.toString()), { fencingToken, signal });
+ *   },
+ * });
+ * process.once('SIGTERM', () => void consumer.stop());
+ * ```
+ */
+export function exclusiveConsumer(options: ExclusiveConsumerOptions): ExclusiveConsumer {
+  return new RunningConsumer(validated(options));
+}
+
+function validated(options: ExclusiveConsumerOptions): ExclusiveConsumerOptions {
+  const invalid = (what: string): never => {
+    throw new TollgateConfigError('TOLLGATE_INVALID_CONSUMER', `exclusiveConsumer(): ${what}`);
+  };
+  if (typeof options !== 'object' || options === null) invalid('give it its options');
+  const { leases, store, name, connection, queue, handle, prefetch } = options;
+  if (typeof leases?.lead !== 'function') invalid('`leases` must be an ExclusiveLeases');
+  if (typeof store?.begin !== 'function') invalid('`store` must be a Tollgate store');
+  if (typeof name !== 'string' || name === '') invalid('`name` must name the lease');
+  if (typeof connection?.createChannel !== 'function') {
+    invalid('`connection` must have createChannel() (an amqplib connection)');
+  }
+  if (typeof queue !== 'string' || queue === '') invalid('`queue` must name the queue');
+  if (typeof handle !== 'function') invalid('`handle` must be a function (message, context)');
+  if (prefetch !== undefined && !(Number.isInteger(prefetch) && prefetch > 0)) {
+    invalid(`\`prefetch\` must be a whole number above 0, got ${String(prefetch)}`);
+  }
+  if (options.messageId !== undefined && typeof options.messageId !== 'function') {
+    invalid('`messageId` must be a function of the message');
+  }
+  validateExclusiveLeaseOptions(options.lease ?? {});
+  return options;
+}
+
+/** An event as the consumer raises it; `area`, `name` and `queue` are added. */
+type ConsumerEventBody = ExclusiveConsumerEvent extends infer E
+  ? E extends unknown
+    ? Omit<E, 'area' | 'name' | 'queue'>
+    : never
+  : never;
+
+/** Why a leadership term ended without a failure of its own. */
+class TermEnded extends Error {}
+
+class RunningConsumer implements ExclusiveConsumer {
+  readonly done: Promise<void>;
+  private readonly shutdown = new AbortController();
+  private readonly once: MessageOnce;
+  private readonly emit: (event: ConsumerEventBody) => void;
+  private readonly route: string;
+  private readonly busyRetryMs: number;
+
+  constructor(private readonly options: ExclusiveConsumerOptions) {
+    const { name, queue } = options;
+    const ttl = options.lease?.ttl ?? '30s';
+    this.once = new MessageOnce(options.store, {
+      lease: ttl,
+      ...options.idempotency,
+      ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+      ...(options.onIdempotencyEvent === undefined ? {} : { onEvent: options.onIdempotencyEvent }),
+    });
+    // The records of one consumer of one queue: two consumers of one message each run it once.
+    this.route = `amqp ${name} ${queue}`;
+    this.busyRetryMs = toMilliseconds(options.busyRetry ?? '250ms', 'busyRetry');
+    const onEvent = neverThrows(options.onEvent ?? (() => undefined));
+    this.emit = (event) =>
+      onEvent({ ...event, area: 'amqp', name, queue } as ExclusiveConsumerEvent);
+    this.done = options.leases.lead(name, (lease) => this.lead(lease), {
+      ...options.lease,
+      signal: this.shutdown.signal,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.shutdown.abort();
+    await this.done.catch(() => undefined);
+  }
+
+  /** One leadership term: consume until the lease is lost or released, or a message fails. */
+  private async lead(lease: ExclusiveLease): Promise<void> {
+    const inbox: AmqpMessage[] = [];
+    let wake: (() => void) | undefined;
+    let ended: Error | undefined;
+    const end = (why: Error): void => {
+      ended ??= why;
+      wake?.();
+    };
+    const session = await this.consumeAlone(
+      lease,
+      (message) => {
+        if (message === null) end(new Error('the broker cancelled the consumer (queue deleted?)'));
+        else inbox.push(message);
+        wake?.();
+      },
+      end,
+    );
+    if (session === undefined) return;
+    const { channel, consumerTag } = session;
+    let stopped = false;
+    // Said once, when consuming stops: at the abort itself, not when a handler in flight ends.
+    const announce = (reason: string): void => {
+      if (!stopped) this.emit({ type: 'stopped', reason });
+      stopped = true;
+    };
+    const stopConsuming = (): void => {
+      announce('the lease was lost or released');
+      end(new TermEnded('the lease was lost or released'));
+      // Cancelled first, so nothing more is delivered; closing the channel then returns every
+      // unacknowledged message to the queue, in order, for the next holder.
+      channel.cancel(consumerTag).catch(() => undefined);
+      channel.close().catch(() => undefined);
+    };
+    lease.signal.addEventListener('abort', stopConsuming, { once: true });
+    // Lost while the consume was being set up: an abort listener added now would never run.
+    if (!lease.held) stopConsuming();
+    else this.emit({ type: 'consuming', fencingToken: lease.fencingToken });
+    try {
+      for (;;) {
+        if (ended) throw ended;
+        const message = inbox.shift();
+        if (message === undefined) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        await this.handleOne(channel, message, lease);
+      }
+    } catch (error) {
+      const why = lease.signal.aborted ? new TermEnded('the lease was lost or released') : error;
+      announce((why as Error).message);
+      if (!(why instanceof TermEnded)) throw why;
+    } finally {
+      lease.signal.removeEventListener('abort', stopConsuming);
+      stopConsuming();
+    }
+  }
+
+  /**
+   * Starts consuming as the queue's only consumer, on a channel of its own, retrying while another
+   * consumer (a previous holder the broker has not dropped yet) is still on the queue.
+   * `undefined` when the lease ended first.
+   */
+  private async consumeAlone(
+    lease: ExclusiveLease,
+    onMessage: (message: AmqpMessage | null) => void,
+    onClose: (why: Error) => void,
+  ): Promise<{ channel: AmqpChannel; consumerTag: string } | undefined> {
+    const { connection, queue, prefetch = 10 } = this.options;
+    let announced = false;
+    while (!lease.signal.aborted) {
+      const channel = await connection.createChannel();
+      let consuming = false;
+      // A refused consume closes the channel with an error event; without a listener it would throw.
+      channel.on('error', () => undefined);
+      // Once consuming, a closed channel (the connection lost) ends the term.
+      channel.on('close', () => consuming && onClose(new Error('the channel closed')));
+      try {
+        await channel.prefetch(prefetch);
+        const { consumerTag } = await channel.consume(queue, onMessage, {
+          noAck: false,
+          exclusive: true,
+        });
+        consuming = true;
+        return { channel, consumerTag };
+      } catch (error) {
+        channel.close().catch(() => undefined);
+        if (!isAccessRefused(error)) throw error;
+        if (!announced) this.emit({ type: 'queue-busy' });
+        announced = true;
+        await pause(this.busyRetryMs, lease.signal);
+      }
+    }
+    return undefined;
+  }
+
+  private async handleOne(
+    channel: AmqpChannel,
+    message: AmqpMessage,
+    lease: ExclusiveLease,
+  ): Promise<void> {
+    const messageId = this.options.messageId
+      ? this.options.messageId(message)
+      : idOf(message.properties.messageId);
+    lease.throwIfLost();
+    const outcome = await this.once.run(
+      { route: this.route, id: messageId, data: message.content },
+      () =>
+        this.options.handle(message, {
+          messageId,
+          lease,
+          fencingToken: lease.fencingToken,
+          signal: lease.signal,
+        }),
+    );
+    try {
+      channel.ack(message);
+    } catch {
+      // The channel closed (the lease was lost): the message goes back to the queue, and its
+      // redelivery finds it recorded.
+    }
+    this.emit(outcome.ran ? { type: 'handled', messageId } : { type: 'duplicate', messageId });
+  }
+}
+
+function idOf(value: unknown): string | undefined {
+  if (typeof value === 'string' && value !== '') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+/** The broker's 403: the queue has an exclusive consumer already. */
+function isAccessRefused(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    ((error as { code?: unknown }).code === 403 ||
+      /ACCESS[-_]REFUSED/.test(String((error as { message?: unknown }).message)))
+  );
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
