@@ -33,6 +33,8 @@ export {
   type IdempotencyStrategy,
 } from './core/idempotency/options.js';
 export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
+export type { ResultCacheOption } from './core/idempotency/result-cache.js';
+export type { LocalCacheOptions } from './core/local-cache.js';
 export type { IdempotencyLease } from './core/lease/lease.js';
 // The key as Tollgate reads it from the header (`k1` and `"k1"` are one key), for a handler that
 // records it.
@@ -110,6 +112,7 @@ export {
   type RateLimitRule,
   type RateLimitState,
   type RateLimitStore,
+  type RecordInvalidations,
   type StoreHealth,
   type StoreHealthOptions,
   type StoredResponse,

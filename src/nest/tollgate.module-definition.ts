@@ -2,6 +2,7 @@ import { ConfigurableModuleBuilder, type ExecutionContext } from '@nestjs/common
 
 import type { TollgateEvent } from '../core/events.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
+import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
 import type { RateLimitEvent, RateLimitRejection } from '../core/ratelimit/engine.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
@@ -35,6 +36,12 @@ export interface TollgateModuleOptions {
   namespace?: string;
   /** Defaults for every idempotent route; `@Idempotent()` options override them. */
   idempotency?: IdempotencyOptions;
+  /**
+   * Keep completed results in the process, so a replay costs no store call: `true` or bounds
+   * (`{ maxEntries, maxBytes }`, default 10 000 and 16 MiB). Needs RedisStore or QuorumStore.
+   * Default off (docs/guarantees.md says why).
+   */
+  resultCache?: ResultCacheOption;
   /** Rate-limit defaults for `@Throttle()` routes and a global `ThrottleGuard`. */
   throttle?: ThrottleModuleOptions;
   /** The principal and tenant keys are scoped to. Default: `request.user.id` and `request.user.tenantId` when present. */

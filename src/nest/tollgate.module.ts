@@ -75,6 +75,7 @@ function rateLimitListener(
         return new IdempotencyEngine(store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.onEvent === undefined ? { warn } : { onEvent: options.onEvent }),
+          ...(options.resultCache === undefined ? {} : { resultCache: options.resultCache }),
         });
       },
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],

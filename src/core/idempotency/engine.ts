@@ -14,6 +14,7 @@ import {
 } from './events.js';
 import { Execution } from './execution.js';
 import type { IdempotencyPolicy } from './options.js';
+import { ResultCache, type ResultCacheOption } from './result-cache.js';
 import {
   bodyNotReadable,
   duplicateLocked,
@@ -78,6 +79,13 @@ export interface IdempotencyEngineOptions {
   onEvent?: (event: IdempotencyEvent) => void;
   /** Where the default reporter writes its warnings when no `onEvent` is given. Default the console. */
   warn?: (line: string) => void;
+  /**
+   * Keep completed results in the process, so a replay costs no store call: `true`, or its
+   * bounds (`maxEntries`, default 10 000; `maxBytes`, default 16 MiB). Needs a store that announces
+   * removed records (RedisStore, QuorumStore). Default off: see docs/guarantees.md for what it
+   * keeps and what it cannot see.
+   */
+  resultCache?: ResultCacheOption;
 }
 
 /** The header a replayed response carries, and the first response never does. */
@@ -95,6 +103,7 @@ export class IdempotencyEngine {
    * event is built and no store call is timed: the default reporter only hears failures.
    */
   private readonly listening: boolean;
+  private readonly cache: ResultCache | undefined;
 
   constructor(
     private readonly store: IdempotencyStore,
@@ -105,6 +114,9 @@ export class IdempotencyEngine {
     this.onEvent = neverThrows(
       options.onEvent ?? idempotencyWarnings(options.warn ?? consoleWarning),
     );
+    this.cache = options.resultCache
+      ? new ResultCache(options.resultCache, store.invalidations?.())
+      : undefined;
   }
 
   /** Decides what this request does. Never throws: every failure is a decision. */
@@ -258,9 +270,17 @@ export class IdempotencyEngine {
       retentionMs = policy.windowMs;
     }
 
+    const cache = this.cache;
+    const cached = cache?.get(key);
+    if (cached !== undefined) {
+      return cached.fingerprint === fingerprint
+        ? { action: 'replay', response: cached.response }
+        : { action: 'reject', error: keyReused(policy.headerName) };
+    }
     const owner = nextOwnerToken();
     const waitUntil = monotonicNow() + policy.waitForInFlightMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
+      const ticket = cache?.ticket() ?? 0;
       const sentAt = monotonicNow();
       const found = await takeOrGiveBack(
         this.store,
@@ -283,9 +303,13 @@ export class IdempotencyEngine {
               policy,
               { site, onEvent: this.onEvent, observe },
               new Lease(found.fencingToken, sentAt, policy.leaseMs),
+              cache && { cache, fingerprint },
             ),
           };
         case 'completed':
+          if (cache && found.retainedMs !== undefined) {
+            cache.remember(key, fingerprint, found.response, found.retainedMs, sentAt, ticket);
+          }
           return { action: 'replay', response: found.response };
         case 'mismatch':
           return { action: 'reject', error: keyReused(policy.headerName) };
