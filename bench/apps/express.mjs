@@ -59,6 +59,15 @@ const builders = {
   ],
   // Same app; only the workload differs (one key for the whole run).
   'tollgate-express-replay': async ({ redisUrl }) => [await tollgateIdempotent(redisUrl)],
+  // The same replay, answered from the process's cache of completed results.
+  'tollgate-express-replay-cached': async ({ redisUrl }) => {
+    const { idempotent } = await importTollgateExpress();
+    const store = await tollgateStore(redisUrl);
+    if (typeof store.invalidations !== 'function') {
+      throw new SkipTarget('the built library has no cache of completed results (resultCache) yet');
+    }
+    return [idempotent({ store, strategy: 'key', resultCache: true })];
+  },
 
   'tollgate-express-throttle': async ({ redisUrl }) => {
     const tollgate = await importTollgateExpress();

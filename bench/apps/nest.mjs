@@ -229,6 +229,19 @@ const builders = {
 // Same app; only the workload differs (one key for the whole run).
 builders['tollgate-nest-replay'] = builders['tollgate-nest-idempotency'];
 
+// The same replay, answered from the process's cache of completed results.
+builders['tollgate-nest-replay-cached'] = async ({ redisUrl }) => {
+  const { TollgateModule, Idempotent } = await tollgateNest();
+  const store = await tollgateStore(redisUrl);
+  if (typeof store.invalidations !== 'function') {
+    throw new SkipTarget('the built library has no cache of completed results (resultCache) yet');
+  }
+  return appModule({
+    imports: [TollgateModule.forRoot({ store, resultCache: true })],
+    controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
+  });
+};
+
 /** Builds and starts the Nest app of `targetId`; resolves with its HTTP server, listening. */
 export async function startNest(targetId, context) {
   const build = builders[targetId];
