@@ -35,6 +35,7 @@ export {
 export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
 export type { ResultCacheOption } from './core/idempotency/result-cache.js';
 export type { LocalCacheOptions } from './core/local-cache.js';
+export type { BlockCacheOption } from './core/ratelimit/block-cache.js';
 export type { IdempotencyLease } from './core/lease/lease.js';
 // The key as Tollgate reads it from the header (`k1` and `"k1"` are one key), for a handler that
 // records it.

@@ -115,6 +115,15 @@ export class LocalCache<V> {
     }
   }
 
+  /**
+   * Removed by this process: dropped now, and an answer in flight is not cached, as if the
+   * announcement had arrived (it will, too, a little later).
+   */
+  forget(key: string): void {
+    this.heard++;
+    this.delete(key);
+  }
+
   delete(key: string): void {
     const entry = this.entries.get(key);
     if (entry === undefined) return;

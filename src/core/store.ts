@@ -134,6 +134,12 @@ export interface RateLimitResult {
   allowed: boolean;
   /** When rejected: ms until every limit would admit the request, never earlier. 0 when allowed. */
   retryAfterMs: number;
+  /**
+   * When rejected, and the store can vouch for it: for how many ms it refuses this request again
+   * whatever other requests do, unless the client is reset or given units back (which the store
+   * then announces: see `RecordInvalidations`). Only then may a process refuse it locally.
+   */
+  refusedForMs?: number;
   /** One state per rule, in the order of the rules. */
   limits: RateLimitState[];
 }

@@ -20,6 +20,7 @@ import {
   type ThrottleLimits,
   type ThrottleSettings,
 } from '../core/ratelimit/options.js';
+import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
 import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest } from '../http/rate-limit-request.js';
@@ -80,6 +81,12 @@ export interface ThrottleMiddlewareOptions<
    * cannot be reached). `false`: never hold them. Default `{ timeout: '5s' }`.
    */
   waitForStore?: ExpressWaitForStoreOptions | false;
+  /**
+   * Refuse a client the store refused, until the moment the store said it would admit it, without
+   * asking the store again: `true` or bounds (`{ maxEntries, maxBytes }`, default 10 000 and 4 MiB).
+   * Needs RedisStore. Default off (docs/guarantees.md says what it keeps).
+   */
+  blockCache?: BlockCacheOption;
   /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
   /**
@@ -122,6 +129,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     onEvent,
     handler,
     waitForStore,
+    blockCache,
     ...settings
   } = options;
   const store = storeOption ?? defaultStore();
@@ -137,6 +145,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   const engine = new RateLimitEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
+    ...(blockCache === undefined ? {} : { blockCache }),
   });
   if (!engine.storeSupportsRateLimiting) throw storeCannotRateLimit();
   if (

@@ -3,6 +3,7 @@ import { ConfigurableModuleBuilder, type ExecutionContext } from '@nestjs/common
 import type { TollgateEvent } from '../core/events.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
 import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
+import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
 import type { RateLimitEvent, RateLimitRejection } from '../core/ratelimit/engine.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
@@ -20,6 +21,12 @@ export interface ThrottleModuleOptions extends ThrottleSettings {
   onEvent?: (event: RateLimitEvent) => void;
   /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
   localMaxKeys?: number;
+  /**
+   * Refuse a client the store refused, until the moment the store said it would admit it, without
+   * asking the store again: `true` or bounds (`{ maxEntries, maxBytes }`, default 10 000 and 4 MiB).
+   * Needs RedisStore. Default off (docs/guarantees.md says what it keeps).
+   */
+  blockCache?: BlockCacheOption;
   /**
    * Turns a refused request (429, 403 or 503) into the exception the guard throws, for a body of
    * your own: return e.g. `new HttpException({ message: 'slow down' }, 429)`. `Retry-After` and the

@@ -92,6 +92,9 @@ function rateLimitListener(
           ...(options.throttle?.localMaxKeys === undefined
             ? {}
             : { localMaxKeys: options.throttle.localMaxKeys }),
+          ...(options.throttle?.blockCache === undefined
+            ? {}
+            : { blockCache: options.throttle.blockCache }),
           ...(onEvent === undefined ? { warn } : { onEvent }),
         });
         if (options.throttle?.limits && !engine.storeSupportsRateLimiting) {

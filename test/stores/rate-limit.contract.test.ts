@@ -133,11 +133,15 @@ describe('RedisStore on a real redis-server', () => {
     }
     for (const charge of charges) await engine.settle(charge, 200);
     const stats = await server.commandStats();
-    // Five decisions and five give-backs: one script call each.
+    // Five decisions and five give-backs: one script call each. Each give-back is announced
+    // (units given back may admit a client another process refuses locally), in the same write.
     expect(stats.evalsha).toBe(10);
     expect(stats.eval).toBeUndefined();
+    expect(stats.publish).toBe(5);
     for (const command of Object.keys(stats)) {
-      if (command !== 'evalsha') expect(SCRIPT_INTERNAL.has(command), command).toBe(true);
+      if (command !== 'evalsha' && command !== 'publish') {
+        expect(SCRIPT_INTERNAL.has(command), command).toBe(true);
+      }
     }
     // Every success was given back, on every limit.
     const rules = charges[0]?.rules ?? [];

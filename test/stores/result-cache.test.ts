@@ -176,7 +176,7 @@ describe('the cache of completed results', () => {
     const storageKey = await runOnce(a.engine, key);
     const epoch = a.store.invalidations().epoch;
     // The subscription goes; meanwhile the record is deleted behind Tollgate's back, unannounced.
-    await admin.client('KILL', 'TYPE', 'pubsub');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await admin.del(storageKey);
     for (let i = 0; i < 100 && a.store.invalidations().epoch === epoch; i++) await sleep(5);
     expect(a.store.invalidations().epoch).not.toBe(epoch);

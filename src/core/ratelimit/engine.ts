@@ -14,7 +14,14 @@ import {
   quietWarnings,
   type StoreOperation,
 } from '../report.js';
-import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
+import type {
+  RateLimitResult,
+  RateLimitRule,
+  RateLimitState,
+  RateLimitStore,
+  RecordInvalidations,
+} from '../store.js';
+import { BlockCache, type BlockCacheOption } from './block-cache.js';
 import {
   legacyHeaders,
   policyHeaderValue,
@@ -172,6 +179,12 @@ export interface RateLimitEngineOptions {
   localMaxKeys?: number;
   /** Time source of the in-process fallback; tests pass a fake clock. */
   clock?: Clock;
+  /**
+   * Refuse a client the store refused, until the moment the store said it would admit it, without
+   * asking the store again: `true`, or its bounds (`maxEntries`, default 10 000; `maxBytes`,
+   * default 4 MiB). Needs a store that announces resets (RedisStore). Default off.
+   */
+  blockCache?: BlockCacheOption;
 }
 
 /**
@@ -187,9 +200,10 @@ export class RateLimitEngine {
   private readonly local: InProcessRateLimiter;
   private readonly clock: Clock;
   private forwardedForReported = false;
+  private readonly blocks: BlockCache | undefined;
 
   constructor(
-    private readonly store: Partial<RateLimitStore>,
+    private readonly store: Partial<RateLimitStore> & { invalidations?(): RecordInvalidations },
     options: RateLimitEngineOptions = {},
   ) {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
@@ -206,6 +220,9 @@ export class RateLimitEngine {
     }
     this.clock = options.clock ?? systemClock;
     this.local = new InProcessRateLimiter({ maxKeys: localMaxKeys, clock: this.clock });
+    this.blocks = options.blockCache
+      ? new BlockCache(options.blockCache, store.invalidations?.(), this.clock)
+      : undefined;
   }
 
   /** Whether the store can give units back, read and reset clients (skip rules, the admin API). */
@@ -261,8 +278,15 @@ export class RateLimitEngine {
     // Fixed limits cost no await: the policy's rules, built once.
     const resolvedRules = resolveRules(request, policy);
     const rules = Array.isArray(resolvedRules) ? resolvedRules : await resolvedRules;
+    // A client refused under the route's own limits stays refused locally (see BlockCache).
+    const blocks = rules === policy.rules ? this.blocks : undefined;
+    const refused = blocks?.refused(key, rules);
+    if (refused !== undefined) {
+      return this.reported(site, this.decide(policy, refused, rules, key), 'throttled');
+    }
+    const ticket = blocks?.ticket() ?? 0;
     const refunds = policy.skipSuccessfulRequests || policy.skipFailedRequests;
-    const askedAt = refunds ? this.clock.now() : 0;
+    const askedAt = refunds || blocks ? this.clock.now() : 0;
     let result: RateLimitResult;
     try {
       result = await observedCall(
@@ -289,6 +313,7 @@ export class RateLimitEngine {
       return this.reported(site, decision, storeDownOutcome(decision));
     }
     const decision = this.decide(policy, result, rules, key);
+    if (blocks && !result.allowed) blocks.remember(key, rules, result, askedAt, ticket);
     if (refunds && decision.action === 'allow') {
       decision.charge = charge(policy, request, key, rules, result, askedAt, false);
     }
@@ -406,14 +431,14 @@ export class RateLimitEngine {
   adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
     const adjust = this.store.adjust;
     if (typeof adjust !== 'function') throw storeCannotAdjust();
-    return adjust.call(this.store, key, rules, units);
+    return adjust.call(this.store, key, rules, units).finally(() => this.blocks?.forget(key));
   }
 
   /** Forgets `key`'s counters and blocks on these rules. */
   reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
     const reset = this.store.reset;
     if (typeof reset !== 'function') throw storeCannotAdjust();
-    return reset.call(this.store, key, rules);
+    return reset.call(this.store, key, rules).finally(() => this.blocks?.forget(key));
   }
 
   /**

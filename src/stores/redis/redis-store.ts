@@ -32,6 +32,7 @@ import {
 } from './rate-limit-call.js';
 import { acquired, readHeldRecord, recordTail } from './record-codec.js';
 import { defineScripts, type ScriptCommands } from './script-commands.js';
+import { FORGOTTEN_CHANNEL } from './scripts.js';
 
 export { SAFE_CLIENT_DEFAULTS, type RedisStoreOptions, type StoreLogger } from './connection.js';
 
@@ -133,7 +134,11 @@ export class RedisStore implements TollgateStore {
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     const { command, numberOfKeys, keysAndArgs } = rateLimitCall(key, rules);
     const reply = await this.scripts()[command](numberOfKeys, ...keysAndArgs);
-    return readRateLimitReply(rules, reply);
+    const result = readRateLimitReply(rules, reply);
+    // A refused request is charged nothing, and other requests only take more: until the retry
+    // time the script reported, only a reset or a give-back (both announced) admits it earlier.
+    if (!result.allowed) result.refusedForMs = result.retryAfterMs;
+    return result;
   }
 
   async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
@@ -148,14 +153,23 @@ export class RedisStore implements TollgateStore {
     units: readonly number[],
   ): Promise<void> {
     if (units.every((unit) => unit === 0)) return;
-    await this.scripts().tollgateRateLimitAdjust(
+    const adjusted = this.scripts().tollgateRateLimitAdjust(
       rules.length + 1,
       ...adjustCall(key, rules, units),
     );
+    // Units given back may admit a refused client earlier: announced right behind the script, on
+    // the same connection, so it reaches other processes after the change is made.
+    await (units.some((unit) => unit < 0) ? this.announced(adjusted, key) : adjusted);
   }
 
   async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
-    await this.scripts().tollgateRateLimitReset(rules.length + 1, ...resetCall(key, rules));
+    const reset = this.scripts().tollgateRateLimitReset(rules.length + 1, ...resetCall(key, rules));
+    await this.announced(reset, key);
+  }
+
+  /** Waits for `change` and the announcement of `key` sent right behind it. */
+  private async announced(change: Promise<unknown>, key: string): Promise<void> {
+    await Promise.all([change, this.batcher.batched().publish(FORGOTTEN_CHANNEL, key)]);
   }
 
   /** The client with the store's scripts, in this turn's batch. */
