@@ -2,7 +2,8 @@ import { ConfigurableModuleBuilder, type ExecutionContext } from '@nestjs/common
 
 import type { TollgateEvent } from '../core/events.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
-import type { RateLimitEvent, RateLimitRejection } from '../core/ratelimit/engine.js';
+import type { RateLimitRejection } from '../core/ratelimit/decision.js';
+import type { RateLimitEvent } from '../core/ratelimit/events.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
 import type { WaitForStoreOptions } from '../core/startup.js';
