@@ -97,8 +97,11 @@ export interface IdempotencyStore {
   lock(key: string, owner: string, ttlMs: number): Promise<LockResult>;
 }
 
+/** The ways a rate limit counts, one list for the type and for the checks of the options. */
+export const RATE_LIMIT_ALGORITHMS = ['fixed-window', 'sliding-window', 'token-bucket'] as const;
+
 /** How a rate limit counts. */
-export type RateLimitAlgorithm = 'fixed-window' | 'sliding-window' | 'token-bucket';
+export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 
 /** One named limit as a store applies it; the engine has already validated every value. */
 export interface RateLimitRule {

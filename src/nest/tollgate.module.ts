@@ -10,12 +10,9 @@ import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { IdempotencyEngine } from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
 import { ExclusiveLeases } from '../core/lease/exclusive.js';
-import {
-  RateLimitEngine,
-  storeCannotRateLimit,
-  type RateLimitEvent,
-} from '../core/ratelimit/engine.js';
-import { validateThrottleDefaults } from '../core/ratelimit/options.js';
+import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import type { RateLimitEvent } from '../core/ratelimit/events.js';
+import { validateThrottleDefaults } from '../core/ratelimit/policy.js';
 import { waitForStore } from '../core/startup.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../core/store.js';
@@ -85,7 +82,7 @@ function rateLimitListener(
       provide: RateLimitEngine,
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) => {
         // Module-wide defaults are checked at start-up, not on the first request.
-        validateThrottleDefaults(options.throttle);
+        const defaults = validateThrottleDefaults(options.throttle);
         const onEvent = rateLimitListener(options);
         const engine = new RateLimitEngine(store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
@@ -97,9 +94,8 @@ function rateLimitListener(
             : { blockCache: options.throttle.blockCache }),
           ...(onEvent === undefined ? { warn } : { onEvent }),
         });
-        if (options.throttle?.limits && !engine.storeSupportsRateLimiting) {
-          throw storeCannotRateLimit();
-        }
+        // Module-wide limits apply to every route: the store must serve them from the start.
+        if (defaults && options.throttle?.limits) engine.requireStoreFor(defaults);
         return engine;
       },
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],

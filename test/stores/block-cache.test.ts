@@ -8,13 +8,14 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { TollgateConfigError } from '../../src/core/errors.js';
-import { RateLimitEngine, type RateLimitDecision } from '../../src/core/ratelimit/engine.js';
-import {
-  resolveThrottlePolicy,
-  type RateLimitRequest,
-  type ThrottleLimits,
-  type ThrottlePolicy,
+import type { RateLimitDecision } from '../../src/core/ratelimit/decision.js';
+import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
+import type {
+  RateLimitRequest,
+  ThrottleLimits,
+  ThrottlePolicy,
 } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { roundTrips, startRedis, type RedisServer } from '../helpers/redis-server.js';

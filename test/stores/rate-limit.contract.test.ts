@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { storageKey } from '../../src/core/keys.js';
 import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
-import { resolveThrottlePolicy, type RateLimitRequest } from '../../src/core/ratelimit/options.js';
+import type { RateLimitRequest } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../../src/core/store.js';
