@@ -168,30 +168,23 @@ export class QuorumStore implements TollgateStore {
   }
 
   async release(key: string, owner: string): Promise<boolean> {
-    return this.gather(
-      (store) => store.release(key, owner),
-      (tally) => {
-        const answered = count(tally, () => true);
-        if (answered >= this.majority) return count(tally, (released) => released) > 0;
-        return answered + tally.pending >= this.majority
-          ? UNDECIDED
-          : this.unavailable('release', tally);
-      },
-    );
+    return this.deleted('release', (store) => store.release(key, owner));
   }
 
   async forget(key: string): Promise<boolean> {
-    // Done once a majority forgot it; `true` if any of them had it.
-    return this.gather(
-      (store) => store.forget?.(key) ?? Promise.resolve(false),
-      (tally) => {
-        const answered = count(tally, () => true);
-        if (answered >= this.majority) return count(tally, (found) => found) > 0;
-        return answered + tally.pending >= this.majority
-          ? UNDECIDED
-          : this.unavailable('forget', tally);
-      },
-    );
+    return this.deleted('forget', (store) => store.forget?.(key) ?? Promise.resolve(false));
+  }
+
+  /** A deletion on every node: done once a majority answered, `true` if any of them had it. */
+  private deleted(
+    what: string,
+    call: (store: TollgateStore) => Promise<boolean>,
+  ): Promise<boolean> {
+    return this.gather(call, (tally) => {
+      const answered = count(tally, () => true);
+      if (answered >= this.majority) return count(tally, (found) => found) > 0;
+      return answered + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
+    });
   }
 
   /** Every node's announcements; trusted while a majority of them are. */
