@@ -122,6 +122,20 @@ describe('the cache of completed results', () => {
     ]);
   });
 
+  it('replays the bytes that were stored, even when the handler reuses its buffer afterwards', async () => {
+    const { engine } = await proc();
+    const key = freshKey();
+    const decision = await engine.begin(request(key), policy());
+    if (decision.action !== 'proceed') throw new Error(decision.action);
+    const body = Buffer.from('{"id":"ord_2"}');
+    await decision.execution.finish({ ...RESPONSE, body });
+    body.fill(0);
+    const replay = await engine.begin(request(key), policy());
+    expect(replay.action === 'replay' && Buffer.from(replay.response.body).toString()).toBe(
+      '{"id":"ord_2"}',
+    );
+  });
+
   it('still refuses another request under a cached key (422), without a store call', async () => {
     const { engine } = await proc();
     const key = freshKey();

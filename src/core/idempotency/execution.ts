@@ -139,7 +139,10 @@ export class Execution implements Renewable {
       // from when it was first sent.
       if (kept === true && this.caching) {
         const { cache, fingerprint } = this.caching;
-        cache.remember(key, fingerprint, stored, this.retentionMs, sentAt, ticket);
+        // A copy: the handler's buffer may be reused after the response went out, and a replay
+        // must send the bytes the store holds.
+        const copy = { ...stored, body: Buffer.from(stored.body) };
+        cache.remember(key, fingerprint, copy, this.retentionMs, sentAt, ticket);
       }
     }
   }
