@@ -230,6 +230,13 @@ async function probe(target, port, stores, sameKey) {
   if (first.status !== 201) {
     throw new Error(`probe: expected 201, got ${first.status}: ${first.body.slice(0, 300)}`);
   }
+  if (target.refused) {
+    // A limit of 1: the first request passes, every later one is refused.
+    const second = await post(port, headers);
+    if (second.status !== 429) {
+      throw new Error(`probe: expected 429 over the limit, got ${second.status}`);
+    }
+  }
   if (target.workload !== 'plain') {
     // Results are stored when the response ends; give the store a moment before the duplicate.
     await sleep(100);
@@ -317,7 +324,8 @@ async function measureSlice(ready, target, stores, sameKey, seconds, tally) {
   tally.seconds += result.duration;
   tally.p50.push(result.latency.p50);
   tally.p99.push(result.latency.p99);
-  tally.non2xx += result.non2xx;
+  // A refused-client row answers 429 by design: there a 2xx is the unexpected status.
+  tally.non2xx += target.refused ? result['2xx'] : result.non2xx;
   tally.errors += result.errors;
   tally.timeouts += result.timeouts;
 }

@@ -33,6 +33,11 @@ export const SECTIONS = [
   { id: 'idempotency', title: 'Idempotency, a fresh key per request (first execution)', goal: 0.8 },
   { id: 'replay', title: 'Idempotency replay (the same key on every request)', goal: 0.9 },
   { id: 'multi', title: 'Rate limiting, three named limits on one route', goal: 0.9 },
+  {
+    id: 'refused',
+    title: 'Rate limiting, a client over its limit (429 on every request)',
+    goal: null,
+  },
 ];
 
 /**
@@ -231,6 +236,24 @@ export const TARGETS = [
     packages: [],
   },
   {
+    id: 'tollgate-nest-replay-cached',
+    section: 'replay',
+    framework: 'nest',
+    label: 'Tollgate @Idempotent (Nest), replay from the result cache',
+    workload: 'same-key',
+    tollgate: true,
+    packages: [],
+  },
+  {
+    id: 'tollgate-express-replay-cached',
+    section: 'replay',
+    framework: 'express',
+    label: 'Tollgate idempotent() (Express), replay from the result cache',
+    workload: 'same-key',
+    tollgate: true,
+    packages: [],
+  },
+  {
     id: 'tollgate-nest-throttle-3',
     section: 'multi',
     framework: 'nest',
@@ -248,6 +271,48 @@ export const TARGETS = [
     packages: ['@nestjs/throttler', '@nest-lab/throttler-storage-redis'],
   },
 ];
+
+/**
+ * A client over its limit: a limit of 1 per hour, so the probe's first request passes and every
+ * later one is answered 429 (`refused`: the status each row is expected to send).
+ */
+export const REFUSED_LIMIT = 1;
+
+for (const [id, framework, label, packages, tollgate] of [
+  ['tollgate-nest-throttle-refused', 'nest', 'Tollgate @Throttle (Nest), block cache on', [], true],
+  [
+    'tollgate-express-throttle-refused',
+    'express',
+    'Tollgate throttle() (Express), block cache on',
+    [],
+    true,
+  ],
+  [
+    'nestjs-throttler-refused',
+    'nest',
+    '@nestjs/throttler + @nest-lab/throttler-storage-redis',
+    ['@nestjs/throttler', '@nest-lab/throttler-storage-redis'],
+    false,
+  ],
+  [
+    'express-rate-limit-refused',
+    'express',
+    'express-rate-limit + rate-limit-redis',
+    ['express-rate-limit', 'rate-limit-redis'],
+    false,
+  ],
+]) {
+  TARGETS.push({
+    id,
+    section: 'refused',
+    framework,
+    label,
+    workload: 'plain',
+    refused: true,
+    ...(tollgate ? { tollgate: true } : {}),
+    packages,
+  });
+}
 
 /** The bare app a target is compared with: the same framework, measured in the same round. */
 export function bareOf(target) {

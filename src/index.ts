@@ -33,6 +33,9 @@ export {
   type IdempotencyStrategy,
 } from './core/idempotency/options.js';
 export type { IdempotencyDecisionOutcome, IdempotencyEvent } from './core/idempotency/events.js';
+export type { ResultCacheOption } from './core/idempotency/result-cache.js';
+export type { LocalCacheOptions } from './core/local-cache.js';
+export type { BlockCacheOption } from './core/ratelimit/block-cache.js';
 export type {
   FencedLease,
   IdempotencyLease,
@@ -55,24 +58,15 @@ export type {
   ThrottleStoreUnavailablePolicy,
   ThrottleTracker,
 } from './core/ratelimit/options.js';
-export type {
-  RateLimitCharge,
-  RateLimitCounted,
-  RateLimitDecisionOutcome,
-  RateLimitEvent,
-  RateLimitRejection,
-} from './core/ratelimit/engine.js';
+export type { RateLimitDecisionOutcome, RateLimitRejection } from './core/ratelimit/decision.js';
+export type { RateLimitEvent } from './core/ratelimit/events.js';
 // The admin API: read, reset, penalise or reward a client's counters.
-export {
-  RateLimiter,
-  type RateLimitClient,
-  type RateLimitClientRef,
-} from './core/ratelimit/limiter.js';
+export type { RateLimiter, RateLimitClient, RateLimitClientRef } from './core/ratelimit/limiter.js';
 
 // Events: what one `onEvent` hears of idempotency, rate limiting and leases (`tollgate/otel`
 // records them as OpenTelemetry metrics).
 export type { TollgateEvent } from './core/events.js';
-export type { StoreOperation } from './core/report.js';
+export type { StoreCallEvent, StoreOperation } from './core/report.js';
 
 // Who a key or a counter belongs to.
 export type { ScopeParts, ScopeResolver } from './core/scope.js';
@@ -81,12 +75,12 @@ export type { ScopeParts, ScopeResolver } from './core/scope.js';
 export {
   ExclusiveLeases,
   validateExclusiveLeaseOptions,
-  type ExclusiveLease,
-  type ExclusiveLeaseEvent,
   type ExclusiveLeaseOptions,
   type ExclusiveLeasesOptions,
   type ExclusiveWork,
 } from './core/lease/exclusive.js';
+export type { ExclusiveLease } from './core/lease/exclusive-lease.js';
+export type { ExclusiveLeaseEvent } from './core/lease/events.js';
 
 // Stores, and waiting for one at start-up.
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
@@ -116,6 +110,7 @@ export {
   type RateLimitRule,
   type RateLimitState,
   type RateLimitStore,
+  type RecordInvalidations,
   type StoreHealth,
   type StoreHealthOptions,
   type StoredResponse,

@@ -19,7 +19,7 @@ export type { MessageIdempotencyOptions, RpcArgumentsHost } from './nest/message
 // Rate limiting: the decorators and the guard.
 export { SkipThrottle, Throttle } from './nest/throttle.decorators.js';
 export { ThrottleGuard } from './nest/throttle.guard.js';
-export { NestRateLimiter, ThrottleAdmin } from './nest/throttle.admin.js';
+export { ThrottleAdmin, type NestRateLimiter } from './nest/throttle.admin.js';
 
 // Exclusive leases on provider methods.
 export { Exclusive } from './nest/exclusive.decorator.js';

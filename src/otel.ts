@@ -9,8 +9,8 @@ import { metrics, trace, type Attributes, type MeterProvider } from '@openteleme
 
 import type { TollgateEvent } from './core/events.js';
 import type { IdempotencyEvent } from './core/idempotency/events.js';
-import type { ExclusiveLeaseEvent } from './core/lease/exclusive.js';
-import type { RateLimitEvent } from './core/ratelimit/engine.js';
+import type { ExclusiveLeaseEvent } from './core/lease/events.js';
+import type { RateLimitEvent } from './core/ratelimit/events.js';
 
 export type { TollgateEvent } from './core/events.js';
 

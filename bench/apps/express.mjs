@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import express from 'express';
 import { Redis } from 'ioredis';
 
-import { HIGH_LIMIT } from '../targets.mjs';
+import { HIGH_LIMIT, REFUSED_LIMIT } from '../targets.mjs';
 import { tollgateMetrics } from './otel.mjs';
 import { SkipTarget } from './skip.mjs';
 
@@ -59,6 +59,42 @@ const builders = {
   ],
   // Same app; only the workload differs (one key for the whole run).
   'tollgate-express-replay': async ({ redisUrl }) => [await tollgateIdempotent(redisUrl)],
+  // A client over its limit (every request after the first is refused), with the block cache on.
+  'tollgate-express-throttle-refused': async ({ redisUrl }) => {
+    const { throttle } = await importTollgateExpress();
+    const store = await tollgateStore(redisUrl);
+    if (typeof store.invalidations !== 'function') {
+      throw new SkipTarget('the built library has no cache of refused clients (blockCache) yet');
+    }
+    const limits = { default: { limit: REFUSED_LIMIT, ttl: '1h', algorithm: 'fixed-window' } };
+    return [throttle({ store, limits, blockCache: true })];
+  },
+  // The same client over its limit on express-rate-limit.
+  'express-rate-limit-refused': async ({ redisUrl }) => {
+    const { rateLimit } = await import('express-rate-limit');
+    const { RedisStore } = await import('rate-limit-redis');
+    const client = await readyClient(redisUrl);
+    return [
+      rateLimit({
+        windowMs: 3_600_000,
+        limit: REFUSED_LIMIT,
+        standardHeaders: 'draft-8',
+        legacyHeaders: false,
+        store: new RedisStore({
+          sendCommand: (command, ...args) => client.call(command, ...args),
+        }),
+      }),
+    ];
+  },
+  // The same replay, answered from the process's cache of completed results.
+  'tollgate-express-replay-cached': async ({ redisUrl }) => {
+    const { idempotent } = await importTollgateExpress();
+    const store = await tollgateStore(redisUrl);
+    if (typeof store.invalidations !== 'function') {
+      throw new SkipTarget('the built library has no cache of completed results (resultCache) yet');
+    }
+    return [idempotent({ store, strategy: 'key', resultCache: true })];
+  },
 
   'tollgate-express-throttle': async ({ redisUrl }) => {
     const tollgate = await importTollgateExpress();

@@ -17,7 +17,7 @@ import {
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 
-import { HIGH_LIMIT } from '../targets.mjs';
+import { HIGH_LIMIT, REFUSED_LIMIT } from '../targets.mjs';
 import { tollgateMetrics } from './otel.mjs';
 import { SkipTarget } from './skip.mjs';
 
@@ -257,6 +257,47 @@ const builders = {
 // Same app; only the workload differs (one key for the whole run).
 builders['tollgate-nest-replay'] = builders['tollgate-nest-idempotency'];
 builders['tollgate-nest-replay-postgres'] = builders['tollgate-nest-idempotency-postgres'];
+
+// A client over its limit (every request after the first is refused), with the block cache on.
+builders['tollgate-nest-throttle-refused'] = async ({ redisUrl }) => {
+  const { TollgateModule, Throttle } = await tollgateThrottle();
+  const store = await tollgateStore(redisUrl);
+  if (typeof store.invalidations !== 'function') {
+    throw new SkipTarget('the built library has no cache of refused clients (blockCache) yet');
+  }
+  const limits = { default: { limit: REFUSED_LIMIT, ttl: '1h', algorithm: 'fixed-window' } };
+  return appModule({
+    imports: [TollgateModule.forRoot({ store, throttle: { blockCache: true } })],
+    controllers: [ordersController({ method: [Throttle(limits)] })],
+  });
+};
+
+// The same client over its limit on @nestjs/throttler.
+builders['nestjs-throttler-refused'] = async ({ redisUrl }) => {
+  const { ThrottlerGuard, ThrottlerModule } = await import('@nestjs/throttler');
+  const { ThrottlerStorageRedisService } = await import('@nest-lab/throttler-storage-redis');
+  const storage = new ThrottlerStorageRedisService(await readyClient(redisUrl));
+  return appModule({
+    imports: [
+      ThrottlerModule.forRoot({ throttlers: [{ ttl: 3_600_000, limit: REFUSED_LIMIT }], storage }),
+    ],
+    providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+    controllers: [ordersController()],
+  });
+};
+
+// The same replay, answered from the process's cache of completed results.
+builders['tollgate-nest-replay-cached'] = async ({ redisUrl }) => {
+  const { TollgateModule, Idempotent } = await tollgateNest();
+  const store = await tollgateStore(redisUrl);
+  if (typeof store.invalidations !== 'function') {
+    throw new SkipTarget('the built library has no cache of completed results (resultCache) yet');
+  }
+  return appModule({
+    imports: [TollgateModule.forRoot({ store, resultCache: true })],
+    controllers: [ordersController({ method: [Idempotent({ strategy: 'key' })] })],
+  });
+};
 
 /** Builds and starts the Nest app of `targetId`; resolves with its HTTP server, listening. */
 export async function startNest(targetId, context) {

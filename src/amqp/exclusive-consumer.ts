@@ -1,7 +1,8 @@
 import { toMilliseconds } from '../core/duration.js';
 import { TollgateConfigError } from '../core/errors.js';
 import { MessageOnce } from '../core/idempotency/once.js';
-import { validateExclusiveLeaseOptions, type ExclusiveLease } from '../core/lease/exclusive.js';
+import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
+import { validateExclusiveLeaseOptions } from '../core/lease/exclusive.js';
 import { neverThrows } from '../core/report.js';
 import type {
   AmqpChannel,

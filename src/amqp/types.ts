@@ -1,11 +1,8 @@
 import type { Duration } from '../core/duration.js';
 import type { IdempotencyEvent } from '../core/idempotency/events.js';
 import type { OnceOptions } from '../core/idempotency/once.js';
-import type {
-  ExclusiveLease,
-  ExclusiveLeaseOptions,
-  ExclusiveLeases,
-} from '../core/lease/exclusive.js';
+import type { ExclusiveLeaseOptions, ExclusiveLeases } from '../core/lease/exclusive.js';
+import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
 import type { IdempotencyStore } from '../core/store.js';
 
 /*

@@ -1,9 +1,6 @@
 import { TollgateConfigError } from '../core/errors.js';
-import type {
-  ExclusiveLease,
-  ExclusiveLeaseOptions,
-  ExclusiveLeases,
-} from '../core/lease/exclusive.js';
+import type { ExclusiveLeaseOptions, ExclusiveLeases } from '../core/lease/exclusive.js';
+import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
 
 /** The parts of a BullMQ `Worker` this uses: one created with `autorun: false`. */
 export interface BullWorker {

@@ -1,6 +1,6 @@
 import type { IdempotencyEvent } from './idempotency/events.js';
-import type { ExclusiveLeaseEvent } from './lease/exclusive.js';
-import type { RateLimitEvent } from './ratelimit/engine.js';
+import type { ExclusiveLeaseEvent } from './lease/events.js';
+import type { RateLimitEvent } from './ratelimit/events.js';
 
 /**
  * Every event Tollgate reports: idempotency, rate limiting and exclusive leases, told apart by
@@ -13,10 +13,7 @@ export type {
   IdempotencyEventSite,
   IdempotencyDecisionOutcome,
 } from './idempotency/events.js';
-export type { ExclusiveLeaseEvent } from './lease/exclusive.js';
-export type {
-  RateLimitEvent,
-  RateLimitEventSite,
-  RateLimitDecisionOutcome,
-} from './ratelimit/engine.js';
+export type { ExclusiveLeaseEvent, ExclusiveLeaseEventSite } from './lease/events.js';
+export type { RateLimitEvent, RateLimitEventSite } from './ratelimit/events.js';
+export type { RateLimitDecisionOutcome } from './ratelimit/decision.js';
 export type { StoreOperation } from './report.js';

@@ -22,6 +22,19 @@ export function neverThrows<Event>(report: (event: Event) => void): (event: Even
 export type StoreOperation =
   'begin' | 'lock' | 'complete' | 'markUnstorable' | 'release' | 'renew' | 'consume';
 
+/**
+ * One store call, as every feature reports it (`type: 'store-call'`): how long it took from the
+ * engine's side, and whether it answered.
+ */
+export interface StoreCallEvent {
+  type: 'store-call';
+  operation: StoreOperation;
+  durationMs: number;
+  ok: boolean;
+  /** Why it failed (a `StoreUnavailableError`); `undefined` when `ok`. */
+  error?: Error | undefined;
+}
+
 /** Told how one store call went: its duration, and the error when it failed or ran out of time. */
 export type StoreCallObserver = (
   operation: StoreOperation,

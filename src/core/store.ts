@@ -33,8 +33,11 @@ export type BeginResult =
   | { state: 'in-progress'; retryAfterMs: number }
   /** The key is taken by a request with a different fingerprint. Nothing was changed. */
   | { state: 'mismatch' }
-  /** A stored response to replay. */
-  | { state: 'completed'; response: StoredResponse }
+  /**
+   * A stored response to replay. `retainedMs`: how much longer the store keeps it, at least, when
+   * the store can vouch for it; only then may a process cache it (see `RecordInvalidations`).
+   */
+  | { state: 'completed'; response: StoredResponse; retainedMs?: number }
   /** The first request finished, but its response could not be kept. */
   | { state: 'unstorable'; reason: UnstorableReason }
   /**
@@ -127,6 +130,18 @@ export interface IdempotencyStore {
    * again. Never touches a finished result or another owner's lease.
    */
   release(key: string, owner: string): Promise<boolean>;
+  /**
+   * Deletes the record under `key`, whatever it holds (an operator removing a result so that the
+   * request runs again), and tells every process caching it (see `RecordInvalidations`). The next
+   * take's fencing token is still greater than every earlier one. False: there was none.
+   */
+  forget?(key: string): Promise<boolean>;
+  /**
+   * The store's announcements of removed records and reset clients (see `RecordInvalidations`),
+   * which the local caches need; started on the first call, and one for the store however often
+   * it is called.
+   */
+  invalidations?(): RecordInvalidations;
   /** Extends the lease (or the lock: an exclusive lease) to `leaseMs` from now if `owner` still holds it. */
   renew(key: string, owner: string, leaseMs: number): Promise<boolean>;
   /**
@@ -137,8 +152,11 @@ export interface IdempotencyStore {
   lock(key: string, owner: string, ttlMs: number): Promise<LockResult>;
 }
 
+/** The ways a rate limit counts, one list for the type and for the checks of the options. */
+export const RATE_LIMIT_ALGORITHMS = ['fixed-window', 'sliding-window', 'token-bucket'] as const;
+
 /** How a rate limit counts. */
-export type RateLimitAlgorithm = 'fixed-window' | 'sliding-window' | 'token-bucket';
+export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 
 /** One named limit as a store applies it; the engine has already validated every value. */
 export interface RateLimitRule {
@@ -174,6 +192,12 @@ export interface RateLimitResult {
   allowed: boolean;
   /** When rejected: ms until every limit would admit the request, never earlier. 0 when allowed. */
   retryAfterMs: number;
+  /**
+   * When rejected, and the store can vouch for it: for how many ms it refuses this request again
+   * whatever other requests do, unless the client is reset or given units back (which the store
+   * then announces: see `RecordInvalidations`). Only then may a process refuse it locally.
+   */
+  refusedForMs?: number;
   /** One state per rule, in the order of the rules. */
   limits: RateLimitState[];
 }
@@ -222,6 +246,23 @@ export interface StoreHealth {
 export interface StoreHealthOptions {
   /** A store slower than this is reported down. Default 1000 ms. */
   timeoutMs?: number;
+}
+
+/**
+ * How a store tells every process that it removed something a process may keep a copy of: an
+ * idempotency record forgotten or given back, a rate-limit client reset or given units back. The
+ * local caches (completed results, refused clients) are trusted only while this feed is sure to
+ * deliver every such announcement.
+ */
+export interface RecordInvalidations {
+  /**
+   * The unbroken stretch the feed is in: a number that changes whenever an announcement may have
+   * been missed (the subscription was lost, or has not confirmed itself lately), and 0 while no
+   * announcement is sure to arrive. A cache uses only entries made in the current stretch.
+   */
+  readonly epoch: number;
+  /** Calls `listener` with every key announced, by any process, from now on. */
+  listen(listener: (key: string) => void): void;
 }
 
 /** A store Tollgate can use. Stores own their connections only when they created them. */

@@ -13,6 +13,7 @@ import {
   UNSAFE_METHODS,
   type IdempotencyOptions,
 } from '../core/idempotency/options.js';
+import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
 import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
 import { attachLease, leaseOf } from '../http/leases.js';
@@ -61,6 +62,12 @@ export interface IdempotentMiddlewareOptions<
   waitForStore?: ExpressWaitForStoreOptions | false;
   /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: IdempotencyEvent) => void;
+  /**
+   * Keep completed results in the process, so a replay costs no store call: `true` or bounds
+   * (`{ maxEntries, maxBytes }`, default 10 000 and 16 MiB). Needs RedisStore or QuorumStore.
+   * Default off (docs/guarantees.md says why).
+   */
+  resultCache?: ResultCacheOption;
 }
 
 /**
@@ -89,6 +96,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
     methods,
     onEvent,
     waitForStore,
+    resultCache,
     ...routeOptions
   } = options;
   const store = given ?? defaultStore();
@@ -97,6 +105,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   const engine = new IdempotencyEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
+    ...(resultCache === undefined ? {} : { resultCache }),
   });
   const protectedMethods = new Set((methods ?? [...UNSAFE_METHODS]).map((m) => m.toUpperCase()));
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;

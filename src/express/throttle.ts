@@ -1,30 +1,25 @@
 import type { ServerResponse } from 'node:http';
 
 import { TollgateConfigError, toError } from '../core/errors.js';
-import {
-  RateLimitEngine,
-  storeCannotAdjust,
-  type RateLimitRejection,
-  storeCannotRateLimit,
-  type RateLimitEvent,
-} from '../core/ratelimit/engine.js';
+import type { RateLimitRejection } from '../core/ratelimit/decision.js';
+import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import type { RateLimitEvent } from '../core/ratelimit/events.js';
 import {
   isClientRef,
-  RateLimiter,
+  rateLimiter,
   type RateLimitClient,
   type RateLimitClientRef,
 } from '../core/ratelimit/limiter.js';
-import {
-  resolveThrottlePolicy,
-  type RateLimitRequest,
-  type ThrottleLimits,
-  type ThrottleSettings,
+import type {
+  RateLimitRequest,
+  ThrottleLimits,
+  ThrottleSettings,
 } from '../core/ratelimit/options.js';
+import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
 import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
-import { describeRateLimitRequest } from '../http/rate-limit-request.js';
+import { describeRateLimitRequest, describeRateLimitResponse } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
-import { whenResponseDone } from '../http/response-done.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
@@ -80,6 +75,12 @@ export interface ThrottleMiddlewareOptions<
    * cannot be reached). `false`: never hold them. Default `{ timeout: '5s' }`.
    */
   waitForStore?: ExpressWaitForStoreOptions | false;
+  /**
+   * Refuse a client the store refused, until the moment the store said it would admit it, without
+   * asking the store again: `true` or bounds (`{ maxEntries, maxBytes }`, default 10 000 and 4 MiB).
+   * Needs RedisStore. Default off (docs/guarantees.md says what it keeps).
+   */
+  blockCache?: BlockCacheOption;
   /** Hears every decision, store call and failure (`openTelemetryEvents()` fits). Default: failures only, on the console, each kind at most every 10 s. */
   onEvent?: (event: RateLimitEvent) => void;
   /**
@@ -122,6 +123,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     onEvent,
     handler,
     waitForStore,
+    blockCache,
     ...settings
   } = options;
   const store = storeOption ?? defaultStore();
@@ -132,21 +134,14 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       "throttle() needs limits: throttle({ limits: { default: { limit: 5, ttl: '10s' } } }) ({} with only a denyList)",
     );
   }
-  // Validated now, so a typo fails when the app starts, not on the first request.
-  const policy = resolveThrottlePolicy([{ limits, settings }]);
   const engine = new RateLimitEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
+    ...(blockCache === undefined ? {} : { blockCache }),
   });
-  if (!engine.storeSupportsRateLimiting) throw storeCannotRateLimit();
-  if (
-    (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
-    !engine.storeSupportsAdjusting
-  ) {
-    throw storeCannotAdjust();
-  }
+  // Validated and checked against the store now, so a typo fails when the app starts.
+  const limiter = rateLimiter(engine, [{ limits, settings }]);
   const resolveScope = scope ?? defaultScope;
-  const limiter = new RateLimiter(engine, policy);
   // One mark per middleware: a request is counted once by each throttle() it passes (an app-wide
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
@@ -171,7 +166,8 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
       return;
     }
 
-    limiter.check(described).then(
+    const response = describeRateLimitResponse(res);
+    limiter.admit(described, response).then(
       (decision) => {
         try {
           if (decision.action === 'reject') {
@@ -179,16 +175,9 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
               sendProblem(res, decision.error);
               return;
             }
-            const { error, result } = decision;
-            for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-            handler(req, res, next, { error, result });
+            limiter.apply(decision, response);
+            handler(req, res, next, { error: decision.error, result: decision.result });
             return;
-          }
-          const headers = decision.headers;
-          for (const name in headers) res.setHeader(name, headers[name] as string);
-          const charge = decision.charge;
-          if (charge) {
-            whenResponseDone(res, (statusCode) => void engine.settle(charge, statusCode));
           }
         } catch (error) {
           next(toError(error));
@@ -202,7 +191,7 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   };
   const served = afterStoreWait(store, waitForStore, middleware);
   // What documentTollgateRoute reads: the middleware the app mounts.
-  rememberProtection(served, { kind: 'throttle', policy });
+  rememberProtection(served, { kind: 'throttle', policy: limiter.policy });
   // Async, so a throwing scope or route function rejects like every other failure.
   return Object.assign(served, {
     get: async (given: Req | RateLimitClientRef) => limiter.get(client(given)),

@@ -1,6 +1,10 @@
+import type { ServerResponse } from 'node:http';
+
+import type { RateLimitResponse } from '../core/ratelimit/decision.js';
 import type { RateLimitRequest } from '../core/ratelimit/options.js';
 import { isUnidentifiedUser, resolveScopeKey } from '../core/scope.js';
 import type { HttpRequestLike, ScopeResolver } from './request.js';
+import { whenResponseDone } from './response-done.js';
 
 /** What the rate limiter reads besides what every adapter already describes: the TCP peer. */
 export type RateLimitHttpRequestLike = HttpRequestLike;
@@ -44,4 +48,17 @@ function principalOf(request: unknown, resolveScope: ScopeResolver): string | un
 function frameworkIp(request: unknown): string | undefined {
   const ip = (request as { ip?: unknown }).ip;
   return typeof ip === 'string' && ip !== '' ? ip : undefined;
+}
+
+/**
+ * Describes a response to the rate-limit engine: where its headers go (`setHeader`: the framework's
+ * own, Fastify's reply for one) and when the Node.js response under it is over.
+ */
+export function describeRateLimitResponse(
+  response: ServerResponse,
+  setHeader: (name: string, value: string) => void = (name, value) => {
+    response.setHeader(name, value);
+  },
+): RateLimitResponse {
+  return { setHeader, whenDone: (done) => whenResponseDone(response, done) };
 }

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 
 import { TollgateConfigError } from '../core/errors.js';
+import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
 import {
   validateExclusiveLeaseOptions,
-  type ExclusiveLease,
   type ExclusiveLeaseOptions,
   type ExclusiveLeases,
 } from '../core/lease/exclusive.js';

@@ -7,11 +7,8 @@ import {
   UNSAFE_METHODS,
   type IdempotencyPolicy,
 } from '../core/idempotency/options.js';
-import {
-  resolveThrottlePolicy,
-  type ThrottlePolicy,
-  type ThrottleSkip,
-} from '../core/ratelimit/options.js';
+import type { ThrottleLayer, ThrottlePolicy, ThrottleSkip } from '../core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../core/ratelimit/policy.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 import type { TollgateModuleOptions } from './tollgate.module-definition.js';
@@ -42,13 +39,16 @@ export function idempotencyPolicyOf(
   });
 }
 
-/** The rate-limit policy of a handler; null: not throttled. */
-export function throttlePolicyOf(
+/**
+ * Where a handler's limits come from: the module's defaults, its controller's and its own
+ * `@Throttle()`, and its `@SkipThrottle()`s; null when none gives a limit.
+ */
+export function throttleLayersOf(
   reflector: Reflector,
   controller: Type<unknown>,
   handler: object,
   options: TollgateModuleOptions,
-): ThrottlePolicy | null {
+): { layers: Array<ThrottleLayer | undefined>; skip: ThrottleSkip } | null {
   const defaults = options.throttle;
   const onController = reflector.get(ThrottleMetadata, controller);
   const onHandler = reflector.get(ThrottleMetadata, handler as () => void);
@@ -57,10 +57,22 @@ export function throttlePolicyOf(
     reflector.get(SkipThrottleMetadata, controller),
     reflector.get(SkipThrottleMetadata, handler as () => void),
   );
-  const policy = resolveThrottlePolicy(
-    [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
+  return {
+    layers: [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
     skip,
-  );
+  };
+}
+
+/** The rate-limit policy of a handler, as the OpenAPI document describes it; null: not throttled. */
+export function throttlePolicyOf(
+  reflector: Reflector,
+  controller: Type<unknown>,
+  handler: object,
+  options: TollgateModuleOptions,
+): ThrottlePolicy | null {
+  const found = throttleLayersOf(reflector, controller, handler, options);
+  if (!found) return null;
+  const policy = resolveThrottlePolicy(found.layers, found.skip);
   return policy.limits.length > 0 ? policy : null;
 }
 

@@ -2,18 +2,18 @@ import { Inject, Injectable, type ExecutionContext, type Type } from '@nestjs/co
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 
 import { TollgateConfigError } from '../core/errors.js';
-import { RateLimitEngine, storeCannotAdjust } from '../core/ratelimit/engine.js';
+import { RateLimitEngine } from '../core/ratelimit/engine.js';
 import {
   isClientRef,
-  RateLimiter,
+  rateLimiter,
   type RateLimitClient,
   type RateLimitClientRef,
+  type RouteLimiter,
 } from '../core/ratelimit/limiter.js';
-import {
-  resolveThrottlePolicy,
-  type RateLimitRequest,
-  type ThrottleLimits,
-  type ThrottleSettings,
+import type {
+  RateLimitRequest,
+  ThrottleLimits,
+  ThrottleSettings,
 } from '../core/ratelimit/options.js';
 import type { RateLimitResult } from '../core/store.js';
 import {
@@ -21,9 +21,8 @@ import {
   type RateLimitHttpRequestLike,
 } from '../http/rate-limit-request.js';
 import { defaultScope } from '../http/request.js';
-import { whenResponseDone } from '../http/response-done.js';
-import { platformRoute, rawResponse } from './http-context.js';
-import { COUNTED_BY, resolveRoutePolicy } from './throttle.guard.js';
+import { platformRoute } from './http-context.js';
+import { COUNTED_BY, nestResponse, routeLimiter } from './throttle.guard.js';
 import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -94,20 +93,20 @@ export class ThrottleAdmin {
         `${controller.name} has no method "${handler}": name the handler of the throttled route`,
       );
     }
-    const policy = resolveRoutePolicy(
+    const limiter = routeLimiter(
       this.reflector,
       this.engine,
       this.options,
       controller,
       method as ReturnType<ExecutionContext['getHandler']>,
     );
-    if (!policy) {
+    if (!limiter) {
       throw new TollgateConfigError(
         'TOLLGATE_NOT_THROTTLED',
         `${controller.name}.${handler} has no rate limits: give it @Throttle() or module-wide throttle limits`,
       );
     }
-    return this.wrap(new RateLimiter(this.engine, policy), `${controller.name}.${handler}`);
+    return this.wrap(limiter, `${controller.name}.${handler}`);
   }
 
   /**
@@ -118,21 +117,17 @@ export class ThrottleAdmin {
   limiter(options: { limits: ThrottleLimits } & ThrottleSettings): NestRateLimiter {
     const { limits, ...settings } = options;
     const defaults = this.options.throttle;
-    const policy = resolveThrottlePolicy([{ settings: defaults }, { limits, settings }]);
-    if (
-      (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
-      !this.engine.storeSupportsAdjusting
-    ) {
-      throw storeCannotAdjust();
-    }
-    return this.wrap(new RateLimiter(this.engine, policy), 'limiter()');
+    return this.wrap(
+      rateLimiter(this.engine, [{ settings: defaults }, { limits, settings }]),
+      'limiter()',
+    );
   }
 
-  private wrap(limiter: RateLimiter, route: string): NestRateLimiter {
-    return new NestRateLimiter(limiter, route, this.options, this.engine, this.adapterHost);
+  private wrap(limiter: RouteLimiter, route: string): NestRateLimiter {
+    return new RouteNestRateLimiter(limiter, route, this.options, this.adapterHost);
   }
 
-  private counted(request: NestRequest): { limiter: RateLimiter; client: RateLimitClient } {
+  private counted(request: NestRequest): { limiter: RouteLimiter; client: RateLimitClient } {
     const limiter = COUNTED_BY.get(request);
     if (!limiter) {
       throw new TollgateConfigError(
@@ -151,12 +146,28 @@ export class ThrottleAdmin {
 }
 
 /** One set of limits, for a handler to check and administer (see `ThrottleAdmin`). */
-export class NestRateLimiter {
+export interface NestRateLimiter {
+  /**
+   * Checks and charges the limits for this request, as the guard does: returns the decision's
+   * state when allowed (and sets the rate-limit headers on `response`), throws the 429 (or 503)
+   * problem otherwise.
+   */
+  consume(request: NestRequest, response: unknown): Promise<RateLimitResult | undefined>;
+  /** The client's state on every limit as a request would see it now; charges nothing. */
+  get(client: NestRequest | RateLimitClientRef): Promise<RateLimitResult>;
+  /** Forgets the client's counters and blocks on these limits. */
+  reset(client: NestRequest | RateLimitClientRef): Promise<void>;
+  /** Takes `units` (default 1) from every limit of the client, at most emptying each. */
+  penalty(client: NestRequest | RateLimitClientRef, units?: number): Promise<void>;
+  /** Gives `units` (default 1) back on every limit of the client, never beyond a whole quota. */
+  reward(client: NestRequest | RateLimitClientRef, units?: number): Promise<void>;
+}
+
+class RouteNestRateLimiter implements NestRateLimiter {
   constructor(
-    private readonly limiter: RateLimiter,
+    private readonly limiter: RouteLimiter,
     private readonly route: string,
     private readonly options: TollgateModuleOptions,
-    private readonly engine: RateLimitEngine,
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
@@ -166,18 +177,12 @@ export class NestRateLimiter {
    * problem otherwise.
    */
   async consume(request: NestRequest, response: unknown): Promise<RateLimitResult | undefined> {
-    const decision = await this.limiter.check(this.describe(request));
     const adapter = this.adapterHost.httpAdapter;
+    const decision = await this.limiter.admit(
+      this.describe(request),
+      nestResponse(adapter, response),
+    );
     if (decision.action === 'reject') throw problemException(adapter, response, decision.error);
-    for (const name in decision.headers) {
-      adapter.setHeader(response, name, decision.headers[name] as string);
-    }
-    const charge = decision.charge;
-    if (charge) {
-      whenResponseDone(rawResponse(response), (statusCode) => {
-        void this.engine.settle(charge, statusCode);
-      });
-    }
     return decision.result;
   }
 

@@ -1,11 +1,8 @@
 import { applyDecorators, UseGuards } from '@nestjs/common';
 
 import { TollgateConfigError } from '../core/errors.js';
-import {
-  validateThrottleLayer,
-  type ThrottleRouteLimits,
-  type ThrottleSettings,
-} from '../core/ratelimit/options.js';
+import type { ThrottleRouteLimits, ThrottleSettings } from '../core/ratelimit/options.js';
+import { validateThrottleLayer } from '../core/ratelimit/policy.js';
 import { ThrottleGuard } from './throttle.guard.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 

@@ -9,18 +9,18 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 
 import { TollgateConfigError } from '../core/errors.js';
-import { RateLimitEngine, storeCannotAdjust } from '../core/ratelimit/engine.js';
-import { RateLimiter } from '../core/ratelimit/limiter.js';
-import type { ThrottlePolicy } from '../core/ratelimit/options.js';
+import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import type { RateLimitResponse } from '../core/ratelimit/decision.js';
+import { rateLimiter, type RouteLimiter } from '../core/ratelimit/limiter.js';
 import {
   describeRateLimitRequest,
+  describeRateLimitResponse,
   type RateLimitHttpRequestLike,
 } from '../http/rate-limit-request.js';
 import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
-import { whenResponseDone } from '../http/response-done.js';
 import { rawResponse, routeTemplate } from './http-context.js';
-import { throttlePolicyOf } from './route-policies.js';
+import { throttleLayersOf } from './route-policies.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
@@ -38,7 +38,7 @@ const HANDLED = sharedHandledRequests('tollgate:throttle-handled');
 @Injectable()
 export class ThrottleGuard implements CanActivate {
   /** One limiter per controller and handler (null: not throttled), built on first use. */
-  private readonly limiters = new WeakMap<object, WeakMap<object, RateLimiter | null>>();
+  private readonly limiters = new WeakMap<object, WeakMap<object, RouteLimiter | null>>();
   /** Non-HTTP handlers already looked at: each is judged (and warned about) once. */
   private readonly outsideHttpSeen = new WeakSet<object>();
 
@@ -63,27 +63,16 @@ export class ThrottleGuard implements CanActivate {
       routeTemplate(context, request),
       this.options.scope ?? defaultScope,
     );
-    const decision = await limiter.check(described);
-    if (decision.counted) COUNTED_BY.set(request, limiter);
     const response = http.getResponse<unknown>();
     const adapter = this.adapterHost.httpAdapter;
-    if (decision.action === 'allow') {
-      const headers = decision.headers;
-      for (const name in headers) adapter.setHeader(response, name, headers[name] as string);
-      const charge = decision.charge;
-      if (charge) {
-        whenResponseDone(rawResponse(response), (statusCode) => {
-          void this.engine.settle(charge, statusCode);
-        });
-      }
-      return true;
-    }
+    const responseOf = nestResponse(adapter, response);
+    const decision = await limiter.admit(described, responseOf);
+    if (decision.counted) COUNTED_BY.set(request, limiter);
+    if (decision.action === 'allow') return true;
     const onRejected = this.options.throttle?.onRejected;
     if (onRejected) {
+      limiter.apply(decision, responseOf);
       const { error, result } = decision;
-      for (const [name, value] of Object.entries(error.headers)) {
-        adapter.setHeader(response, name, value);
-      }
       const custom = onRejected({ error, result }, context);
       if (custom !== undefined) throw custom;
     }
@@ -125,21 +114,14 @@ export class ThrottleGuard implements CanActivate {
     return true;
   }
 
-  private limiterFor(context: ExecutionContext): RateLimiter | null {
+  private limiterFor(context: ExecutionContext): RouteLimiter | null {
     const controller = context.getClass();
     const handler = context.getHandler();
     let byHandler = this.limiters.get(controller);
     if (!byHandler) this.limiters.set(controller, (byHandler = new WeakMap()));
     let limiter = byHandler.get(handler);
     if (limiter === undefined) {
-      const policy = resolveRoutePolicy(
-        this.reflector,
-        this.engine,
-        this.options,
-        controller,
-        handler,
-      );
-      limiter = policy ? new RateLimiter(this.engine, policy) : null;
+      limiter = routeLimiter(this.reflector, this.engine, this.options, controller, handler);
       byHandler.set(handler, limiter);
     }
     return limiter;
@@ -147,31 +129,36 @@ export class ThrottleGuard implements CanActivate {
 }
 
 /** Which limiter counted a request, for the admin API (`ThrottleAdmin`) to act on it. */
-export const COUNTED_BY = new WeakMap<object, RateLimiter>();
+export const COUNTED_BY = new WeakMap<object, RouteLimiter>();
 
 /**
- * A route's policy (see `throttlePolicyOf`), checked against what the store can do; null when it
- * is not throttled. A misconfiguration is logged with the route's name and thrown.
+ * A route's limiter (see `throttleLayersOf` and the core's `rateLimiter`); null when it is not
+ * throttled. A misconfiguration is logged with the route's name and thrown.
  */
-export function resolveRoutePolicy(
+export function routeLimiter(
   reflector: Reflector,
   engine: RateLimitEngine,
   options: TollgateModuleOptions,
   controller: Type,
   handler: ReturnType<ExecutionContext['getHandler']>,
-): ThrottlePolicy | null {
+): RouteLimiter | null {
   try {
-    const policy = throttlePolicyOf(reflector, controller, handler, options);
-    if (
-      policy &&
-      (policy.skipSuccessfulRequests || policy.skipFailedRequests) &&
-      !engine.storeSupportsAdjusting
-    ) {
-      throw storeCannotAdjust();
-    }
-    return policy;
+    const found = throttleLayersOf(reflector, controller, handler, options);
+    if (!found) return null;
+    const limiter = rateLimiter(engine, found.layers, found.skip);
+    return limiter.policy.limits.length > 0 ? limiter : null;
   } catch (error) {
     new Logger('Tollgate').error(`invalid throttle options on ${controller.name}.${handler.name}`);
     throw error;
   }
+}
+
+/** A Nest response as the rate-limit engine takes it: headers through the platform's adapter. */
+export function nestResponse(
+  adapter: HttpAdapterHost['httpAdapter'],
+  response: unknown,
+): RateLimitResponse {
+  return describeRateLimitResponse(rawResponse(response), (name, value) =>
+    adapter.setHeader(response, name, value),
+  );
 }

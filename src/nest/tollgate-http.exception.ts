@@ -1,6 +1,6 @@
 import { HttpException, type HttpServer } from '@nestjs/common';
 
-import type { TollgateHttpError } from '../core/errors.js';
+import { withoutStack, type TollgateHttpError } from '../core/errors.js';
 import { problemResponse } from '../http/problem.js';
 
 /**
@@ -36,5 +36,6 @@ export function problemException(
 ): TollgateHttpException {
   for (const [name, value] of problemResponse(error).headers)
     adapter.setHeader(response, name, value);
-  return new TollgateHttpException(error);
+  // Nest's exception only carries the error on to its filters: its own trace would say nothing.
+  return withoutStack(() => new TollgateHttpException(error));
 }

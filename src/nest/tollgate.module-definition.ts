@@ -2,7 +2,10 @@ import { ConfigurableModuleBuilder, type ExecutionContext } from '@nestjs/common
 
 import type { TollgateEvent } from '../core/events.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
-import type { RateLimitEvent, RateLimitRejection } from '../core/ratelimit/engine.js';
+import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
+import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
+import type { RateLimitRejection } from '../core/ratelimit/decision.js';
+import type { RateLimitEvent } from '../core/ratelimit/events.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
 import type { WaitForStoreOptions } from '../core/startup.js';
@@ -26,6 +29,12 @@ export interface ThrottleModuleOptions extends ThrottleSettings {
   /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
   localMaxKeys?: number;
   /**
+   * Refuse a client the store refused, until the moment the store said it would admit it, without
+   * asking the store again: `true` or bounds (`{ maxEntries, maxBytes }`, default 10 000 and 4 MiB).
+   * Needs RedisStore. Default off (docs/guarantees.md says what it keeps).
+   */
+  blockCache?: BlockCacheOption;
+  /**
    * Turns a refused request (429, 403 or 503) into the exception the guard throws, for a body of
    * your own: return e.g. `new HttpException({ message: 'slow down' }, 429)`. `Retry-After` and the
    * rate-limit headers are already set on the response. Returning nothing keeps the default
@@ -41,6 +50,12 @@ export interface TollgateModuleOptions {
   namespace?: string;
   /** Defaults for every idempotent route; `@Idempotent()` options override them. */
   idempotency?: IdempotencyOptions;
+  /**
+   * Keep completed results in the process, so a replay costs no store call: `true` or bounds
+   * (`{ maxEntries, maxBytes }`, default 10 000 and 16 MiB). Needs RedisStore or QuorumStore.
+   * Default off (docs/guarantees.md says why).
+   */
+  resultCache?: ResultCacheOption;
   /** Rate-limit defaults for `@Throttle()` routes and a global `ThrottleGuard`. */
   throttle?: ThrottleModuleOptions;
   /** The principal and tenant keys are scoped to. Default: `request.user.id` and `request.user.tenantId` when present. */

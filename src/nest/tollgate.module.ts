@@ -10,12 +10,9 @@ import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { IdempotencyEngine } from '../core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../core/idempotency/options.js';
 import { ExclusiveLeases } from '../core/lease/exclusive.js';
-import {
-  RateLimitEngine,
-  storeCannotRateLimit,
-  type RateLimitEvent,
-} from '../core/ratelimit/engine.js';
-import { validateThrottleDefaults } from '../core/ratelimit/options.js';
+import { RateLimitEngine } from '../core/ratelimit/engine.js';
+import type { RateLimitEvent } from '../core/ratelimit/events.js';
+import { validateThrottleDefaults } from '../core/ratelimit/policy.js';
 import { waitForStore } from '../core/startup.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { TollgateStore } from '../core/store.js';
@@ -75,6 +72,7 @@ function rateLimitListener(
         return new IdempotencyEngine(store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.onEvent === undefined ? { warn } : { onEvent: options.onEvent }),
+          ...(options.resultCache === undefined ? {} : { resultCache: options.resultCache }),
         });
       },
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],
@@ -84,18 +82,20 @@ function rateLimitListener(
       provide: RateLimitEngine,
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) => {
         // Module-wide defaults are checked at start-up, not on the first request.
-        validateThrottleDefaults(options.throttle);
+        const defaults = validateThrottleDefaults(options.throttle);
         const onEvent = rateLimitListener(options);
         const engine = new RateLimitEngine(options.throttle?.store ?? store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.throttle?.localMaxKeys === undefined
             ? {}
             : { localMaxKeys: options.throttle.localMaxKeys }),
+          ...(options.throttle?.blockCache === undefined
+            ? {}
+            : { blockCache: options.throttle.blockCache }),
           ...(onEvent === undefined ? { warn } : { onEvent }),
         });
-        if (options.throttle?.limits && !engine.storeSupportsRateLimiting) {
-          throw storeCannotRateLimit();
-        }
+        // Module-wide limits apply to every route: the store must serve them from the start.
+        if (defaults && options.throttle?.limits) engine.requireStoreFor(defaults);
         return engine;
       },
       inject: [TollgateStore, MODULE_OPTIONS_TOKEN],

@@ -169,6 +169,21 @@ export function idempotencyStoreContract(
       expect(await store.begin(key, 'c', 'fp', 5_000)).toMatchObject(ACQUIRED);
     });
 
+    it('forgets a record whatever it holds, and still issues a greater token after (forget, when the store has it)', async () => {
+      const { store } = setup();
+      if (!store.forget) return;
+      const key = freshKey();
+      const first = await store.begin(key, 'a', 'fp', 5_000);
+      await store.complete(key, 'a', response, 60_000);
+      expect(await store.forget(key)).toBe(true);
+      expect(await store.forget(key)).toBe(false);
+      const next = await store.begin(key, 'b', 'fp', 5_000);
+      expect(next).toMatchObject(ACQUIRED);
+      if (first.state === 'acquired' && next.state === 'acquired') {
+        expect(next.fencingToken).toBeGreaterThan(first.fencingToken);
+      }
+    });
+
     it('remembers a result that could not be stored, owner-checked', async () => {
       const { store } = setup();
       const key = freshKey();

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
-import { ExclusiveLeases, type ExclusiveLease } from '../core/lease/exclusive.js';
+import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
+import { ExclusiveLeases } from '../core/lease/exclusive.js';
 import { storageKey } from '../core/keys.js';
 import type { IdempotencyStore, LockResult } from '../core/store.js';
 import { patientIt, type ContractSetup, type ContractTestApi } from './api.js';

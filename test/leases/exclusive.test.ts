@@ -9,11 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  ExclusiveLeases,
-  type ExclusiveLease,
-  type ExclusiveLeaseEvent,
-} from '../../src/core/lease/exclusive.js';
+import type { ExclusiveLeaseEvent } from '../../src/core/lease/events.js';
+import type { ExclusiveLease } from '../../src/core/lease/exclusive-lease.js';
+import { ExclusiveLeases } from '../../src/core/lease/exclusive.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';

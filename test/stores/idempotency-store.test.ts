@@ -85,6 +85,54 @@ describe('RedisStore', () => {
     expect(replay).toEqual([expect.stringMatching(/^eval(sha)?$/)]);
   });
 
+  it('keeps a record and its fencing token under one key: a take and its completion write nothing else', async () => {
+    const client = new Redis(server.url);
+    try {
+      await redisStore.begin('one:{a}', 'o', 'fp', 5_000);
+      expect(await client.keys('one:*')).toEqual(['one:{a}']);
+      await redisStore.complete(
+        'one:{a}',
+        'o',
+        { status: 200, headers: [], body: Buffer.from('x') },
+        5_000,
+      );
+      expect(await client.keys('one:*')).toEqual(['one:{a}']);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('issues a greater token after a release or a forget, even when the last one is ahead of the server clock', async () => {
+    const client = new Redis(server.url);
+    try {
+      // As if the server's clock had been stepped back an hour since the last take.
+      const ahead = Date.now() * 1_000 + 3_600_000_000;
+      await client.set('ahead:{a}', `p\no\nfp\n${ahead}\n`, 'PX', 5_000);
+      expect(await redisStore.release('ahead:{a}', 'o')).toBe(true);
+      // What is left keeps the lease's expiry: the token outlives the release for as long as
+      // the lease could have been held.
+      const left = await client.pttl('ahead:{a}');
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(5_000);
+      const next = await redisStore.begin('ahead:{a}', 'b', 'fp', 5_000);
+      expect(next).toEqual({ state: 'acquired', fencingToken: ahead + 1 });
+      await redisStore.release('ahead:{a}', 'b');
+      const lock = await redisStore.lock('ahead:{a}', 'c', 5_000);
+      expect(lock).toEqual({ acquired: true, fencingToken: ahead + 2 });
+      // A re-sent lock repeats its token.
+      expect(await redisStore.lock('ahead:{a}', 'c', 5_000)).toEqual(lock);
+      await client.set('ahead:{b}', `c\no\nfp\n${ahead}\n200\n[]\nbody`, 'PX', 60_000);
+      expect(await redisStore.forget('ahead:{b}')).toBe(true);
+      expect(await redisStore.forget('ahead:{b}')).toBe(false);
+      expect(await redisStore.begin('ahead:{b}', 'd', 'fp', 5_000)).toEqual({
+        state: 'acquired',
+        fencingToken: ahead + 1,
+      });
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('writes every record with an expiry', async () => {
     const client = new Redis(server.url);
     try {
@@ -99,9 +147,15 @@ describe('RedisStore', () => {
       await redisStore.begin('ttl:{c}', 'o', 'fp', 5_000);
       await redisStore.markUnstorable('ttl:{c}', 'o', 'streamed', 60_000);
       await redisStore.lock('ttl:{d}', 'o', 5_000);
-      // Every key the store writes, fences included, expires on its own.
+      await redisStore.begin('ttl:{e}', 'o', 'fp', 5_000);
+      await redisStore.release('ttl:{e}', 'o');
+      await redisStore.lock('ttl:{f}', 'o', 5_000);
+      await redisStore.release('ttl:{f}', 'o');
+      await redisStore.forget('ttl:{b}');
+      // Every key the store writes, the tokens a release or a forget leaves behind included,
+      // expires on its own.
       const keys = await client.keys('ttl:*');
-      expect(keys.length).toBeGreaterThanOrEqual(4);
+      expect(keys.length).toBe(6);
       for (const key of keys) {
         expect(await client.pttl(key), key).toBeGreaterThan(0);
       }

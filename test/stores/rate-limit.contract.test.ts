@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { storageKey } from '../../src/core/keys.js';
 import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
-import { resolveThrottlePolicy, type RateLimitRequest } from '../../src/core/ratelimit/options.js';
+import type { RateLimitRequest } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../../src/core/store.js';
@@ -133,11 +134,15 @@ describe('RedisStore on a real redis-server', () => {
     }
     for (const charge of charges) await engine.settle(charge, 200);
     const stats = await server.commandStats();
-    // Five decisions and five give-backs: one script call each.
+    // Five decisions and five give-backs: one script call each. Each give-back is announced
+    // (units given back may admit a client another process refuses locally), in the same write.
     expect(stats.evalsha).toBe(10);
     expect(stats.eval).toBeUndefined();
+    expect(stats.publish).toBe(5);
     for (const command of Object.keys(stats)) {
-      if (command !== 'evalsha') expect(SCRIPT_INTERNAL.has(command), command).toBe(true);
+      if (command !== 'evalsha' && command !== 'publish') {
+        expect(SCRIPT_INTERNAL.has(command), command).toBe(true);
+      }
     }
     // Every success was given back, on every limit.
     const rules = charges[0]?.rules ?? [];

@@ -12,9 +12,12 @@ import {
   type IdempotencyRequest,
 } from '../../src/core/idempotency/engine.js';
 import { resolveIdempotencyPolicy } from '../../src/core/idempotency/options.js';
-import { ExclusiveLeases, type ExclusiveLeaseEvent } from '../../src/core/lease/exclusive.js';
-import { RateLimitEngine, type RateLimitEvent } from '../../src/core/ratelimit/engine.js';
-import { resolveThrottlePolicy, type RateLimitRequest } from '../../src/core/ratelimit/options.js';
+import type { ExclusiveLeaseEvent } from '../../src/core/lease/events.js';
+import { ExclusiveLeases } from '../../src/core/lease/exclusive.js';
+import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
+import type { RateLimitEvent } from '../../src/core/ratelimit/events.js';
+import type { RateLimitRequest } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import type { TollgateStore } from '../../src/core/store.js';
 import { TollgateModule } from '../../src/nest.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';

@@ -2,12 +2,10 @@ import { describe, expect, it } from 'vitest';
 
 import { TollgateConfigError } from '../../src/core/errors.js';
 import { AddressList } from '../../src/core/ratelimit/addresses.js';
-import { RateLimitEngine, type RateLimitEvent } from '../../src/core/ratelimit/engine.js';
-import {
-  resolveThrottlePolicy,
-  type RateLimitRequest,
-  type ThrottleSettings,
-} from '../../src/core/ratelimit/options.js';
+import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
+import type { RateLimitEvent } from '../../src/core/ratelimit/events.js';
+import type { RateLimitRequest, ThrottleSettings } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { clientAddress } from '../../src/core/ratelimit/tracker.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 

@@ -2,12 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import { TollgateConfigError } from '../../src/core/errors.js';
 import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
-import { RateLimiter } from '../../src/core/ratelimit/limiter.js';
-import {
-  resolveThrottlePolicy,
-  type RateLimitRequest,
-  type ThrottleLimits,
-} from '../../src/core/ratelimit/options.js';
+import { rateLimiter } from '../../src/core/ratelimit/limiter.js';
+import type { RateLimitRequest, ThrottleLimits } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { throttle } from '../../src/express.js';
 import type { RateLimitResult } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
@@ -26,10 +23,7 @@ const request = (overrides: Partial<RateLimitRequest> = {}): RateLimitRequest =>
 function limiter(limits: ThrottleLimits, tracker?: (req: RateLimitRequest) => string) {
   const clock = new FakeClock();
   const engine = new RateLimitEngine(new MemoryStore({ clock }), { clock });
-  return new RateLimiter(
-    engine,
-    resolveThrottlePolicy([{ limits, settings: tracker ? { tracker } : {} }]),
-  );
+  return rateLimiter(engine, [{ limits, settings: tracker ? { tracker } : {} }]);
 }
 
 async function code(action: Promise<unknown> | (() => unknown)): Promise<string | undefined> {

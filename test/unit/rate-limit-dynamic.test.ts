@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 
 import { TollgateConfigError } from '../../src/core/errors.js';
 import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
-import {
-  resolveThrottlePolicy,
-  type RateLimitRequest,
-  type ThrottleLimit,
-  type ThrottleLimits,
+import type {
+  RateLimitRequest,
+  ThrottleLimit,
+  ThrottleLimits,
 } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 

@@ -1,22 +1,19 @@
 import { describe, expect, it } from 'vitest';
 
 import { TollgateConfigError, type TollgateHttpError } from '../../src/core/errors.js';
-import {
-  RateLimitEngine,
-  type RateLimitDecision,
-  type RateLimitEvent,
-} from '../../src/core/ratelimit/engine.js';
+import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
+import type { RateLimitDecision } from '../../src/core/ratelimit/decision.js';
+import type { RateLimitEvent } from '../../src/core/ratelimit/events.js';
 import { policyHeaderValue, rateLimitHeaderValue } from '../../src/core/ratelimit/headers.js';
 import { InProcessRateLimiter } from '../../src/core/ratelimit/in-process.js';
-import {
-  resolveThrottlePolicy,
-  validateThrottleLayer,
-  type RateLimitRequest,
-  type ThrottleLayer,
-  type ThrottleLimits,
-  type ThrottlePolicy,
-  type ThrottleSettings,
+import type {
+  RateLimitRequest,
+  ThrottleLayer,
+  ThrottleLimits,
+  ThrottlePolicy,
+  ThrottleSettings,
 } from '../../src/core/ratelimit/options.js';
+import { resolveThrottlePolicy, validateThrottleLayer } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import type { RateLimitStore } from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';

@@ -1,22 +1,16 @@
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
-import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
-import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
 import { consoleWarning, neverThrows, type StoreCallObserver } from '../report.js';
 import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
 import type { IdempotencyStore, StoredResponse } from '../store.js';
-import {
-  idempotencyWarnings,
-  type IdempotencyEvent,
-  type IdempotencyEventSite,
-  type IdempotencyDecisionOutcome,
-} from './events.js';
+import { idempotencyWarnings, type IdempotencyEvent, type IdempotencyEventSite } from './events.js';
 import { Execution } from './execution.js';
 import { replayCommitted } from './transaction.js';
 import type { IdempotencyPolicy } from './options.js';
+import { ANONYMOUS, outcomeOf, requestFingerprint, scopeOf } from './identity.js';
+import { ResultCache, type ResultCacheOption } from './result-cache.js';
 import {
-  bodyNotReadable,
   duplicateLocked,
   inProgress,
   keyMissing,
@@ -83,6 +77,13 @@ export interface IdempotencyEngineOptions {
   onEvent?: (event: IdempotencyEvent) => void;
   /** Where the default reporter writes its warnings when no `onEvent` is given. Default the console. */
   warn?: (line: string) => void;
+  /**
+   * Keep completed results in the process, so a replay costs no store call: `true`, or its
+   * bounds (`maxEntries`, default 10 000; `maxBytes`, default 16 MiB). Needs a store that announces
+   * removed records (RedisStore, QuorumStore). Default off: see docs/guarantees.md for what it
+   * keeps and what it cannot see.
+   */
+  resultCache?: ResultCacheOption;
 }
 
 /** The header a replayed response carries, and the first response never does. */
@@ -100,6 +101,7 @@ export class IdempotencyEngine {
    * event is built and no store call is timed: the default reporter only hears failures.
    */
   private readonly listening: boolean;
+  private readonly cache: ResultCache | undefined;
 
   constructor(
     private readonly store: IdempotencyStore,
@@ -110,6 +112,9 @@ export class IdempotencyEngine {
     this.onEvent = neverThrows(
       options.onEvent ?? idempotencyWarnings(options.warn ?? consoleWarning),
     );
+    this.cache = options.resultCache
+      ? new ResultCache(options.resultCache, store.invalidations?.())
+      : undefined;
   }
 
   /** Decides what this request does. Never throws: every failure is a decision. */
@@ -217,7 +222,7 @@ export class IdempotencyEngine {
       const useHeader =
         policy.lockKey === 'header' || (policy.lockKey === 'auto' && clientKey !== undefined);
       if (useHeader && clientKey === undefined) return this.missingKey(policy);
-      const identity = useHeader ? `key:${clientKey}` : `fp:${this.fingerprint(request, policy)}`;
+      const identity = useHeader ? `key:${clientKey}` : `fp:${requestFingerprint(request, policy)}`;
       const key = storageKey(this.namespace, 'lock', [
         scopeOf(request, policy),
         request.method,
@@ -249,7 +254,7 @@ export class IdempotencyEngine {
       // Decided before the body is read: a request without a key on an optional route runs
       // unprotected, whatever its body.
       if (clientKey === undefined) return this.missingKey(policy);
-      fingerprint = this.fingerprint(request, policy);
+      fingerprint = requestFingerprint(request, policy);
       key = storageKey(this.namespace, 'key', [
         request.scope ?? ANONYMOUS,
         request.method,
@@ -258,14 +263,22 @@ export class IdempotencyEngine {
       ]);
       retentionMs = policy.retentionMs;
     } else {
-      fingerprint = this.fingerprint(request, policy);
+      fingerprint = requestFingerprint(request, policy);
       key = storageKey(this.namespace, 'fp', [scopeOf(request, policy), fingerprint]);
       retentionMs = policy.windowMs;
     }
 
+    const cache = this.cache;
+    const cached = cache?.get(key);
+    if (cached !== undefined) {
+      return cached.fingerprint === fingerprint
+        ? { action: 'replay', response: cached.response }
+        : { action: 'reject', error: keyReused(policy.headerName) };
+    }
     const owner = nextOwnerToken();
     const waitUntil = monotonicNow() + policy.waitForInFlightMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
+      const ticket = cache?.ticket() ?? 0;
       const sentAt = monotonicNow();
       const found = await takeOrGiveBack(
         this.store,
@@ -288,9 +301,13 @@ export class IdempotencyEngine {
               policy,
               { site, onEvent: this.onEvent, observe },
               new Lease(found.fencingToken, sentAt, policy.leaseMs),
+              cache && { cache, fingerprint },
             ),
           };
         case 'completed':
+          if (cache && found.retainedMs !== undefined) {
+            cache.remember(key, fingerprint, found.response, found.retainedMs, sentAt, ticket);
+          }
           return { action: 'replay', response: found.response };
         case 'committed':
           return replayCommitted(found.result);
@@ -312,96 +329,6 @@ export class IdempotencyEngine {
       ? { action: 'reject', error: keyMissing(policy.headerName) }
       : { action: 'bypass', reason: 'no-key' };
   }
-
-  private fingerprint(request: IdempotencyRequest, policy: IdempotencyPolicy): string {
-    // Built only when the route names extras or has path parameters: most requests have neither.
-    let extra: Array<readonly [string, string | undefined]> | undefined;
-    for (const name of policy.fingerprintHeaders) {
-      const value = request.header(name);
-      (extra ??= []).push([
-        `header:${name}`,
-        typeof value === 'string' || value === undefined ? value : value.join(', '),
-      ]);
-    }
-    for (const name of policy.fingerprintQuery) {
-      (extra ??= []).push([`query:${name}`, request.query(name)]);
-    }
-    const params = request.params;
-    if (params !== undefined) {
-      // Own fields only (Object.keys), so a hostile parameter name cannot reach the prototype.
-      const names = sortedKeys(params);
-      if (names.length > 0) {
-        for (const name of names) {
-          const value = params[name];
-          (extra ??= []).push([
-            `param:${name}`,
-            typeof value === 'string' ? value : JSON.stringify(value),
-          ]);
-        }
-      }
-    }
-    let body = request.body;
-    if (body === UNREADABLE_BODY) {
-      const contentType = request.header('content-type');
-      const type = typeof contentType === 'string' ? contentType : undefined;
-      // Deduplicating by a body it cannot see would take different requests for one: refuse.
-      if (policy.strategy !== 'key') throw bodyNotReadable(type);
-      // A key names the operation; without the body, a changed body is only caught by its size.
-      body = `unreadable:${type ?? ''}:${String(request.header('content-length') ?? '')}`;
-    }
-    return fingerprintRequest({
-      method: request.method,
-      route: request.route,
-      body,
-      ...(extra ? { extra } : {}),
-    });
-  }
-}
-
-/** The outcome a decision is reported as: one rule, read off the decision the adapters get. */
-function outcomeOf(decision: IdempotencyDecision): IdempotencyDecisionOutcome {
-  switch (decision.action) {
-    case 'proceed':
-      return 'first-execution';
-    case 'replay':
-      return 'replay';
-    case 'bypass':
-      return decision.reason === 'no-key' ? 'no-key' : 'store-unavailable-allowed';
-    case 'reject':
-      switch (decision.error.code) {
-        case 'TOLLGATE_IN_PROGRESS':
-          return 'in-progress';
-        case 'TOLLGATE_KEY_REUSED':
-          return 'key-reused';
-        case 'TOLLGATE_DUPLICATE':
-          return 'lock-refused';
-        case 'TOLLGATE_NOT_REPLAYABLE':
-          return 'not-replayable';
-        case 'TOLLGATE_STORE_UNAVAILABLE':
-          return 'store-unavailable-rejected';
-        default:
-          return 'invalid-request';
-      }
-  }
-}
-
-/** The scope of a key strategy's anonymous requests: the client's key alone tells them apart. */
-const ANONYMOUS = 'anonymous';
-
-/**
- * The scope of a `fingerprint` or `lock` request: who is asking, and for an anonymous request its
- * client address unless the route shares one scope: two anonymous clients sending the same body
- * are two requests, not a duplicate.
- */
-function scopeOf(request: IdempotencyRequest, policy: IdempotencyPolicy): string {
-  if (request.scope !== undefined) return request.scope;
-  if (policy.anonymousScope === 'shared') return ANONYMOUS;
-  const address = clientAddress(
-    request.remoteAddress,
-    request.header('x-forwarded-for'),
-    policy.trustProxy,
-  );
-  return address === undefined ? ANONYMOUS : `address:${groupAddress(address)}`;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,4 +1,4 @@
-import { quietWarnings, type StoreOperation } from '../report.js';
+import { quietWarnings, type StoreCallEvent } from '../report.js';
 import type { IdempotencyStrategy } from './options.js';
 
 /**
@@ -51,15 +51,8 @@ export type IdempotencyEvent = IdempotencyEventSite &
     | { type: 'finish-retrying'; error: Error }
     /** Recording the result failed until the lease had certainly run out: a retry may run again. */
     | { type: 'finish-failed'; error: Error }
-    /** One store call: how long it took from the engine's side, and whether it answered. */
-    | {
-        type: 'store-call';
-        operation: StoreOperation;
-        durationMs: number;
-        ok: boolean;
-        /** Why it failed (a `StoreUnavailableError`); `undefined` when `ok`. */
-        error?: Error | undefined;
-      }
+    /** One store call. */
+    | StoreCallEvent
   );
 
 /** One line for an event, for whichever logger the adapter uses. */

@@ -1,11 +1,17 @@
 import { toError } from '../errors.js';
 import { LeaseKeeper } from '../lease/keeper.js';
 import { monotonicNow, type Lease } from '../lease/lease.js';
-import { renewalPeriod } from '../lease/renewals.js';
+import {
+  cancelRenewal,
+  renewalPeriod,
+  scheduleRenewal,
+  type Renewable,
+} from '../lease/renewals.js';
 import { observedCall, type StoreCallObserver, type StoreOperation } from '../report.js';
 import type { IdempotencyStore, StoredResponse, UnstorableReason } from '../store.js';
 import type { IdempotencyEvent, IdempotencyEventSite } from './events.js';
 import type { IdempotencyPolicy } from './options.js';
+import type { ResultCache } from './result-cache.js';
 import { TransactionRecorder } from './transaction.js';
 
 /** How the handler's response ended, as the adapter captured it. */
@@ -38,9 +44,11 @@ const UNREPORTED: ExecutionReporting = {
  * result is written does not let a duplicate in, and a crashed process blocks retries only until
  * the lease ends.
  */
-export class Execution {
+export class Execution implements Renewable {
   private finishing = false;
-  private readonly keeper: LeaseKeeper | undefined;
+  /** Made at the first renewal: most executions finish before it, and never need one. */
+  private keeper: LeaseKeeper | undefined;
+  private readonly periodMs: number;
   /**
    * The status of the handler's response as the adapter will send it, for a result recorded in a
    * transaction without a `status` of its own. The adapter sets it; 200 until then.
@@ -56,23 +64,12 @@ export class Execution {
     private readonly reporting: ExecutionReporting,
     /** What the handler may act on: the fencing token, and a signal that aborts if the lease is lost. */
     readonly lease: Lease,
+    /** Where a confirmed result is kept in the process, when the engine caches results. */
+    private readonly caching?: { cache: ResultCache; fingerprint: string } | undefined,
   ) {
+    this.periodMs = policy ? renewalPeriod(policy.leaseMs) : 0;
     if (store && policy) {
-      this.keeper = new LeaseKeeper(
-        {
-          store,
-          key,
-          owner,
-          leaseMs: policy.leaseMs,
-          periodMs: renewalPeriod(policy.leaseMs),
-          storeTimeoutMs: policy.storeTimeoutMs,
-          observe: reporting.observe,
-        },
-        lease,
-        // While finishing, the result's own write decides (it may have landed just before).
-        () => this.finishing || reporting.onEvent({ ...reporting.site, type: 'lease-lost' }),
-      );
-      this.keeper.start();
+      scheduleRenewal(this, this.periodMs);
       lease.recorder = new TransactionRecorder({
         store,
         key,
@@ -83,6 +80,32 @@ export class Execution {
         defaultStatus: () => this.resultStatus(),
       });
     }
+  }
+
+  /** Called by the renewal schedule while the execution runs (see `LeaseKeeper`). */
+  renew(): void {
+    if (this.keeper === undefined) {
+      const { store, policy, key, owner, reporting } = this;
+      if (!store || !policy) return;
+      this.keeper = new LeaseKeeper(
+        {
+          store,
+          key,
+          owner,
+          leaseMs: policy.leaseMs,
+          periodMs: this.periodMs,
+          storeTimeoutMs: policy.storeTimeoutMs,
+          observe: reporting.observe,
+        },
+        this.lease,
+        // While finishing, the result's own write decides (it may have landed just before).
+        () => this.finishing || reporting.onEvent({ ...reporting.site, type: 'lease-lost' }),
+      );
+      // This execution stays on the schedule and hands each tick on.
+      this.keeper.start(false);
+    }
+    // A keeper that stopped (the store said the key is someone else's) renews no more.
+    if (this.keeper.running) this.keeper.renew();
   }
 
   /** An execution with nothing to record afterwards (the `lock` strategy): only its lease. */
@@ -123,10 +146,21 @@ export class Execution {
         headers: replayableHeaders(response.headers, policy.replayHeaders),
         body: response.body,
       };
+      const ticket = this.caching?.cache.ticket() ?? 0;
+      const sentAt = monotonicNow();
       const kept = await this.settle('complete', () =>
         store.complete(key, owner, stored, this.retentionMs),
       );
       if (kept === false) this.reporting.onEvent({ ...this.reporting.site, type: 'lease-lost' });
+      // Confirmed by the store (by a majority on a quorum): kept there for the retention at least
+      // from when it was first sent.
+      if (kept === true && this.caching) {
+        const { cache, fingerprint } = this.caching;
+        // A copy: the handler's buffer may be reused after the response went out, and a replay
+        // must send the bytes the store holds.
+        const copy = { ...stored, body: Buffer.from(stored.body) };
+        cache.remember(key, fingerprint, copy, this.retentionMs, sentAt, ticket);
+      }
     }
   }
 
@@ -172,6 +206,7 @@ export class Execution {
       // Nothing above throws but a reporter, which the engine already guards: never reject.
       return undefined;
     } finally {
+      cancelRenewal(this, this.periodMs);
       this.keeper?.stop();
       this.lease.end();
     }

@@ -1,15 +1,12 @@
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
-import {
-  neverThrows,
-  quietWarnings,
-  type StoreCallObserver,
-  type StoreOperation,
-} from '../report.js';
+import { neverThrows, type StoreCallObserver } from '../report.js';
 import type { IdempotencyStore } from '../store.js';
+import { exclusiveLeaseWarnings, type ExclusiveLeaseEvent } from './events.js';
+import type { ExclusiveLease } from './exclusive-lease.js';
 import { HeldLease } from './held-lease.js';
-import { Lease, monotonicNow, type FencedLease } from './lease.js';
+import { Lease, monotonicNow } from './lease.js';
 import { nextOwnerToken, takeOrGiveBack } from './take.js';
 
 /** How an exclusive lease is held. */
@@ -26,36 +23,6 @@ export interface ExclusiveLeaseOptions {
   /** Hard deadline of each store call. Default `'1s'`. */
   storeTimeout?: Duration;
 }
-
-/** A lease held by this process alone, until it is released or lost. */
-export interface ExclusiveLease extends FencedLease {
-  /** The lease's name. */
-  readonly name: string;
-  /**
-   * Gives the lease up now, so a standby can take it at its next try rather than after the ttl (a
-   * clean shutdown). Its signal aborts. Safe to call more than once, and after the lease was lost.
-   */
-  release(): Promise<void>;
-}
-
-/** What exclusive leases report, for logs and metrics; `name` is the lease's name. */
-export type ExclusiveLeaseEvent = { area: 'lease'; name: string } & (
-  | { type: 'lease-acquired'; fencingToken: number }
-  | { type: 'lease-lost'; reason: string }
-  | { type: 'lease-released' }
-  /** `runExclusive` or `lead` could not reach the store; it keeps trying. */
-  | { type: 'lease-store-unavailable'; error: Error }
-  /** The work `lead` ran failed; the lease was released, and this process contends again. */
-  | { type: 'lease-work-failed'; error: Error }
-  /** One store call (take, renewal, release): how long it took, and whether it answered. */
-  | {
-      type: 'store-call';
-      operation: StoreOperation;
-      durationMs: number;
-      ok: boolean;
-      error?: Error;
-    }
-);
 
 export interface ExclusiveLeasesOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -103,7 +70,7 @@ export class ExclusiveLeases {
     this.namespace = validateNamespace(options.namespace ?? 'tollgate');
     this.listening = options.onEvent !== undefined;
     this.onEvent = neverThrows(
-      options.onEvent ?? (options.warn ? leaseWarnings(options.warn) : () => undefined),
+      options.onEvent ?? (options.warn ? exclusiveLeaseWarnings(options.warn) : () => undefined),
     );
   }
 
@@ -246,16 +213,6 @@ export class ExclusiveLeases {
     this.onEvent({ area: 'lease', type: 'lease-acquired', name, fencingToken: taken.fencingToken });
     return { lease };
   }
-}
-
-/** Without a listener: a lost lease as a warning, each at most every 10 s. */
-function leaseWarnings(write: (line: string) => void): (event: ExclusiveLeaseEvent) => void {
-  const warn = quietWarnings(write);
-  return (event) => {
-    if (event.type === 'lease-lost') {
-      warn(`lease-lost:${event.name}`, `lost the exclusive lease ${event.name}: ${event.reason}`);
-    }
-  };
 }
 
 /** Validates the options now (at start-up), as `ExclusiveLeases` will read them. */

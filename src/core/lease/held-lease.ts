@@ -1,5 +1,6 @@
 import { observedCall } from '../report.js';
-import type { ExclusiveLease, ExclusiveLeaseEvent } from './exclusive.js';
+import type { ExclusiveLeaseEvent } from './events.js';
+import type { ExclusiveLease } from './exclusive-lease.js';
 import { LeaseKeeper, type KeptLease } from './keeper.js';
 import type { Lease } from './lease.js';
 

@@ -35,10 +35,14 @@ export class LeaseKeeper implements Renewable {
     private readonly onTaken: () => void,
   ) {}
 
-  start(): void {
+  /**
+   * Starts renewing: on its own schedule, or (`scheduled` false) whenever its owner, already on
+   * the schedule, calls `renew`.
+   */
+  start(scheduled = true): void {
     if (this.renewing) return;
     this.renewing = true;
-    scheduleRenewal(this, this.kept.periodMs);
+    if (scheduled) scheduleRenewal(this, this.kept.periodMs);
   }
 
   stop(): void {

@@ -1,4 +1,5 @@
-import type { RateLimitState } from '../store.js';
+import type { RateLimitResult, RateLimitRule, RateLimitState } from '../store.js';
+import type { ThrottlePolicy } from './options.js';
 
 /**
  * The header fields of draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` states each quota
@@ -76,4 +77,29 @@ export function legacyHeaders(
     'X-RateLimit-Remaining': String(Math.max(0, Math.floor(state.remaining))),
     'X-RateLimit-Reset': String(Math.ceil((nowMs + state.resetMs) / 1000)),
   };
+}
+
+/**
+ * `RateLimit-Policy` and `RateLimit` for the limits the store checked. Limits it did not check
+ * (store down, policy `allow`) are left out of both fields rather than reported with made-up
+ * numbers.
+ */
+export function rateLimitHeaders(
+  policy: ThrottlePolicy,
+  result: RateLimitResult,
+  rules: readonly RateLimitRule[],
+): Record<string, string> {
+  const headers = {
+    [RATE_LIMIT_POLICY_HEADER]: policyHeaderFor(policy, rules),
+    [RATE_LIMIT_HEADER]: rateLimitHeaderValue(result.limits),
+  };
+  // Epoch seconds: the wall clock, which is what clients compare the value with.
+  return policy.legacyHeaders
+    ? { ...headers, ...legacyHeaders(rules, result.limits, Date.now()) }
+    : headers;
+}
+
+/** The policy's header, computed once, unless the rules are this request's own (dynamic or fewer). */
+export function policyHeaderFor(policy: ThrottlePolicy, rules: readonly RateLimitRule[]): string {
+  return rules === policy.rules ? policy.policyHeader : policyHeaderValue(rules);
 }

@@ -1,7 +1,9 @@
 import { TollgateConfigError } from '../errors.js';
 import type { RateLimitResult, RateLimitRule } from '../store.js';
-import type { RateLimitCounted, RateLimitDecision, RateLimitEngine } from './engine.js';
-import { resolveRules, type RateLimitRequest, type ThrottlePolicy } from './options.js';
+import type { RateLimitCounted, RateLimitDecision, RateLimitResponse } from './decision.js';
+import type { RateLimitEngine } from './engine.js';
+import type { RateLimitRequest, ThrottleLayer, ThrottlePolicy, ThrottleSkip } from './options.js';
+import { resolveRules, resolveThrottlePolicy } from './policy.js';
 import { groupAddress } from './tracker.js';
 
 /**
@@ -23,11 +25,45 @@ export interface RateLimitClientRef {
 export type RateLimitClient = RateLimitRequest | RateLimitClientRef;
 
 /**
- * One route's limits and settings, and everything that can be done with them: decide for a
- * request (`check`, what the adapters call), and the admin API: read a client's state, reset it,
- * penalise or reward it. Each call is one atomic store call over every limit of the route.
+ * The admin API over one set of limits: read a client's state, reset it, penalise or reward it.
+ * Each call is one atomic store call over every limit.
  */
-export class RateLimiter {
+export interface RateLimiter {
+  /**
+   * The client's state on every limit, as a request would see it now, charging nothing:
+   * `allowed` says whether one more request would pass, each limit's `remaining`, `resetMs` and
+   * `retryAfterMs` say how it stands.
+   */
+  get(client: RateLimitClient): Promise<RateLimitResult>;
+  /** Forgets the client's counters and blocks on every limit: it starts afresh. */
+  reset(client: RateLimitClient): Promise<void>;
+  /** Takes `units` (default 1) from every limit of the client, whatever the limits say (at most emptying each). */
+  penalty(client: RateLimitClient, units?: number): Promise<void>;
+  /** Gives `units` (default 1) back to every limit of the client (never beyond a whole quota). */
+  reward(client: RateLimitClient, units?: number): Promise<void>;
+}
+
+/**
+ * The one way the adapters get a limiter: the layers (module defaults, controller, handler, or a
+ * middleware's options) resolved into a policy, validated, and checked against what the store can
+ * do, so a misconfiguration fails at start-up rather than on a request.
+ */
+export function rateLimiter(
+  engine: RateLimitEngine,
+  layers: ReadonlyArray<ThrottleLayer | undefined>,
+  skip?: ThrottleSkip,
+): RouteLimiter {
+  const policy = resolveThrottlePolicy(layers, skip);
+  engine.requireStoreFor(policy);
+  return new RouteLimiter(engine, policy);
+}
+
+/**
+ * One route's limits and settings, and everything that can be done with them: decide for a
+ * request and apply the decision to its response (`admit`, what the adapters call), and the admin
+ * API (`RateLimiter`).
+ */
+export class RouteLimiter implements RateLimiter {
   /** Requests this limiter counted (by the framework's request object): key and rules used. */
   private readonly counted = new WeakMap<object, RateLimitCounted>();
 
@@ -35,6 +71,29 @@ export class RateLimiter {
     private readonly engine: RateLimitEngine,
     readonly policy: ThrottlePolicy,
   ) {}
+
+  /**
+   * Decides for this request and applies the decision to its response: the rate-limit headers of
+   * an allowed request, and the give-back of its units once the response is known when a skip rule
+   * says so. A refused request's headers go with its problem, which the adapter sends (or `apply`).
+   */
+  async admit(request: RateLimitRequest, response: RateLimitResponse): Promise<RateLimitDecision> {
+    const decision = await this.check(request);
+    if (decision.action === 'allow') this.apply(decision, response);
+    return decision;
+  }
+
+  /**
+   * Applies a decision to its response: an allowed request's headers, and the give-back of its
+   * charge once the response is known, when a skip rule may give it back; a refused request's
+   * headers (`Retry-After`, `RateLimit`), for an app that answers it itself.
+   */
+  apply(decision: RateLimitDecision, response: RateLimitResponse): void {
+    const headers = decision.action === 'allow' ? decision.headers : decision.error.headers;
+    for (const name in headers) response.setHeader(name, headers[name] as string);
+    const charge = decision.action === 'allow' ? decision.charge : undefined;
+    if (charge) response.whenDone((statusCode) => void this.engine.settle(charge, statusCode));
+  }
 
   /** Decides for this request and remembers where it was counted (see `RateLimitEngine.check`). */
   async check(request: RateLimitRequest): Promise<RateLimitDecision> {

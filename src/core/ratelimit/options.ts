@@ -2,22 +2,17 @@ import type { Duration } from '../duration.js';
 import type { AddressList } from './addresses.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
 
-// The rules that turn these options into a route's policy live in policy.ts.
-export {
-  DEFAULT_ALGORITHM,
-  resolveRules,
-  resolveThrottlePolicy,
-  routeKey,
-  toRule,
-  validateThrottleDefaults,
-  validateThrottleLayer,
-} from './policy.js';
+/** What a limit may do when the store cannot be reached in time: one list for the type and the check. */
+export const THROTTLE_STORE_POLICIES = ['allow', 'reject', 'local'] as const;
 
 /** What a limit does when the store cannot be reached in time. */
-export type ThrottleStoreUnavailablePolicy = 'allow' | 'reject' | 'local';
+export type ThrottleStoreUnavailablePolicy = (typeof THROTTLE_STORE_POLICIES)[number];
+
+/** The header modes, one list for the type and the check. */
+export const RATE_LIMIT_HEADERS_MODES = ['always', 'when-limited', 'never'] as const;
 
 /** Which rate-limit headers a response carries. `Retry-After` is always sent with a 429. */
-export type RateLimitHeadersMode = 'always' | 'when-limited' | 'never';
+export type RateLimitHeadersMode = (typeof RATE_LIMIT_HEADERS_MODES)[number];
 
 /**
  * A value, or a function of the request that returns it (possibly async): a limit per plan, a cost
@@ -41,6 +36,22 @@ export interface ThrottleLimit {
   /** `allow` (default: pass and report), `reject` (503) or `local` (in-process limiter) while the store is unreachable. */
   onStoreUnavailable?: ThrottleStoreUnavailablePolicy;
 }
+
+/**
+ * The fields of one limit, for the check that tells a field given at the top level (a limit that
+ * was not named) from a limit's name. Complete: a field added to `ThrottleLimit` must be listed.
+ */
+export const THROTTLE_LIMIT_FIELDS = [
+  'limit',
+  'ttl',
+  'cost',
+  'algorithm',
+  'blockDuration',
+  'onStoreUnavailable',
+] as const satisfies ReadonlyArray<keyof ThrottleLimit>;
+// Fails to compile when a field of ThrottleLimit is missing from the list above.
+type UnlistedLimitField = Exclude<keyof ThrottleLimit, (typeof THROTTLE_LIMIT_FIELDS)[number]>;
+const _everyLimitFieldListed: [UnlistedLimitField] extends [never] ? true : never = true;
 
 /** Named limits: `{ burst: { limit: 3, ttl: '1s' }, daily: { limit: 1000, ttl: '1d' } }`. */
 export type ThrottleLimits = Record<string, ThrottleLimit>;

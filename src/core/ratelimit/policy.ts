@@ -1,41 +1,34 @@
 import { toMilliseconds } from '../duration.js';
 import { TollgateConfigError } from '../errors.js';
-import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
-import { AddressList } from './addresses.js';
+import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm, type RateLimitRule } from '../store.js';
 import { policyHeaderValue } from './headers.js';
-import type {
-  PerRequestFields,
-  RateLimitRequest,
-  ResolvedLimit,
-  ThrottleKey,
-  ThrottleLayer,
-  ThrottleLimit,
-  ThrottlePolicy,
-  ThrottleRouteLimits,
-  ThrottleSettings,
-  ThrottleSkip,
+import {
+  THROTTLE_LIMIT_FIELDS,
+  THROTTLE_STORE_POLICIES,
+  type PerRequestFields,
+  type RateLimitRequest,
+  type ResolvedLimit,
+  type ThrottleLayer,
+  type ThrottleLimit,
+  type ThrottlePolicy,
+  type ThrottleRouteLimits,
+  type ThrottleSettings,
+  type ThrottleSkip,
 } from './options.js';
+import { oneOf, resolveSettings } from './settings.js';
 
 /** How a route's rate-limit options become its policy: merged, validated and defaulted once. */
 
+export { routeKey } from './settings.js';
+
 export const DEFAULT_ALGORITHM: RateLimitAlgorithm = 'sliding-window';
 
-const ALGORITHMS: ReadonlySet<string> = new Set(['fixed-window', 'sliding-window', 'token-bucket']);
-const STORE_POLICIES: ReadonlySet<string> = new Set(['allow', 'reject', 'local']);
-const HEADER_MODES: ReadonlySet<string> = new Set(['always', 'when-limited', 'never']);
+const ALGORITHMS: ReadonlySet<string> = new Set(RATE_LIMIT_ALGORITHMS);
+const STORE_POLICIES: ReadonlySet<string> = new Set(THROTTLE_STORE_POLICIES);
+const LIMIT_FIELDS: ReadonlySet<string> = new Set(THROTTLE_LIMIT_FIELDS);
 
 /** Limit names become part of storage keys and of a structured header: keep them plain. */
 const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/**
- * The default counter: one per route, so a client's traffic on one route does not use up another's.
- * HEAD counts as GET: both Express and Fastify answer it with the GET route's handler, so a separate
- * counter would let a client run that handler twice the limit.
- */
-export const routeKey: ThrottleKey = (request) => {
-  const method = request.method.toUpperCase();
-  return `${method === 'HEAD' ? 'GET' : method} ${request.route}`;
-};
 
 /**
  * Merges the layers (module defaults, controller, handler) by limit name and validates the result,
@@ -49,21 +42,8 @@ export function resolveThrottlePolicy(
   let settings: ThrottleSettings = {};
   for (const layer of layers) {
     if (!layer) continue;
-    if (layer.limits !== undefined) {
-      if (
-        typeof layer.limits !== 'object' ||
-        layer.limits === null ||
-        Array.isArray(layer.limits)
-      ) {
-        throw new TollgateConfigError(
-          'TOLLGATE_INVALID_LIMITS',
-          'limits must be an object of named limits, e.g. { burst: { limit: 3, ttl: "1s" } }',
-        );
-      }
-      for (const [name, limit] of Object.entries(layer.limits)) {
-        checkLimitEntry(name, limit);
-        merged.set(name, { ...merged.get(name), ...limit });
-      }
+    for (const [name, limit] of limitEntries(layer.limits)) {
+      merged.set(name, { ...merged.get(name), ...limit });
     }
     if (layer.settings) settings = { ...settings, ...withoutUndefined(layer.settings) };
   }
@@ -92,12 +72,12 @@ export function toRule(limit: ResolvedLimit): RateLimitRule {
   };
 }
 
-/** Validates the module-wide defaults once at start-up. */
+/** Validates the module-wide defaults once at start-up, and gives the policy they make. */
 export function validateThrottleDefaults(
   defaults: (ThrottleSettings & { limits?: ThrottleRouteLimits }) | undefined,
-): void {
-  if (!defaults) return;
-  resolveThrottlePolicy([{ limits: defaults.limits, settings: defaults }]);
+): ThrottlePolicy | undefined {
+  if (!defaults) return undefined;
+  return resolveThrottlePolicy([{ limits: defaults.limits, settings: defaults }]);
 }
 
 /**
@@ -106,99 +86,100 @@ export function validateThrottleDefaults(
  */
 export function validateThrottleLayer(layer: ThrottleLayer): void {
   resolveSettings(layer.settings ?? {});
-  if (layer.limits === undefined) return;
-  if (typeof layer.limits !== 'object' || layer.limits === null || Array.isArray(layer.limits)) {
+  for (const [name, limit] of limitEntries(layer.limits)) checkLimitFields(name, limit);
+}
+
+/**
+ * The entries of a layer's `limits`: an object of named limits, each a plain name and an object,
+ * so a mistake is named before anything is read.
+ */
+function limitEntries(
+  limits: ThrottleRouteLimits | undefined,
+): Array<[string, Partial<ThrottleLimit>]> {
+  if (limits === undefined) return [];
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
     throw new TollgateConfigError(
       'TOLLGATE_INVALID_LIMITS',
       'limits must be an object of named limits, e.g. { burst: { limit: 3, ttl: "1s" } }',
     );
   }
-  for (const [name, limit] of Object.entries(layer.limits)) {
-    checkLimitEntry(name, limit);
-    // Fill what is missing with harmless values, so only the fields given are judged.
-    const limitValue = limit.limit ?? Math.max(1, typeof limit.cost === 'number' ? limit.cost : 1);
-    resolveLimit(name, { ttl: 1_000, ...limit, limit: limitValue });
+  const entries = Object.entries(limits);
+  for (const [name, limit] of entries) {
+    if (typeof limit !== 'object' || limit === null || Array.isArray(limit)) {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_LIMITS',
+        LIMIT_FIELDS.has(name)
+          ? `limits are named: write { default: { limit: 5, ttl: '10s' } }, not { limit: 5, ttl: '10s' } ("${name}" is a field of a limit, not a limit's name)`
+          : `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
+      );
+    }
+    checkName(name);
   }
+  return entries;
 }
 
-/** The fields of one limit: given at the top level, they mean the limit was not named. */
-const LIMIT_FIELDS: ReadonlySet<string> = new Set([
-  'limit',
-  'ttl',
-  'cost',
-  'algorithm',
-  'blockDuration',
-  'onStoreUnavailable',
-]);
-
-/** One entry of `limits`: a plain name and an object, so a mistake is named before it is read. */
-function checkLimitEntry(name: string, limit: unknown): void {
-  if (typeof limit === 'object' && limit !== null && !Array.isArray(limit)) {
-    checkName(name);
-    return;
+/**
+ * Each field of a limit that is given, checked on its own. A field given as a function of the
+ * request is checked on every request instead (`resolveRules`).
+ */
+function checkLimitFields(name: string, limit: Partial<ThrottleLimit>): void {
+  if (limit.algorithm !== undefined && !ALGORITHMS.has(limit.algorithm)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_ALGORITHM',
+      `limit "${name}" has algorithm "${String(limit.algorithm)}": use ${oneOf(RATE_LIMIT_ALGORITHMS)}`,
+    );
   }
-  throw new TollgateConfigError(
-    'TOLLGATE_INVALID_LIMITS',
-    LIMIT_FIELDS.has(name)
-      ? `limits are named: write { default: { limit: 5, ttl: '10s' } }, not { limit: 5, ttl: '10s' } ("${name}" is a field of a limit, not a limit's name)`
-      : `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
-  );
+  if (limit.onStoreUnavailable !== undefined && !STORE_POLICIES.has(limit.onStoreUnavailable)) {
+    throw new TollgateConfigError(
+      'TOLLGATE_INVALID_STORE_POLICY',
+      `limit "${name}" has onStoreUnavailable "${String(limit.onStoreUnavailable)}": use ${oneOf(THROTTLE_STORE_POLICIES)}`,
+    );
+  }
+  const fixedLimit = limit.limit !== undefined && typeof limit.limit !== 'function';
+  if (fixedLimit) checkLimitValue(name, limit.limit, 'has');
+  if (limit.cost !== undefined && typeof limit.cost !== 'function') {
+    // Against the limit when it is known now; a limit that depends on the request is checked later.
+    checkCost(
+      name,
+      limit.cost,
+      fixedLimit ? (limit.limit as number) : Number.MAX_SAFE_INTEGER,
+      'has',
+    );
+  }
+  if (limit.ttl !== undefined && typeof limit.ttl !== 'function') {
+    toMilliseconds(limit.ttl, `ttl of limit "${name}"`);
+  }
+  if (limit.blockDuration !== undefined && limit.blockDuration !== 0) {
+    toMilliseconds(limit.blockDuration, `blockDuration of limit "${name}"`);
+  }
 }
 
 function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimit {
-  checkName(name);
-  if (typeof limit !== 'object' || limit === null) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_LIMITS',
-      `limit "${name}" must be an object such as { limit: 5, ttl: '10s' }`,
-    );
-  }
   if (limit.limit === undefined || limit.ttl === undefined) {
     throw new TollgateConfigError(
       'TOLLGATE_INCOMPLETE_LIMIT',
       `limit "${name}" needs both "limit" and "ttl" (e.g. { limit: 5, ttl: '10s' }); only a limit the module already defines may give some fields`,
     );
   }
-  const algorithm = limit.algorithm ?? DEFAULT_ALGORITHM;
-  if (!ALGORITHMS.has(algorithm)) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_ALGORITHM',
-      `limit "${name}" has algorithm "${String(algorithm)}": use 'fixed-window', 'sliding-window' or 'token-bucket'`,
-    );
-  }
-  const onStoreUnavailable = limit.onStoreUnavailable ?? 'allow';
-  if (!STORE_POLICIES.has(onStoreUnavailable)) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_STORE_POLICY',
-      `limit "${name}" has onStoreUnavailable "${String(onStoreUnavailable)}": use 'allow', 'reject' or 'local'`,
-    );
-  }
+  checkLimitFields(name, limit);
   const perRequest: PerRequestFields = {};
   if (typeof limit.limit === 'function') perRequest.limit = limit.limit;
   if (typeof limit.ttl === 'function') perRequest.ttl = limit.ttl;
   if (typeof limit.cost === 'function') perRequest.cost = limit.cost;
   const dynamic = Object.keys(perRequest).length > 0;
-  // A field given as a function is checked on every request instead; the others are checked now.
-  const limitValue =
-    typeof limit.limit === 'function' ? 1 : checkLimitValue(name, limit.limit, 'has');
-  const cost = typeof limit.cost === 'function' ? 1 : (limit.cost ?? 1);
-  if (typeof limit.limit !== 'function' && typeof limit.cost !== 'function') {
-    checkCost(name, cost, limitValue, 'has');
-  } else if (typeof limit.cost !== 'function') {
-    checkCost(name, cost, Number.MAX_SAFE_INTEGER, 'has');
-  }
+  // A field given as a function has a placeholder here: the rule is built per request then.
   return {
     name,
-    limit: limitValue,
+    limit: typeof limit.limit === 'function' ? 1 : limit.limit,
     windowMs:
       typeof limit.ttl === 'function' ? 1 : toMilliseconds(limit.ttl, `ttl of limit "${name}"`),
-    algorithm,
-    cost,
+    algorithm: limit.algorithm ?? DEFAULT_ALGORITHM,
+    cost: typeof limit.cost === 'function' ? 1 : (limit.cost ?? 1),
     blockMs:
       limit.blockDuration === undefined || limit.blockDuration === 0
         ? 0
         : toMilliseconds(limit.blockDuration, `blockDuration of limit "${name}"`),
-    onStoreUnavailable,
+    onStoreUnavailable: limit.onStoreUnavailable ?? 'allow',
     perRequest: dynamic ? perRequest : undefined,
   };
 }
@@ -276,101 +257,6 @@ function checkName(name: string): void {
       `limit name "${name}" may only use letters, digits, '_', '.' and '-' (1 to 64 characters)`,
     );
   }
-}
-
-function resolveSettings(
-  settings: ThrottleSettings,
-): Omit<ThrottlePolicy, 'limits' | 'rules' | 'dynamic' | 'policyHeader'> {
-  const trustProxy = resolveTrustProxy(settings.trustProxy ?? 0);
-  const ipv6Prefix = settings.ipv6Prefix ?? 64;
-  if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_IP_PREFIX',
-      `ipv6Prefix is ${String(ipv6Prefix)}: use a prefix length from 1 to 128 (64 counts one typical host)`,
-    );
-  }
-  const ipv4Prefix = settings.ipv4Prefix ?? 32;
-  if (!Number.isInteger(ipv4Prefix) || ipv4Prefix < 1 || ipv4Prefix > 32) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_IP_PREFIX',
-      `ipv4Prefix is ${String(ipv4Prefix)}: use a prefix length from 1 to 32 (32 counts one address)`,
-    );
-  }
-  const headers = settings.headers ?? 'always';
-  if (!HEADER_MODES.has(headers)) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_HEADERS_MODE',
-      `headers is "${String(headers)}": use 'always', 'when-limited' or 'never'`,
-    );
-  }
-  for (const [option, value] of [
-    ['tracker', settings.tracker],
-    ['key', settings.key],
-    ['skip', settings.skip],
-  ] as const) {
-    if (value !== undefined && typeof value !== 'function') {
-      throw new TollgateConfigError(
-        'TOLLGATE_INVALID_THROTTLE_FUNCTION',
-        `${option} must be a function of the request, got ${typeof value}`,
-      );
-    }
-  }
-  const ignoreUserAgents = settings.ignoreUserAgents ?? [];
-  if (
-    !Array.isArray(ignoreUserAgents) ||
-    !ignoreUserAgents.every((pattern: unknown) => pattern instanceof RegExp)
-  ) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_IGNORE_USER_AGENTS',
-      'ignoreUserAgents must be an array of regular expressions, e.g. [/googlebot/i]',
-    );
-  }
-  for (const [option, value] of [
-    ['skipSuccessfulRequests', settings.skipSuccessfulRequests],
-    ['skipFailedRequests', settings.skipFailedRequests],
-    ['legacyHeaders', settings.legacyHeaders],
-  ] as const) {
-    if (value !== undefined && typeof value !== 'boolean') {
-      throw new TollgateConfigError(
-        'TOLLGATE_INVALID_BOOLEAN_OPTION',
-        `${option} is ${String(value)}: use true or false`,
-      );
-    }
-  }
-  return {
-    tracker: settings.tracker,
-    key: settings.key ?? routeKey,
-    allowList:
-      settings.allowList === undefined
-        ? undefined
-        : new AddressList(settings.allowList, 'allowList'),
-    denyList:
-      settings.denyList === undefined ? undefined : new AddressList(settings.denyList, 'denyList'),
-    skip: settings.skip,
-    ignoreUserAgents,
-    skipSuccessfulRequests: settings.skipSuccessfulRequests ?? false,
-    skipFailedRequests: settings.skipFailedRequests ?? false,
-    trustProxy,
-    ipv6Prefix,
-    ipv4Prefix,
-    headers,
-    legacyHeaders: settings.legacyHeaders ?? false,
-    storeTimeoutMs: toMilliseconds(settings.storeTimeout ?? '1s', 'storeTimeout'),
-  };
-}
-
-function resolveTrustProxy(
-  trustProxy: NonNullable<ThrottleSettings['trustProxy']>,
-): ThrottlePolicy['trustProxy'] {
-  if (trustProxy === 'framework') return trustProxy;
-  if (Array.isArray(trustProxy)) return new AddressList(trustProxy, 'trustProxy');
-  if (typeof trustProxy !== 'number' || !Number.isSafeInteger(trustProxy) || trustProxy < 0) {
-    throw new TollgateConfigError(
-      'TOLLGATE_INVALID_TRUST_PROXY',
-      `trustProxy is ${String(trustProxy)}: give the number of proxies in front of the app (0 when clients connect directly), not a boolean; or their addresses (['10.0.0.0/8']); or 'framework' to use the address Express or Fastify computed`,
-    );
-  }
-  return trustProxy;
 }
 
 /** An explicit `undefined` in a later layer must not erase an earlier layer's setting. */

@@ -1,4 +1,9 @@
-import { retryAfterSeconds, storeUnavailableProblem, TollgateHttpError } from '../errors.js';
+import {
+  retryAfterSeconds,
+  storeUnavailableProblem,
+  TollgateHttpError,
+  withoutStack,
+} from '../errors.js';
 
 /** The rejections of the rate-limit engine. */
 
@@ -9,17 +14,20 @@ export const rateLimited = (
   headers: Record<string, string>,
 ): TollgateHttpError => {
   const retryAfter = retryAfterSeconds(retryAfterMs);
-  return new TollgateHttpError({
-    code: 'TOLLGATE_RATE_LIMITED',
-    status: 429,
-    slug: 'rate-limited',
-    title: 'Too many requests',
-    detail: `The rate limit ${limits.map((name) => `"${name}"`).join(', ')} is exhausted. Retry after ${retryAfter} second${retryAfter === '1' ? '' : 's'}.`,
-    headers: { ...headers, 'Retry-After': retryAfter },
-    // `violated-policies`: the member draft-ietf-httpapi-ratelimit-headers gives its problem type,
-    // naming the policies of `RateLimit-Policy` that refused the request.
-    extensions: { limits: [...limits], 'violated-policies': [...limits] },
-  });
+  return withoutStack(
+    () =>
+      new TollgateHttpError({
+        code: 'TOLLGATE_RATE_LIMITED',
+        status: 429,
+        slug: 'rate-limited',
+        title: 'Too many requests',
+        detail: `The rate limit ${limits.map((name) => `"${name}"`).join(', ')} is exhausted. Retry after ${retryAfter} second${retryAfter === '1' ? '' : 's'}.`,
+        headers: { ...headers, 'Retry-After': retryAfter },
+        // `violated-policies`: the member draft-ietf-httpapi-ratelimit-headers gives its problem type,
+        // naming the policies of `RateLimit-Policy` that refused the request.
+        extensions: { limits: [...limits], 'violated-policies': [...limits] },
+      }),
+  );
 };
 
 /** 503: a limit whose policy is `reject` could not be checked because the store did not answer. */

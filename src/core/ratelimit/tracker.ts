@@ -165,3 +165,14 @@ function stripPort(entry: string): string {
   if (v4WithPort) return v4WithPort[1] as string;
   return entry;
 }
+
+/** Whether the request's `User-Agent` matches one of the patterns (crawlers the route lets pass). */
+export function ignoredUserAgent(request: RateLimitRequest, patterns: readonly RegExp[]): boolean {
+  const agent = request.header('user-agent');
+  if (typeof agent !== 'string') return false;
+  return patterns.some((pattern) => {
+    // A global or sticky pattern keeps its position between tests: start from the beginning.
+    pattern.lastIndex = 0;
+    return pattern.test(agent);
+  });
+}

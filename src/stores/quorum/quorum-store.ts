@@ -7,6 +7,7 @@ import type {
   LockResult,
   RateLimitResult,
   RateLimitRule,
+  RecordInvalidations,
   StoredResponse,
   StoreHealth,
   StoreHealthOptions,
@@ -15,6 +16,7 @@ import type {
 } from '../../core/store.js';
 import { agreed, decideTake } from './decisions.js';
 import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
+import { QuorumInvalidations } from './invalidations.js';
 import { Takes } from './takes.js';
 
 export interface QuorumStoreOptions {
@@ -68,6 +70,7 @@ export class QuorumStore implements TollgateStore {
   private readonly stores: readonly TollgateStore[];
   private readonly majority: number;
   private readonly nodeTimeoutMs: number;
+  private feed: QuorumInvalidations | undefined;
 
   constructor(options: QuorumStoreOptions) {
     if (options.stores.length < 3) {
@@ -129,9 +132,12 @@ export class QuorumStore implements TollgateStore {
             return { granted: found.fencingToken };
           case 'in-progress':
             return { heldForMs: found.retryAfterMs };
+          case 'completed':
+            // A finished result on any node is the result of the one execution: replay it, but
+            // without a retention, as one node cannot vouch for a majority (no process caches it).
+            return { final: { state: 'completed', response: found.response } };
           default:
-            // A finished result on any node is the result of the one execution: replay it. A
-            // different request under the key is refused without waiting for the others.
+            // A different request under the key is refused without waiting for the others.
             return { final: found };
         }
       },
@@ -162,16 +168,28 @@ export class QuorumStore implements TollgateStore {
   }
 
   async release(key: string, owner: string): Promise<boolean> {
-    return this.gather(
-      (store) => store.release(key, owner),
-      (tally) => {
-        const answered = count(tally, () => true);
-        if (answered >= this.majority) return count(tally, (released) => released) > 0;
-        return answered + tally.pending >= this.majority
-          ? UNDECIDED
-          : this.unavailable('release', tally);
-      },
-    );
+    return this.deleted('release', (store) => store.release(key, owner));
+  }
+
+  async forget(key: string): Promise<boolean> {
+    return this.deleted('forget', (store) => store.forget?.(key) ?? Promise.resolve(false));
+  }
+
+  /** A deletion on every node: done once a majority answered, `true` if any of them had it. */
+  private deleted(
+    what: string,
+    call: (store: TollgateStore) => Promise<boolean>,
+  ): Promise<boolean> {
+    return this.gather(call, (tally) => {
+      const answered = count(tally, () => true);
+      if (answered >= this.majority) return count(tally, (found) => found) > 0;
+      return answered + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
+    });
+  }
+
+  /** Every node's announcements; trusted while a majority of them are. */
+  invalidations(): RecordInvalidations {
+    return (this.feed ??= new QuorumInvalidations(this.stores, this.majority));
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {

@@ -2,9 +2,6 @@ import { isUtf8 } from 'node:buffer';
 
 import type { BeginResult, StoredResponse, UnstorableReason } from '../../core/store.js';
 
-/** The begin and lock scripts' first reply element when the key was taken by this call. */
-export const ACQUIRED_REPLY = Buffer.from('acquired');
-
 const NEWLINE = 0x0a;
 const IN_PROGRESS = 0x70; // 'p'
 const COMPLETED = 0x63; // 'c'
@@ -15,26 +12,24 @@ const STRING_BODY_MAX_BYTES = 16 * 1024;
 // The reply without data, shared rather than made per request.
 const MISMATCH: BeginResult = Object.freeze({ state: 'mismatch' });
 
-/** Where a record's last fencing token is kept: beside it, in the same {hash tag} (one slot). */
-export function fenceKey(key: string): string {
-  return `${key}:fence`;
-}
-
-export function acquired(token: Buffer): BeginResult {
-  return { state: 'acquired', fencingToken: Number(token.toString('latin1')) };
+export function acquired(token: Buffer | number): BeginResult {
+  return {
+    state: 'acquired',
+    fencingToken: typeof token === 'number' ? token : Number(token.toString('latin1')),
+  };
 }
 
 /**
  * What the begin script found under a held key (the record formats are in scripts.ts), read here
- * rather than inside the script. `undefined`: another owner's lease in progress, whose remaining
- * time the caller asks for.
+ * rather than inside the script; `remainingMs` is the key's time to live as the script saw it.
  */
 export function readHeldRecord(
   key: string,
   held: Buffer,
+  remainingMs: number,
   owner: string,
   fingerprint: string,
-): BeginResult | undefined {
+): BeginResult {
   const ownerEnd = held.indexOf(NEWLINE, 2);
   const fingerprintEnd = held.indexOf(NEWLINE, ownerEnd + 1);
   const tokenEnd = held.indexOf(NEWLINE, fingerprintEnd + 1);
@@ -49,7 +44,7 @@ export function readHeldRecord(
       // Our own lease (this call was re-sent): still ours, with the token it was taken with.
       return held.toString('latin1', 2, ownerEnd) === owner
         ? acquired(held.subarray(fingerprintEnd + 1, tokenEnd))
-        : undefined;
+        : { state: 'in-progress', retryAfterMs: Math.max(0, remainingMs) };
     case COMPLETED: {
       const statusEnd = held.indexOf(NEWLINE, tokenEnd + 1);
       const headersEnd = held.indexOf(NEWLINE, statusEnd + 1);
@@ -62,6 +57,7 @@ export function readHeldRecord(
           >,
           body: held.subarray(headersEnd + 1),
         },
+        retainedMs: Math.max(0, remainingMs),
       };
     }
     default:

@@ -5,6 +5,7 @@ import type {
   LockResult,
   RateLimitResult,
   RateLimitRule,
+  RecordInvalidations,
   StoredResponse,
   StoreHealth,
   StoreHealthOptions,
@@ -21,6 +22,7 @@ import {
   type RedisStoreOptions,
 } from './connection.js';
 import { pingHealth } from './health.js';
+import { RedisInvalidations } from './invalidations.js';
 import {
   adjustCall,
   peekCall,
@@ -28,8 +30,9 @@ import {
   readRateLimitReply,
   resetCall,
 } from './rate-limit-call.js';
-import { ACQUIRED_REPLY, acquired, fenceKey, readHeldRecord, recordTail } from './record-codec.js';
+import { acquired, readHeldRecord, recordTail } from './record-codec.js';
 import { defineScripts, type ScriptCommands } from './script-commands.js';
+import { FORGOTTEN_CHANNEL } from './scripts.js';
 
 export { SAFE_CLIENT_DEFAULTS, type RedisStoreOptions, type StoreLogger } from './connection.js';
 
@@ -44,6 +47,7 @@ export class RedisStore implements TollgateStore {
   readonly location: string;
   private readonly connection: Connection;
   private readonly batcher: TurnBatcher;
+  private feed: RedisInvalidations | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.connection = openConnection(options);
@@ -63,7 +67,13 @@ export class RedisStore implements TollgateStore {
   }
 
   close(): Promise<void> {
+    this.feed?.close();
     return closeConnection(this.connection);
+  }
+
+  /** Every process's announcements, on a subscribed connection of the store's own. */
+  invalidations(): RecordInvalidations {
+    return (this.feed ??= new RedisInvalidations(this.client));
   }
 
   /** A bounded `PING` (every master on Cluster): down when the server is gone, silent or slow. */
@@ -77,18 +87,9 @@ export class RedisStore implements TollgateStore {
     fingerprint: string,
     leaseMs: number,
   ): Promise<BeginResult> {
-    const reply = await this.scripts().tollgateBeginBuffer(
-      key,
-      fenceKey(key),
-      owner,
-      fingerprint,
-      leaseMs,
-    );
-    if (reply[0].equals(ACQUIRED_REPLY)) return acquired(reply[1]);
-    const found = readHeldRecord(key, reply[1], owner, fingerprint);
-    if (found) return found;
-    const remaining = await this.batcher.batched().pttl(key);
-    return { state: 'in-progress', retryAfterMs: Math.max(0, remaining) };
+    const reply = await this.scripts().tollgateBeginBuffer(key, owner, fingerprint, leaseMs);
+    if (typeof reply === 'number') return acquired(reply);
+    return readHeldRecord(key, reply[0], reply[1], owner, fingerprint);
   }
 
   async complete(
@@ -98,9 +99,7 @@ export class RedisStore implements TollgateStore {
     retentionMs: number,
   ): Promise<boolean> {
     const tail = recordTail(response);
-    return (
-      (await this.scripts().tollgateComplete(key, fenceKey(key), owner, tail, retentionMs)) === 1
-    );
+    return (await this.scripts().tollgateComplete(key, owner, tail, retentionMs)) === 1;
   }
 
   async markUnstorable(
@@ -109,31 +108,37 @@ export class RedisStore implements TollgateStore {
     reason: UnstorableReason,
     retentionMs: number,
   ): Promise<boolean> {
-    const scripts = this.scripts();
-    return (
-      (await scripts.tollgateMarkUnstorable(key, fenceKey(key), owner, reason, retentionMs)) === 1
-    );
+    return (await this.scripts().tollgateMarkUnstorable(key, owner, reason, retentionMs)) === 1;
   }
 
   async release(key: string, owner: string): Promise<boolean> {
     return (await this.scripts().tollgateRelease(key, owner)) === 1;
   }
 
+  async forget(key: string): Promise<boolean> {
+    return (await this.scripts().tollgateForget(key)) === 1;
+  }
+
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.scripts().tollgateRenew(key, fenceKey(key), owner, leaseMs)) === 1;
+    return (await this.scripts().tollgateRenew(key, owner, leaseMs)) === 1;
   }
 
   async lock(key: string, owner: string, ttlMs: number): Promise<LockResult> {
-    const reply = await this.scripts().tollgateLock(key, fenceKey(key), owner, ttlMs);
-    return reply[0] === 'acquired'
-      ? { acquired: true, fencingToken: Number(reply[1]) }
-      : { acquired: false, retryAfterMs: Math.max(0, Number(reply[1])) };
+    const reply = await this.scripts().tollgateLock(key, owner, ttlMs);
+    // A new take replies its token as an integer, a re-sent one as text, a refusal as a pair.
+    return Array.isArray(reply)
+      ? { acquired: false, retryAfterMs: Math.max(0, Number(reply[1])) }
+      : { acquired: true, fencingToken: Number(reply) };
   }
 
   async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     const { command, numberOfKeys, keysAndArgs } = rateLimitCall(key, rules);
     const reply = await this.scripts()[command](numberOfKeys, ...keysAndArgs);
-    return readRateLimitReply(rules, reply);
+    const result = readRateLimitReply(rules, reply);
+    // A refused request is charged nothing, and other requests only take more: until the retry
+    // time the script reported, only a reset or a give-back (both announced) admits it earlier.
+    if (!result.allowed) result.refusedForMs = result.retryAfterMs;
+    return result;
   }
 
   async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
@@ -148,14 +153,23 @@ export class RedisStore implements TollgateStore {
     units: readonly number[],
   ): Promise<void> {
     if (units.every((unit) => unit === 0)) return;
-    await this.scripts().tollgateRateLimitAdjust(
+    const adjusted = this.scripts().tollgateRateLimitAdjust(
       rules.length + 1,
       ...adjustCall(key, rules, units),
     );
+    // Units given back may admit a refused client earlier: announced right behind the script, on
+    // the same connection, so it reaches other processes after the change is made.
+    await (units.some((unit) => unit < 0) ? this.announced(adjusted, key) : adjusted);
   }
 
   async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
-    await this.scripts().tollgateRateLimitReset(rules.length + 1, ...resetCall(key, rules));
+    const reset = this.scripts().tollgateRateLimitReset(rules.length + 1, ...resetCall(key, rules));
+    await this.announced(reset, key);
+  }
+
+  /** Waits for `change` and the announcement of `key` sent right behind it. */
+  private async announced(change: Promise<unknown>, key: string): Promise<void> {
+    await Promise.all([change, this.batcher.batched().publish(FORGOTTEN_CHANNEL, key)]);
   }
 
   /** The client with the store's scripts, in this turn's batch. */

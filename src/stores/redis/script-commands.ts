@@ -2,7 +2,15 @@ import type { Cluster, Redis } from 'ioredis';
 
 import type { LuaScript } from './lua-script.js';
 import { ADJUST, FIXED_WINDOWS, RATE_LIMIT, RESET } from './rate-limit-scripts.js';
-import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RELEASE, RENEW } from './scripts.js';
+import {
+  BEGIN,
+  COMPLETE,
+  FORGET_RECORD,
+  LOCK,
+  MARK_UNSTORABLE,
+  RELEASE,
+  RENEW,
+} from './scripts.js';
 
 /**
  * The store's scripts as commands of its client (ioredis `defineCommand`): sent in full (EVAL) on
@@ -10,35 +18,33 @@ import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RELEASE, RENEW } from './script
  * NOSCRIPT (`SCRIPT FLUSH`, a Cluster node that never saw it). `…Buffer` replies with Buffers.
  */
 export interface ScriptCommands {
+  /** The token of a new take, or the record found and its remaining ms. */
   tollgateBeginBuffer(
     key: string,
-    fence: string,
     owner: string,
     fingerprint: string,
     leaseMs: number,
-  ): Promise<[Buffer, Buffer]>;
+  ): Promise<number | [Buffer, number]>;
   tollgateComplete(
     key: string,
-    fence: string,
     owner: string,
     recordTail: string | Buffer,
     retentionMs: number,
   ): Promise<number>;
   tollgateMarkUnstorable(
     key: string,
-    fence: string,
     owner: string,
     reason: string,
     retentionMs: number,
   ): Promise<number>;
   tollgateRelease(key: string, owner: string): Promise<number>;
-  tollgateRenew(key: string, fence: string, owner: string, leaseMs: number): Promise<number>;
+  tollgateRenew(key: string, owner: string, leaseMs: number): Promise<number>;
   tollgateLock(
     key: string,
-    fence: string,
     owner: string,
     ttlMs: number,
-  ): Promise<[string, string | number]>;
+  ): Promise<number | string | [string, number]>;
+  tollgateForget(key: string): Promise<number>;
   tollgateRateLimit(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
   tollgateFixedWindows(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
   tollgateRateLimitAdjust(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
@@ -49,12 +55,13 @@ export interface ScriptCommands {
 export type RateLimitCommand = 'tollgateRateLimit' | 'tollgateFixedWindows';
 
 const DEFINITIONS: Array<[name: string, script: LuaScript, numberOfKeys?: number]> = [
-  ['tollgateBegin', BEGIN, 2],
-  ['tollgateComplete', COMPLETE, 2],
-  ['tollgateMarkUnstorable', MARK_UNSTORABLE, 2],
+  ['tollgateBegin', BEGIN, 1],
+  ['tollgateComplete', COMPLETE, 1],
+  ['tollgateMarkUnstorable', MARK_UNSTORABLE, 1],
   ['tollgateRelease', RELEASE, 1],
-  ['tollgateRenew', RENEW, 2],
-  ['tollgateLock', LOCK, 2],
+  ['tollgateRenew', RENEW, 1],
+  ['tollgateLock', LOCK, 1],
+  ['tollgateForget', FORGET_RECORD, 1],
   ['tollgateRateLimit', RATE_LIMIT],
   ['tollgateFixedWindows', FIXED_WINDOWS],
   ['tollgateRateLimitAdjust', ADJUST],

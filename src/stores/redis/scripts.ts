@@ -4,48 +4,64 @@ import { script } from './lua-script.js';
  * The Lua scripts behind idempotency records and leases, each one atomic decision (run as
  * commands of the client: see script-commands.ts).
  *
- * An idempotency record is one string:
+ * An idempotency record is one string, under one key:
  *   p\n<owner>\n<fingerprint>\n<token>\n                                   in progress
  *   c\n<owner>\n<fingerprint>\n<token>\n<status>\n<headers JSON>\n<body>     completed (body: any bytes)
  *   u\n<owner>\n<fingerprint>\n<token>\n<reason>                           finished, not storable
  *   l\n<owner>\n<token>\n                                                   a lock (`lock` strategy)
+ *   r\n<token>                                                             given back or forgotten: free
  * The owner (base64url, a dot and a counter), the fingerprint (base64url) and the token (digits)
  * never contain a newline, and JSON escapes its own, so the first newlines always separate the
- * fields. Every write sets the expiry in the same command, so no record can live without one.
- * Every script is safe to run twice with the same arguments (a re-sent command changes nothing
- * more).
+ * fields. Every write sets the expiry in the same command (or keeps the one the key has), so no
+ * record can live without one. Every script is safe to run twice with the same arguments (a
+ * re-sent command changes nothing more).
  *
- * Fencing tokens: each take of a key issues a token greater than any issued for it before. The
- * last one is kept beside the record (KEYS[2], which shares its {hash tag}) for as long as a lease
- * may be held; without it, the token is the server's clock in microseconds, which has moved past
- * every earlier token by then. So tokens grow across expiry, release and restart alike.
+ * Fencing tokens: each take of a key issues a token greater than any issued for it before: the
+ * larger of the server's clock in microseconds and the last token plus one. The last token lives
+ * in the record itself, for as long as the record does. A record that is given back or forgotten
+ * leaves `r\n<token>` behind, with the expiry the record had, so a take right after it (within the
+ * same microsecond, or after the server's clock was stepped back) still issues a greater token. A
+ * record that expires takes its token with it; it could only expire after the lease (or the
+ * retention) it was written with had passed, by which time the server's clock is past every token
+ * issued under it, as each one was at most the clock at its take plus the takes since.
+ *
+ * Deleting scripts announce the key on the `tollgate:forgotten` channel, so that every process's
+ * cache of completed results forgets it too (see `RedisStore.recordInvalidations`).
  */
 
-/** `fence(key, ttl)`: the next fencing token of the record whose fence `key` is, as a string. */
-const FENCE = `
-local function fence(key, ttl)
+/** The channel every record that a script gives back or forgets is announced on. */
+export const FORGOTTEN_CHANNEL = 'tollgate:forgotten';
+
+/**
+ * `take(last, record, ttl)`: writes `record .. token .. '\n'` with a new token, the larger of the
+ * server's clock in µs and `last` + 1, and returns the token (a whole number below 2^53, so the
+ * integer reply is exact).
+ */
+const TAKE = `
+local function take(last, record, ttl)
   local clock = redis.call('TIME')
   local token = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-  local last = tonumber(redis.call('GET', key) or '0')
   if last >= token then token = last + 1 end
-  local text = string.format('%.0f', token)
-  redis.call('SET', key, text, 'PX', ttl)
-  return text
+  redis.call('SET', KEYS[1], record .. string.format('%.0f', token) .. '\\n', 'PX', ttl)
+  return token
 end
 `;
 
 /**
- * KEYS[1] record, KEYS[2] its fence; ARGV owner, fingerprint, lease ms. A free (or expired) key is
- * taken with a new fencing token: `{'acquired', token}`. A key that is held replies
- * `{'held', record}`, and the app reads the record: no part of a stored body is cut up inside the
- * script.
+ * KEYS[1] record; ARGV owner, fingerprint, lease ms. A free key (absent, expired, or given back) is
+ * taken with a new fencing token, the integer reply. A key that is held replies
+ * `{record, remaining ms}`, and the app reads the record: no part of a stored body is cut up
+ * inside the script, and the remaining time is what a duplicate waits, or what is left of a
+ * result's retention.
  */
-export const BEGIN = script(`${FENCE}
-local record = redis.call('GET', KEYS[1])
-if record then return {'held', record} end
-local token = fence(KEYS[2], ARGV[3])
-redis.call('SET', KEYS[1], 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n' .. token .. '\\n', 'PX', ARGV[3])
-return {'acquired', token}
+export const BEGIN = script(`${TAKE}
+local found = redis.call('GET', KEYS[1])
+local last = 0
+if found then
+  if string.byte(found, 1) ~= 114 then return {found, redis.call('PTTL', KEYS[1])} end
+  last = tonumber(string.sub(found, 3))
+end
+return take(last, 'p\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n', ARGV[3])
 `);
 
 /**
@@ -60,11 +76,10 @@ end
 `;
 
 /**
- * KEYS[1] record, KEYS[2] its fence; ARGV owner, `<status>\n<headers JSON>\n<body>` (built by the
- * app, so the script only compares and writes), retention ms. One GET and one SET: the
- * in-progress record is a few dozen bytes, so reading it whole costs less than a GETRANGE and then
- * a GET. The fence goes: the key is not taken again before the record expires, and by then the
- * server's clock is past every token.
+ * KEYS[1] record; ARGV owner, `<status>\n<headers JSON>\n<body>` (built by the app, so the script
+ * only compares and writes), retention ms. One GET and one SET: the in-progress record is a few
+ * dozen bytes, so reading it whole costs less than a GETRANGE and then a GET. The token stays in
+ * the completed record.
  */
 export const COMPLETE = script(`
 local record = redis.call('GET', KEYS[1])
@@ -77,55 +92,82 @@ if string.sub(record, 1, #head) ~= head then
 end
 -- 'p\\n<owner>\\n<fingerprint>\\n<token>\\n' becomes 'c\\n<owner>\\n<fingerprint>\\n<token>\\n<status>\\n<headers>\\n<body>'.
 redis.call('SET', KEYS[1], 'c' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[2])
 return 1
 `);
 
-/** KEYS[1] record, KEYS[2] its fence; ARGV owner, reason, retention ms. */
+/** KEYS[1] record; ARGV owner, reason, retention ms. */
 export const MARK_UNSTORABLE = script(`${HEADER_CHECK}
 if not held('p') then return held('u') and 1 or 0 end
 local record = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], 'u' .. string.sub(record, 2) .. ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[2])
 return 1
 `);
 
 /**
- * KEYS[1] record; ARGV owner. Only an in-progress lease or a lock this owner still holds: never a
- * finished result, never someone else's. The fence stays, so the next take's token is greater.
+ * `forget(head)`: replaces the record by `r\n<token>` with the expiry it had, its token read from
+ * `head` (the record's first bytes, where every format keeps it), and announces the key.
  */
-export const RELEASE = script(`${HEADER_CHECK}
-if held('p') or held('l') then
-  redis.call('DEL', KEYS[1])
-  return 1
+const FORGET = `
+local function forget(head)
+  local fields = 0
+  local token = '0'
+  local want = string.byte(head, 1) == 108 and 3 or 4
+  for field in string.gmatch(head, '([^\\n]*)\\n') do
+    fields = fields + 1
+    if fields == want then token = field break end
+  end
+  redis.call('SET', KEYS[1], 'r\\n' .. token, 'KEEPTTL')
+  redis.call('PUBLISH', '${FORGOTTEN_CHANNEL}', KEYS[1])
 end
-return 0
-`);
+`;
 
-/** KEYS[1] record (in progress, or a lock held as an exclusive lease), KEYS[2] its fence; ARGV owner, lease ms. */
-export const RENEW = script(`${HEADER_CHECK}
+/**
+ * KEYS[1] record; ARGV owner. Only an in-progress lease or a lock this owner still holds: never a
+ * finished result, never someone else's. Its token stays behind (see above), so the next take's
+ * token is greater.
+ */
+export const RELEASE = script(`${HEADER_CHECK}${FORGET}
 if held('p') or held('l') then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  forget(redis.call('GETRANGE', KEYS[1], 0, 255))
   return 1
 end
 return 0
 `);
 
 /**
- * KEYS[1] lock, KEYS[2] its fence; ARGV owner, ttl ms. Replies `{'acquired', token}` when taken now
- * (or already held by this owner: a re-sent call), else `{'held', remaining ms}`.
+ * KEYS[1] record. Forgets the record whatever it holds (an operator's delete, so the request runs
+ * again), keeping its token. 0 when there was nothing to forget.
  */
-export const LOCK = script(`${FENCE}
-local record = redis.call('GET', KEYS[1])
-if record then
-  local head = 'l\\n' .. ARGV[1] .. '\\n'
-  if string.sub(record, 1, #head) == head then
-    return {'acquired', string.sub(record, #head + 1, -2)}
-  end
-  return {'held', redis.call('PTTL', KEYS[1])}
+export const FORGET_RECORD = script(`${FORGET}
+local head = redis.call('GETRANGE', KEYS[1], 0, 255)
+if head == '' or string.byte(head, 1) == 114 then return 0 end
+forget(head)
+return 1
+`);
+
+/** KEYS[1] record (in progress, or a lock held as an exclusive lease); ARGV owner, lease ms. */
+export const RENEW = script(`${HEADER_CHECK}
+if held('p') or held('l') then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
 end
-local token = fence(KEYS[2], ARGV[2])
-redis.call('SET', KEYS[1], 'l\\n' .. ARGV[1] .. '\\n' .. token .. '\\n', 'PX', ARGV[2])
-return {'acquired', token}
+return 0
+`);
+
+/**
+ * KEYS[1] lock; ARGV owner, ttl ms. Replies the token (an integer) when taken now, or the token as
+ * text when already held by this owner (a re-sent call), else `{'held', remaining ms}`.
+ */
+export const LOCK = script(`${TAKE}
+local found = redis.call('GET', KEYS[1])
+local last = 0
+if found then
+  if string.byte(found, 1) ~= 114 then
+    local head = 'l\\n' .. ARGV[1] .. '\\n'
+    if string.sub(found, 1, #head) == head then return string.sub(found, #head + 1, -2) end
+    return {'held', redis.call('PTTL', KEYS[1])}
+  end
+  last = tonumber(string.sub(found, 3))
+end
+return take(last, 'l\\n' .. ARGV[1] .. '\\n', ARGV[2])
 `);
