@@ -76,6 +76,38 @@ describe('PostgresStore', () => {
     }
   });
 
+  it('fails ensureSchema, without crashing the process, when its connection drops mid-way', async () => {
+    // Another process holds the schema lock, so ensureSchema waits on its connection; the server
+    // then drops that connection (a restart, an administrator): an 'error' event on the client.
+    const holder = await pool.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock(hashtext('tollgate:ensureSchema'))");
+      const ensuring = store.ensureSchema().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      for (let waited = 0; ; waited += 50) {
+        const waiting = await server.sql(
+          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_advisory_xact_lock%' AND wait_event_type = 'Lock'",
+          'tollgate',
+        );
+        if (waiting === '1' || waited > 5_000) break;
+        await sleep(50);
+      }
+      await server.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_advisory_xact_lock%' AND wait_event_type = 'Lock'",
+        'tollgate',
+      );
+      expect(await ensuring).toBeInstanceOf(Error);
+      // Let the client's 'error' event (emitted after the failed query) come and go.
+      await sleep(200);
+    } finally {
+      await holder.query("SELECT pg_advisory_unlock(hashtext('tollgate:ensureSchema'))");
+      holder.release();
+    }
+    await store.ensureSchema();
+  });
+
   it('issues tokens near the clock in microseconds, as every store does: above those of a store it replaces', async () => {
     const taken = await store.begin(`clock:${Math.random()}`, 'a', 'fp', 5_000);
     const token = taken.state === 'acquired' ? taken.fencingToken : 0;

@@ -293,6 +293,111 @@ describe('transactional completion', () => {
     expect((error as TollgateConfigError).code).toBe('TOLLGATE_TRANSACTION_UNAVAILABLE');
   });
 
+  it('answers a COMMIT that a paused database never acknowledges with a 503 within the store timeout', async () => {
+    // A query timeout well above the store timeout: the request must not wait for it.
+    const own = new pg.Pool({
+      connectionString: server.url,
+      max: 4,
+      connectionTimeoutMillis: 2_000,
+    });
+    const slow = new PostgresStore({ pool: own, queryTimeout: '6s', cleanupInterval: false });
+    const slowEngine = new IdempotencyEngine(slow, { onEvent: () => undefined });
+    const key = randomUUID();
+    const headers: Record<string, string> = { 'idempotency-key': key };
+    const request = {
+      method: 'POST',
+      route: '/payments',
+      scope: undefined,
+      header: (name: string) => headers[name],
+      query: () => undefined,
+      body: { amount: 10 },
+    };
+    const decision = await slowEngine.begin(request, policy);
+    if (decision.action !== 'proceed') throw new Error(decision.action);
+    let started = 0;
+    const failure = await decision.execution.lease
+      .transaction(async (client: pg.PoolClient) => {
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+        // The database stops answering just as the COMMIT goes out: the record is written.
+        const query = client.query.bind(client) as (config: unknown) => Promise<unknown>;
+        (client as unknown as { query: (config: unknown) => Promise<unknown> }).query = (
+          config,
+        ) => {
+          if ((config as { text?: string }).text === 'COMMIT') {
+            server.pause();
+            started = performance.now();
+          }
+          return query(config);
+        };
+        return { ok: true };
+      })
+      .catch((error: unknown) => error);
+    const tookMs = performance.now() - started;
+    server.resume();
+    expect((failure as TollgateHttpError).status).toBe(503);
+    expect((failure as TollgateHttpError).code).toBe('TOLLGATE_STORE_UNAVAILABLE');
+    // The store timeout (1 s), with slack for a loaded machine; not the query timeout (6 s).
+    expect(tookMs).toBeLessThan(2_500);
+    await decision.execution.abandon();
+    // Whether the COMMIT landed is unknown: the retry gets its result, or runs once.
+    const retry = await slowEngine.begin(request, policy);
+    if (retry.action === 'proceed') {
+      await retry.execution.lease.transaction(async (client: pg.PoolClient) => {
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+      });
+    } else {
+      expect(retry.action).toBe('replay');
+    }
+    expect(await ledger(key)).toBe(1);
+    await slow.close();
+    await own.end();
+  });
+
+  it('answers a transaction that a paused database cannot open with a 503 within the store timeout, and gives its connection back', async () => {
+    const own = new pg.Pool({
+      connectionString: server.url,
+      max: 4,
+      connectionTimeoutMillis: 2_000,
+    });
+    const slow = new PostgresStore({ pool: own, queryTimeout: '6s', cleanupInterval: false });
+    const slowEngine = new IdempotencyEngine(slow, { onEvent: () => undefined });
+    const key = randomUUID();
+    const headers: Record<string, string> = { 'idempotency-key': key };
+    const decision = await slowEngine.begin(
+      {
+        method: 'POST',
+        route: '/payments',
+        scope: undefined,
+        header: (name: string) => headers[name],
+        query: () => undefined,
+        body: { amount: 10 },
+      },
+      policy,
+    );
+    if (decision.action !== 'proceed') throw new Error(decision.action);
+    let ran = false;
+    server.pause();
+    const started = performance.now();
+    const failure = await decision.execution.lease
+      .transaction(async () => {
+        ran = true;
+      })
+      .catch((error: unknown) => error);
+    const tookMs = performance.now() - started;
+    server.resume();
+    expect((failure as TollgateHttpError).status).toBe(503);
+    expect(ran).toBe(false);
+    expect(tookMs).toBeLessThan(2_500);
+    await decision.execution.abandon();
+    // The BEGIN that landed late is rolled back and its connection returned: none is leaked.
+    for (let waited = 0; own.idleCount < own.totalCount && waited < 5_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(own.idleCount).toBe(own.totalCount);
+    await slow.close();
+    await own.end();
+  });
+
   it('answers a record that cannot reach a paused database with a 503 within the store timeout, and rolls back', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

@@ -39,9 +39,15 @@ export class TransactionRecorder implements LeaseRecorder {
     // A lease already lost runs nothing: its writes could only be rolled back.
     this.execution.lease.throwIfLost();
     let tx;
+    const opening = transactions.open();
     try {
-      tx = await transactions.open();
+      tx = await withDeadline('open a transaction', this.execution.storeTimeoutMs, () => opening);
     } catch {
+      // One that opens after all is given back: nothing will run in it.
+      opening.then(
+        (late) => late.rollback(),
+        () => undefined,
+      );
       // Nothing ran: the key is released after the handler fails, and a retry runs.
       throw notOpened();
     }
@@ -60,8 +66,11 @@ export class TransactionRecorder implements LeaseRecorder {
       void tx.rollback();
       throw error;
     }
+    // Bounded by the store timeout like every store call: a database that stops answering the
+    // COMMIT leaves its outcome unknown, which the client hears now rather than after the
+    // driver's own, longer, timeout. The key stays locked until the server decides.
     try {
-      await tx.commit();
+      await withDeadline('commit', this.execution.storeTimeoutMs, () => tx.commit());
     } catch {
       void tx.rollback();
       throw commitFailed();

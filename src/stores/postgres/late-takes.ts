@@ -1,3 +1,5 @@
+import { monotonicNow } from '../../core/lease/lease.js';
+
 /**
  * Takes (`begin`, `lock`) that may land after their request gave up on them. A paused or slow
  * database runs a take queued on a connection once it resumes, even after the client stopped
@@ -48,15 +50,16 @@ export class LateTakes {
    * backoff, for as long as it would hold the key, until a release finds and frees it.
    */
   private releaseWhileItMayLand(key: string, owner: string, holdsMs: number): void {
-    const until = Date.now() + 2 * holdsMs;
+    // The monotonic clock: a wall clock stepped back would keep this going for as long as the step.
+    const until = monotonicNow() + 2 * holdsMs;
     const attempt = (pause: number): void => {
       const timer = setTimeout(() => {
         this.release(key, owner).then(
           (freed) => {
-            if (!freed && Date.now() + pause < until) attempt(Math.min(pause * 2, 5_000));
+            if (!freed && monotonicNow() + pause < until) attempt(Math.min(pause * 2, 5_000));
           },
           () => {
-            if (Date.now() + pause < until) attempt(Math.min(pause * 2, 5_000));
+            if (monotonicNow() + pause < until) attempt(Math.min(pause * 2, 5_000));
           },
         );
       }, pause);

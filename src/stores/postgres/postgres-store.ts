@@ -100,6 +100,14 @@ export class PostgresStore implements TollgateStore {
    */
   async ensureSchema(): Promise<void> {
     const client = await this.pool.connect();
+    // A checked-out client has no listener of the pool's: a connection that drops while this
+    // waits for the lock (the server restarts) would emit an 'error' that crashes the process.
+    // The query in flight fails instead, and the connection is not given back.
+    let broken = false;
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query("SELECT pg_advisory_xact_lock(hashtext('tollgate:ensureSchema'))");
@@ -109,7 +117,8 @@ export class PostgresStore implements TollgateStore {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 
