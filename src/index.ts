@@ -97,6 +97,7 @@ export {
   type IdempotencyStore,
   type LockResult,
   type RateLimitAlgorithm,
+  type RateLimitConsumeOptions,
   type RateLimitResult,
   type RateLimitRule,
   type RateLimitState,

@@ -3,12 +3,18 @@ import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
 import { consoleWarning, neverThrows, observedCall } from '../report.js';
-import type { RateLimitResult, RateLimitRule, RateLimitStore } from '../store.js';
+import type {
+  RateLimitConsumeOptions,
+  RateLimitResult,
+  RateLimitRule,
+  RateLimitStore,
+} from '../store.js';
 import {
   ALLOW_UNCOUNTED,
   chargeOf,
   decide,
   storeDownOutcome,
+  unitsToGiveBack,
   type RateLimitCharge,
   type RateLimitDecision,
   type RateLimitDecisionOutcome,
@@ -27,11 +33,8 @@ import { addressDenied } from './problems.js';
 import { ignoredUserAgent, requestAddress, resolveTracker } from './tracker.js';
 import { whileStoreUnavailable } from './unavailable.js';
 
-/**
- * Slack for the whole milliseconds the stores report times in (rounded up): a charge is given
- * back only while it certainly still counts.
- */
-const REFUND_MARGIN_MS = 2;
+/** What `consume` is told when the request's units may be given back. */
+const REFUNDABLE: RateLimitConsumeOptions = Object.freeze({ refundable: true });
 
 export interface RateLimitEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -166,7 +169,7 @@ export class RateLimitEngine {
       result = await observedCall(
         'consume',
         policy.storeTimeoutMs,
-        () => consume.call(this.store, key, rules),
+        () => consume.call(this.store, key, rules, refunds ? REFUNDABLE : undefined),
         site &&
           ((operation, durationMs, error) =>
             this.onEvent({
@@ -252,29 +255,22 @@ export class RateLimitEngine {
   /**
    * Gives a request's units back once its response is known, if a skip rule says so: `statusCode`
    * below 400 is a success, 400 and above a failure; `undefined` (the client went away first) is
-   * neither, and stays counted. Only limits whose
-   * charge still counts are given back (a window that has since ended is left alone, or the give-back
-   * would come out of the next one). Never throws: a failure is reported as a `refund-failed` event
-   * and the request simply stays counted.
+   * neither, and stays counted. The give-back names each limit's charge, so the store takes the
+   * units only from what they were counted in while it still stands: never from a window started
+   * since, nor from counters an admin reset since, however late the give-back arrives. A charge
+   * that has certainly run out by the engine's own clock is not even sent. Never throws: a failure
+   * is reported as a `refund-failed` event and the request simply stays counted.
    */
   settle(charge: RateLimitCharge, statusCode: number | undefined): Promise<void> {
-    // A client that went away before its answer stays counted: the handler may have done all its
-    // work, and giving the units back would let any client run it without limit by hanging up.
-    if (statusCode === undefined) return Promise.resolve();
-    const succeeded = statusCode < 400;
-    if (succeeded ? !charge.skipSuccessful : !charge.skipFailed) return Promise.resolve();
-    const elapsed = this.clock.now() - charge.askedAt;
-    const units = charge.rules.map((rule, index) => {
-      const state = charge.result.limits[index];
-      return state && elapsed + REFUND_MARGIN_MS < state.resetMs ? -rule.cost : 0;
-    });
-    if (units.every((unit) => unit === 0)) return Promise.resolve();
+    const units = unitsToGiveBack(charge, statusCode, this.clock.now());
+    if (units === undefined) return Promise.resolve();
+    const charges = charge.result.limits.map((state) => state.charge);
     if (charge.local) {
-      this.local.adjustNow(charge.key, charge.rules, units);
+      this.local.adjustNow(charge.key, charge.rules, units, charges);
       return Promise.resolve();
     }
     return withDeadline('adjust', charge.storeTimeoutMs, () =>
-      this.adjust(charge.key, charge.rules, units),
+      this.adjust(charge.key, charge.rules, units, charges),
     ).catch((error: unknown) => {
       this.onEvent({
         area: 'rate-limit',
@@ -293,8 +289,17 @@ export class RateLimitEngine {
   }
 
   /** Takes (> 0) or gives back (< 0) units per rule, whatever the limits say (see `RateLimitStore.adjust`). */
-  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
-    return this.adjusting((store) => store.adjust(key, rules, units));
+  adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+    charges?: readonly (string | undefined)[],
+  ): Promise<void> {
+    return this.adjusting((store) =>
+      charges === undefined
+        ? store.adjust(key, rules, units)
+        : store.adjust(key, rules, units, charges),
+    );
   }
 
   /** Forgets `key`'s counters and blocks on these rules. */

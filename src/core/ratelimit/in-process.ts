@@ -1,7 +1,13 @@
 import { systemClock, type Clock } from '../clock.js';
 import { ExpiringMap } from '../expiring-map.js';
 import { blockKey, ruleKey } from './rule-keys.js';
-import type { RateLimitResult, RateLimitRule, RateLimitState, RateLimitStore } from '../store.js';
+import type {
+  RateLimitConsumeOptions,
+  RateLimitResult,
+  RateLimitRule,
+  RateLimitState,
+  RateLimitStore,
+} from '../store.js';
 
 /**
  * Rate limiting inside one process, with exactly the semantics of the Redis script
@@ -15,15 +21,27 @@ export interface InProcessRateLimiterOptions {
   clock?: Clock;
 }
 
+/**
+ * Counters carry what a refund needs to find its charge (`RateLimitState.charge`): a fixed window
+ * and a token bucket their epoch (one per window, one per bucket from empty to full again), a
+ * sliding window the charge of each unit.
+ */
 type Counter =
   /** fixed window: units used in the window that ends at `endsAt` */
-  | { kind: 'fixed'; used: number; endsAt: number; expiresAt: number }
-  /** sliding window: the time of every unit taken, oldest first */
-  | { kind: 'sliding'; hits: number[]; expiresAt: number }
+  | { kind: 'fixed'; used: number; endsAt: number; expiresAt: number; epoch: string }
+  /** sliding window: the time of every unit taken, oldest first, and the charge it belongs to */
+  | { kind: 'sliding'; hits: number[]; charges: string[]; expiresAt: number }
   /** token bucket as GCRA: the theoretical arrival time of the next unit */
-  | { kind: 'gcra'; tat: number; expiresAt: number }
+  | { kind: 'gcra'; tat: number; expiresAt: number; epoch: string }
   /** a block after a rejection */
   | { kind: 'block'; expiresAt: number };
+
+/** Names epochs and charges: unique within the process, which is all an in-process counter needs. */
+let lastCharge = 0;
+function nextCharge(): string {
+  lastCharge = (lastCharge + 1) % Number.MAX_SAFE_INTEGER;
+  return lastCharge.toString(36);
+}
 
 /** Floating-point slack for sums such as 3 x (1000 / 3), which may land a hair above 1000. */
 export const GCRA_EPSILON = 1e-6;
@@ -32,8 +50,11 @@ export const GCRA_EPSILON = 1e-6;
 interface Evaluated {
   allowed: boolean;
   retryAfterMs: number;
-  /** Charges the limit when `charged`, and reports remaining units and reset as they then stand. */
-  settle(charged: boolean): { remaining: number; resetMs: number };
+  /**
+   * Charges the limit when `charged`, and reports remaining units and reset as they then stand,
+   * and what the charge was counted in.
+   */
+  settle(charged: boolean): { remaining: number; resetMs: number; charge?: string };
 }
 
 export class InProcessRateLimiter implements RateLimitStore {
@@ -52,8 +73,12 @@ export class InProcessRateLimiter implements RateLimitStore {
     return this.counters.size;
   }
 
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
-    return this.consumeNow(key, rules);
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    return this.consumeNow(key, rules, false, options?.refundable === true);
   }
 
   async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
@@ -64,8 +89,9 @@ export class InProcessRateLimiter implements RateLimitStore {
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
-    this.adjustNow(key, rules, units);
+    this.adjustNow(key, rules, units, charges);
   }
 
   async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
@@ -74,9 +100,15 @@ export class InProcessRateLimiter implements RateLimitStore {
 
   /**
    * Synchronous, so the check and the charge cannot interleave with another request. `dry`: decide
-   * and report only (`peek`), charging nothing and starting no block.
+   * and report only (`peek`), charging nothing and starting no block. `refundable`: report each
+   * limit's charge.
    */
-  consumeNow(key: string, rules: readonly RateLimitRule[], dry = false): RateLimitResult {
+  consumeNow(
+    key: string,
+    rules: readonly RateLimitRule[],
+    dry = false,
+    refundable = false,
+  ): RateLimitResult {
     const now = this.clock.now();
     // Phase 1: every limit decides; nothing is charged yet.
     const evaluated = rules.map((rule) => {
@@ -105,13 +137,15 @@ export class InProcessRateLimiter implements RateLimitStore {
           blockedFor = rule.blockMs;
           verdict.retryAfterMs = Math.max(verdict.retryAfterMs, rule.blockMs);
         }
-        return {
+        const state: RateLimitState = {
           name: rule.name,
           allowed: verdict.allowed,
           remaining: blockedFor > 0 ? 0 : Math.max(0, settled.remaining),
           resetMs: Math.max(settled.resetMs, blockedFor),
           retryAfterMs: verdict.retryAfterMs,
         };
+        if (refundable && settled.charge !== undefined) state.charge = settled.charge;
+        return state;
       },
     );
     return {
@@ -124,22 +158,37 @@ export class InProcessRateLimiter implements RateLimitStore {
   }
 
   /** See `RateLimitStore.adjust`: the Redis script ADJUST does exactly this. */
-  adjustNow(key: string, rules: readonly RateLimitRule[], units: readonly number[]): void {
+  adjustNow(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+    charges: readonly (string | undefined)[] = [],
+  ): void {
     const now = this.clock.now();
     rules.forEach((rule, index) => {
       const delta = units[index] ?? 0;
       if (delta === 0) return;
       const id = ruleKey(key, rule);
       const found = this.live(id, now);
+      // A refund names its charge: only what it was counted in, while it stands, gives back.
+      const refund = delta < 0 ? charges[index] : undefined;
       switch (rule.algorithm) {
         case 'fixed-window': {
           const counter = found?.kind === 'fixed' ? found : undefined;
+          if (refund !== undefined && counter?.epoch !== refund) return;
           if (delta > 0) {
             const before = counter?.used ?? 0;
             const taken = Math.min(delta, rule.limit - before);
             if (taken <= 0) return;
             const endsAt = counter?.endsAt ?? now + rule.windowMs;
-            this.write(id, { kind: 'fixed', used: before + taken, endsAt, expiresAt: endsAt });
+            const epoch = counter?.epoch ?? nextCharge();
+            this.write(id, {
+              kind: 'fixed',
+              used: before + taken,
+              endsAt,
+              expiresAt: endsAt,
+              epoch,
+            });
           } else if (counter) {
             const used = counter.used + delta;
             // An emptied counter goes, as the script's does: the next request starts a window.
@@ -149,28 +198,48 @@ export class InProcessRateLimiter implements RateLimitStore {
           return;
         }
         case 'sliding-window': {
-          const hits = found?.kind === 'sliding' ? found.hits : [];
-          const firstLive = hits.findIndex((at) => at > now - rule.windowMs);
-          hits.splice(0, firstLive === -1 ? hits.length : firstLive);
+          const { hits, charges: owners } = liveHits(found, now - rule.windowMs);
           if (delta > 0) {
             const taken = Math.min(delta, rule.limit - hits.length);
             if (taken <= 0) return;
-            for (let unit = 0; unit < taken; unit++) hits.push(now);
-            this.write(id, { kind: 'sliding', hits, expiresAt: now + rule.windowMs });
-          } else {
-            hits.splice(0, -delta);
-            if (hits.length === 0) this.counters.delete(id);
+            for (let unit = 0; unit < taken; unit++) {
+              hits.push(now);
+              owners.push('');
+            }
+            this.write(id, {
+              kind: 'sliding',
+              hits,
+              charges: owners,
+              expiresAt: now + rule.windowMs,
+            });
+            return;
           }
+          if (refund === undefined) {
+            hits.splice(0, -delta);
+            owners.splice(0, -delta);
+          } else {
+            // Exactly the request's own units still in the window.
+            for (let at = owners.length - 1, left = -delta; at >= 0 && left > 0; at--) {
+              if (owners[at] !== refund) continue;
+              hits.splice(at, 1);
+              owners.splice(at, 1);
+              left--;
+            }
+          }
+          if (hits.length === 0) this.counters.delete(id);
           return;
         }
         case 'token-bucket': {
+          const bucket = found?.kind === 'gcra' && found.tat > now ? found : undefined;
+          if (refund !== undefined && bucket?.epoch !== refund) return;
           const interval = rule.windowMs / rule.limit;
-          const tat = Math.max(found?.kind === 'gcra' ? found.tat : now, now);
+          const tat = bucket?.tat ?? now;
           const moved =
             delta > 0
               ? Math.min(tat + delta * interval, now + rule.windowMs)
               : Math.max(now, tat + delta * interval);
-          if (moved > now) this.write(id, { kind: 'gcra', tat: moved, expiresAt: moved });
+          const epoch = bucket?.epoch ?? nextCharge();
+          if (moved > now) this.write(id, { kind: 'gcra', tat: moved, expiresAt: moved, epoch });
           else this.counters.delete(id);
           return;
         }
@@ -213,15 +282,18 @@ export class InProcessRateLimiter implements RateLimitStore {
       allowed,
       retryAfterMs: allowed ? 0 : Math.ceil((endsAt ?? now) - now),
       settle: (charged) => {
+        let epoch: string | undefined;
         if (charged) {
           endsAt ??= now + rule.windowMs;
           used += rule.cost;
-          this.write(id, { kind: 'fixed', used, endsAt, expiresAt: endsAt });
+          epoch = counter?.epoch ?? nextCharge();
+          this.write(id, { kind: 'fixed', used, endsAt, expiresAt: endsAt, epoch });
         }
         // No window running (nothing charged yet): the quota is whole now.
         return {
           remaining: rule.limit - used,
           resetMs: endsAt === undefined ? 0 : Math.ceil(endsAt - now),
+          charge: epoch,
         };
       },
     };
@@ -232,11 +304,7 @@ export class InProcessRateLimiter implements RateLimitStore {
    * that length, wherever it starts, ever holds more than `limit` units.
    */
   private slidingWindow(id: string, rule: RateLimitRule, now: number): Evaluated {
-    const found = this.live(id, now);
-    const hits = found?.kind === 'sliding' ? found.hits : [];
-    // Units taken at or before now - window have left it; dropping them charges nothing.
-    const firstLive = hits.findIndex((at) => at > now - rule.windowMs);
-    hits.splice(0, firstLive === -1 ? hits.length : firstLive);
+    const { hits, charges } = liveHits(this.live(id, now), now - rule.windowMs);
     const allowed = hits.length + rule.cost <= rule.limit;
     // It fits once the oldest (used + cost - limit) units have left the window.
     const freedAt = hits[hits.length + rule.cost - rule.limit - 1];
@@ -244,15 +312,20 @@ export class InProcessRateLimiter implements RateLimitStore {
       allowed,
       retryAfterMs: allowed || freedAt === undefined ? 0 : Math.ceil(freedAt + rule.windowMs - now),
       settle: (charged) => {
-        if (charged) {
-          for (let unit = 0; unit < rule.cost; unit++) hits.push(now);
-          this.write(id, { kind: 'sliding', hits, expiresAt: now + rule.windowMs });
+        const charge = charged ? nextCharge() : undefined;
+        if (charge !== undefined) {
+          for (let unit = 0; unit < rule.cost; unit++) {
+            hits.push(now);
+            charges.push(charge);
+          }
+          this.write(id, { kind: 'sliding', hits, charges, expiresAt: now + rule.windowMs });
         }
         const newest = hits[hits.length - 1];
         // The quota is whole once the newest unit has left the window.
         return {
           remaining: rule.limit - hits.length,
           resetMs: newest === undefined ? 0 : Math.ceil(newest + rule.windowMs - now),
+          charge,
         };
       },
     };
@@ -265,8 +338,9 @@ export class InProcessRateLimiter implements RateLimitStore {
   private tokenBucket(id: string, rule: RateLimitRule, now: number): Evaluated {
     const found = this.live(id, now);
     const interval = rule.windowMs / rule.limit;
-    // A bucket that filled up in the past carries no debt.
-    const tat = Math.max(found?.kind === 'gcra' ? found.tat : now, now);
+    // A bucket that filled up in the past carries no debt, and a charge starts a new epoch.
+    const bucket = found?.kind === 'gcra' && found.tat > now ? found : undefined;
+    const tat = bucket?.tat ?? now;
     const after = tat + rule.cost * interval;
     // Admitted while the debt, this request included, fits in one window (the bucket's size).
     const allowed = after - now <= rule.windowMs + GCRA_EPSILON;
@@ -274,11 +348,14 @@ export class InProcessRateLimiter implements RateLimitStore {
       allowed,
       retryAfterMs: allowed ? 0 : Math.ceil(after - rule.windowMs - now),
       settle: (charged) => {
-        if (charged) this.write(id, { kind: 'gcra', tat: after, expiresAt: after });
+        const epoch = charged ? (bucket?.epoch ?? nextCharge()) : undefined;
+        if (epoch !== undefined)
+          this.write(id, { kind: 'gcra', tat: after, expiresAt: after, epoch });
         const held = charged ? after : tat;
         return {
           remaining: Math.floor((rule.windowMs - (held - now)) / interval + GCRA_EPSILON),
           resetMs: Math.ceil(held - now),
+          charge: epoch,
         };
       },
     };
@@ -292,4 +369,20 @@ export class InProcessRateLimiter implements RateLimitStore {
   private write(id: string, counter: Counter): void {
     this.counters.set(id, counter, this.clock.now());
   }
+}
+
+/**
+ * A sliding window's units still in it (taken after `since`), oldest first, with their charges:
+ * those at or before `since` have left the window, and dropping them charges nothing.
+ */
+function liveHits(
+  found: Counter | undefined,
+  since: number,
+): { hits: number[]; charges: string[] } {
+  if (found?.kind !== 'sliding') return { hits: [], charges: [] };
+  const firstLive = found.hits.findIndex((at) => at > since);
+  const gone = firstLive === -1 ? found.hits.length : firstLive;
+  found.hits.splice(0, gone);
+  found.charges.splice(0, gone);
+  return found;
 }

@@ -6,6 +6,7 @@ import type {
   BeginResult,
   FencingToken,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
@@ -228,8 +229,12 @@ export class MemoryStore implements TollgateStore {
   }
 
   /** Same semantics as the Redis script: all limits are charged, or none. */
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
-    return this.rateLimiter.consumeNow(key, rules);
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    return this.rateLimiter.consumeNow(key, rules, false, options?.refundable === true);
   }
 
   async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
@@ -240,8 +245,9 @@ export class MemoryStore implements TollgateStore {
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
-    this.rateLimiter.adjustNow(key, rules, units);
+    this.rateLimiter.adjustNow(key, rules, units, charges);
   }
 
   async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {

@@ -5,6 +5,7 @@ import { checkStoreHealth, elapsedSince } from '../../core/health.js';
 import type {
   BeginResult,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
@@ -13,6 +14,7 @@ import type {
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
+import { nodeCharges, withQuorumCharges } from './charges.js';
 import { agreed, decideTake } from './decisions.js';
 import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
 import { Takes } from './takes.js';
@@ -228,15 +230,26 @@ export class QuorumStore implements TollgateStore {
     );
   }
 
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+  /**
+   * A refundable request's charge is each node's own (`withQuorumCharges`): an admitted one waits
+   * a little for the nodes still answering, as a grant does, so that every node that charged it
+   * can give it back.
+   */
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    const refundable = options?.refundable === true;
     return this.gather(
       (store) => {
         if (!store.consume) {
           throw new StoreUnavailableError(`a ${store.kind} store cannot rate limit`);
         }
-        return store.consume(key, rules);
+        return store.consume(key, rules, options);
       },
-      (tally) => this.decideRateLimit('consume', tally),
+      (tally) => this.decideRateLimit('consume', tally, refundable),
+      { linger: (result) => refundable && result.allowed },
     );
   }
 
@@ -255,10 +268,14 @@ export class QuorumStore implements TollgateStore {
   private decideRateLimit(
     operation: 'consume' | 'peek',
     tally: Tally<RateLimitResult>,
+    refundable = false,
   ): Verdict<RateLimitResult> {
     const allowed = count(tally, (result) => result.allowed);
     const refused = count(tally, (result) => !result.allowed);
-    if (allowed >= this.majority) return agreed(tally, true);
+    if (allowed >= this.majority) {
+      const result = agreed(tally, true);
+      return refundable ? withQuorumCharges(result, tally) : result;
+    }
     if (refused >= this.majority) return agreed(tally, false);
     return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
       ? UNDECIDED
@@ -268,15 +285,19 @@ export class QuorumStore implements TollgateStore {
   /**
    * Applied on every node, done once a majority applied it: as with `consume`, the admitted
    * requests' majority then sees it. A node that missed it differs as it would after a restart.
+   * A refund gives back on each node only what that node charged (`nodeCharges`).
    */
   async adjust(
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
-    await this.everywhere('adjust', (store) => {
+    await this.everywhere('adjust', (store, index) => {
       if (!store.adjust) throw new StoreUnavailableError(`a ${store.kind} store cannot adjust`);
-      return store.adjust(key, rules, units);
+      if (charges === undefined) return store.adjust(key, rules, units);
+      const own = nodeCharges(charges, units, index);
+      return store.adjust(key, rules, own.units, own.charges);
     });
   }
 
@@ -288,7 +309,10 @@ export class QuorumStore implements TollgateStore {
   }
 
   /** A write every node applies: done once a majority confirmed, unavailable once it cannot be. */
-  private everywhere(what: string, call: (store: TollgateStore) => Promise<void>): Promise<true> {
+  private everywhere(
+    what: string,
+    call: (store: TollgateStore, index: number) => Promise<void>,
+  ): Promise<true> {
     return this.gather(call, (tally) => {
       const done = count(tally, () => true);
       if (done >= this.majority) return true;
@@ -351,7 +375,7 @@ export class QuorumStore implements TollgateStore {
 
   /** Every node at once, decided as soon as the answers settle it (see `gather`). */
   private gather<T, V>(
-    call: (store: TollgateStore) => Promise<T>,
+    call: (store: TollgateStore, index: number) => Promise<T>,
     decide: (tally: Tally<T>) => Verdict<V>,
     options: { timeoutMs?: number; linger?: (verdict: V) => boolean } = {},
   ): Promise<V> {

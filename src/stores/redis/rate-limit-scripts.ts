@@ -40,6 +40,21 @@ end
 `;
 
 /**
+ * A token bucket's state: its arrival time (TAT) and its epoch, `'<tat> <epoch>'`. The epoch names
+ * the bucket from the moment it was last full (absent) until it is full again: a refund of a
+ * charge counted in it must find the same epoch, not a bucket that refilled or was reset since.
+ * An epoch-less value (written before epochs) reads with epoch ''.
+ */
+const TOKEN_BUCKET = `
+local function tb_read(key)
+  local value = redis.call('GET', key)
+  if not value then return 0, '' end
+  local tat, epoch = string.match(value, '^(%S+) ?(%S*)$')
+  return tonumber(tat), epoch
+end
+`;
+
+/**
  * One rate-limit decision over every named limit of a request: all of them admit it and each is
  * charged, or none is (a rejected request consumes from none). Same semantics as
  * src/core/ratelimit/in-process.ts. Time comes from the server (`TIME`), never from app servers.
@@ -52,11 +67,16 @@ end
  *              block ms
  * ARGV[2+6n]   a nonce unique to this call: makes its sliding-window members unique
  * ARGV[3+6n]   '1' to decide and report only (`peek`): nothing is charged and no block started
- * Reply: { allowed 0|1, then four values per limit: allowed 0|1, remaining, reset ms, retry ms }.
+ * ARGV[4+6n]   '1' to report what each limit's charge was counted in (a refundable request)
+ * Reply: { allowed 0|1, then four values per limit: allowed 0|1, remaining, reset ms, retry ms },
+ * then, when asked, one charge per limit ('' when not charged): a fixed window's expiry time
+ * (PEXPIRETIME, fixed for the window's life: a counter holds nothing else to name it by, so a
+ * window that starts within the same millisecond as a reset one's would pass for it), the call's
+ * nonce (its sliding-window members), a token bucket's epoch.
  * Every key shares one {hash tag}, so the script runs on Redis Cluster; every write sets its expiry
  * in this same script, so no key can live without one.
  */
-export const RATE_LIMIT = script(`${FIXED_WINDOW}
+export const RATE_LIMIT = script(`${FIXED_WINDOW}${TOKEN_BUCKET}
 local n = tonumber(ARGV[1])
 -- Server time in ms, with microsecond precision: the one clock all app servers share. A fixed
 -- window needs none (its counter's expiry is its clock), so only the other algorithms and blocks
@@ -72,6 +92,7 @@ for i = 1, n do
 end
 local nonce = ARGV[2 + 6 * n]
 local dry = ARGV[3 + 6 * n] == '1'
+local refundable = ARGV[4 + 6 * n] == '1'
 -- Floating-point slack for GCRA sums such as 3 x (1000 / 3), which may land a hair above 1000.
 local EPS = 1e-6
 -- Scores and times are written with 3 decimals (microseconds); tostring would keep only 14 digits.
@@ -114,8 +135,9 @@ for i = 1, n do
     -- Token bucket as GCRA: one unit returns every window / limit ms, the bucket holds limit units,
     -- and the state is the time at which the bucket would be full again (the arrival time, TAT).
     s.interval = s.window / s.limit
-    s.tat = tonumber(redis.call('GET', s.key) or '0')
-    -- A bucket that filled up in the past carries no debt.
+    s.tat, s.epoch = tb_read(s.key)
+    -- A bucket that filled up in the past carries no debt, and a charge starts a new epoch.
+    if s.tat < now or s.epoch == '' then s.epoch = nonce end
     if s.tat < now then s.tat = now end
     s.after = s.tat + s.cost * s.interval
     -- Admitted while the debt, this request included, fits in one window (the bucket's size).
@@ -165,7 +187,7 @@ for i = 1, n do
     local held = s.tat
     if charge then
       -- The arrival time, expiring when the bucket is full again (an absent key means full).
-      redis.call('SET', s.key, ms(s.after), 'PX', math.max(1, math.ceil(s.after - now)))
+      redis.call('SET', s.key, ms(s.after) .. ' ' .. s.epoch, 'PX', math.max(1, math.ceil(s.after - now)))
       held = s.after
     end
     s.remaining = math.floor((s.window - (held - now)) / s.interval + EPS)
@@ -194,6 +216,18 @@ for i = 1, n do
   reply[#reply + 1] = math.ceil(s.reset)
   reply[#reply + 1] = math.ceil(s.retry)
 end
+if refundable then
+  for i = 1, n do
+    local s = states[i]
+    local charged = ''
+    if charge then
+      if s.algorithm == 'fw' then charged = tostring(redis.call('PEXPIRETIME', s.key))
+      elseif s.algorithm == 'sw' then charged = nonce
+      else charged = s.epoch end
+    end
+    reply[#reply + 1] = charged
+  end
+end
 return reply
 `);
 
@@ -203,7 +237,8 @@ return reply
  * cost Redis more than the commands themselves.
  *
  * KEYS as `RATE_LIMIT` (the block record first, unused here); ARGV[1] n, then three values per
- * limit: limit, window ms, cost.
+ * limit: limit, window ms, cost; then '1' to report each window's expiry time (PEXPIRETIME) as the
+ * charge, as `RATE_LIMIT` does.
  */
 export const FIXED_WINDOWS = script(`${FIXED_WINDOW}
 local n = tonumber(ARGV[1])
@@ -225,6 +260,11 @@ for i = 1, n do
   reply[#reply + 1] = ttl > 0 and ttl or 0
   reply[#reply + 1] = ok and 0 or ttl
 end
+if ARGV[2 + 3 * n] == '1' then
+  for i = 1, n do
+    reply[#reply + 1] = allowed and tostring(redis.call('PEXPIRETIME', KEYS[i + 1])) or ''
+  end
+end
 return reply
 `);
 
@@ -234,21 +274,38 @@ return reply
  * `InProcessRateLimiter.adjustNow`. A penalty at most empties a quota, so it never reaches further
  * than one window; units given back never take a limit below empty.
  *
- * KEYS as `RATE_LIMIT` (the block record first, untouched here); ARGV[1] n, then four values per
- * limit: algorithm ('fw', 'sw', 'tb'), limit, window ms, units (> 0 taken, < 0 given back); then a
- * nonce unique to this call for the sliding-window members it adds.
+ * A refund names its charge (`RateLimitState.charge`): its units are given back only from what
+ * the charge was counted in, and only while that still stands (a window or bucket started since,
+ * or a reset, leaves nothing of it to give back).
+ *
+ * KEYS as `RATE_LIMIT` (the block record first, untouched here); ARGV[1] n, then five values per
+ * limit: algorithm ('fw', 'sw', 'tb'), limit, window ms, units (> 0 taken, < 0 given back), and the
+ * charge given back ('' for none); then a nonce unique to this call for the members it adds.
  */
-export const ADJUST = script(`
+export const ADJUST = script(`${TOKEN_BUCKET}
 local n = tonumber(ARGV[1])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
-local nonce = ARGV[2 + 4 * n]
+local nonce = ARGV[2 + 5 * n]
 local function ms(x) return string.format('%.3f', x) end
 for i = 1, n do
-  local a = 1 + (i - 1) * 4
+  local a = 1 + (i - 1) * 5
   local algorithm, limit = ARGV[a + 1], tonumber(ARGV[a + 2])
   local window, units = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local charge = ARGV[a + 5]
   local key = KEYS[i + 1]
+  if units < 0 and charge ~= '' and algorithm == 'fw' then
+    -- The charge's window has ended (or was reset) unless the counter still expires when it did.
+    if tostring(redis.call('PEXPIRETIME', key)) ~= charge then units = 0 end
+  end
+  if units < 0 and charge ~= '' and algorithm == 'sw' then
+    -- Exactly the request's own units still in the window: those that left it are gone already.
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ms(now - window))
+    local own = {}
+    for u = 1, -units do own[u] = charge .. ':' .. u end
+    redis.call('ZREM', key, unpack(own))
+    units = 0
+  end
   if units ~= 0 and algorithm == 'fw' then
     -- A counter without expiry is no running window: treat it as empty, as fw_charge does.
     local ttl = redis.call('PTTL', key)
@@ -277,12 +334,17 @@ for i = 1, n do
     end
   elseif units ~= 0 then
     local interval = window / limit
-    local tat = tonumber(redis.call('GET', key) or '0')
+    local tat, epoch = tb_read(key)
+    -- A refund's bucket must be the one it was charged in, not one refilled or reset since.
+    if units < 0 and charge ~= '' and (tat < now or epoch ~= charge) then units = 0 end
+    if tat < now or epoch == '' then epoch = nonce end
     if tat < now then tat = now end
     if units > 0 then tat = math.min(tat + units * interval, now + window)
-    else tat = math.max(now, tat + units * interval) end
-    if tat > now then
-      redis.call('SET', key, ms(tat), 'PX', math.max(1, math.ceil(tat - now)))
+    elseif units < 0 then tat = math.max(now, tat + units * interval) end
+    if units == 0 then
+      -- Nothing to change.
+    elseif tat > now then
+      redis.call('SET', key, ms(tat) .. ' ' .. epoch, 'PX', math.max(1, math.ceil(tat - now)))
     else
       redis.call('DEL', key)
     end

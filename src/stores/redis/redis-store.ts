@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type {
   BeginResult,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
@@ -130,8 +131,16 @@ export class RedisStore implements TollgateStore {
       : { acquired: false, retryAfterMs: Math.max(0, Number(reply[1])) };
   }
 
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
-    const { command, numberOfKeys, keysAndArgs } = rateLimitCall(key, rules);
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    const { command, numberOfKeys, keysAndArgs } = rateLimitCall(
+      key,
+      rules,
+      options?.refundable === true,
+    );
     const reply = await this.scripts()[command](numberOfKeys, ...keysAndArgs);
     return readRateLimitReply(rules, reply);
   }
@@ -146,11 +155,12 @@ export class RedisStore implements TollgateStore {
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
     if (units.every((unit) => unit === 0)) return;
     await this.scripts().tollgateRateLimitAdjust(
       rules.length + 1,
-      ...adjustCall(key, rules, units),
+      ...adjustCall(key, rules, units, charges),
     );
   }
 

@@ -39,8 +39,14 @@ export interface ScriptCommands {
     owner: string,
     ttlMs: number,
   ): Promise<[string, string | number]>;
-  tollgateRateLimit(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
-  tollgateFixedWindows(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
+  tollgateRateLimit(
+    numberOfKeys: number,
+    ...keysAndArgs: string[]
+  ): Promise<Array<number | string>>;
+  tollgateFixedWindows(
+    numberOfKeys: number,
+    ...keysAndArgs: string[]
+  ): Promise<Array<number | string>>;
   tollgateRateLimitAdjust(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
   tollgateRateLimitReset(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
 }
