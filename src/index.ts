@@ -82,7 +82,8 @@ export {
   SAFE_CLIENT_DEFAULTS,
   type RedisStoreOptions,
 } from './stores/redis/redis-store.js';
-export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-store.js';
+export { QuorumStore } from './stores/quorum/quorum-store.js';
+export type { QuorumStoreOptions } from './stores/quorum/nodes.js';
 export { waitForStore, type StoreReadiness, type WaitForStoreOptions } from './core/startup.js';
 export type { Clock } from './core/clock.js';
 

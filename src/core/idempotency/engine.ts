@@ -1,7 +1,8 @@
+import { sleep } from '../clock.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
 import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
-import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
+import { clientAddress, groupAddress } from '../addresses.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
 import { consoleWarning, neverThrows, type StoreCallObserver } from '../report.js';
 import { nextOwnerToken, takeOrGiveBack } from '../lease/take.js';
@@ -107,7 +108,11 @@ export class IdempotencyEngine {
     );
   }
 
-  /** Decides what this request does. Never throws: every failure is a decision. */
+  /**
+   * Decides what this request does: every store failure is a decision. It rejects only for what
+   * is no decision at all, an error other than `StoreUnavailableError` (a bug, in the app's code
+   * or a custom store's).
+   */
   async begin(
     request: IdempotencyRequest,
     policy: IdempotencyPolicy,
@@ -396,5 +401,3 @@ function scopeOf(request: IdempotencyRequest, policy: IdempotencyPolicy): string
   );
   return address === undefined ? ANONYMOUS : `address:${groupAddress(address)}`;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -263,10 +263,7 @@ export class MemoryStore implements TollgateStore {
     return { status: 'up', latencyMs: 0 };
   }
 
-  /**
-   * Greater than every token this store issued before, and near the clock in microseconds, so a
-   * store created later (a restarted process) goes on from above the tokens of the last one.
-   */
+  /** Above every token issued before, and near the clock in µs: a restarted store goes on above. */
   private nextToken(): FencingToken {
     this.lastToken = Math.max(this.lastToken + 1, Math.floor(this.clock.now() * 1000));
     return this.lastToken;

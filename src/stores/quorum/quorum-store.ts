@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 
-import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
+import { StoreUnavailableError } from '../../core/errors.js';
 import { checkStoreHealth, elapsedSince } from '../../core/health.js';
 import type {
   BeginResult,
@@ -8,23 +8,17 @@ import type {
   RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
-  StoredResponse,
   StoreHealth,
   StoreHealthOptions,
+  StoredResponse,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
 import { nodeCharges, withQuorumCharges } from './charges.js';
 import { agreed, decideTake } from './decisions.js';
-import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
+import { QuorumNodes, type QuorumStoreOptions } from './nodes.js';
+import { count, type Tally, type Verdict } from './tally.js';
 import { Takes } from './takes.js';
-
-export interface QuorumStoreOptions {
-  /** Independent stores, typically `RedisStore`s on separate Redis deployments: 3 or 5. */
-  stores: readonly TollgateStore[];
-  /** Deadline for each node's answer; a slower node counts as unavailable. Default 500 ms. */
-  nodeTimeoutMs?: number;
-}
 
 /**
  * Idempotency that survives the loss of a minority of Redis nodes without running a request twice.
@@ -64,24 +58,13 @@ export interface QuorumStoreOptions {
  * after a stalled event loop, timers run before sockets are read, and answers that arrived in time
  * would otherwise be thrown away as late.
  */
-export class QuorumStore implements TollgateStore {
+export class QuorumStore extends QuorumNodes implements TollgateStore {
   readonly kind = 'quorum';
   readonly location: string;
-  private readonly stores: readonly TollgateStore[];
-  private readonly majority: number;
-  private readonly nodeTimeoutMs: number;
 
   constructor(options: QuorumStoreOptions) {
-    if (options.stores.length < 3) {
-      throw new TollgateConfigError(
-        'TOLLGATE_QUORUM_TOO_SMALL',
-        `QuorumStore needs at least 3 independent stores to outvote a lost one; got ${options.stores.length}`,
-      );
-    }
-    this.stores = [...options.stores];
+    super(options);
     this.location = this.stores.map((store) => store.location ?? store.kind).join(', ');
-    this.majority = Math.floor(this.stores.length / 2) + 1;
-    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 500;
   }
 
   connectionProblem(): string | undefined {
@@ -98,11 +81,34 @@ export class QuorumStore implements TollgateStore {
       (store) => store.ready?.() ?? Promise.resolve(),
       (tally) => {
         const ok = count(tally, () => true);
-        if (ok >= this.majority) return undefined;
-        return ok + tally.pending >= this.majority ? UNDECIDED : this.unavailable('connect', tally);
+        return this.byMajority(tally, [[ok, () => undefined]], 'connect');
       },
       { timeoutMs: 30_000 },
     );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.stores.map((store) => store.close?.()));
+  }
+
+  /**
+   * Up while a majority of the nodes is up, as every decision needs a majority; each node's own
+   * health is in `nodes`, in the order the stores were given. Every node is asked at once, each
+   * within `timeoutMs` (default: the node timeout), so a silent node costs that much at most.
+   */
+  async health(options: StoreHealthOptions = {}): Promise<StoreHealth> {
+    const timeoutMs = options.timeoutMs ?? this.nodeTimeoutMs;
+    const started = performance.now();
+    const nodes = await Promise.all(
+      this.stores.map((store) => checkStoreHealth(store, { timeoutMs })),
+    );
+    const up = nodes.filter((node) => node.status === 'up').length;
+    return {
+      status: up >= this.majority ? 'up' : 'down',
+      latencyMs: elapsedSince(started),
+      detail: `${up} of ${nodes.length} nodes up; a majority of ${this.majority} is needed`,
+      nodes,
+    };
   }
 
   async begin(
@@ -168,10 +174,11 @@ export class QuorumStore implements TollgateStore {
       (store) => store.release(key, owner),
       (tally) => {
         const answered = count(tally, () => true);
-        if (answered >= this.majority) return count(tally, (released) => released) > 0;
-        return answered + tally.pending >= this.majority
-          ? UNDECIDED
-          : this.unavailable('release', tally);
+        return this.byMajority(
+          tally,
+          [[answered, () => count(tally, (released) => released) > 0]],
+          'release',
+        );
       },
     );
   }
@@ -272,14 +279,17 @@ export class QuorumStore implements TollgateStore {
   ): Verdict<RateLimitResult> {
     const allowed = count(tally, (result) => result.allowed);
     const refused = count(tally, (result) => !result.allowed);
-    if (allowed >= this.majority) {
-      const result = agreed(tally, true);
-      return refundable ? withQuorumCharges(result, tally) : result;
-    }
-    if (refused >= this.majority) return agreed(tally, false);
-    return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
-      ? UNDECIDED
-      : this.unavailable(operation, tally);
+    return this.byMajority(
+      tally,
+      [
+        [
+          allowed,
+          () => (refundable ? withQuorumCharges(agreed(tally, true), tally) : agreed(tally, true)),
+        ],
+        [refused, () => agreed(tally, false)],
+      ],
+      operation,
+    );
   }
 
   /**
@@ -305,84 +315,6 @@ export class QuorumStore implements TollgateStore {
     await this.everywhere('reset', (store) => {
       if (!store.reset) throw new StoreUnavailableError(`a ${store.kind} store cannot reset`);
       return store.reset(key, rules);
-    });
-  }
-
-  /** A write every node applies: done once a majority confirmed, unavailable once it cannot be. */
-  private everywhere(
-    what: string,
-    call: (store: TollgateStore, index: number) => Promise<void>,
-  ): Promise<true> {
-    return this.gather(call, (tally) => {
-      const done = count(tally, () => true);
-      if (done >= this.majority) return true;
-      return done + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.stores.map((store) => store.close?.()));
-  }
-
-  /**
-   * Up while a majority of the nodes is up, as every decision needs a majority; each node's own
-   * health is in `nodes`, in the order the stores were given. Every node is asked at once, each
-   * within `timeoutMs` (default: the node timeout), so a silent node costs that much at most.
-   */
-  async health(options: StoreHealthOptions = {}): Promise<StoreHealth> {
-    const timeoutMs = options.timeoutMs ?? this.nodeTimeoutMs;
-    const started = performance.now();
-    const nodes = await Promise.all(
-      this.stores.map((store) => checkStoreHealth(store, { timeoutMs })),
-    );
-    const up = nodes.filter((node) => node.status === 'up').length;
-    return {
-      status: up >= this.majority ? 'up' : 'down',
-      latencyMs: elapsedSince(started),
-      detail: `${up} of ${nodes.length} nodes up; a majority of ${this.majority} is needed`,
-      nodes,
-    };
-  }
-
-  /**
-   * An owner-checked write or renewal: `true` when a majority confirmed it, `false` only when a
-   * majority said the key is not (or no longer) this owner's. Nodes that failed are neither: with
-   * too few answers either way it throws, and the caller tries again.
-   */
-  private vote(what: string, call: (store: TollgateStore) => Promise<boolean>): Promise<boolean> {
-    return this.gather(call, (tally) => {
-      const yes = count(tally, (confirmed) => confirmed);
-      const no = count(tally, (confirmed) => !confirmed);
-      if (yes >= this.majority) return true;
-      if (no >= this.majority) return false;
-      return yes + tally.pending >= this.majority || no + tally.pending >= this.majority
-        ? UNDECIDED
-        : this.unavailable(what, tally);
-    });
-  }
-
-  private unavailable(what: string, tally: Tally<unknown>): never {
-    const answered = count(tally, () => true);
-    const reasons = tally.answers.flatMap((answer) =>
-      answer && !answer.ok ? [answer.error.message] : [],
-    );
-    throw new StoreUnavailableError(
-      `the stores could not decide ${what}: ${answered} of ${this.stores.length} answered, ` +
-        `and they did not agree on a majority of ${this.majority}` +
-        (reasons.length > 0 ? ` (${reasons.join('; ')})` : ''),
-    );
-  }
-
-  /** Every node at once, decided as soon as the answers settle it (see `gather`). */
-  private gather<T, V>(
-    call: (store: TollgateStore, index: number) => Promise<T>,
-    decide: (tally: Tally<T>) => Verdict<V>,
-    options: { timeoutMs?: number; linger?: (verdict: V) => boolean } = {},
-  ): Promise<V> {
-    return gather(this.stores, call, decide, {
-      timeoutMs: options.timeoutMs ?? this.nodeTimeoutMs,
-      linger: options.linger,
-      unavailable: (tally) => this.unavailable('the call', tally),
     });
   }
 }

@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 
 import type { LuaScript } from './lua-script.js';
-import { ADJUST, FIXED_WINDOWS, RATE_LIMIT, RESET } from './rate-limit-scripts.js';
+import { ADJUST, RESET } from './rate-limit-adjust-scripts.js';
+import { FIXED_WINDOWS, RATE_LIMIT } from './rate-limit-scripts.js';
 import { BEGIN, COMPLETE, LOCK, MARK_UNSTORABLE, RELEASE, RENEW } from './scripts.js';
 
 /**
