@@ -3,12 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { configFromEnv, exitIfStoreUnreachable, storeBanner } from '../shared/config.js';
 import { createExpressSampleApp } from './create-app.js';
 
-const { redisUrl, port, lease } = configFromEnv(process.env);
+const { port, ...config } = configFromEnv(process.env);
 
-console.log(storeBanner(redisUrl));
-const { app, store } = await createExpressSampleApp({ redisUrl, lease }).catch(
-  exitIfStoreUnreachable,
-);
+console.log(storeBanner(config.redisUrl));
+const { app, store } = await createExpressSampleApp(config).catch(exitIfStoreUnreachable);
 const server = app.listen(port, '127.0.0.1', (error?: Error) => {
   if (error) throw error;
   console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);

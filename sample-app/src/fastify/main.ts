@@ -2,10 +2,10 @@ import { createSampleApp } from '../create-app.js';
 import { configFromEnv, exitIfStoreUnreachable, storeBanner } from '../shared/config.js';
 
 // The Nest sample on @nestjs/platform-fastify: the same modules, routes and behaviour as `npm start`.
-const { redisUrl, port, lease } = configFromEnv(process.env);
+const { port, ...config } = configFromEnv(process.env);
 
-console.log(storeBanner(redisUrl));
-const { app } = await createSampleApp({ redisUrl, lease, platform: 'fastify' }).catch(
+console.log(storeBanner(config.redisUrl));
+const { app } = await createSampleApp({ ...config, platform: 'fastify' }).catch(
   exitIfStoreUnreachable,
 );
 await app.listen(port, '127.0.0.1');

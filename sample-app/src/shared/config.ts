@@ -7,6 +7,7 @@ import {
   type TollgateEvent,
   type TollgateStore,
 } from 'tollgate';
+import { metricsFromEnv, type SampleMetrics } from './metrics.js';
 import { MemoryPaymentLedger, RedisPaymentLedger, type PaymentLedger } from './payments.js';
 
 /** What every variant of the sample is started with. */
@@ -18,14 +19,21 @@ export interface SampleAppConfig {
   logger?: false;
   /** Hears Tollgate's events (`openTelemetryEvents()` from `tollgate/otel`, say). Default: Tollgate's warnings. */
   onEvent?: ((event: TollgateEvent) => void) | undefined;
+  /** Tollgate's events as metrics, served at `/metrics` (`OTEL_METRICS=prometheus`); their `onEvent` is the app's. */
+  metrics?: SampleMetrics | undefined;
 }
 
-/** The sample's settings from its environment: `PORT`, `REDIS_URL`, `TOLLGATE_LEASE`. */
+/**
+ * The sample's settings from its environment: `PORT`, `REDIS_URL`, `TOLLGATE_LEASE`,
+ * `OTEL_METRICS` (`prometheus`: metrics at `/metrics`).
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv): SampleAppConfig & { port: number } {
+  const metrics = metricsFromEnv(env);
   return {
     redisUrl: env.REDIS_URL || undefined,
     port: Number(env.PORT || 3000),
     lease: (env.TOLLGATE_LEASE || undefined) as Duration | undefined,
+    ...(metrics ? { metrics, onEvent: metrics.onEvent } : {}),
   };
 }
 
