@@ -175,16 +175,25 @@ export default tseslint.config(
     },
   },
   // tollgate/client runs in browsers as it is built: one file that imports nothing (not even the
-  // core) and touches no Node global, so `dist/client.js` loads as an ES module without a bundler.
+  // core; its own types from src/client/ only, which are erased) and touches no Node global, so
+  // `dist/client.js` loads as an ES module without a bundler.
   // test/unit/layering.test.ts checks that this fence bites too.
   {
-    files: ['src/client.ts'],
+    files: ['src/client.ts', 'src/client/**/*.ts'],
     rules: {
       'no-restricted-syntax': [
         'error',
         {
-          selector:
-            'ImportDeclaration, ImportExpression, ExportAllDeclaration, ExportNamedDeclaration[source]',
+          // Types alone may come from src/client/: they are erased, so the built file still
+          // imports nothing.
+          selector: [
+            "ImportDeclaration[importKind!='type']",
+            "ImportDeclaration[importKind='type'][source.value!=/^\\.\\/client\\//]",
+            'ImportExpression',
+            'ExportAllDeclaration',
+            "ExportNamedDeclaration[source][exportKind!='type']",
+            "ExportNamedDeclaration[source][exportKind='type'][source.value!=/^\\.\\/client\\//]",
+          ].join(', '),
           message: CLIENT,
         },
       ],

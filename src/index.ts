@@ -89,7 +89,8 @@ export {
   SAFE_CLIENT_DEFAULTS,
   type RedisStoreOptions,
 } from './stores/redis/redis-store.js';
-export { QuorumStore, type QuorumStoreOptions } from './stores/quorum/quorum-store.js';
+export { QuorumStore } from './stores/quorum/quorum-store.js';
+export type { QuorumStoreOptions } from './stores/quorum/nodes.js';
 export { waitForStore, type StoreReadiness, type WaitForStoreOptions } from './core/startup.js';
 export type { Clock } from './core/clock.js';
 
@@ -106,6 +107,7 @@ export {
   type LockResult,
   type OpenTransaction,
   type RateLimitAlgorithm,
+  type RateLimitConsumeOptions,
   type RateLimitResult,
   type RateLimitRule,
   type RateLimitState,

@@ -1,11 +1,14 @@
 import 'reflect-metadata';
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateStore } from 'tollgate';
 import { AppModule } from './app.module.js';
 import { serveDocs } from './docs.js';
 import { openStores, type SampleAppConfig } from './shared/config.js';
+import type { SampleMetrics } from './shared/metrics.js';
 import type { PaymentLedger } from './shared/payments.js';
 
 export type { SampleAppConfig } from './shared/config.js';
@@ -33,7 +36,37 @@ export async function createSampleApp(
       : await NestFactory.create(module, options);
   app.enableShutdownHooks();
   serveDocs(app);
+  if (config.metrics) serveMetrics(app, config.metrics);
   return { app, store, ledger };
+}
+
+/**
+ * `GET /metrics` on the platform itself, beside the controllers: the exporter writes to the
+ * Node.js response, which Fastify is told to leave alone (`hijack`).
+ */
+function serveMetrics(app: INestApplication, metrics: SampleMetrics): void {
+  const platform = app.getHttpAdapter();
+  if (platform.getType() === 'fastify') {
+    const fastify = platform.getInstance() as {
+      get(path: string, handler: (request: FastifyLike, reply: FastifyReplyLike) => void): void;
+    };
+    fastify.get('/metrics', (request, reply) => {
+      reply.hijack();
+      metrics.serve(request.raw, reply.raw);
+    });
+    return;
+  }
+  platform.get('/metrics', (request: IncomingMessage, response: ServerResponse) =>
+    metrics.serve(request, response),
+  );
+}
+
+interface FastifyLike {
+  raw: IncomingMessage;
+}
+interface FastifyReplyLike {
+  raw: ServerResponse;
+  hijack(): void;
 }
 
 /** Loaded only when asked for, so the Express sample never needs Fastify installed. */

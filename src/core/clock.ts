@@ -13,3 +13,23 @@ export interface Clock {
  * duplicate run.
  */
 export const systemClock: Clock = { now: () => performance.timeOrigin + performance.now() };
+
+/**
+ * Resolves after `ms`, or as soon as `signal` aborts (it never rejects): the one wait of the core,
+ * for retries and a standby's next try alike.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -6,6 +6,10 @@
  * made in one step. Time-to-live values are milliseconds.
  */
 
+import type { StoreHealth, StoreHealthOptions } from './store-health.js';
+
+export type { StoreHealth, StoreHealthOptions } from './store-health.js';
+
 /** A response as kept for replay. Headers are already filtered to the allow-list. */
 export interface StoredResponse {
   status: number;
@@ -184,6 +188,21 @@ export interface RateLimitState {
   resetMs: number;
   /** Ms until this limit would admit the same request (never earlier); 0 when it admits it. */
   retryAfterMs: number;
+  /**
+   * What this request's charge on this limit was counted in, when `consume` was asked for it
+   * (`refundable`) and charged the request: its fixed window, its own sliding-window units, its
+   * token bucket. Opaque; handed back to `adjust` so a give-back lands only there.
+   */
+  charge?: string | undefined;
+}
+
+/** How `consume` is asked. */
+export interface RateLimitConsumeOptions {
+  /**
+   * The request's units may be given back later (a skip rule): report each limit's `charge`. Off,
+   * the store need not spend anything on it.
+   */
+  refundable?: boolean | undefined;
 }
 
 /** One atomic decision over all limits of a request. */
@@ -209,7 +228,11 @@ export interface RateLimitStore {
    * it (so all of them share the tag, and one script can touch them on Redis Cluster). Time is
    * the store's own clock.
    */
-  consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult>;
+  consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult>;
   /**
    * What `consume` would answer now, changing nothing: no unit is taken and no block started.
    * `allowed` says whether a request costing each rule's `cost` would pass.
@@ -224,28 +247,23 @@ export interface RateLimitStore {
    * at most empties the quota. Given-back units never take a limit below empty; on a sliding window
    * they are the oldest units still in the window, so the window never admits earlier than if
    * the request's own units had been given back.
+   *
+   * `charges[i]`, when given with units to give back, is rule i's `charge` from the `consume`
+   * that took them (a refund): they are given back only from what that charge was counted in, and
+   * only while it still counts, in the same atomic step. The same fixed window (not one started
+   * since, nor a reset's fresh counter); the request's own sliding-window units still in the
+   * window (those, not the oldest); the same token bucket (not one refilled or reset since).
+   * Otherwise nothing is given back on that rule: the units already left with what they were
+   * counted in.
    */
-  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void>;
+  adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+    charges?: readonly (string | undefined)[],
+  ): Promise<void>;
   /** Forgets every rule's state and block under `key`: the client starts afresh. */
   reset(key: string, rules: readonly RateLimitRule[]): Promise<void>;
-}
-
-/** What a store says about itself when asked (`health()`): for readiness probes and dashboards. */
-export interface StoreHealth {
-  /** `up`: the store answered in time and can serve requests; `down`: it cannot, now. */
-  status: 'up' | 'down';
-  /** How long the check took, in milliseconds (the round trip of a Redis `PING`). */
-  latencyMs: number;
-  /** Why it is down, or what was checked; never a password. */
-  detail?: string;
-  /** For a store made of several (`QuorumStore`): each node's own health, in order. */
-  nodes?: readonly StoreHealth[];
-}
-
-/** How long a health check may take. */
-export interface StoreHealthOptions {
-  /** A store slower than this is reported down. Default 1000 ms. */
-  timeoutMs?: number;
 }
 
 /**

@@ -38,8 +38,9 @@ import { idempotencyPolicyOf } from './route-policies.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /**
- * The same for messages, by their arguments array, which every interceptor of one delivery shares.
- * Module-wide: a global registration and `@Idempotent()` are two instances of the interceptor.
+ * Messages already taken, by their arguments array, which every interceptor of one delivery
+ * shares (HTTP requests are marked through `sharedHandledRequests`, http/handled.ts). Module-wide:
+ * a global registration and `@Idempotent()` are two instances of the interceptor.
  */
 const HANDLED_MESSAGES = new WeakSet<object>();
 
@@ -253,10 +254,6 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
-/**
- * Sends exact stored bytes through Nest's own streaming path, which every platform and Nest 11
- * and 12 support, instead of a value Nest would serialize again.
- */
 /** A content type that already names UTF-8, so Express and Fastify send a string under it unchanged. */
 const UTF8_CONTENT_TYPE = /;\s*charset=utf-8\s*(;|$)/i;
 
@@ -277,6 +274,10 @@ function replayBody(
   return bodyOf(bytes);
 }
 
+/**
+ * Sends exact stored bytes through Nest's own streaming path, which every platform and Nest 11
+ * and 12 support, instead of a value Nest would serialize again.
+ */
 function bodyOf(body: Uint8Array): StreamableFile | undefined {
   if (body.byteLength === 0) return undefined;
   return new StreamableFile(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {

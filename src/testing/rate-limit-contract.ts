@@ -1,30 +1,13 @@
-import { randomUUID } from 'node:crypto';
-
-import { storageKey } from '../core/keys.js';
-import type {
-  RateLimitAlgorithm,
-  RateLimitResult,
-  RateLimitRule,
-  RateLimitStore,
-} from '../core/store.js';
+import type { RateLimitResult, RateLimitRule, RateLimitStore } from '../core/store.js';
 import { patientIt, type ContractSetup, type ContractTestApi } from './api.js';
-
-const freshKey = (): string => storageKey('contract', 'rl', [randomUUID()]);
-
-const rule = (
-  name: string,
-  limit: number,
-  windowMs: number,
-  algorithm: RateLimitAlgorithm,
-  extra: Partial<RateLimitRule> = {},
-): RateLimitRule => ({ name, limit, windowMs, algorithm, cost: 1, blockMs: 0, ...extra });
-
-const ALGORITHMS: RateLimitAlgorithm[] = ['fixed-window', 'sliding-window', 'token-bucket'];
+import { rateLimitAdminContract } from './rate-limit-admin-contract.js';
+import { ALGORITHMS, freshKey, rule } from './rate-limit-rules.js';
 
 /**
  * The rate-limit semantics every store must have (`consume`, `peek`, `adjust`, `reset`):
  * all-or-nothing over several limits, exact counts under a flood, each algorithm's refill, blocks,
- * and the admin operations that read, give back, take and forget units. Run on every store so the Redis
+ * and the admin operations that read, give back, take and forget units (rate-limit-admin-contract.ts).
+ * Run on every store so the Redis
  * script and the in-process limiter cannot drift apart. Windows are short because a real server
  * really waits; the margins leave room for a loaded CI machine.
  */
@@ -123,72 +106,6 @@ export function rateLimitStoreContract(
           expect(stillBlocked.retryAfterMs).toBeLessThanOrEqual(850);
           await elapse(stillBlocked.retryAfterMs + 30);
           expect((await store.consume(key, rules)).allowed).toBe(true);
-        });
-
-        it('peeks without charging and without starting a block', async () => {
-          const { store, elapse } = setup();
-          const key = freshKey();
-          const rules = [rule('default', 2, 600, algorithm, { blockMs: 5_000 })];
-          const fresh = await store.peek(key, rules);
-          expect(fresh.allowed).toBe(true);
-          expect(fresh.limits[0]).toMatchObject({ name: 'default', allowed: true, remaining: 2 });
-          await store.consume(key, rules);
-          expect((await store.peek(key, rules)).limits[0]?.remaining).toBe(1);
-          expect((await store.peek(key, rules)).limits[0]?.remaining).toBe(1);
-          await store.consume(key, rules);
-          const full = await store.peek(key, rules);
-          expect(full.allowed).toBe(false);
-          expect(full.retryAfterMs).toBeGreaterThan(0);
-          expect(full.retryAfterMs).toBeLessThanOrEqual(600);
-          expect(full.limits[0]).toMatchObject({ allowed: false, remaining: 0 });
-          // Had the peek started the 5 s block, this would still be refused.
-          await elapse(full.retryAfterMs + 30);
-          expect((await store.consume(key, rules)).allowed).toBe(true);
-        });
-
-        it('gives units back (adjust < 0), never below empty', async () => {
-          const { store } = setup();
-          const key = freshKey();
-          const rules = [rule('default', 3, 10_000, algorithm)];
-          for (let i = 0; i < 3; i++) await store.consume(key, rules);
-          expect((await store.consume(key, rules)).allowed).toBe(false);
-          await store.adjust(key, rules, [-1]);
-          expect((await store.consume(key, rules)).allowed).toBe(true);
-          expect((await store.consume(key, rules)).allowed).toBe(false);
-          // Giving back more than was taken leaves a whole quota, no credit beyond it.
-          await store.adjust(key, rules, [-10]);
-          expect((await store.peek(key, rules)).limits[0]?.remaining).toBe(3);
-          const after = [];
-          for (let i = 0; i < 4; i++) after.push((await store.consume(key, rules)).allowed);
-          expect(after).toEqual([true, true, true, false]);
-        });
-
-        it('takes units (adjust > 0), at most emptying the quota for no longer than one window', async () => {
-          const { store, elapse } = setup();
-          const key = freshKey();
-          const rules = [rule('default', 3, 600, algorithm)];
-          await store.adjust(key, rules, [2]);
-          expect((await store.peek(key, rules)).limits[0]?.remaining).toBe(1);
-          await store.adjust(key, rules, [1_000]);
-          const empty = await store.peek(key, rules);
-          expect(empty.allowed).toBe(false);
-          expect(empty.limits[0]?.remaining).toBe(0);
-          expect(empty.retryAfterMs).toBeLessThanOrEqual(600);
-          await elapse(650);
-          expect((await store.consume(key, rules)).allowed).toBe(true);
-        });
-
-        it('resets a client: counters and blocks are gone', async () => {
-          const { store } = setup();
-          const key = freshKey();
-          const rules = [rule('default', 1, 10_000, algorithm, { blockMs: 60_000 })];
-          await store.consume(key, rules);
-          expect((await store.consume(key, rules)).allowed).toBe(false);
-          await store.reset(key, rules);
-          const fresh = await store.peek(key, rules);
-          expect(fresh.limits[0]).toMatchObject({ allowed: true, remaining: 1 });
-          expect((await store.consume(key, rules)).allowed).toBe(true);
-          expect((await store.consume(key, rules)).allowed).toBe(false);
         });
       });
     }
@@ -332,4 +249,5 @@ export function rateLimitStoreContract(
       }
     });
   });
+  rateLimitAdminContract(api, name, setup);
 }

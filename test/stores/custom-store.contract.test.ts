@@ -10,6 +10,7 @@ import type {
   BeginResult,
   IdempotencyStore,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
@@ -180,17 +181,26 @@ class CountingStore implements TollgateStore {
     this.count('lock');
     return this.inner.lock(key, owner, ttlMs);
   }
-  consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+  consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
     this.count('consume');
-    return this.inner.consume(key, rules);
+    return this.inner.consume(key, rules, options);
   }
   peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
     this.count('peek');
     return this.inner.peek(key, rules);
   }
-  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
+  adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+    charges?: readonly (string | undefined)[],
+  ): Promise<void> {
     this.count('adjust');
-    return this.inner.adjust(key, rules, units);
+    return this.inner.adjust(key, rules, units, charges);
   }
   reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
     this.count('reset');

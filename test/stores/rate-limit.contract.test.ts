@@ -49,6 +49,8 @@ const SCRIPT_INTERNAL = new Set([
   'zrange',
   'zadd',
   'zpopmin',
+  'zrem',
+  'pexpiretime',
 ]);
 
 /** `decisions` EVALSHA calls; everything else counted ran inside those scripts. */

@@ -87,8 +87,18 @@ describe('the client fence (tollgate/client runs in a browser as built)', () => 
     ["export const load = () => import('./index.js');\n"],
     ['export const argv = process.argv;\n'],
     ["export const bytes = Buffer.from('x');\n"],
+    ["import { helper } from './client/types.js';\nexport const h = helper;\n"],
+    ["export { helper } from './client/types.js';\n"],
   ])('refuses %j', async (code) => {
     expect(await clientErrors(code)).not.toEqual([]);
+  });
+
+  it('lets through its own types from src/client/, which the build erases', async () => {
+    expect(
+      await clientErrors(
+        "import type { FetchLike } from './client/types.js';\nexport type { IdempotentResult } from './client/types.js';\nexport const f: FetchLike | undefined = undefined;\n",
+      ),
+    ).toEqual([]);
   });
 
   it('lets through web globals', async () => {

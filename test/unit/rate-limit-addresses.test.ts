@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { TollgateConfigError } from '../../src/core/errors.js';
-import { AddressList } from '../../src/core/ratelimit/addresses.js';
+import { AddressList, clientAddress } from '../../src/core/addresses.js';
 import { RateLimitEngine } from '../../src/core/ratelimit/engine.js';
 import type { RateLimitEvent } from '../../src/core/ratelimit/events.js';
 import type { RateLimitRequest, ThrottleSettings } from '../../src/core/ratelimit/options.js';
 import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
-import { clientAddress } from '../../src/core/ratelimit/tracker.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 
 describe('AddressList', () => {
@@ -18,6 +17,8 @@ describe('AddressList', () => {
     ['203.0.113.7', true],
     ['203.0.113.8', false],
     ['::ffff:10.1.2.3', true],
+    // The same IPv4-mapped address in hex form, as the one address module reads both.
+    ['::ffff:a01:203', true],
     ['2001:db8:ffff::1', true],
     ['2001:db9::1', false],
     ['fe80::1%eth0', false],

@@ -154,3 +154,37 @@ describe('RateLimiter: the admin API', () => {
     expect(events).toEqual(['denied', 'skipped']);
   });
 });
+
+describe('the engine’s peek, adjust and reset', () => {
+  const rules = [
+    { name: 'tries', limit: 2, windowMs: 1000, algorithm: 'fixed-window', cost: 1, blockMs: 0 },
+  ] as const;
+
+  it('reject, never throw, when the store cannot adjust or throws instead of rejecting', async () => {
+    const throwing = {
+      consume: () => Promise.reject(new Error('unused')),
+      peek: () => {
+        throw new Error('peek threw');
+      },
+      adjust: () => {
+        throw new Error('adjust threw');
+      },
+      reset: () => {
+        throw new Error('reset threw');
+      },
+    };
+    for (const store of [{}, throwing]) {
+      const engine = new RateLimitEngine(store, { onEvent: () => undefined });
+      const calls = [
+        () => engine.peek('k', rules),
+        () => engine.adjust('k', rules, [-1]),
+        () => engine.reset('k', rules),
+      ];
+      for (const call of calls) {
+        let returned: Promise<unknown> | undefined;
+        expect(() => (returned = call())).not.toThrow();
+        await expect(returned).rejects.toBeInstanceOf(Error);
+      }
+    }
+  });
+});

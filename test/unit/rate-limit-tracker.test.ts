@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import type { RateLimitRequest } from '../../src/core/ratelimit/options.js';
-import {
-  clientAddress,
-  groupAddress,
-  parseIPv6,
-  resolveTracker,
-} from '../../src/core/ratelimit/tracker.js';
+import { clientAddress, groupAddress, parseIPv6 } from '../../src/core/addresses.js';
+import { resolveTracker } from '../../src/core/ratelimit/tracker.js';
 
 function request(overrides: Partial<RateLimitRequest> & { xff?: string } = {}): RateLimitRequest {
   const { xff, ...rest } = overrides;

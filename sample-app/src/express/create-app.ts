@@ -20,6 +20,7 @@ import { ROUTE_LIMITS, quote, search } from '../shared/limits.js';
 import { checkLogin, LOGIN_FAILED, LOGIN_LIMITS, loginUserName } from '../shared/login.js';
 import { takePayment, type PaymentLedger } from '../shared/payments.js';
 import { ROUTE_PROTECTION } from '../shared/protection.js';
+import { serveSwaggerUi } from './docs.js';
 import { sampleDocumentSkeleton } from './openapi.js';
 
 /**
@@ -62,9 +63,12 @@ export async function createExpressSampleApp(config: SampleAppConfig): Promise<{
   const app = express();
   // First, so a readiness probe is never parsed, limited nor protected: 200 or 503 within ~1 s.
   app.get('/health', storeHealth({ store, timeout: '1s' }));
+  const metrics = config.metrics;
+  if (metrics) app.get('/metrics', (req, res) => metrics.serve(req, res));
   app.get('/docs-json', (_req, res) => {
     res.json(document);
   });
+  serveSwaggerUi(app, '/docs-json');
   // The same parsers, with the same limits, as Nest's default on Express.
   app.use(express.json(), express.urlencoded({ extended: true }));
   // Before the routes, so `req.user` scopes idempotency keys and rate limits per user.

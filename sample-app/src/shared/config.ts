@@ -7,6 +7,7 @@ import {
   type TollgateEvent,
   type TollgateStore,
 } from 'tollgate';
+import { metricsFromEnv, type SampleMetrics } from './metrics.js';
 import { MemoryPaymentLedger, RedisPaymentLedger, type PaymentLedger } from './payments.js';
 
 /** What every variant of the sample is started with. */
@@ -25,19 +26,24 @@ export interface SampleAppConfig {
   logger?: false;
   /** Hears Tollgate's events (`openTelemetryEvents()` from `tollgate/otel`, say). Default: Tollgate's warnings. */
   onEvent?: ((event: TollgateEvent) => void) | undefined;
+  /** Tollgate's events as metrics, served at `/metrics` (`OTEL_METRICS=prometheus`); their `onEvent` is the app's. */
+  metrics?: SampleMetrics | undefined;
 }
 
 /**
  * The sample's settings from its environment: `PORT`, `DATABASE_URL`, `REDIS_URL`,
- * `TOLLGATE_LEASE`, and the test hook `TOLLGATE_TEST_DIE_AFTER_COMMIT=1`.
+ * `TOLLGATE_LEASE`, `OTEL_METRICS` (`prometheus`: metrics at `/metrics`), and the test hook
+ * `TOLLGATE_TEST_DIE_AFTER_COMMIT=1`.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): SampleAppConfig & { port: number } {
+  const metrics = metricsFromEnv(env);
   return {
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     dieAfterCommit: env.TOLLGATE_TEST_DIE_AFTER_COMMIT === '1',
     port: Number(env.PORT || 3000),
     lease: (env.TOLLGATE_LEASE || undefined) as Duration | undefined,
+    ...(metrics ? { metrics, onEvent: metrics.onEvent } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { sleep } from '../clock.js';
 import { toError } from '../errors.js';
 import { LeaseKeeper } from '../lease/keeper.js';
 import { monotonicNow, type Lease } from '../lease/lease.js';
@@ -234,5 +235,3 @@ export function replayableHeaders(
   }
   return kept;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,6 @@
 import { fingerprintRequest, sortedKeys, UNREADABLE_BODY } from '../fingerprint.js';
-import { clientAddress, groupAddress } from '../ratelimit/tracker.js';
-import type { IdempotencyDecision, IdempotencyRequest } from './engine.js';
+import { clientAddress, groupAddress } from '../addresses.js';
+import type { IdempotencyDecision, IdempotencyRequest } from './decision.js';
 import type { IdempotencyDecisionOutcome } from './events.js';
 import type { IdempotencyPolicy } from './options.js';
 import { bodyNotReadable } from './problems.js';

@@ -1,3 +1,4 @@
+import { sleep } from '../clock.js';
 import { toMilliseconds, type Duration } from '../duration.js';
 import { TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
@@ -153,7 +154,7 @@ export class ExclusiveLeases {
         signal.removeEventListener('abort', stop);
         await lease.release();
       }
-      if (!signal.aborted) await pause(jittered(resolved.retryEveryMs), signal);
+      if (!signal.aborted) await sleep(jittered(resolved.retryEveryMs), signal);
     }
   }
 
@@ -178,7 +179,7 @@ export class ExclusiveLeases {
           error: toError(error),
         });
       }
-      await pause(jittered(wait), signal);
+      await sleep(jittered(wait), signal);
     }
   }
 
@@ -246,16 +247,4 @@ function resolveOptions(options: ExclusiveLeaseOptions): ResolvedOptions {
 /** A wait of about `ms`, spread by ±20 % so standbys do not all try at the same instant. */
 function jittered(ms: number): number {
   return Math.max(1, Math.round(ms * (0.8 + Math.random() * 0.4)));
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

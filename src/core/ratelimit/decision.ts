@@ -162,3 +162,30 @@ export function chargeOf(
     method: request.method,
   };
 }
+
+/**
+ * Slack for the whole milliseconds the stores report times in (rounded up): a charge is sent back
+ * only while it may still count by the engine's clock (the store has the last word).
+ */
+const REFUND_MARGIN_MS = 2;
+
+/**
+ * The units a skip rule gives back once the response is known (negative, per rule), or
+ * `undefined` for none: `statusCode` below 400 is a success, 400 and above a failure.
+ */
+export function unitsToGiveBack(
+  charge: RateLimitCharge,
+  statusCode: number | undefined,
+  now: number,
+): number[] | undefined {
+  // A client that went away before its answer stays counted: the handler may have done all its
+  // work, and giving the units back would let any client run it without limit by hanging up.
+  if (statusCode === undefined) return undefined;
+  if (statusCode < 400 ? !charge.skipSuccessful : !charge.skipFailed) return undefined;
+  const elapsed = now - charge.askedAt;
+  const units = charge.rules.map((rule, index) => {
+    const state = charge.result.limits[index];
+    return state && elapsed + REFUND_MARGIN_MS < state.resetMs ? -rule.cost : 0;
+  });
+  return units.some((unit) => unit !== 0) ? units : undefined;
+}

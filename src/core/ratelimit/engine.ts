@@ -4,6 +4,7 @@ import { StoreUnavailableError, TollgateConfigError, toError } from '../errors.j
 import { storageKey, validateNamespace } from '../keys.js';
 import { consoleWarning, neverThrows, observedCall } from '../report.js';
 import type {
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   RateLimitStore,
@@ -14,11 +15,13 @@ import {
   chargeOf,
   decide,
   storeDownOutcome,
+  unitsToGiveBack,
   type RateLimitCharge,
   type RateLimitDecision,
   type RateLimitDecisionOutcome,
 } from './decision.js';
-import { BlockCache, type BlockCacheOption } from './block-cache.js';
+import { BlockCache } from './block-cache.js';
+import type { RateLimitEngineOptions } from './engine-options.js';
 import { storeCannotAdjust, storeCannotRateLimit } from './errors.js';
 import {
   rateLimitWarnings,
@@ -33,33 +36,10 @@ import { addressDenied } from './problems.js';
 import { ignoredUserAgent, requestAddress, resolveTracker } from './tracker.js';
 import { whileStoreUnavailable } from './unavailable.js';
 
-/**
- * Slack for the whole milliseconds the stores report times in (rounded up): a charge is given
- * back only while it certainly still counts.
- */
-const REFUND_MARGIN_MS = 2;
+export type { RateLimitEngineOptions } from './engine-options.js';
 
-export interface RateLimitEngineOptions {
-  /** Prefix of every storage key. Default `tollgate`. */
-  namespace?: string;
-  /**
-   * Hears every event: each request's decision, each store call, and store failures. Default:
-   * the failures alone, as warnings on the console, at most one every 10 s.
-   */
-  onEvent?: (event: RateLimitEvent) => void;
-  /** Where the default reporter writes its warnings when no `onEvent` is given. Default the console. */
-  warn?: (line: string) => void;
-  /** Most counters the in-process fallback (`onStoreUnavailable: 'local'`) keeps. Default 10 000. */
-  localMaxKeys?: number;
-  /** Time source of the in-process fallback; tests pass a fake clock. */
-  clock?: Clock;
-  /**
-   * Refuse a client the store refused, until the moment the store said it would admit it, without
-   * asking the store again: `true`, or its bounds (`maxEntries`, default 10 000; `maxBytes`,
-   * default 4 MiB). Needs a store that announces resets (RedisStore). Default off.
-   */
-  blockCache?: BlockCacheOption;
-}
+/** What `consume` is told when the request's units may be given back. */
+const REFUNDABLE: RateLimitConsumeOptions = Object.freeze({ refundable: true });
 
 /** The part of a policy that says what the store must be able to do. */
 type StoreNeeds = Pick<
@@ -189,7 +169,7 @@ export class RateLimitEngine {
       result = await observedCall(
         'consume',
         policy.storeTimeoutMs,
-        () => consume.call(this.store, key, rules),
+        () => consume.call(this.store, key, rules, refunds ? REFUNDABLE : undefined),
         site &&
           ((operation, durationMs, error) =>
             this.onEvent({
@@ -276,29 +256,22 @@ export class RateLimitEngine {
   /**
    * Gives a request's units back once its response is known, if a skip rule says so: `statusCode`
    * below 400 is a success, 400 and above a failure; `undefined` (the client went away first) is
-   * neither, and stays counted. Only limits whose
-   * charge still counts are given back (a window that has since ended is left alone, or the give-back
-   * would come out of the next one). Never throws: a failure is reported as a `refund-failed` event
-   * and the request simply stays counted.
+   * neither, and stays counted. The give-back names each limit's charge, so the store takes the
+   * units only from what they were counted in while it still stands: never from a window started
+   * since, nor from counters an admin reset since, however late the give-back arrives. A charge
+   * that has certainly run out by the engine's own clock is not even sent. Never throws: a failure
+   * is reported as a `refund-failed` event and the request simply stays counted.
    */
   settle(charge: RateLimitCharge, statusCode: number | undefined): Promise<void> {
-    // A client that went away before its answer stays counted: the handler may have done all its
-    // work, and giving the units back would let any client run it without limit by hanging up.
-    if (statusCode === undefined) return Promise.resolve();
-    const succeeded = statusCode < 400;
-    if (succeeded ? !charge.skipSuccessful : !charge.skipFailed) return Promise.resolve();
-    const elapsed = this.clock.now() - charge.askedAt;
-    const units = charge.rules.map((rule, index) => {
-      const state = charge.result.limits[index];
-      return state && elapsed + REFUND_MARGIN_MS < state.resetMs ? -rule.cost : 0;
-    });
-    if (units.every((unit) => unit === 0)) return Promise.resolve();
+    const units = unitsToGiveBack(charge, statusCode, this.clock.now());
+    if (units === undefined) return Promise.resolve();
+    const charges = charge.result.limits.map((state) => state.charge);
     if (charge.local) {
-      this.local.adjustNow(charge.key, charge.rules, units);
+      this.local.adjustNow(charge.key, charge.rules, units, charges);
       return Promise.resolve();
     }
     return withDeadline('adjust', charge.storeTimeoutMs, () =>
-      this.adjust(charge.key, charge.rules, units),
+      this.adjust(charge.key, charge.rules, units, charges),
     ).catch((error: unknown) => {
       this.onEvent({
         area: 'rate-limit',
@@ -317,10 +290,17 @@ export class RateLimitEngine {
   }
 
   /** Takes (> 0) or gives back (< 0) units per rule, whatever the limits say (see `RateLimitStore.adjust`). */
-  adjust(key: string, rules: readonly RateLimitRule[], units: readonly number[]): Promise<void> {
-    return this.adjusting((store) => store.adjust(key, rules, units)).finally(() =>
-      this.blocks?.forget(key),
-    );
+  adjust(
+    key: string,
+    rules: readonly RateLimitRule[],
+    units: readonly number[],
+    charges?: readonly (string | undefined)[],
+  ): Promise<void> {
+    return this.adjusting((store) =>
+      charges === undefined
+        ? store.adjust(key, rules, units)
+        : store.adjust(key, rules, units, charges),
+    ).finally(() => this.blocks?.forget(key));
   }
 
   /** Forgets `key`'s counters and blocks on these rules. */

@@ -4,7 +4,7 @@ import type { RateLimitCounted, RateLimitDecision, RateLimitResponse } from './d
 import type { RateLimitEngine } from './engine.js';
 import type { RateLimitRequest, ThrottleLayer, ThrottlePolicy, ThrottleSkip } from './options.js';
 import { resolveRules, resolveThrottlePolicy } from './policy.js';
-import { groupAddress } from './tracker.js';
+import { groupAddress } from '../addresses.js';
 
 /**
  * A client named directly, for admin work outside a request (a support tool unblocking a user):

@@ -1,5 +1,5 @@
 import type { Duration } from '../duration.js';
-import type { AddressList } from './addresses.js';
+import type { AddressList } from '../addresses.js';
 import type { RateLimitAlgorithm, RateLimitRule } from '../store.js';
 
 /** What a limit may do when the store cannot be reached in time: one list for the type and the check. */

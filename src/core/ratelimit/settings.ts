@@ -1,6 +1,6 @@
 import { toMilliseconds } from '../duration.js';
 import { TollgateConfigError } from '../errors.js';
-import { AddressList } from './addresses.js';
+import { AddressList } from '../addresses.js';
 import {
   RATE_LIMIT_HEADERS_MODES,
   type ThrottleKey,

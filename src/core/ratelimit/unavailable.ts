@@ -69,7 +69,8 @@ export function whileStoreUnavailable(
       result: undefined,
     };
   }
-  const result = local.consumeNow(key, localRules);
+  const refundable = policy.skipSuccessfulRequests || policy.skipFailedRequests;
+  const result = local.consumeNow(key, localRules, false, refundable);
   const decision = decide(policy, result, localRules, key);
   if (decision.action === 'allow' && (policy.skipSuccessfulRequests || policy.skipFailedRequests)) {
     decision.charge = chargeOf(policy, request, { key, rules: localRules }, result, askedAt, true);

@@ -6,6 +6,7 @@ import type {
   BeginResult,
   FencingToken,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   StoredResponse,
@@ -228,8 +229,12 @@ export class MemoryStore implements TollgateStore {
   }
 
   /** Same semantics as the Redis script: all limits are charged, or none. */
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
-    return this.rateLimiter.consumeNow(key, rules);
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    return this.rateLimiter.consumeNow(key, rules, false, options?.refundable === true);
   }
 
   async peek(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
@@ -240,8 +245,9 @@ export class MemoryStore implements TollgateStore {
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
-    this.rateLimiter.adjustNow(key, rules, units);
+    this.rateLimiter.adjustNow(key, rules, units, charges);
   }
 
   async reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
@@ -257,10 +263,7 @@ export class MemoryStore implements TollgateStore {
     return { status: 'up', latencyMs: 0 };
   }
 
-  /**
-   * Greater than every token this store issued before, and near the clock in microseconds, so a
-   * store created later (a restarted process) goes on from above the tokens of the last one.
-   */
+  /** Above every token issued before, and near the clock in µs: a restarted store goes on above. */
   private nextToken(): FencingToken {
     this.lastToken = Math.max(this.lastToken + 1, Math.floor(this.clock.now() * 1000));
     return this.lastToken;

@@ -1,30 +1,26 @@
 import { performance } from 'node:perf_hooks';
 
-import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
+import { StoreUnavailableError } from '../../core/errors.js';
 import { checkStoreHealth, elapsedSince } from '../../core/health.js';
 import type {
   BeginResult,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   RecordInvalidations,
-  StoredResponse,
   StoreHealth,
   StoreHealthOptions,
+  StoredResponse,
   TollgateStore,
   UnstorableReason,
 } from '../../core/store.js';
+import { nodeCharges, withQuorumCharges } from './charges.js';
 import { agreed, decideTake } from './decisions.js';
-import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
 import { QuorumInvalidations } from './invalidations.js';
+import { QuorumNodes, type QuorumStoreOptions } from './nodes.js';
+import { count, type Tally, type Verdict } from './tally.js';
 import { Takes } from './takes.js';
-
-export interface QuorumStoreOptions {
-  /** Independent stores, typically `RedisStore`s on separate Redis deployments: 3 or 5. */
-  stores: readonly TollgateStore[];
-  /** Deadline for each node's answer; a slower node counts as unavailable. Default 500 ms. */
-  nodeTimeoutMs?: number;
-}
 
 /**
  * Idempotency that survives the loss of a minority of Redis nodes without running a request twice.
@@ -64,25 +60,14 @@ export interface QuorumStoreOptions {
  * after a stalled event loop, timers run before sockets are read, and answers that arrived in time
  * would otherwise be thrown away as late.
  */
-export class QuorumStore implements TollgateStore {
+export class QuorumStore extends QuorumNodes implements TollgateStore {
   readonly kind = 'quorum';
   readonly location: string;
-  private readonly stores: readonly TollgateStore[];
-  private readonly majority: number;
-  private readonly nodeTimeoutMs: number;
   private feed: QuorumInvalidations | undefined;
 
   constructor(options: QuorumStoreOptions) {
-    if (options.stores.length < 3) {
-      throw new TollgateConfigError(
-        'TOLLGATE_QUORUM_TOO_SMALL',
-        `QuorumStore needs at least 3 independent stores to outvote a lost one; got ${options.stores.length}`,
-      );
-    }
-    this.stores = [...options.stores];
+    super(options);
     this.location = this.stores.map((store) => store.location ?? store.kind).join(', ');
-    this.majority = Math.floor(this.stores.length / 2) + 1;
-    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 500;
   }
 
   connectionProblem(): string | undefined {
@@ -99,11 +84,34 @@ export class QuorumStore implements TollgateStore {
       (store) => store.ready?.() ?? Promise.resolve(),
       (tally) => {
         const ok = count(tally, () => true);
-        if (ok >= this.majority) return undefined;
-        return ok + tally.pending >= this.majority ? UNDECIDED : this.unavailable('connect', tally);
+        return this.byMajority(tally, [[ok, () => undefined]], 'connect');
       },
       { timeoutMs: 30_000 },
     );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.stores.map((store) => store.close?.()));
+  }
+
+  /**
+   * Up while a majority of the nodes is up, as every decision needs a majority; each node's own
+   * health is in `nodes`, in the order the stores were given. Every node is asked at once, each
+   * within `timeoutMs` (default: the node timeout), so a silent node costs that much at most.
+   */
+  async health(options: StoreHealthOptions = {}): Promise<StoreHealth> {
+    const timeoutMs = options.timeoutMs ?? this.nodeTimeoutMs;
+    const started = performance.now();
+    const nodes = await Promise.all(
+      this.stores.map((store) => checkStoreHealth(store, { timeoutMs })),
+    );
+    const up = nodes.filter((node) => node.status === 'up').length;
+    return {
+      status: up >= this.majority ? 'up' : 'down',
+      latencyMs: elapsedSince(started),
+      detail: `${up} of ${nodes.length} nodes up; a majority of ${this.majority} is needed`,
+      nodes,
+    };
   }
 
   async begin(
@@ -175,18 +183,6 @@ export class QuorumStore implements TollgateStore {
     return this.deleted('forget', (store) => store.forget?.(key) ?? Promise.resolve(false));
   }
 
-  /** A deletion on every node: done once a majority answered, `true` if any of them had it. */
-  private deleted(
-    what: string,
-    call: (store: TollgateStore) => Promise<boolean>,
-  ): Promise<boolean> {
-    return this.gather(call, (tally) => {
-      const answered = count(tally, () => true);
-      if (answered >= this.majority) return count(tally, (found) => found) > 0;
-      return answered + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
-    });
-  }
-
   /** Every node's announcements; trusted while a majority of them are. */
   invalidations(): RecordInvalidations {
     return (this.feed ??= new QuorumInvalidations(this.stores, this.majority));
@@ -246,15 +242,26 @@ export class QuorumStore implements TollgateStore {
     );
   }
 
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
+  /**
+   * A refundable request's charge is each node's own (`withQuorumCharges`): an admitted one waits
+   * a little for the nodes still answering, as a grant does, so that every node that charged it
+   * can give it back.
+   */
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    const refundable = options?.refundable === true;
     return this.gather(
       (store) => {
         if (!store.consume) {
           throw new StoreUnavailableError(`a ${store.kind} store cannot rate limit`);
         }
-        return store.consume(key, rules);
+        return store.consume(key, rules, options);
       },
-      (tally) => this.decideRateLimit('consume', tally),
+      (tally) => this.decideRateLimit('consume', tally, refundable),
+      { linger: (result) => refundable && result.allowed },
     );
   }
 
@@ -273,28 +280,39 @@ export class QuorumStore implements TollgateStore {
   private decideRateLimit(
     operation: 'consume' | 'peek',
     tally: Tally<RateLimitResult>,
+    refundable = false,
   ): Verdict<RateLimitResult> {
     const allowed = count(tally, (result) => result.allowed);
     const refused = count(tally, (result) => !result.allowed);
-    if (allowed >= this.majority) return agreed(tally, true);
-    if (refused >= this.majority) return agreed(tally, false);
-    return allowed + tally.pending >= this.majority || refused + tally.pending >= this.majority
-      ? UNDECIDED
-      : this.unavailable(operation, tally);
+    return this.byMajority(
+      tally,
+      [
+        [
+          allowed,
+          () => (refundable ? withQuorumCharges(agreed(tally, true), tally) : agreed(tally, true)),
+        ],
+        [refused, () => agreed(tally, false)],
+      ],
+      operation,
+    );
   }
 
   /**
    * Applied on every node, done once a majority applied it: as with `consume`, the admitted
    * requests' majority then sees it. A node that missed it differs as it would after a restart.
+   * A refund gives back on each node only what that node charged (`nodeCharges`).
    */
   async adjust(
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
-    await this.everywhere('adjust', (store) => {
+    await this.everywhere('adjust', (store, index) => {
       if (!store.adjust) throw new StoreUnavailableError(`a ${store.kind} store cannot adjust`);
-      return store.adjust(key, rules, units);
+      if (charges === undefined) return store.adjust(key, rules, units);
+      const own = nodeCharges(charges, units, index);
+      return store.adjust(key, rules, own.units, own.charges);
     });
   }
 
@@ -302,81 +320,6 @@ export class QuorumStore implements TollgateStore {
     await this.everywhere('reset', (store) => {
       if (!store.reset) throw new StoreUnavailableError(`a ${store.kind} store cannot reset`);
       return store.reset(key, rules);
-    });
-  }
-
-  /** A write every node applies: done once a majority confirmed, unavailable once it cannot be. */
-  private everywhere(what: string, call: (store: TollgateStore) => Promise<void>): Promise<true> {
-    return this.gather(call, (tally) => {
-      const done = count(tally, () => true);
-      if (done >= this.majority) return true;
-      return done + tally.pending >= this.majority ? UNDECIDED : this.unavailable(what, tally);
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.stores.map((store) => store.close?.()));
-  }
-
-  /**
-   * Up while a majority of the nodes is up, as every decision needs a majority; each node's own
-   * health is in `nodes`, in the order the stores were given. Every node is asked at once, each
-   * within `timeoutMs` (default: the node timeout), so a silent node costs that much at most.
-   */
-  async health(options: StoreHealthOptions = {}): Promise<StoreHealth> {
-    const timeoutMs = options.timeoutMs ?? this.nodeTimeoutMs;
-    const started = performance.now();
-    const nodes = await Promise.all(
-      this.stores.map((store) => checkStoreHealth(store, { timeoutMs })),
-    );
-    const up = nodes.filter((node) => node.status === 'up').length;
-    return {
-      status: up >= this.majority ? 'up' : 'down',
-      latencyMs: elapsedSince(started),
-      detail: `${up} of ${nodes.length} nodes up; a majority of ${this.majority} is needed`,
-      nodes,
-    };
-  }
-
-  /**
-   * An owner-checked write or renewal: `true` when a majority confirmed it, `false` only when a
-   * majority said the key is not (or no longer) this owner's. Nodes that failed are neither: with
-   * too few answers either way it throws, and the caller tries again.
-   */
-  private vote(what: string, call: (store: TollgateStore) => Promise<boolean>): Promise<boolean> {
-    return this.gather(call, (tally) => {
-      const yes = count(tally, (confirmed) => confirmed);
-      const no = count(tally, (confirmed) => !confirmed);
-      if (yes >= this.majority) return true;
-      if (no >= this.majority) return false;
-      return yes + tally.pending >= this.majority || no + tally.pending >= this.majority
-        ? UNDECIDED
-        : this.unavailable(what, tally);
-    });
-  }
-
-  private unavailable(what: string, tally: Tally<unknown>): never {
-    const answered = count(tally, () => true);
-    const reasons = tally.answers.flatMap((answer) =>
-      answer && !answer.ok ? [answer.error.message] : [],
-    );
-    throw new StoreUnavailableError(
-      `the stores could not decide ${what}: ${answered} of ${this.stores.length} answered, ` +
-        `and they did not agree on a majority of ${this.majority}` +
-        (reasons.length > 0 ? ` (${reasons.join('; ')})` : ''),
-    );
-  }
-
-  /** Every node at once, decided as soon as the answers settle it (see `gather`). */
-  private gather<T, V>(
-    call: (store: TollgateStore) => Promise<T>,
-    decide: (tally: Tally<T>) => Verdict<V>,
-    options: { timeoutMs?: number; linger?: (verdict: V) => boolean } = {},
-  ): Promise<V> {
-    return gather(this.stores, call, decide, {
-      timeoutMs: options.timeoutMs ?? this.nodeTimeoutMs,
-      linger: options.linger,
-      unavailable: (tally) => this.unavailable('the call', tally),
     });
   }
 }

@@ -37,7 +37,7 @@ const LINGER_MIN_MS = 20;
  */
 export function gather<T, V>(
   stores: readonly TollgateStore[],
-  call: (store: TollgateStore) => Promise<T>,
+  call: (store: TollgateStore, index: number) => Promise<T>,
   decide: (tally: Tally<T>) => Verdict<V>,
   options: {
     timeoutMs: number;
@@ -111,7 +111,7 @@ export function gather<T, V>(
     stores.forEach((store, index) => {
       let answer: Promise<T>;
       try {
-        answer = call(store);
+        answer = call(store, index);
       } catch (error) {
         answer = Promise.reject(toError(error));
       }

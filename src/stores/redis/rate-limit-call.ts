@@ -53,14 +53,23 @@ export interface RateLimitCall {
 
 /**
  * Every key derives from `key`, so all of them share its {hash tag}: one slot, one script.
- * KEYS: the block record, then one state key per limit; ARGV: the rules, then a nonce.
+ * KEYS: the block record, then one state key per limit; ARGV: the rules, then a nonce (and for the
+ * general script, `dry`), then whether to report the charges (`refundable`).
  */
-export function rateLimitCall(key: string, rules: readonly RateLimitRule[]): RateLimitCall {
+export function rateLimitCall(
+  key: string,
+  rules: readonly RateLimitRule[],
+  refundable = false,
+): RateLimitCall {
   const { command, args, nonce } = rulesCall(rules);
   const keysAndArgs: string[] = [blockKey(key)];
   for (const rule of rules) keysAndArgs.push(ruleKey(key, rule));
   for (const arg of args) keysAndArgs.push(arg);
   if (nonce) keysAndArgs.push(uniqueToken());
+  if (refundable) {
+    if (nonce) keysAndArgs.push('0');
+    keysAndArgs.push('1');
+  }
   return { command, numberOfKeys: rules.length + 1, keysAndArgs };
 }
 
@@ -83,11 +92,12 @@ export function peekCall(key: string, rules: readonly RateLimitRule[]): RateLimi
   return { command: 'tollgateRateLimit', numberOfKeys: rules.length + 1, keysAndArgs };
 }
 
-/** `adjust`: the block record and each limit's key, then four values per limit and a nonce. */
+/** `adjust`: the block record and each limit's key, then five values per limit and a nonce. */
 export function adjustCall(
   key: string,
   rules: readonly RateLimitRule[],
   units: readonly number[],
+  charges: readonly (string | undefined)[] = [],
 ): string[] {
   const keysAndArgs: string[] = [blockKey(key)];
   for (const rule of rules) keysAndArgs.push(ruleKey(key, rule));
@@ -98,6 +108,7 @@ export function adjustCall(
       String(rule.limit),
       String(rule.windowMs),
       String(units[index] ?? 0),
+      charges[index] ?? '',
     );
   });
   keysAndArgs.push(uniqueToken());
@@ -113,13 +124,15 @@ export function resetCall(key: string, rules: readonly RateLimitRule[]): string[
 }
 
 /**
- * The script's reply: allowed, then four values per limit (allowed, remaining, reset, retry). A
- * refused request waits for the slowest of the limits that refused it.
+ * The script's reply: allowed, then four values per limit (allowed, remaining, reset, retry), then,
+ * when asked, each limit's charge. A refused request waits for the slowest of the limits that
+ * refused it.
  */
 export function readRateLimitReply(
   rules: readonly RateLimitRule[],
-  reply: readonly number[],
+  reply: ReadonlyArray<number | string>,
 ): RateLimitResult {
+  const charges = reply.length > 1 + rules.length * 4 ? 1 + rules.length * 4 : -1;
   let slowestRetry = -Infinity;
   const limits: RateLimitState[] = [];
   for (let index = 0; index < rules.length; index++) {
@@ -131,6 +144,9 @@ export function readRateLimitReply(
       resetMs: Number(reply[at + 2]),
       retryAfterMs: Number(reply[at + 3]),
     };
+    if (charges > 0 && reply[charges + index] !== '') {
+      state.charge = String(reply[charges + index]);
+    }
     if (!state.allowed) slowestRetry = Math.max(slowestRetry, state.retryAfterMs);
     limits.push(state);
   }

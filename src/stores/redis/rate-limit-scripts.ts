@@ -40,6 +40,21 @@ end
 `;
 
 /**
+ * A token bucket's state: its arrival time (TAT) and its epoch, `'<tat> <epoch>'`. The epoch names
+ * the bucket from the moment it was last full (absent) until it is full again: a refund of a
+ * charge counted in it must find the same epoch, not a bucket that refilled or was reset since.
+ * An epoch-less value (written before epochs) reads with epoch ''.
+ */
+export const TOKEN_BUCKET = `
+local function tb_read(key)
+  local value = redis.call('GET', key)
+  if not value then return 0, '' end
+  local tat, epoch = string.match(value, '^(%S+) ?(%S*)$')
+  return tonumber(tat), epoch
+end
+`;
+
+/**
  * One rate-limit decision over every named limit of a request: all of them admit it and each is
  * charged, or none is (a rejected request consumes from none). Same semantics as
  * src/core/ratelimit/in-process.ts. Time comes from the server (`TIME`), never from app servers.
@@ -52,11 +67,16 @@ end
  *              block ms
  * ARGV[2+6n]   a nonce unique to this call: makes its sliding-window members unique
  * ARGV[3+6n]   '1' to decide and report only (`peek`): nothing is charged and no block started
- * Reply: { allowed 0|1, then four values per limit: allowed 0|1, remaining, reset ms, retry ms }.
+ * ARGV[4+6n]   '1' to report what each limit's charge was counted in (a refundable request)
+ * Reply: { allowed 0|1, then four values per limit: allowed 0|1, remaining, reset ms, retry ms },
+ * then, when asked, one charge per limit ('' when not charged): a fixed window's expiry time
+ * (PEXPIRETIME, fixed for the window's life: a counter holds nothing else to name it by, so a
+ * window that starts within the same millisecond as a reset one's would pass for it), the call's
+ * nonce (its sliding-window members), a token bucket's epoch.
  * Every key shares one {hash tag}, so the script runs on Redis Cluster; every write sets its expiry
  * in this same script, so no key can live without one.
  */
-export const RATE_LIMIT = script(`${FIXED_WINDOW}
+export const RATE_LIMIT = script(`${FIXED_WINDOW}${TOKEN_BUCKET}
 local n = tonumber(ARGV[1])
 -- Server time in ms, with microsecond precision: the one clock all app servers share. A fixed
 -- window needs none (its counter's expiry is its clock), so only the other algorithms and blocks
@@ -72,6 +92,7 @@ for i = 1, n do
 end
 local nonce = ARGV[2 + 6 * n]
 local dry = ARGV[3 + 6 * n] == '1'
+local refundable = ARGV[4 + 6 * n] == '1'
 -- Floating-point slack for GCRA sums such as 3 x (1000 / 3), which may land a hair above 1000.
 local EPS = 1e-6
 -- Scores and times are written with 3 decimals (microseconds); tostring would keep only 14 digits.
@@ -114,8 +135,9 @@ for i = 1, n do
     -- Token bucket as GCRA: one unit returns every window / limit ms, the bucket holds limit units,
     -- and the state is the time at which the bucket would be full again (the arrival time, TAT).
     s.interval = s.window / s.limit
-    s.tat = tonumber(redis.call('GET', s.key) or '0')
-    -- A bucket that filled up in the past carries no debt.
+    s.tat, s.epoch = tb_read(s.key)
+    -- A bucket that filled up in the past carries no debt, and a charge starts a new epoch.
+    if s.tat < now or s.epoch == '' then s.epoch = nonce end
     if s.tat < now then s.tat = now end
     s.after = s.tat + s.cost * s.interval
     -- Admitted while the debt, this request included, fits in one window (the bucket's size).
@@ -165,7 +187,7 @@ for i = 1, n do
     local held = s.tat
     if charge then
       -- The arrival time, expiring when the bucket is full again (an absent key means full).
-      redis.call('SET', s.key, ms(s.after), 'PX', math.max(1, math.ceil(s.after - now)))
+      redis.call('SET', s.key, ms(s.after) .. ' ' .. s.epoch, 'PX', math.max(1, math.ceil(s.after - now)))
       held = s.after
     end
     s.remaining = math.floor((s.window - (held - now)) / s.interval + EPS)
@@ -194,6 +216,18 @@ for i = 1, n do
   reply[#reply + 1] = math.ceil(s.reset)
   reply[#reply + 1] = math.ceil(s.retry)
 end
+if refundable then
+  for i = 1, n do
+    local s = states[i]
+    local charged = ''
+    if charge then
+      if s.algorithm == 'fw' then charged = tostring(redis.call('PEXPIRETIME', s.key))
+      elseif s.algorithm == 'sw' then charged = nonce
+      else charged = s.epoch end
+    end
+    reply[#reply + 1] = charged
+  end
+end
 return reply
 `);
 
@@ -203,7 +237,8 @@ return reply
  * cost Redis more than the commands themselves.
  *
  * KEYS as `RATE_LIMIT` (the block record first, unused here); ARGV[1] n, then three values per
- * limit: limit, window ms, cost.
+ * limit: limit, window ms, cost; then '1' to report each window's expiry time (PEXPIRETIME) as the
+ * charge, as `RATE_LIMIT` does.
  */
 export const FIXED_WINDOWS = script(`${FIXED_WINDOW}
 local n = tonumber(ARGV[1])
@@ -225,78 +260,10 @@ for i = 1, n do
   reply[#reply + 1] = ttl > 0 and ttl or 0
   reply[#reply + 1] = ok and 0 or ttl
 end
-return reply
-`);
-
-/**
- * Takes units from limits or gives them back, whatever the limits say (`RateLimitStore.adjust`):
- * penalties, rewards, and refunds of requests that should not count. Same semantics as
- * `InProcessRateLimiter.adjustNow`. A penalty at most empties a quota, so it never reaches further
- * than one window; units given back never take a limit below empty.
- *
- * KEYS as `RATE_LIMIT` (the block record first, untouched here); ARGV[1] n, then four values per
- * limit: algorithm ('fw', 'sw', 'tb'), limit, window ms, units (> 0 taken, < 0 given back); then a
- * nonce unique to this call for the sliding-window members it adds.
- */
-export const ADJUST = script(`
-local n = tonumber(ARGV[1])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
-local nonce = ARGV[2 + 4 * n]
-local function ms(x) return string.format('%.3f', x) end
-for i = 1, n do
-  local a = 1 + (i - 1) * 4
-  local algorithm, limit = ARGV[a + 1], tonumber(ARGV[a + 2])
-  local window, units = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local key = KEYS[i + 1]
-  if units ~= 0 and algorithm == 'fw' then
-    -- A counter without expiry is no running window: treat it as empty, as fw_charge does.
-    local ttl = redis.call('PTTL', key)
-    local used = ttl < 0 and 0 or tonumber(redis.call('GET', key) or '0')
-    if units > 0 then
-      local taken = math.min(units, limit - used)
-      if taken > 0 then
-        if ttl < 0 then redis.call('SET', key, taken, 'PX', window)
-        else redis.call('INCRBY', key, taken) end
-      end
-    elseif used + units <= 0 then
-      -- Emptied: the counter goes, and the next request starts a window.
-      redis.call('DEL', key)
-    else
-      redis.call('DECRBY', key, -units)
-    end
-  elseif units ~= 0 and algorithm == 'sw' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', ms(now - window))
-    if units > 0 then
-      local taken = math.min(units, limit - redis.call('ZCARD', key))
-      for u = 1, taken do redis.call('ZADD', key, ms(now), nonce .. ':' .. u) end
-      if taken > 0 then redis.call('PEXPIRE', key, math.ceil(window)) end
-    else
-      -- The oldest units go: the rest leave the window no earlier than the given-back ones would.
-      redis.call('ZPOPMIN', key, -units)
-    end
-  elseif units ~= 0 then
-    local interval = window / limit
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then tat = now end
-    if units > 0 then tat = math.min(tat + units * interval, now + window)
-    else tat = math.max(now, tat + units * interval) end
-    if tat > now then
-      redis.call('SET', key, ms(tat), 'PX', math.max(1, math.ceil(tat - now)))
-    else
-      redis.call('DEL', key)
-    end
+if ARGV[2 + 3 * n] == '1' then
+  for i = 1, n do
+    reply[#reply + 1] = allowed and tostring(redis.call('PEXPIRETIME', KEYS[i + 1])) or ''
   end
 end
-return 1
-`);
-
-/**
- * Forgets a client's state on the named limits, and their blocks (`RateLimitStore.reset`).
- * KEYS as `RATE_LIMIT`; ARGV: the limits' names (fields of the block record).
- */
-export const RESET = script(`
-for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
-for i = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
-return 1
+return reply
 `);

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type {
   BeginResult,
   LockResult,
+  RateLimitConsumeOptions,
   RateLimitResult,
   RateLimitRule,
   RecordInvalidations,
@@ -131,8 +132,16 @@ export class RedisStore implements TollgateStore {
       : { acquired: true, fencingToken: Number(reply) };
   }
 
-  async consume(key: string, rules: readonly RateLimitRule[]): Promise<RateLimitResult> {
-    const { command, numberOfKeys, keysAndArgs } = rateLimitCall(key, rules);
+  async consume(
+    key: string,
+    rules: readonly RateLimitRule[],
+    options?: RateLimitConsumeOptions,
+  ): Promise<RateLimitResult> {
+    const { command, numberOfKeys, keysAndArgs } = rateLimitCall(
+      key,
+      rules,
+      options?.refundable === true,
+    );
     const reply = await this.scripts()[command](numberOfKeys, ...keysAndArgs);
     const result = readRateLimitReply(rules, reply);
     // A refused request is charged nothing, and other requests only take more: until the retry
@@ -151,11 +160,12 @@ export class RedisStore implements TollgateStore {
     key: string,
     rules: readonly RateLimitRule[],
     units: readonly number[],
+    charges?: readonly (string | undefined)[],
   ): Promise<void> {
     if (units.every((unit) => unit === 0)) return;
     const adjusted = this.scripts().tollgateRateLimitAdjust(
       rules.length + 1,
-      ...adjustCall(key, rules, units),
+      ...adjustCall(key, rules, units, charges),
     );
     // Units given back may admit a refused client earlier: announced right behind the script, on
     // the same connection, so it reaches other processes after the change is made.

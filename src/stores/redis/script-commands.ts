@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 
 import type { LuaScript } from './lua-script.js';
-import { ADJUST, FIXED_WINDOWS, RATE_LIMIT, RESET } from './rate-limit-scripts.js';
+import { ADJUST, RESET } from './rate-limit-adjust-scripts.js';
+import { FIXED_WINDOWS, RATE_LIMIT } from './rate-limit-scripts.js';
 import {
   BEGIN,
   COMPLETE,
@@ -45,8 +46,14 @@ export interface ScriptCommands {
     ttlMs: number,
   ): Promise<number | string | [string, number]>;
   tollgateForget(key: string): Promise<number>;
-  tollgateRateLimit(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
-  tollgateFixedWindows(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
+  tollgateRateLimit(
+    numberOfKeys: number,
+    ...keysAndArgs: string[]
+  ): Promise<Array<number | string>>;
+  tollgateFixedWindows(
+    numberOfKeys: number,
+    ...keysAndArgs: string[]
+  ): Promise<Array<number | string>>;
   tollgateRateLimitAdjust(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
   tollgateRateLimitReset(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
 }
