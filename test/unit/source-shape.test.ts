@@ -12,21 +12,6 @@ import { describe, expect, it } from 'vitest';
 const SRC = resolve('src');
 const MAX_LINES = 330;
 
-/**
- * Files other work is rewriting now, exempt from the length limit until it lands; each is split
- * afterwards. The one place such an exception is written.
- */
-const LENGTH_EXEMPT_FOR_NOW: ReadonlySet<string> = new Set([
-  'core/idempotency/engine.ts',
-  'core/idempotency/execution.ts',
-  'core/lease/lease.ts',
-  'core/lease/keeper.ts',
-  'nest/idempotency.interceptor.ts',
-  'express/idempotent.ts',
-  'stores/redis/redis-store.ts',
-  'stores/redis/scripts.ts',
-]);
-
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
@@ -72,13 +57,13 @@ describe('the shape of src/', () => {
     expect(importCycles(new Map(files.map((file) => [file, localImports(file)])))).toEqual([]);
   });
 
-  it(`has no file over ${MAX_LINES} lines (except the few listed as being rewritten)`, () => {
+  it(`has no file over ${MAX_LINES} lines`, () => {
     const long = files
       .map((file) => ({
         file: relative(SRC, file),
         lines: readFileSync(file, 'utf8').split('\n').length - 1,
       }))
-      .filter(({ file, lines }) => lines > MAX_LINES && !LENGTH_EXEMPT_FOR_NOW.has(file));
+      .filter(({ lines }) => lines > MAX_LINES);
     expect(long).toEqual([]);
   });
 
