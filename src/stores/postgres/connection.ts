@@ -1,6 +1,7 @@
 import pg, { type Pool, type PoolClient, type PoolConfig, type QueryConfig } from 'pg';
 
 import { toMilliseconds, type Duration } from '../../core/duration.js';
+import { withoutPassword } from '../../core/location.js';
 
 /** Options shared by both ways of giving the store its database. */
 export interface PostgresStoreCommonOptions {
@@ -107,12 +108,7 @@ export function hidePassword(url: string): string {
   } catch {
     return 'postgres (an unreadable URL)';
   }
-  const auth = parsed.password
-    ? `${parsed.username}:***@`
-    : parsed.username
-      ? `${parsed.username}@`
-      : '';
-  return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  return withoutPassword(parsed);
 }
 
 function describePool(pool: Pool): string {

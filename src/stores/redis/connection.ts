@@ -1,5 +1,7 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 
+import { withoutPassword } from '../../core/location.js';
+
 /**
  * Options for a connection the store opens itself. The request path must never hang on a dead or
  * silent Redis, nor run a write late, so these defaults apply unless overridden: no offline queue
@@ -118,12 +120,7 @@ export function hidePassword(url: string): string {
   } catch {
     return 'redis (an unreadable URL)';
   }
-  const auth = parsed.password
-    ? `${parsed.username}:***@`
-    : parsed.username
-      ? `${parsed.username}@`
-      : '';
-  return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  return withoutPassword(parsed);
 }
 
 function nodeAddress(node: ClusterNode | Partial<{ host: string; port: number }>): string {
