@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { findExecutable, findFreePort } from './redis-server.js';
+import { onTestProcessExit } from './exit-hook.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -233,19 +234,10 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  const haltAll = (): void => {
+  onTestProcessExit(() => {
     for (const cluster of liveClusters) cluster.haltSync();
     liveClusters.clear();
-  };
-  process.on('exit', haltAll);
-  for (const name of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      haltAll();
-      process.off(name, onSignal);
-      if (process.listenerCount(name) === 0) process.kill(process.pid, name);
-    };
-    process.on(name, onSignal);
-  }
+  });
 }
 
 /** Settings for a fast, loopback-only, throwaway cluster. */

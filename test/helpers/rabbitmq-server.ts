@@ -25,6 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 
 import { findExecutable, findFreePort } from './redis-server.js';
+import { onTestProcessExit } from './exit-hook.js';
 
 export interface RabbitMqServer {
   port: number;
@@ -134,15 +135,7 @@ function killEverything(): void {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', killEverything);
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killEverything();
-      process.off(signal, onSignal);
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
+  onTestProcessExit(killEverything);
 }
 
 /** Resolves once an AMQP client completes its handshake (the broker has finished booting). */

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { onTestProcessExit } from './exit-hook.js';
 
 export interface RedisServer {
   host: string;
@@ -126,18 +127,7 @@ function killEverything(): void {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', killEverything);
-  // Vitest stops its fork workers with SIGTERM, and Ctrl-C sends SIGINT; neither runs 'exit'
-  // handlers by default. Clean up, then re-raise so the process still dies of the signal, unless
-  // someone else also listens and so has taken over the decision.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killEverything();
-      process.off(signal, onSignal);
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
+  onTestProcessExit(killEverything);
 }
 
 // SIGKILL (Vitest's fallback 500 ms after SIGTERM, the OOM killer) runs no handler at all. On Linux,
