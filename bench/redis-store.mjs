@@ -3,6 +3,8 @@
  * own path costs per decision in the app and in Redis, apart from any framework. Used to measure
  * store and script changes one at a time; the full bench (`npm run bench`) is what users compare.
  *
+ *  - first execution, engine alone: the same on a store that answers at once (no Redis), so the
+ *    engine's own CPU is seen apart from the client's and the server's
  *  - first execution: IdempotencyEngine.begin on a fresh key, then Execution.finish with a small
  *    JSON response (the two round trips of a first execution)
  *  - rate limit, 1 and 3 fixed-window limits: RedisStore.consume
@@ -27,9 +29,12 @@ if (!existsSync(join(dist, 'index.js'))) {
   process.stderr.write(`${dist}/index.js is missing: run \`npm run build\` first\n`);
   process.exit(2);
 }
-const { IdempotencyEngine, RedisStore, resolveIdempotencyPolicy } = await import(
-  pathToFileURL(join(dist, 'index.js')).href
-);
+// The engine and the policy resolver are internal (no entry point exports them): imported from
+// their modules in the build, as the adapters do.
+const builtModule = (path) => import(pathToFileURL(join(dist, path)).href);
+const { RedisStore } = await builtModule('index.js');
+const { IdempotencyEngine } = await builtModule('core/idempotency/engine.js');
+const { resolveIdempotencyPolicy } = await builtModule('core/idempotency/options.js');
 
 const log = (line) => process.stdout.write(line + '\n');
 
@@ -126,8 +131,22 @@ async function measure(label, makeOperation) {
 log(
   `RedisStore alone: ${CONCURRENCY} loops, median of ${PASSES} × ${PASS_SECONDS} s; Node ${process.version}, Redis ${redis.version}; build ${dist}`,
 );
-const engine = new IdempotencyEngine(store);
 const policy = resolveIdempotencyPolicy({ strategy: 'key' }, undefined, { decorated: true });
+// The engine's own cost: a store that grants every take and confirms every write at once.
+// Answers come in a later turn of the event loop, as a socket's would.
+const later = (value) => new Promise((resolve) => setImmediate(resolve, value));
+const instant = {
+  kind: 'instant',
+  begin: () => later({ state: 'acquired', fencingToken: 1 }),
+  complete: () => later(true),
+  markUnstorable: () => later(true),
+  release: () => later(true),
+  renew: () => later(true),
+};
+await measure('first execution, engine alone', () =>
+  firstExecution(new IdempotencyEngine(instant), policy),
+);
+const engine = new IdempotencyEngine(store);
 await measure('first execution (begin + finish)', () => firstExecution(engine, policy));
 const one = fixedWindows([60_000]);
 await measure(
