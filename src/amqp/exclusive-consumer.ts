@@ -1,7 +1,7 @@
 import { toMilliseconds } from '../core/duration.js';
 import { TollgateConfigError } from '../core/errors.js';
 import { MessageOnce } from '../core/idempotency/once.js';
-import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
+import { whenLeaseEnds, type ExclusiveLease } from '../core/lease/exclusive-lease.js';
 import { validateExclusiveLeaseOptions } from '../core/lease/exclusive.js';
 import { neverThrows } from '../core/report.js';
 import type {
@@ -145,10 +145,9 @@ class RunningConsumer implements ExclusiveConsumer {
       channel.cancel(consumerTag).catch(() => undefined);
       channel.close().catch(() => undefined);
     };
-    lease.signal.addEventListener('abort', stopConsuming, { once: true });
-    // Lost while the consume was being set up: an abort listener added now would never run.
-    if (!lease.held) stopConsuming();
-    else this.emit({ type: 'consuming', fencingToken: lease.fencingToken });
+    // Lost while the consume was being set up: stopped at once.
+    const unwatch = whenLeaseEnds(lease, stopConsuming);
+    if (lease.held) this.emit({ type: 'consuming', fencingToken: lease.fencingToken });
     try {
       for (;;) {
         if (ended) throw ended;
@@ -165,7 +164,7 @@ class RunningConsumer implements ExclusiveConsumer {
       announce((why as Error).message);
       if (!(why instanceof TermEnded)) throw why;
     } finally {
-      lease.signal.removeEventListener('abort', stopConsuming);
+      unwatch();
       stopConsuming();
     }
   }

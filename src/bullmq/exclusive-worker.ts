@@ -1,6 +1,6 @@
 import { TollgateConfigError } from '../core/errors.js';
 import type { ExclusiveLeaseOptions, ExclusiveLeases } from '../core/lease/exclusive.js';
-import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
+import { whenLeaseEnds, type ExclusiveLease } from '../core/lease/exclusive-lease.js';
 
 /** The parts of a BullMQ `Worker` this uses: one created with `autorun: false`. */
 export interface BullWorker {
@@ -45,14 +45,13 @@ export async function exclusiveWorker(
     async (lease) => {
       const worker = createWorker(lease);
       const close = (): void => void worker.close(true).catch(() => undefined);
-      lease.signal.addEventListener('abort', close, { once: true });
-      // Already lost (a listener added after the abort would never run): closed before it runs.
-      if (!lease.held) close();
+      // Already lost: closed before it runs.
+      const unwatch = whenLeaseEnds(lease, close);
       try {
         // Resolves once the worker is closed.
         await worker.run();
       } finally {
-        lease.signal.removeEventListener('abort', close);
+        unwatch();
         await worker.close(true).catch(() => undefined);
       }
     },

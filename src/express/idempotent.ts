@@ -8,11 +8,8 @@ import {
   type IdempotencyEvent,
 } from '../core/idempotency/engine.js';
 import type { IdempotencyLease } from '../core/lease/lease.js';
-import {
-  resolveIdempotencyPolicy,
-  UNSAFE_METHODS,
-  type IdempotencyOptions,
-} from '../core/idempotency/options.js';
+import type { IdempotencyOptions } from '../core/idempotency/options.js';
+import { idempotency } from '../core/idempotency/route.js';
 import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
 import { isUnidentifiedUser } from '../core/scope.js';
 import { idempotencyHandled } from '../http/handled.js';
@@ -100,19 +97,18 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...routeOptions
   } = options;
   const store = given ?? defaultStore();
-  // Validated now, so a typo fails when the app starts, not on the first request.
-  const policy = resolveIdempotencyPolicy(routeOptions, undefined, { decorated: true });
   const engine = new IdempotencyEngine(store, {
     ...(namespace === undefined ? {} : { namespace }),
     ...(onEvent === undefined ? {} : { onEvent }),
     ...(resultCache === undefined ? {} : { resultCache }),
   });
-  const protectedMethods = new Set((methods ?? [...UNSAFE_METHODS]).map((m) => m.toUpperCase()));
+  // Validated now, so a typo fails when the app starts, not on the first request.
+  const protection = idempotency(engine, { route: routeOptions, decorated: true, methods });
   const resolveScope = (scope ?? defaultScope) as ScopeResolver<Req>;
   ResponseCapture.prepare();
 
   const middleware: IdempotentMiddleware<Req> = function tollgateIdempotency(req, res, next) {
-    if (!protectedMethods.has(req.method.toUpperCase()) || !idempotencyHandled.mark(req)) {
+    if (!protection.protects(req.method) || !idempotencyHandled.mark(req)) {
       next();
       return;
     }
@@ -125,8 +121,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
     } catch (error) {
       // A user the scope cannot identify is refused, never lumped together with other users.
       if (isUnidentifiedUser(error) && template !== undefined) {
-        engine.refuse(template, req.method, policy, error);
-        sendProblem(res, error);
+        act(protection.refuse(template, req.method, error), req, res);
         return;
       }
       // A throwing scope or route function is the app's bug: Express's error handling reports it.
@@ -134,7 +129,7 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
       return;
     }
 
-    engine.begin(described, policy).then(
+    protection.begin(described).then(
       (decision) => {
         let runHandler: boolean;
         try {
@@ -150,7 +145,11 @@ export function idempotent<Req extends ExpressRequestLike = ExpressRequestLike>(
   };
   const served = afterStoreWait(store, waitForStore, middleware);
   // What documentTollgateRoute reads: the middleware the app mounts.
-  rememberProtection(served, { kind: 'idempotency', policy, methods: protectedMethods });
+  rememberProtection(served, {
+    kind: 'idempotency',
+    policy: protection.policy,
+    methods: protection.methods ?? new Set(),
+  });
   return served;
 }
 

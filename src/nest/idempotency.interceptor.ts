@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 
 import {
@@ -14,17 +13,22 @@ import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { Observable, of } from 'rxjs';
 
 import { TollgateHttpError } from '../core/errors.js';
-import { IdempotencyEngine, REPLAYED_HEADER, type Execution } from '../core/idempotency/engine.js';
+import { IdempotencyEngine, type Execution } from '../core/idempotency/engine.js';
 import { MESSAGE_METHOD } from '../core/idempotency/message.js';
-import type { IdempotencyPolicy } from '../core/idempotency/options.js';
+import {
+  writeRejection,
+  writeReplay,
+  type ReplayBody,
+  type ResponseWriter,
+} from '../core/idempotency/respond.js';
+import { idempotency, type RouteIdempotency } from '../core/idempotency/route.js';
 import { isUnidentifiedUser } from '../core/scope.js';
+import type { StoredResponse } from '../core/store.js';
 import { idempotencyHandled } from '../http/handled.js';
 import { attachLease } from '../http/leases.js';
-import { problemResponse } from '../http/problem.js';
 import { settleClosedResponse } from '../http/disconnect.js';
 import { ResponseCapture } from '../http/response-capture.js';
 import { defaultScope } from '../http/request.js';
-import type { StoredResponse } from '../core/store.js';
 import {
   describeRequest,
   handlerSendsResponse,
@@ -34,7 +38,7 @@ import {
 import { MessageIdempotency } from './message-context.js';
 import { problemException } from './tollgate-http.exception.js';
 import { IdempotentMetadata } from './metadata.js';
-import { idempotencyPolicyOf } from './route-policies.js';
+import { idempotencyRouteOf } from './route-policies.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /**
@@ -51,9 +55,11 @@ const HANDLED_MESSAGES = new WeakSet<object>();
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  /** One resolved policy per handler (null: not protected), built on its first request. */
-  private readonly policies = new WeakMap<object, Map<string, IdempotencyPolicy | null>>();
+  /** One route per handler and method (null: not protected), built on its first request. */
+  private readonly routes = new WeakMap<object, Map<string, RouteIdempotency | null>>();
   private messages: MessageIdempotency | undefined;
+  /** The response as the core writes to it: through the platform's adapter, read when used. */
+  private readonly writer: ResponseWriter<unknown>;
 
   constructor(
     private readonly reflector: Reflector,
@@ -62,6 +68,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     private readonly adapterHost: HttpAdapterHost,
   ) {
     ResponseCapture.prepare();
+    this.writer = {
+      status: (response, status) => adapterHost.httpAdapter.status(response, status),
+      setHeader: (response, name, value) =>
+        adapterHost.httpAdapter.setHeader(response, name, value),
+      sendsText: true,
+    };
   }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
@@ -71,8 +83,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const request = http.getRequest<{ method: string }>();
     // Global and per-route registration never stack.
     if (idempotencyHandled.has(request)) return next.handle();
-    const policy = this.policyFor(context, request.method);
-    if (!policy) return next.handle();
+    const route = this.routeFor(context, request.method);
+    if (!route) return next.handle();
     idempotencyHandled.mark(request);
 
     const response = http.getResponse<unknown>();
@@ -82,12 +94,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     } catch (error) {
       // A user the scope cannot identify is refused, never lumped together with other users.
       if (!isUnidentifiedUser(error)) throw error;
-      const route = routeTemplate(context, request as Parameters<typeof routeTemplate>[1]);
-      this.engine.refuse(route, request.method, policy, error);
-      return this.answer(context, response, this.reject(response, error));
+      const template = routeTemplate(context, request as Parameters<typeof routeTemplate>[1]);
+      route.refuse(template, request.method, error);
+      return this.refused(context, response, error);
     }
     // Nest awaits a promised Observable: no extra operators around the decision.
-    const decision = await this.engine.begin(described, policy);
+    const decision = await route.begin(described);
     switch (decision.action) {
       case 'proceed': {
         attachLease(request, decision.execution.lease);
@@ -96,13 +108,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
         decision.execution.resultStatus = () => raw.statusCode;
         return this.execute(decision.execution, response, next);
       }
-      case 'replay':
-        if (decision.committed && !handlerSendsResponse(context)) {
-          return this.replayCommitted(response, decision.response, decision.committed.value);
-        }
-        return this.answer(context, response, this.replay(response, decision.response));
+      case 'replay': {
+        // A committed result goes through Nest's pipeline, unless the handler sends its own.
+        const committed = decision.committed !== undefined && !handlerSendsResponse(context);
+        const body = writeReplay(this.writer, response, decision.response, committed);
+        if (body === 'value') return of(decision.committed?.value);
+        return this.answer(context, response, replayBody(decision.response, body));
+      }
       case 'reject':
-        return this.answer(context, response, this.reject(response, decision.error));
+        return this.refused(context, response, decision.error);
       case 'bypass':
         return next.handle();
     }
@@ -112,8 +126,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
   private interceptMessage(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const args = context.getArgs();
     if (HANDLED_MESSAGES.has(args)) return next.handle();
-    const policy = this.policyFor(context, MESSAGE_METHOD);
-    if (!policy) return next.handle();
+    const route = this.routeFor(context, MESSAGE_METHOD);
+    if (!route) return next.handle();
     HANDLED_MESSAGES.add(args);
     const options = this.reflector.getAllAndOverride(IdempotentMetadata, [
       context.getHandler(),
@@ -122,7 +136,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     this.messages ??= new MessageIdempotency(this.engine, (message) =>
       new Logger('Tollgate').warn(message),
     );
-    return this.messages.intercept(context, next, policy, options ?? {});
+    return this.messages.intercept(context, next, route.policy, options ?? {});
   }
 
   private execute(execution: Execution, response: unknown, next: CallHandler): Observable<unknown> {
@@ -187,64 +201,38 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 
   /**
-   * A result committed in the handler's transaction whose response was never recorded: the value
-   * goes through Nest's pipeline as the handler's return value would, with the recorded status.
-   */
-  private replayCommitted(
-    response: unknown,
-    stored: StoredResponse,
-    value: unknown,
-  ): Observable<unknown> {
-    const adapter = this.adapterHost.httpAdapter;
-    adapter.status(response, stored.status);
-    for (const [name, text] of stored.headers) {
-      if (name.toLowerCase() !== 'content-type') adapter.setHeader(response, name, text);
-    }
-    adapter.setHeader(response, REPLAYED_HEADER, 'true');
-    return of(value);
-  }
-
-  private replay(response: unknown, stored: StoredResponse): StreamableFile | string | undefined {
-    const adapter = this.adapterHost.httpAdapter;
-    adapter.status(response, stored.status);
-    let contentType: string | undefined;
-    for (const [name, value] of stored.headers) {
-      adapter.setHeader(response, name, value);
-      if (name.toLowerCase() === 'content-type') contentType = value;
-    }
-    adapter.setHeader(response, REPLAYED_HEADER, 'true');
-    return replayBody(stored.body, contentType);
-  }
-
-  /**
    * A rejection decided before the handler runs, sent as the interceptor's value rather than
    * thrown: its exact bytes go out through the platform like any body, and the handler never runs.
    */
-  private reject(response: unknown, error: TollgateHttpError): StreamableFile | undefined {
-    const adapter = this.adapterHost.httpAdapter;
-    const { status, headers, body } = problemResponse(error);
-    adapter.status(response, status);
-    for (const [name, value] of headers) adapter.setHeader(response, name, value);
-    return bodyOf(body);
+  private refused(
+    context: ExecutionContext,
+    response: unknown,
+    error: TollgateHttpError,
+  ): Observable<unknown> {
+    const body = writeRejection(this.writer, response, error);
+    return this.answer(context, response, bodyOf(body));
   }
 
-  private policyFor(context: ExecutionContext, method: string): IdempotencyPolicy | null {
+  private routeFor(context: ExecutionContext, method: string): RouteIdempotency | null {
     const handler = context.getHandler();
-    let byMethod = this.policies.get(handler);
-    if (!byMethod) this.policies.set(handler, (byMethod = new Map()));
-    let policy = byMethod.get(method);
-    if (policy === undefined) {
-      policy = this.resolvePolicy(context, method);
-      byMethod.set(method, policy);
+    let byMethod = this.routes.get(handler);
+    if (!byMethod) this.routes.set(handler, (byMethod = new Map()));
+    let route = byMethod.get(method);
+    if (route === undefined) {
+      route = this.resolveRoute(context, method);
+      byMethod.set(method, route);
     }
-    return policy;
+    return route;
   }
 
-  private resolvePolicy(context: ExecutionContext, method: string): IdempotencyPolicy | null {
+  private resolveRoute(context: ExecutionContext, method: string): RouteIdempotency | null {
     const controller = context.getClass();
     const handler = context.getHandler();
     try {
-      return idempotencyPolicyOf(this.reflector, controller, handler, method, this.options);
+      const found = idempotencyRouteOf(this.reflector, controller, handler, this.options);
+      if (!found) return null;
+      const route = idempotency(this.engine, found);
+      return route.protects(method) ? route : null;
     } catch (error) {
       new Logger('Tollgate').error(
         `invalid idempotency options on ${controller.name}.${handler.name}`,
@@ -254,24 +242,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
-/** A content type that already names UTF-8, so Express and Fastify send a string under it unchanged. */
-const UTF8_CONTENT_TYPE = /;\s*charset=utf-8\s*(;|$)/i;
-
 /**
- * A stored body as Nest should send it. UTF-8 text under a content type that names UTF-8 (what
- * JSON and text handlers produce) goes back as a string: the platform writes it in one piece and
- * adds nothing. Any other body goes through `StreamableFile`, which sends the bytes as they are.
+ * A stored body in the form the core chose (`writeReplay`): UTF-8 text as a string, which the
+ * platform writes in one piece and adds nothing to; any other body through `StreamableFile`.
  */
-function replayBody(
-  body: Uint8Array,
-  contentType: string | undefined,
-): StreamableFile | string | undefined {
-  if (body.byteLength === 0) return undefined;
-  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (contentType !== undefined && UTF8_CONTENT_TYPE.test(contentType) && isUtf8(bytes)) {
-    return bytes.toString('utf8');
+function replayBody(stored: StoredResponse, form: ReplayBody): StreamableFile | string | undefined {
+  const body = stored.body;
+  if (form === 'text') {
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   }
-  return bodyOf(bytes);
+  return bodyOf(body);
 }
 
 /**

@@ -2,11 +2,8 @@ import type { Type } from '@nestjs/common';
 import { GUARDS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
 import type { Reflector } from '@nestjs/core';
 
-import {
-  resolveIdempotencyPolicy,
-  UNSAFE_METHODS,
-  type IdempotencyPolicy,
-} from '../core/idempotency/options.js';
+import type { IdempotencyPolicy } from '../core/idempotency/options.js';
+import { idempotencyPolicyFor, type IdempotencyRouteOptions } from '../core/idempotency/route.js';
 import type { ThrottleLayer, ThrottlePolicy, ThrottleSkip } from '../core/ratelimit/options.js';
 import { resolveThrottlePolicy } from '../core/ratelimit/policy.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
@@ -21,6 +18,29 @@ import type { TollgateModuleOptions } from './tollgate.module-definition.js';
 
 type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
 
+/**
+ * Where a handler's idempotency comes from: its (or its controller's) `@Idempotent()` over the
+ * module's defaults; null when `@SkipIdempotency()` takes it out. `@Idempotent()` protects its
+ * handler on every method; without it, only a global registration reaches here, and protects the
+ * core's default methods with the key optional.
+ */
+export function idempotencyRouteOf(
+  reflector: Reflector,
+  controller: Type<unknown>,
+  handler: object,
+  options: TollgateModuleOptions,
+): IdempotencyRouteOptions | null {
+  const targets = [handler as () => void, controller];
+  if (reflector.getAllAndOverride(SkipIdempotencyMetadata, targets)) return null;
+  const route = reflector.getAllAndOverride(IdempotentMetadata, targets);
+  return {
+    route,
+    defaults: options.idempotency,
+    decorated: !!route,
+    methods: route ? 'every' : undefined,
+  };
+}
+
 /** The idempotency policy of a handler for one request method; null: not protected. */
 export function idempotencyPolicyOf(
   reflector: Reflector,
@@ -29,14 +49,8 @@ export function idempotencyPolicyOf(
   method: string,
   options: TollgateModuleOptions,
 ): IdempotencyPolicy | null {
-  const targets = [handler as () => void, controller];
-  if (reflector.getAllAndOverride(SkipIdempotencyMetadata, targets)) return null;
-  const routeOptions = reflector.getAllAndOverride(IdempotentMetadata, targets);
-  // Without @Idempotent(), only a global registration reaches here: protect unsafe methods, key optional.
-  if (!routeOptions && !UNSAFE_METHODS.has(method.toUpperCase())) return null;
-  return resolveIdempotencyPolicy(routeOptions, options.idempotency, {
-    decorated: !!routeOptions,
-  });
+  const found = idempotencyRouteOf(reflector, controller, handler, options);
+  return found && idempotencyPolicyFor(found, method);
 }
 
 /**

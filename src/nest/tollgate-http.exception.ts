@@ -1,7 +1,7 @@
 import { HttpException, type HttpServer } from '@nestjs/common';
 
 import { withoutStack, type TollgateHttpError } from '../core/errors.js';
-import { problemResponse } from '../http/problem.js';
+import { problemResponse } from '../core/problem-response.js';
 
 /**
  * A Tollgate rejection on its way through Nest's exception layer. Its response body is the

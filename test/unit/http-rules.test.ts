@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { PROBLEM_CONTENT_TYPE, TollgateHttpError } from '../../src/core/errors.js';
 import { settleClosedResponse } from '../../src/http/disconnect.js';
-import { problemResponse } from '../../src/http/problem.js';
+import { problemResponse } from '../../src/core/problem-response.js';
 
 describe('problemResponse', () => {
   const error = new TollgateHttpError({

@@ -30,6 +30,7 @@ export {
 } from './events.js';
 export { Execution, replayableHeaders, type CapturedResponse } from './execution.js';
 export type { IdempotencyDecision, IdempotencyRequest } from './decision.js';
+export { REPLAYED_HEADER } from './respond.js';
 
 export interface IdempotencyEngineOptions {
   /** Prefix of every storage key. Default `tollgate`. */
@@ -49,9 +50,6 @@ export interface IdempotencyEngineOptions {
    */
   resultCache?: ResultCacheOption;
 }
-
-/** The header a replayed response carries, and the first response never does. */
-export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /**
  * Decides what each request does: run once, replay, or be refused. It holds no framework

@@ -10,3 +10,14 @@ export interface ExclusiveLease extends FencedLease {
    */
   release(): Promise<void>;
 }
+
+/**
+ * Calls `stop` once when the lease ends (lost or released), and at once if it has already: a
+ * listener added after the abort would never run. Returns what takes the listener off again, for
+ * work that ends first. The one way an adapter stops its work with its lease.
+ */
+export function whenLeaseEnds(lease: FencedLease, stop: () => void): () => void {
+  lease.signal.addEventListener('abort', stop, { once: true });
+  if (!lease.held) stop();
+  return () => lease.signal.removeEventListener('abort', stop);
+}

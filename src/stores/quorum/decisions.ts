@@ -1,5 +1,6 @@
 import type { RateLimitResult, RateLimitState } from '../../core/store.js';
-import { count, UNDECIDED, type Tally, type Verdict } from './tally.js';
+import { hasMajority, majorityVote, NO_MAJORITY } from './majority.js';
+import { UNDECIDED, type Tally, type Verdict } from './tally.js';
 
 /**
  * After a split vote, each racer retries after a random pause of at least this long, and spread
@@ -51,8 +52,10 @@ export function agreed(tally: Tally<RateLimitResult>, allowed: boolean): RateLim
 
 /**
  * The verdict on a take (`begin` or `lock`) from the answers so far: granted by a majority, with
- * the largest token among them; decided at once by a final answer from any node; else refused
- * or undecided (see `refusalOf`).
+ * the largest token among them; decided at once by a final answer from any node; refused once a
+ * majority answered and the grants can no longer make one: when a majority holds the key, until the
+ * longest of their leases ends, else after a split vote's pause (`splitRetryMs`). `UNDECIDED` and
+ * unavailable as `majorityVote` reads the grants, then the answers.
  */
 export function decideTake<T>(
   majority: number,
@@ -81,27 +84,15 @@ export function decideTake<T>(
       heldForMs = Math.max(heldForMs, found.heldForMs);
     }
   }
-  if (acquired >= majority) return granted(fencingToken);
-  const refusal = refusalOf(majority, tally, acquired, held, heldForMs, unavailable);
-  return refusal === UNDECIDED ? UNDECIDED : refused(refusal);
-}
-
-/**
- * A take not granted (yet): `UNDECIDED` while a majority may still grant it or still has to
- * answer, else when to retry (see the class comment). Throws when a majority cannot answer.
- */
-function refusalOf<T>(
-  majority: number,
-  tally: Tally<T>,
-  acquired: number,
-  held: number,
-  heldForMs: number,
-  unavailable: (tally: Tally<T>) => never,
-): Verdict<number> {
-  if (acquired + tally.pending >= majority) return UNDECIDED;
-  const answered = count(tally, () => true);
-  if (answered < majority) {
-    return answered + tally.pending >= majority ? UNDECIDED : unavailable(tally);
+  // Every answer is a grant or a hold (a final one decided above).
+  switch (majorityVote(majority, tally.pending, acquired, acquired + held)) {
+    case 0:
+      return granted(fencingToken);
+    case 1:
+      return refused(hasMajority(held, majority) ? heldForMs : splitRetryMs(tally));
+    case UNDECIDED:
+      return UNDECIDED;
+    case NO_MAJORITY:
+      return unavailable(tally);
   }
-  return held >= majority ? heldForMs : splitRetryMs(tally);
 }

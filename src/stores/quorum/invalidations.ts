@@ -1,4 +1,5 @@
 import type { RecordInvalidations, TollgateStore } from '../../core/store.js';
+import { hasMajority } from './majority.js';
 
 /**
  * Every node's announcements as one feed. A record the quorum no longer replays is gone from every
@@ -35,7 +36,7 @@ export class QuorumInvalidations implements RecordInvalidations {
         changed = true;
       }
     }
-    if (trusted < this.majority) return 0;
+    if (!hasMajority(trusted, this.majority)) return 0;
     if (changed || this.current === 0) this.current = ++this.stretches;
     return this.current;
   }

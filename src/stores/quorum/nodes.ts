@@ -1,5 +1,6 @@
 import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
 import type { TollgateStore } from '../../core/store.js';
+import { majorityOf, majorityVote, NO_MAJORITY } from './majority.js';
 import { count, gather, UNDECIDED, type Tally, type Verdict } from './tally.js';
 
 export interface QuorumStoreOptions {
@@ -26,7 +27,7 @@ export abstract class QuorumNodes {
       );
     }
     this.stores = [...options.stores];
-    this.majority = Math.floor(this.stores.length / 2) + 1;
+    this.majority = majorityOf(this.stores.length);
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 500;
   }
 
@@ -98,18 +99,18 @@ export abstract class QuorumNodes {
   }
 
   /**
-   * The one reading of a vote: the verdict of the first side a majority of the nodes is on;
-   * `UNDECIDED` while the nodes still to answer could give some side a majority; else no majority
-   * is possible any more, and the store is unavailable for `what`.
+   * A vote read as `majorityVote` reads it: the verdict of the first side a majority of the nodes
+   * is on; `UNDECIDED` while the nodes still to answer could give a side a majority; else no
+   * majority is possible any more, and the store is unavailable for `what`.
    */
-  protected byMajority<V>(
-    tally: Tally<unknown>,
-    sides: ReadonlyArray<readonly [votes: number, verdict: () => V]>,
-    what: string,
-  ): Verdict<V> {
-    for (const [votes, verdict] of sides) if (votes >= this.majority) return verdict();
-    return sides.some(([votes]) => votes + tally.pending >= this.majority)
-      ? UNDECIDED
-      : this.unavailable(what, tally);
+  protected byMajority<V>(tally: Tally<unknown>, sides: Sides<V>, what: string): Verdict<V> {
+    const side = majorityVote(this.majority, tally.pending, sides[0][0], sides[1]?.[0]);
+    if (side === UNDECIDED) return UNDECIDED;
+    if (side === NO_MAJORITY) return this.unavailable(what, tally);
+    return (sides[side] as Side<V>)[1]();
   }
 }
+
+/** One side of a vote: how many nodes are on it, and the verdict when they are a majority. */
+type Side<V> = readonly [votes: number, verdict: () => V];
+type Sides<V> = readonly [Side<V>] | readonly [Side<V>, Side<V>];

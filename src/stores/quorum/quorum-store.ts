@@ -18,6 +18,7 @@ import type {
 import { nodeCharges, withQuorumCharges } from './charges.js';
 import { agreed, decideTake } from './decisions.js';
 import { QuorumInvalidations } from './invalidations.js';
+import { hasMajority } from './majority.js';
 import { QuorumNodes, type QuorumStoreOptions } from './nodes.js';
 import { count, type Tally, type Verdict } from './tally.js';
 import { Takes } from './takes.js';
@@ -107,7 +108,7 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
     );
     const up = nodes.filter((node) => node.status === 'up').length;
     return {
-      status: up >= this.majority ? 'up' : 'down',
+      status: hasMajority(up, this.majority) ? 'up' : 'down',
       latencyMs: elapsedSince(started),
       detail: `${up} of ${nodes.length} nodes up; a majority of ${this.majority} is needed`,
       nodes,

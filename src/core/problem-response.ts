@@ -1,8 +1,4 @@
-import {
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
-  type TollgateHttpError,
-} from '../core/errors.js';
+import { PROBLEM_CONTENT_TYPE, type ProblemDetails, type TollgateHttpError } from './errors.js';
 
 /** A rejection as it goes on the wire, whichever adapter writes it. */
 export interface ProblemResponse {
