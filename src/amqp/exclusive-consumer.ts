@@ -1,5 +1,6 @@
 import { toMilliseconds } from '../core/duration.js';
 import { TollgateConfigError } from '../core/errors.js';
+import { messageIdOf } from '../core/idempotency/message.js';
 import { MessageOnce } from '../core/idempotency/once.js';
 import { whenLeaseEnds, type ExclusiveLease } from '../core/lease/exclusive-lease.js';
 import { validateExclusiveLeaseOptions } from '../core/lease/exclusive.js';
@@ -214,7 +215,7 @@ class RunningConsumer implements ExclusiveConsumer {
   ): Promise<void> {
     const messageId = this.options.messageId
       ? this.options.messageId(message)
-      : idOf(message.properties.messageId);
+      : messageIdOf(message.properties.messageId);
     lease.throwIfLost();
     const outcome = await this.once.run(
       { route: this.route, id: messageId, data: message.content },
@@ -234,12 +235,6 @@ class RunningConsumer implements ExclusiveConsumer {
     }
     this.emit(outcome.ran ? { type: 'handled', messageId } : { type: 'duplicate', messageId });
   }
-}
-
-function idOf(value: unknown): string | undefined {
-  if (typeof value === 'string' && value !== '') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
 }
 
 /** The broker's 403: the queue has an exclusive consumer already. */

@@ -1,26 +1,10 @@
 import type { ArgumentsHost, CallHandler, ExecutionContext } from '@nestjs/common';
-import {
-  ReplaySubject,
-  catchError,
-  concatMap,
-  from,
-  of,
-  throwError,
-  toArray,
-  type Observable,
-} from 'rxjs';
+import { concatMap, from, lastValueFrom, of, throwError, toArray, type Observable } from 'rxjs';
 
 import type { TollgateHttpError } from '../core/errors.js';
 import type { Execution, IdempotencyEngine } from '../core/idempotency/engine.js';
-import {
-  decodeMessageReply,
-  defaultMessageId,
-  describeMessage,
-  encodeMessageReply,
-  EVENT_HANDLED,
-  isDuplicateDelivery,
-  messageIdOf,
-} from '../core/idempotency/message.js';
+import { defaultMessageId, messageIdOf } from '../core/idempotency/message.js';
+import { beginMessage, runMessage, type MessageKind } from '../core/idempotency/message-run.js';
 import type { IdempotencyPolicy } from '../core/idempotency/options.js';
 import { attachLease } from '../http/leases.js';
 import { scopeOf, type ScopeParts } from '../http/request.js';
@@ -67,10 +51,9 @@ export function messageRoute(context: ExecutionContext): string {
 }
 
 /**
- * Runs a microservice handler once per message. The first delivery runs it and its reply is
- * stored before it is sent, so a redelivery that follows the reply always finds it; a redelivery
- * of a `@MessagePattern` gets the same reply, and of an `@EventPattern` does not run. A handler
- * that fails releases the message, so its redelivery runs again.
+ * Runs a microservice handler once per message, by the core's message rules (`beginMessage`,
+ * `runMessage`): reads the message from Nest's context, and turns each step into the Observable
+ * Nest expects of the handler.
  */
 export class MessageIdempotency {
   constructor(
@@ -86,43 +69,34 @@ export class MessageIdempotency {
   ): Observable<unknown> {
     const host = context.switchToRpc();
     const data: unknown = host.getData();
-    const event = isEventHandler(context);
+    const kind: MessageKind = isEventHandler(context) ? 'event' : 'reply';
     const route = messageRoute(context);
-    const described = describeMessage(
-      {
-        route,
-        scope: options.messageScope
-          ? scopeOf(data, (payload) => options.messageScope?.(payload, host))
-          : undefined,
-        data,
-        id: options.messageId
-          ? messageIdOf(options.messageId(data, host))
-          : (metadataKey(host, policy.headerName) ?? defaultMessageId(data)),
-      },
-      policy.headerName,
-    );
-    return from(this.engine.begin(described, policy)).pipe(
-      concatMap((decision) => {
-        switch (decision.action) {
+    const message = {
+      route,
+      scope: options.messageScope
+        ? scopeOf(data, (payload) => options.messageScope?.(payload, host))
+        : undefined,
+      data,
+      id: options.messageId
+        ? messageIdOf(options.messageId(data, host))
+        : (metadataKey(host, policy.headerName) ?? defaultMessageId(data)),
+    };
+    return from(beginMessage(this.engine, policy, message, kind)).pipe(
+      concatMap((step) => {
+        switch (step.action) {
           case 'proceed':
-            attachLease(leaseHolder(context), decision.execution.lease);
-            return this.runOnce(decision.execution, next, event);
+            attachLease(leaseHolder(context), step.execution.lease);
+            // Nothing to record (the `lock` strategy): the handler as it is.
+            if (!step.execution.tracked) return next.handle();
+            return this.runOnce(step.execution, next, kind);
           case 'replay':
-            if (event) return HANDLED_ELSEWHERE;
-            // A result committed in the handler's transaction is its one reply value.
-            return from(
-              decision.committed
-                ? [decision.committed.value]
-                : decodeMessageReply(decision.response),
-            );
+            return from(step.values);
+          case 'handled':
+            return HANDLED_ELSEWHERE;
           case 'reject':
-            // A duplicate event is not an error: it is simply not handled again.
-            if (event && isDuplicateDelivery(decision.error)) return HANDLED_ELSEWHERE;
             // Nest drops an event handler's RpcException without a word: say why it did not run.
-            if (event) this.warn(`event not handled (${route}): ${decision.error.message}`);
-            return from(rpcError(decision.error)).pipe(
-              concatMap((error) => throwError(() => error)),
-            );
+            if (kind === 'event') this.warn(`event not handled (${route}): ${step.error.message}`);
+            return from(rpcError(step.error)).pipe(concatMap((error) => throwError(() => error)));
           case 'bypass':
             return next.handle();
         }
@@ -130,37 +104,19 @@ export class MessageIdempotency {
     );
   }
 
-  private runOnce(execution: Execution, next: CallHandler, event: boolean): Observable<unknown> {
-    if (!execution.tracked) return next.handle();
+  private runOnce(execution: Execution, next: CallHandler, kind: MessageKind): Observable<unknown> {
     // Subscribed here rather than by Nest, so the outcome is recorded even when Nest lets go of
     // the handler early: it unsubscribes every handler of an event once one of them fails, while
-    // the handler's work goes on. Released then, a redelivery would run it a second time.
-    const settled = new ReplaySubject<unknown[]>(1);
-    next
-      .handle()
-      .pipe(
-        catchError((error: unknown) =>
-          // Rethrown as thrown, so the app's RPC exception filters see what they would without us.
-          from(execution.abandon()).pipe(concatMap(() => throwError(() => error))),
-        ),
-        toArray(),
-        concatMap(async (values) => {
-          const outcome = event
-            ? EVENT_HANDLED
-            : encodeMessageReply(values, execution.maxResponseBytes);
-          if (outcome) {
-            // Stored before the reply is sent: a redelivery that follows the reply finds it.
-            await execution.finish(outcome);
-          } else {
-            // Not JSON: the transport cannot send it either, so the client sees a failure and retries.
-            this.warn(`a message reply could not be stored as JSON; released ${execution.key}`);
-            await execution.abandon();
-          }
-          return values;
-        }),
-      )
-      .subscribe(settled);
-    return settled.pipe(concatMap((values) => from(values)));
+    // the handler's work goes on. Released then, a redelivery would run it a second time. A
+    // failure is rethrown as thrown, so the app's RPC exception filters see what they would
+    // without us.
+    const settled = runMessage(
+      execution,
+      kind,
+      () => lastValueFrom(next.handle().pipe(toArray())),
+      this.warn,
+    );
+    return from(settled).pipe(concatMap((values) => from(values)));
   }
 }
 

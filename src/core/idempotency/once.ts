@@ -4,12 +4,7 @@ import type { IdempotencyLease } from '../lease/lease.js';
 import type { IdempotencyStore } from '../store.js';
 import { IdempotencyEngine } from './engine.js';
 import type { IdempotencyEvent } from './events.js';
-import {
-  decodeMessageReply,
-  describeMessage,
-  encodeMessageReply,
-  isDuplicateDelivery,
-} from './message.js';
+import { beginMessage, runMessage } from './message-run.js';
 import { resolveIdempotencyPolicy, type IdempotencyPolicy } from './options.js';
 
 /**
@@ -95,17 +90,19 @@ export class MessageOnce {
    * work's own error when it fails, after releasing the message so a redelivery runs it again.
    */
   async run<T>(message: OnceMessage, work: OnceWork<T>): Promise<OnceOutcome<T>> {
-    const request = describeMessage(
+    const step = await beginMessage(
+      this.engine,
+      this.policy,
       { route: message.route, scope: undefined, data: message.data, id: message.id },
-      this.policy.headerName,
+      'job',
     );
-    const decision = await this.engine.begin(request, this.policy);
-    switch (decision.action) {
+    switch (step.action) {
       case 'replay':
-        return { ran: false, value: decodeMessageReply(decision.response)[0] as T | undefined };
+        return { ran: false, value: step.values[0] as T | undefined };
+      case 'handled':
+        return { ran: false, value: undefined };
       case 'reject':
-        if (isDuplicateDelivery(decision.error)) return { ran: false, value: undefined };
-        throw decision.error;
+        throw step.error;
       case 'bypass':
         // Only with onStoreUnavailable 'allow', which this policy never sets.
         throw new TollgateHttpError({
@@ -116,22 +113,18 @@ export class MessageOnce {
           detail: 'the message could not be recorded',
         });
       case 'proceed': {
-        const { execution } = decision;
-        let value: T;
-        try {
-          value = await work(execution.lease);
-        } catch (error) {
-          await execution.abandon();
-          throw error;
-        }
-        // Kept as the message's result when it is JSON; a value JSON cannot carry is kept as
-        // "handled" alone (a redelivery is still not run, and gets `undefined`).
-        const reply =
-          encodeMessageReply([value], execution.maxResponseBytes) ??
-          encodeMessageReply([undefined], 0);
-        if (reply) await execution.finish(reply);
-        return { ran: true, value };
+        const { lease } = step.execution;
+        // A job's result is kept (as JSON carries it): `runMessage` never warns for one.
+        const [value] = await runMessage(
+          step.execution,
+          'job',
+          async () => [await work(lease)],
+          ignore,
+        );
+        return { ran: true, value: value as T };
       }
     }
   }
 }
+
+const ignore = (): void => undefined;
