@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 
 import { TollgateConfigError } from '../core/errors.js';
-import type { ExclusiveLease } from '../core/lease/exclusive-lease.js';
+import { LeaseClaims } from '../core/lease/claims.js';
 import {
   validateExclusiveLeaseOptions,
   type ExclusiveLeaseOptions,
@@ -17,8 +17,8 @@ const HAS_EXCLUSIVE_METHODS = Symbol.for('tollgate:exclusive-methods');
  * finds them here, by the instance it is called on: two apps in one process keep theirs apart.
  */
 const leasesOf = new WeakMap<object, ExclusiveLeases>();
-/** Each module's claims, by lease name. */
-const leaderships = new WeakMap<ExclusiveLeases, Map<string, Leadership>>();
+/** Each module's claims to its leases, held across calls. */
+const claimsOf = new WeakMap<ExclusiveLeases, LeaseClaims>();
 
 /** @internal What `TollgateModule` does on start-up and shutdown. */
 export const exclusiveMethods = {
@@ -35,9 +35,9 @@ export const exclusiveMethods = {
   },
   /** Releases every lease the module's `@Exclusive()` methods hold. */
   async releaseAll(leases: ExclusiveLeases): Promise<void> {
-    const claims = leaderships.get(leases);
-    leaderships.delete(leases);
-    await Promise.all([...(claims?.values() ?? [])].map((leadership) => leadership.release()));
+    const claims = claimsOf.get(leases);
+    claimsOf.delete(leases);
+    await claims?.releaseAll();
   },
 };
 
@@ -75,7 +75,7 @@ export function Exclusive(name: string, options: ExclusiveLeaseOptions = {}): Me
     }
     Object.defineProperty(target, HAS_EXCLUSIVE_METHODS, { value: true, configurable: true });
     const exclusive = async function (this: object, ...args: unknown[]): Promise<unknown> {
-      const lease = await leadershipOf(this, name, options).current();
+      const lease = await claimsFor(this, name).current(name, options);
       if (!lease) return undefined;
       return original.apply(this, [...args, lease]);
     };
@@ -89,7 +89,8 @@ export function Exclusive(name: string, options: ExclusiveLeaseOptions = {}): Me
   };
 }
 
-function leadershipOf(instance: object, name: string, options: ExclusiveLeaseOptions): Leadership {
+/** The claims of the module that started `instance`. */
+function claimsFor(instance: object, name: string): LeaseClaims {
   const leases = leasesOf.get(instance);
   if (!leases) {
     throw new TollgateConfigError(
@@ -97,45 +98,14 @@ function leadershipOf(instance: object, name: string, options: ExclusiveLeaseOpt
       `@Exclusive('${name}') ran on an object TollgateModule did not start: make its class a provider of an app that imports TollgateModule.forRoot()`,
     );
   }
-  let claims = leaderships.get(leases);
-  if (!claims) leaderships.set(leases, (claims = new Map()));
-  let leadership = claims.get(name);
-  if (!leadership) claims.set(name, (leadership = new Leadership(leases, name, options)));
-  return leadership;
+  let claims = claimsOf.get(leases);
+  if (!claims) claimsOf.set(leases, (claims = new LeaseClaims(leases, skipped)));
+  return claims;
 }
 
-/** This instance's claim to one lease: held across calls, taken again when lost. */
-class Leadership {
-  private lease: ExclusiveLease | undefined;
-  private taking: Promise<ExclusiveLease | undefined> | undefined;
-
-  constructor(
-    private readonly leases: ExclusiveLeases,
-    private readonly name: string,
-    private readonly options: ExclusiveLeaseOptions,
-  ) {}
-
-  /** The lease if this instance holds it, after one attempt to take it if not. */
-  async current(): Promise<ExclusiveLease | undefined> {
-    if (this.lease?.held) return this.lease;
-    this.taking ??= this.take().finally(() => (this.taking = undefined));
-    return this.taking;
-  }
-
-  async release(): Promise<void> {
-    await this.lease?.release();
-    this.lease = undefined;
-  }
-
-  private async take(): Promise<ExclusiveLease | undefined> {
-    try {
-      this.lease = await this.leases.tryAcquire(this.name, this.options);
-    } catch (error) {
-      new Logger('Tollgate').warn(
-        `@Exclusive('${this.name}') skipped: the store is unavailable (${(error as Error).message})`,
-      );
-      this.lease = undefined;
-    }
-    return this.lease;
-  }
+/** A call skipped because the store could not be reached: said in the app's log. */
+function skipped(name: string, error: Error): void {
+  new Logger('Tollgate').warn(
+    `@Exclusive('${name}') skipped: the store is unavailable (${error.message})`,
+  );
 }
