@@ -7,7 +7,7 @@ import {
   type IdempotencyDecision,
   type IdempotencyEvent,
 } from '../core/idempotency/engine.js';
-import type { IdempotencyLease } from '../core/lease/lease.js';
+import { Lease, type IdempotencyLease } from '../core/lease/lease.js';
 import type { IdempotencyOptions } from '../core/idempotency/options.js';
 import { idempotency } from '../core/idempotency/route.js';
 import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
@@ -158,8 +158,6 @@ function act(decision: IdempotencyDecision, req: object, res: ServerResponse): b
   switch (decision.action) {
     case 'proceed':
       exposeLease(req, decision.execution.lease);
-      // A result recorded in a transaction has the status the handler has set by then.
-      decision.execution.resultStatus = () => res.statusCode;
       if (decision.execution.tracked) track(decision.execution, res);
       return true;
     case 'replay':
@@ -221,8 +219,13 @@ function exposeLease(req: object, lease: IdempotencyLease): void {
   Object.defineProperty(proto, LEASE_PROPERTY, {
     configurable: true,
     enumerable: false,
-    get(this: object): IdempotencyLease | undefined {
-      return leaseOf(this);
+    get(this: { res?: { statusCode: number } }): IdempotencyLease | undefined {
+      const lease = leaseOf(this);
+      // A result recorded in a transaction has the status the handler has set by then, read from
+      // the response. Bound here, when the handler reads its lease, and not when the request is
+      // taken: see `Execution.transaction` for why a lease must not lead back to its response.
+      if (lease instanceof Lease && this.res !== undefined) lease.statusSource ??= this.res;
+      return lease;
     },
   });
 }

@@ -105,7 +105,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         attachLease(request, decision.execution.lease);
         // Nest has set the route's status (`@HttpCode`, or 201 for POST) before interceptors run.
         const raw = rawResponse(response);
-        decision.execution.resultStatus = () => raw.statusCode;
+        decision.execution.resultStatus = raw.statusCode;
         return this.execute(decision.execution, response, next);
       }
       case 'replay': {

@@ -158,7 +158,10 @@ export function nestResponse(
   adapter: HttpAdapterHost['httpAdapter'],
   response: unknown,
 ): RateLimitResponse {
-  return describeRateLimitResponse(rawResponse(response), (name, value) =>
-    adapter.setHeader(response, name, value),
-  );
+  const raw = rawResponse(response);
+  // Express's response is the Node response, and the rate-limit headers need nothing of Express's
+  // `set` (which only adds a charset to a Content-Type): they go straight on. Fastify's reply
+  // keeps headers of its own, so there the adapter sets them.
+  if (raw === response) return describeRateLimitResponse(raw);
+  return describeRateLimitResponse(raw, (name, value) => adapter.setHeader(response, name, value));
 }

@@ -68,7 +68,7 @@ function begin(key: string, amount = 10): Promise<IdempotencyDecision> {
 async function proceed(key: string) {
   const decision = await begin(key);
   if (decision.action !== 'proceed') throw new Error(`expected to run, got ${decision.action}`);
-  decision.execution.resultStatus = () => 201;
+  decision.execution.resultStatus = 201;
   return decision.execution;
 }
 

@@ -1,7 +1,12 @@
 import { sleep } from '../clock.js';
 import { toError } from '../errors.js';
 import { LeaseKeeper } from '../lease/keeper.js';
-import { monotonicNow, type Lease } from '../lease/lease.js';
+import {
+  monotonicNow,
+  type Lease,
+  type LeaseRecorder,
+  type TransactionRecordOptions,
+} from '../lease/lease.js';
 import {
   cancelRenewal,
   renewalPeriod,
@@ -45,16 +50,20 @@ const UNREPORTED: ExecutionReporting = {
  * result is written does not let a duplicate in, and a crashed process blocks retries only until
  * the lease ends.
  */
-export class Execution implements Renewable {
+export class Execution implements Renewable, LeaseRecorder {
   private finishing = false;
   /** Made at the first renewal: most executions finish before it, and never need one. */
   private keeper: LeaseKeeper | undefined;
   private readonly periodMs: number;
   /**
    * The status of the handler's response as the adapter will send it, for a result recorded in a
-   * transaction without a `status` of its own. The adapter sets it; 200 until then.
+   * transaction without a `status` of its own (unless the lease reads it from the response, see
+   * `Lease.statusSource`). The adapter sets it; 200 until then. A number, not a function reading
+   * the response: nothing the lease reaches may lead back to the response (see `recorder`).
    */
-  resultStatus: () => number = () => 200;
+  resultStatus = 200;
+  /** Made when the handler first records in a transaction: most never do. */
+  private transactions: TransactionRecorder | undefined;
 
   constructor(
     private readonly store: IdempotencyStore | undefined,
@@ -71,16 +80,40 @@ export class Execution implements Renewable {
     this.periodMs = policy ? renewalPeriod(policy.leaseMs) : 0;
     if (store && policy) {
       scheduleRenewal(this, this.periodMs);
-      lease.recorder = new TransactionRecorder({
-        store,
-        key,
-        owner,
-        retentionMs,
-        storeTimeoutMs: policy.storeTimeoutMs,
-        lease,
-        defaultStatus: () => this.resultStatus(),
-      });
+      lease.recorder = this;
     }
+  }
+
+  /**
+   * The lease's way to record in a transaction (`LeaseRecorder`). The adapters keep each lease
+   * where its handler finds it, in a WeakMap by request, and V8's young-generation GC keeps every
+   * WeakMap value alive whatever its key: a lease that led back to its response would keep the
+   * whole request (sockets, buffers, the parsed body) alive through every scavenge until a full
+   * GC. So the recorder is this execution, which holds no response, and the rest is made on use.
+   */
+  transaction<T, Client>(
+    work: (client: Client) => Promise<T>,
+    options: TransactionRecordOptions | undefined,
+  ): Promise<T> {
+    return this.transactionRecorder().transaction(work, options);
+  }
+
+  recordIn<T>(tx: unknown, result: T, options: TransactionRecordOptions | undefined): Promise<T> {
+    return this.transactionRecorder().recordIn(tx, result, options);
+  }
+
+  private transactionRecorder(): TransactionRecorder {
+    if (this.transactions) return this.transactions;
+    const { store, policy, key, owner, retentionMs, lease } = this;
+    return (this.transactions = new TransactionRecorder({
+      store: store as IdempotencyStore,
+      key,
+      owner,
+      retentionMs,
+      storeTimeoutMs: (policy as IdempotencyPolicy).storeTimeoutMs,
+      lease,
+      defaultStatus: () => lease.statusSource?.statusCode ?? this.resultStatus,
+    }));
   }
 
   /** Called by the renewal schedule while the execution runs (see `LeaseKeeper`). */

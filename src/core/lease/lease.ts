@@ -114,6 +114,13 @@ export class Lease implements IdempotencyLease {
   private readonly marginMs: number;
   /** How the result is recorded in a transaction; none for a lease that records nothing. */
   recorder: LeaseRecorder | undefined;
+  /**
+   * Where a result recorded in a transaction reads its default status when the adapter can only
+   * know it from the response as the record is written (Express). Set when the handler reads its
+   * lease, never before: see `Execution.transaction` for why a lease must not lead back to its
+   * response otherwise.
+   */
+  statusSource: { readonly statusCode: number } | undefined;
 
   constructor(
     readonly fencingToken: FencingToken,
