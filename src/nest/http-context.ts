@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 
-import type { ExecutionContext } from '@nestjs/common';
+import type { ExecutionContext, HttpServer } from '@nestjs/common';
 
 import type { IdempotencyRequest } from '../core/idempotency/engine.js';
 import {
@@ -18,6 +18,33 @@ interface PlatformRequest extends HttpRequestLike {
   /** Fastify */
   routeOptions?: { url?: string };
 }
+
+/**
+ * Sets a header as the platform would. Express's response is the Node response, and Express's
+ * `set` differs from Node's `setHeader` only for a Content-Type (it adds a charset): every other
+ * header goes straight on, without `set`'s MIME lookups. Fastify's reply keeps headers of its
+ * own, so there the platform's adapter sets them all.
+ */
+export function setPlatformHeader(
+  adapter: Pick<HttpServer, 'setHeader'>,
+  response: unknown,
+  name: string,
+  value: string,
+): void {
+  const candidate = response as { raw?: unknown; setHeader?: unknown };
+  if (
+    candidate.raw === undefined &&
+    typeof candidate.setHeader === 'function' &&
+    !isContentType(name)
+  ) {
+    (response as ServerResponse).setHeader(name, value);
+  } else {
+    adapter.setHeader(response, name, value);
+  }
+}
+
+const isContentType = (name: string): boolean =>
+  name.length === 12 && name.toLowerCase() === 'content-type';
 
 /** The Node.js response under the platform's: Express's response is one, Fastify's reply wraps one. */
 export function rawResponse(response: unknown): ServerResponse {

@@ -34,6 +34,7 @@ import {
   handlerSendsResponse,
   rawResponse,
   routeTemplate,
+  setPlatformHeader,
 } from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
 import { problemException } from './tollgate-http.exception.js';
@@ -71,7 +72,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     this.writer = {
       status: (response, status) => adapterHost.httpAdapter.status(response, status),
       setHeader: (response, name, value) =>
-        adapterHost.httpAdapter.setHeader(response, name, value),
+        setPlatformHeader(adapterHost.httpAdapter, response, name, value),
       sendsText: true,
     };
   }

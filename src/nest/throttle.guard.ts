@@ -19,7 +19,7 @@ import {
 } from '../http/rate-limit-request.js';
 import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
-import { rawResponse, routeTemplate } from './http-context.js';
+import { rawResponse, routeTemplate, setPlatformHeader } from './http-context.js';
 import { throttleLayersOf } from './route-policies.js';
 import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 import { problemException } from './tollgate-http.exception.js';
@@ -158,10 +158,7 @@ export function nestResponse(
   adapter: HttpAdapterHost['httpAdapter'],
   response: unknown,
 ): RateLimitResponse {
-  const raw = rawResponse(response);
-  // Express's response is the Node response, and the rate-limit headers need nothing of Express's
-  // `set` (which only adds a charset to a Content-Type): they go straight on. Fastify's reply
-  // keeps headers of its own, so there the adapter sets them.
-  if (raw === response) return describeRateLimitResponse(raw);
-  return describeRateLimitResponse(raw, (name, value) => adapter.setHeader(response, name, value));
+  return describeRateLimitResponse(rawResponse(response), (name, value) =>
+    setPlatformHeader(adapter, response, name, value),
+  );
 }

@@ -1,9 +1,8 @@
-import type { ServerResponse } from 'node:http';
-
 import { HttpException, type HttpServer } from '@nestjs/common';
 
 import { withoutStack, type TollgateHttpError } from '../core/errors.js';
 import { problemResponse } from '../core/problem-response.js';
+import { setPlatformHeader } from './http-context.js';
 
 /**
  * A Tollgate rejection on its way through Nest's exception layer. Its response body is the
@@ -36,22 +35,9 @@ export function problemException(
   response: unknown,
   error: TollgateHttpError,
 ): TollgateHttpException {
-  // Express's response is the Node response, and Express's `set` only adds a charset to a
-  // Content-Type: every other header goes straight on, as `set` would put it (a 429 carries
-  // three). Fastify's reply keeps headers of its own, so there the adapter sets them all.
-  const node = nodeResponseOf(response);
   for (const [name, value] of problemResponse(error).headers) {
-    if (node !== undefined && name !== 'Content-Type') node.setHeader(name, value);
-    else adapter.setHeader(response, name, value);
+    setPlatformHeader(adapter, response, name, value);
   }
   // Nest's exception only carries the error on to its filters: its own trace would say nothing.
   return withoutStack(() => new TollgateHttpException(error));
-}
-
-/** Express's response, which is the Node response itself; `undefined` for Fastify's reply. */
-function nodeResponseOf(response: unknown): ServerResponse | undefined {
-  const candidate = response as { raw?: unknown; setHeader?: unknown };
-  return candidate.raw === undefined && typeof candidate.setHeader === 'function'
-    ? (response as ServerResponse)
-    : undefined;
 }
