@@ -28,6 +28,21 @@ describe('problemResponse', () => {
     expect(answer.problem).toEqual(error.toProblem());
     expect(answer.body.equals(Buffer.from(JSON.stringify(error.toProblem())))).toBe(true);
   });
+
+  it('serializes the extensions first, then the standard members, which win in place', () => {
+    const shadowing = new TollgateHttpError({
+      code: 'TOLLGATE_RATE_LIMITED',
+      status: 429,
+      slug: 'rate-limited',
+      title: 'Too many requests',
+      detail: 'Try again in 3 seconds.',
+      extensions: { 'violated-policies': ['burst'], status: 200, limits: ['burst'] },
+    });
+    expect(JSON.stringify(shadowing.toProblem())).toBe(
+      '{"violated-policies":["burst"],"status":429,"limits":["burst"],' +
+        `"type":"${shadowing.type}","title":"Too many requests","detail":"Try again in 3 seconds."}`,
+    );
+  });
 });
 
 describe('settleClosedResponse', () => {
