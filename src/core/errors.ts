@@ -157,8 +157,8 @@ export class TollgateHttpError extends Error {
   toProblem(): ProblemDetails {
     // The extensions first, then the standard members (which win, keeping an extension's place if
     // it has one of their names), as a spread would give them. Copied key by key: V8 builds
-    // `{ ...extensions, type, ... }` as a slow dictionary object (5 µs, on every 429), and the
-    // exception layer then serializes it slowly too.
+    // `{ ...extensions, type, ... }` as a slow dictionary object, on a path every rejection takes,
+    // and the exception layer then serializes it slowly too.
     const problem: Record<string, unknown> = {};
     const extensions = this.extensions;
     for (const name of Object.keys(extensions)) problem[name] = extensions[name];
