@@ -33,9 +33,13 @@ beforeAll(async () => {
   publisher = await connect(broker.url);
 }, 90_000);
 
+// Each step is bounded: a stop that hung once after a lost lease (under the full suite) must not
+// turn a passed test into a hook timeout. A hang of stop() itself is still open to investigate.
 afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
-});
+  for (const step of cleanup.splice(0).reverse()) {
+    await Promise.race([step().catch(() => undefined), sleep(10_000)]);
+  }
+}, 90_000);
 
 afterAll(async () => {
   await publisher?.close().catch(() => undefined);
