@@ -146,6 +146,40 @@ describe('the cache of refused clients', () => {
     expect(sent.length).toBeGreaterThan(0);
   });
 
+  it('gives the same error again while it reads the same, and a new one once a second passes', async () => {
+    const { store } = await proc();
+    let now = Date.now();
+    const engine = new RateLimitEngine(store, { blockCache: true, clock: { now: () => now } });
+    const quotes = policy({
+      burst: { limit: 1, ttl: '1m', algorithm: 'fixed-window' },
+      daily: { limit: 100, ttl: '1h', algorithm: 'fixed-window' },
+    });
+    const client = freshClient();
+    await engine.check(request(client), quotes);
+    const fromStore = await engine.check(request(client), quotes);
+    const first = await engine.check(request(client), quotes);
+    const again = await engine.check(request(client), quotes);
+    if (fromStore.action !== 'reject' || first.action !== 'reject' || again.action !== 'reject') {
+      throw new Error('expected three refusals');
+    }
+    // Within the same second the error reads the same: it is the same (immutable) object, while
+    // each decision keeps its own result, counted down to its own time.
+    expect(again.error).toBe(first.error);
+    expect(again.result).not.toBe(first.result);
+    expect(first.error.toProblem()).toMatchObject({ limits: ['burst'] });
+    // A second later its Retry-After and RateLimit read one second less: a new error, as the
+    // store's own refusal would read then.
+    now += 1_000;
+    const later = await engine.check(request(client), quotes);
+    if (later.action !== 'reject') throw new Error('expected a refusal');
+    expect(later.error).not.toBe(first.error);
+    expect(Number(later.error.headers['Retry-After'])).toBe(
+      Number(first.error.headers['Retry-After']) - 1,
+    );
+    expect(later.error.headers['RateLimit']).not.toBe(first.error.headers['RateLimit']);
+    expect(later.error.toProblem()).toMatchObject({ limits: ['burst'], status: 429 });
+  });
+
   it('refuses to cache on a store that cannot announce resets', () => {
     expect(() => new RateLimitEngine(new MemoryStore(), { blockCache: true })).toThrow(
       TollgateConfigError,

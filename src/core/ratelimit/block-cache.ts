@@ -1,7 +1,9 @@
 import type { Clock } from '../clock.js';
-import { TollgateConfigError } from '../errors.js';
+import { TollgateConfigError, type TollgateHttpError } from '../errors.js';
 import { cacheBounds, LocalCache, type LocalCacheOptions } from '../local-cache.js';
 import type { RateLimitResult, RateLimitRule, RecordInvalidations } from '../store.js';
+import { decide, type RateLimitDecision } from './decision.js';
+import type { ThrottlePolicy } from './options.js';
 
 /** Bounds of the cache of refused clients: `true` for the defaults. */
 export type BlockCacheOption = boolean | LocalCacheOptions;
@@ -23,6 +25,8 @@ interface Refusal {
   result: RateLimitResult;
   /** The engine clock's time when the refusing call was sent. */
   askedAt: number;
+  /** The error the client was last refused with from here, given again while it reads the same. */
+  error: TollgateHttpError | undefined;
 }
 
 /**
@@ -62,25 +66,25 @@ export class BlockCache {
   }
 
   /**
-   * The refusal of `key` under `rules`, its times counted down to now; `undefined` when the store
-   * must be asked.
+   * The decision for a request of `key` under `policy`'s own `rules` when the cache refuses it:
+   * the refusal's times counted down to now; `undefined` when the store must be asked.
    */
-  refused(key: string, rules: readonly RateLimitRule[]): RateLimitResult | undefined {
+  refuse(
+    key: string,
+    rules: readonly RateLimitRule[],
+    policy: ThrottlePolicy,
+  ): RateLimitDecision | undefined {
     const refusal = this.cache.get(key);
     if (refusal === undefined || refusal.rules !== rules) return undefined;
-    const elapsed = this.clock.now() - refusal.askedAt;
-    const { result } = refusal;
-    return {
-      allowed: false,
-      retryAfterMs: Math.max(1, Math.ceil(result.retryAfterMs - elapsed)),
-      limits: result.limits.map((state) => ({
-        name: state.name,
-        allowed: state.allowed,
-        remaining: state.remaining,
-        resetMs: Math.max(0, Math.ceil(state.resetMs - elapsed)),
-        retryAfterMs: state.allowed ? 0 : Math.max(1, Math.ceil(state.retryAfterMs - elapsed)),
-      })),
-    };
+    const decision = decide(
+      policy,
+      countedDown(refusal, this.clock.now()),
+      rules,
+      key,
+      refusal.error,
+    );
+    if (decision.action === 'reject') refusal.error = decision.error;
+    return decision;
   }
 
   /** The store refused `key` under `rules`, in a call sent at `askedAt`. */
@@ -95,11 +99,28 @@ export class BlockCache {
     if (result.allowed || refusedForMs === undefined || refusedForMs <= 0) return;
     const bytes = ENTRY_OVERHEAD_BYTES + key.length + result.limits.length * 96;
     const expiresAt = askedAt + refusedForMs - marginMs(refusedForMs);
-    this.cache.set(key, { rules, result, askedAt }, expiresAt, bytes, ticket);
+    this.cache.set(key, { rules, result, askedAt, error: undefined }, expiresAt, bytes, ticket);
   }
 
   /** This process reset or gave units back to `key`: its refusal goes now, before the announcement. */
   forget(key: string): void {
     this.cache.forget(key);
   }
+}
+
+/** The refused result with its times counted down to `now`. */
+function countedDown(refusal: Refusal, now: number): RateLimitResult {
+  const elapsed = now - refusal.askedAt;
+  const { result } = refusal;
+  return {
+    allowed: false,
+    retryAfterMs: Math.max(1, Math.ceil(result.retryAfterMs - elapsed)),
+    limits: result.limits.map((state) => ({
+      name: state.name,
+      allowed: state.allowed,
+      remaining: state.remaining,
+      resetMs: Math.max(0, Math.ceil(state.resetMs - elapsed)),
+      retryAfterMs: state.allowed ? 0 : Math.max(1, Math.ceil(state.retryAfterMs - elapsed)),
+    })),
+  };
 }

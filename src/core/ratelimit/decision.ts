@@ -1,4 +1,4 @@
-import type { TollgateHttpError } from '../errors.js';
+import { retryAfterSeconds, type TollgateHttpError } from '../errors.js';
 import type { RateLimitResult, RateLimitRule } from '../store.js';
 import { rateLimitHeaders } from './headers.js';
 import type { RateLimitRequest, ThrottlePolicy } from './options.js';
@@ -109,13 +109,15 @@ export function storeDownOutcome(decision: RateLimitDecision): RateLimitDecision
 
 /**
  * The decision for the store's (or the in-process limiter's) result. Every field set here, at
- * once: one object shape per decision, however it is used after.
+ * once: one object shape per decision, however it is used after. `previous`: the error this
+ * client was last refused with under the same limits, given again if it would read the same.
  */
 export function decide(
   policy: ThrottlePolicy,
   result: RateLimitResult,
   rules: readonly RateLimitRule[],
   key: string,
+  previous?: TollgateHttpError,
 ): RateLimitDecision {
   const counted = { key, rules };
   if (result.allowed) {
@@ -127,17 +129,42 @@ export function decide(
       counted,
     };
   }
-  const exhausted = result.limits.filter((state) => !state.allowed).map((state) => state.name);
-  return {
-    action: 'reject',
-    error: rateLimited(
-      exhausted,
-      result.retryAfterMs,
-      policy.headers !== 'never' ? rateLimitHeaders(policy, result, rules) : {},
-    ),
-    result,
-    counted,
-  };
+  const headers = policy.headers !== 'never' ? rateLimitHeaders(policy, result, rules) : {};
+  const error =
+    previous !== undefined && readsAs(previous, result, headers)
+      ? previous
+      : rateLimited(exhaustedLimits(result), result.retryAfterMs, headers);
+  return { action: 'reject', error, result, counted };
+}
+
+const exhaustedLimits = (result: RateLimitResult): string[] =>
+  result.limits.filter((state) => !state.allowed).map((state) => state.name);
+
+/**
+ * Whether `rateLimited` would build `error` again for this result and these headers: the same
+ * exhausted limits, the same `Retry-After` and the same header values. The error is immutable and
+ * holds nothing of a request, so a client refused again within the same second (from the block
+ * cache) can be given the same one, without building an Error, its detail and its headers again.
+ */
+function readsAs(
+  error: TollgateHttpError,
+  result: RateLimitResult,
+  headers: Readonly<Record<string, string>>,
+): boolean {
+  const sent = error.headers;
+  if (sent['Retry-After'] !== retryAfterSeconds(result.retryAfterMs)) return false;
+  let count = 1;
+  for (const name in headers) {
+    if (sent[name] !== headers[name]) return false;
+    count++;
+  }
+  if (Object.keys(sent).length !== count) return false;
+  const limits = error.extensions.limits as readonly string[];
+  let index = 0;
+  for (const state of result.limits) {
+    if (!state.allowed && limits[index++] !== state.name) return false;
+  }
+  return index === limits.length;
 }
 
 /** What an allowed request keeps until its response is known, when a skip rule may give it back. */

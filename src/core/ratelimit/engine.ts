@@ -157,10 +157,8 @@ export class RateLimitEngine {
     const rules = Array.isArray(resolvedRules) ? resolvedRules : await resolvedRules;
     // A client refused under the route's own limits stays refused locally (see BlockCache).
     const blocks = rules === policy.rules ? this.blocks : undefined;
-    const refused = blocks?.refused(key, rules);
-    if (refused !== undefined) {
-      return this.reported(site, decide(policy, refused, rules, key), 'throttled');
-    }
+    const refused = blocks?.refuse(key, rules, policy);
+    if (refused !== undefined) return this.reported(site, refused, 'throttled');
     const ticket = blocks?.ticket() ?? 0;
     const refunds = policy.skipSuccessfulRequests || policy.skipFailedRequests;
     const askedAt = refunds || blocks ? this.clock.now() : 0;
