@@ -17,6 +17,7 @@ import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import type { TollgateStore } from '../../src/core/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { SlowLockStore } from '../helpers/slow-lock-store.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/tcp-proxy.js';
 
 describe.each(['memory', 'redis'] as const)('exclusive leases on %s', (kind) => {
@@ -237,5 +238,37 @@ describe('exclusive leases on a QuorumStore of three Redis servers', () => {
     const b = await other.tryAcquire(name, { ttl: '900ms' });
     expect(b?.fencingToken).toBeGreaterThan(a?.fencingToken ?? Infinity);
     await b?.release();
+  });
+});
+
+describe('lead() stopped while its take of the lease is on its way', () => {
+  it('gives the lease back and resolves, without starting the work', async () => {
+    const store = new SlowLockStore();
+    const stop = new AbortController();
+    let worked = false;
+    const leading = new ExclusiveLeases(store).lead(
+      'late-take',
+      async (lease) => {
+        worked = true;
+        await new Promise<void>((resolve) =>
+          lease.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+      },
+      { ttl: '600ms', storeTimeout: '5s', signal: stop.signal },
+    );
+    await store.taking;
+    // Stopped after the store took the key, before its answer arrives.
+    stop.abort();
+    store.answer();
+    const outcome = await Promise.race([
+      leading.then(() => 'resolved'),
+      sleep(1_000).then(() => 'still leading'),
+    ]);
+    expect(outcome).toBe('resolved');
+    expect(worked).toBe(false);
+    // Given back, not left renewed with nobody to release it.
+    const next = await new ExclusiveLeases(store).tryAcquire('late-take', { ttl: '600ms' });
+    expect(next).toBeDefined();
+    await next?.release();
   });
 });

@@ -143,6 +143,12 @@ export class ExclusiveLeases {
         if (signal.aborted) return;
         throw error;
       }
+      // Stopped while the take was on its way: a listener added after the abort would never run,
+      // and the lease would be renewed, its work running, with nobody left to release it.
+      if (signal.aborted) {
+        await lease.release();
+        return;
+      }
       const stop = (): void => void lease.release();
       signal.addEventListener('abort', stop, { once: true });
       try {
