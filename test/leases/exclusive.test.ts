@@ -272,3 +272,28 @@ describe('lead() stopped while its take of the lease is on its way', () => {
     await next?.release();
   });
 });
+
+describe('runExclusive() aborted while its take of the lease is on its way', () => {
+  it('rejects with the abort, gives the lease back, and never starts the work', async () => {
+    const store = new SlowLockStore();
+    const abort = new AbortController();
+    const leases = new ExclusiveLeases(store);
+    let worked = false;
+    const running = leases.runExclusive(
+      'late-run',
+      async () => {
+        worked = true;
+      },
+      { signal: abort.signal },
+    );
+    await store.taking;
+    abort.abort(new Error('shutting down'));
+    store.answer();
+    await expect(running).rejects.toThrow('shutting down');
+    expect(worked).toBe(false);
+    // Given back: another caller takes it at once.
+    const next = await leases.tryAcquire('late-run');
+    expect(next).toBeDefined();
+    await next?.release();
+  });
+});

@@ -114,6 +114,12 @@ export class ExclusiveLeases {
   ): Promise<T> {
     const resolved = resolveOptions(options);
     const lease = await this.waitFor(name, resolved, options.signal);
+    // Aborted while the take that won was on its way: the caller gave up waiting, so the work
+    // never starts and the lease goes back at once.
+    if (options.signal?.aborted) {
+      await lease.release();
+      options.signal.throwIfAborted();
+    }
     try {
       return await work(lease);
     } finally {
