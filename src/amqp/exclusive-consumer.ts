@@ -1,3 +1,4 @@
+import { sleep } from '../core/clock.js';
 import { toMilliseconds } from '../core/duration.js';
 import { TollgateConfigError } from '../core/errors.js';
 import { messageIdOf } from '../core/idempotency/message.js';
@@ -202,7 +203,7 @@ class RunningConsumer implements ExclusiveConsumer {
         if (!isAccessRefused(error)) throw error;
         if (!announced) this.emit({ type: 'queue-busy' });
         announced = true;
-        await pause(this.busyRetryMs, lease.signal);
+        await sleep(this.busyRetryMs, lease.signal);
       }
     }
     return undefined;
@@ -245,16 +246,4 @@ function isAccessRefused(error: unknown): boolean {
     ((error as { code?: unknown }).code === 403 ||
       /ACCESS[-_]REFUSED/.test(String((error as { message?: unknown }).message)))
   );
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
