@@ -21,10 +21,23 @@ export interface ProblemResponse {
  * idempotency interceptor or the throttle guard.
  */
 export function problemResponse(error: TollgateHttpError): ProblemResponse {
-  const headers: Array<readonly [string, string]> = Object.entries(error.headers);
-  // Last, so it wins over anything the error carries: the body is always problem+json.
-  headers.push(['Content-Type', PROBLEM_CONTENT_TYPE]);
+  const headers: Array<readonly [string, string]> = [];
+  forEachProblemHeader(error, (name, value) => headers.push([name, value]));
   return new Problem(error.status, headers, error.toProblem());
+}
+
+/**
+ * The headers of `error`'s response in the order to set them (`ProblemResponse.headers`), for a
+ * layer that sets them and leaves the body to another (Nest's exception filters).
+ */
+export function forEachProblemHeader(
+  error: TollgateHttpError,
+  set: (name: string, value: string) => void,
+): void {
+  const headers = error.headers;
+  for (const name in headers) set(name, headers[name] as string);
+  // Last, so it wins over anything the error carries: the body is always problem+json.
+  set('Content-Type', PROBLEM_CONTENT_TYPE);
 }
 
 class Problem implements ProblemResponse {

@@ -1,7 +1,7 @@
 import { HttpException, type HttpServer } from '@nestjs/common';
 
 import { withoutStack, type TollgateHttpError } from '../core/errors.js';
-import { problemResponse } from '../core/problem-response.js';
+import { forEachProblemHeader, problemResponse } from '../core/problem-response.js';
 import { setPlatformHeader } from './http-context.js';
 
 /**
@@ -35,9 +35,7 @@ export function problemException(
   response: unknown,
   error: TollgateHttpError,
 ): TollgateHttpException {
-  for (const [name, value] of problemResponse(error).headers) {
-    setPlatformHeader(adapter, response, name, value);
-  }
+  forEachProblemHeader(error, (name, value) => setPlatformHeader(adapter, response, name, value));
   // Nest's exception only carries the error on to its filters: its own trace would say nothing.
   return withoutStack(() => new TollgateHttpException(error));
 }
