@@ -33,3 +33,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Resolves in the event loop's next check phase: where a store's answer to a call made now would
+ * arrive at the earliest. A decision a local cache makes is handed over there rather than at once.
+ * Under load, Node answers the requests read in one turn for markedly less CPU each when their
+ * responses are all ended after that turn (as they are when a store's replies come in) than when
+ * each is ended within the turn that read it.
+ */
+export function afterThisTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

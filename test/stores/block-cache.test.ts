@@ -180,6 +180,24 @@ describe('the cache of refused clients', () => {
     expect(later.error.toProblem()).toMatchObject({ limits: ['burst'], status: 429 });
   });
 
+  it('answers a refusal from the cache after the turn that asked, as the store would', async () => {
+    const { engine } = await proc();
+    const quotes = policy({ default: { limit: 1, ttl: '1m', algorithm: 'fixed-window' } });
+    const client = freshClient();
+    await engine.check(request(client), quotes);
+    expect(outcome(await engine.check(request(client), quotes))).toBe('reject 429');
+    let answered = false;
+    const local = engine.check(request(client), quotes).then((decision) => {
+      answered = true;
+      return decision;
+    });
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(answered).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answered).toBe(true);
+    expect(outcome(await local)).toBe('reject 429');
+  });
+
   it('refuses to cache on a store that cannot announce resets', () => {
     expect(() => new RateLimitEngine(new MemoryStore(), { blockCache: true })).toThrow(
       TollgateConfigError,

@@ -1,4 +1,4 @@
-import { sleep } from '../clock.js';
+import { afterThisTurn, sleep } from '../clock.js';
 import { StoreUnavailableError, TollgateHttpError, toError } from '../errors.js';
 import { parseIdempotencyKey, storageKey, validateNamespace } from '../keys.js';
 import { Lease, monotonicNow } from '../lease/lease.js';
@@ -235,7 +235,13 @@ export class IdempotencyEngine {
     }
 
     const cache = this.cache;
-    const cached = cache?.get(key);
+    // A hit is answered a turn later, as the store would be (see `afterThisTurn`), from what the
+    // cache holds then: a record forgotten meanwhile is asked for again.
+    let cached = cache?.get(key);
+    if (cached !== undefined) {
+      await afterThisTurn();
+      cached = cache?.get(key);
+    }
     if (cached !== undefined) {
       return cached.fingerprint === fingerprint
         ? { action: 'replay', response: cached.response }

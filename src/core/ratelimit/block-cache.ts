@@ -65,6 +65,11 @@ export class BlockCache {
     return this.cache.ticket();
   }
 
+  /** Whether `key` is refused here under `rules` now (see `refuse`). */
+  holds(key: string, rules: readonly RateLimitRule[]): boolean {
+    return this.cache.get(key)?.rules === rules;
+  }
+
   /**
    * The decision for a request of `key` under `policy`'s own `rules` when the cache refuses it:
    * the refusal's times counted down to now; `undefined` when the store must be asked.

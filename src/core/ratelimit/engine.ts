@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../clock.js';
+import { afterThisTurn, systemClock, type Clock } from '../clock.js';
 import { withDeadline } from '../deadline.js';
 import { StoreUnavailableError, TollgateConfigError, toError } from '../errors.js';
 import { storageKey, validateNamespace } from '../keys.js';
@@ -157,8 +157,13 @@ export class RateLimitEngine {
     const rules = Array.isArray(resolvedRules) ? resolvedRules : await resolvedRules;
     // A client refused under the route's own limits stays refused locally (see BlockCache).
     const blocks = rules === policy.rules ? this.blocks : undefined;
-    const refused = blocks?.refuse(key, rules, policy);
-    if (refused !== undefined) return this.reported(site, refused, 'throttled');
+    if (blocks?.holds(key, rules)) {
+      // Answered a turn later, as the store would be (see `afterThisTurn`), from what the cache
+      // holds then: a reset announced meanwhile lifts the refusal.
+      await afterThisTurn();
+      const refused = blocks.refuse(key, rules, policy);
+      if (refused !== undefined) return this.reported(site, refused, 'throttled');
+    }
     const ticket = blocks?.ticket() ?? 0;
     const refunds = policy.skipSuccessfulRequests || policy.skipFailedRequests;
     const askedAt = refunds || blocks ? this.clock.now() : 0;
