@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -474,23 +474,40 @@ export function startValkey(options: { args?: string[] } = {}): Promise<RedisSer
  * PINGs are left out too (heartbeats of a subscription, never part of a request).
  */
 export async function roundTrips(url: string, action: () => Promise<unknown>): Promise<string[]> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-  client.on('error', () => undefined);
-  await client.connect();
-  const monitor = await client.monitor();
+  // MONITOR on a plain socket rather than ioredis's monitor(): ioredis can take the first line of
+  // output for the reply to a command of its own when both arrive together, and then fails with
+  // "Command queue state error".
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.setEncoding('utf8');
   const seen: string[] = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    const command = String(args[0]).toLowerCase();
-    // A PING is no request's round trip: a cache's subscription confirms itself with one a second.
-    if (source !== 'lua' && command !== 'ping') seen.push(command);
+  let pending = '';
+  let started: () => void = () => undefined;
+  const monitoring = new Promise<void>((resolve) => (started = resolve));
+  socket.on('error', () => undefined);
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let end = pending.indexOf('\r\n'); end >= 0; end = pending.indexOf('\r\n')) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 2);
+      if (line === '+OK') started();
+      // +1700000000.123456 [0 127.0.0.1:50000] "get" "key" (a script's commands: [0 lua])
+      const entry = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line);
+      if (!entry) continue;
+      const source = entry[1];
+      const command = String(entry[2]).toLowerCase();
+      // A PING is no request's round trip: a cache's subscription confirms itself with one a second.
+      if (source !== 'lua' && command !== 'ping') seen.push(command);
+    }
   });
+  socket.write('MONITOR\r\n');
+  await monitoring;
   try {
     await action();
     // MONITOR reports a command after running it, on its own connection: let the last ones arrive.
     await sleep(100);
     return seen;
   } finally {
-    monitor.disconnect();
-    client.disconnect();
+    socket.destroy();
   }
 }
