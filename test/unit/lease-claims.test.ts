@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { LeaseClaims } from '../../src/core/lease/claims.js';
 import { ExclusiveLeases } from '../../src/core/lease/exclusive.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { SlowLockStore } from '../helpers/slow-lock-store.js';
 
 /** A store that can be cut off: every lock refused as unreachable while `down`. */
 function storeThatFails(): { store: MemoryStore; down: (value: boolean) => void } {
@@ -90,5 +91,22 @@ describe('LeaseClaims', () => {
     expect(again).not.toBe(a);
     expect(again?.held).toBe(true);
     await claims.releaseAll();
+  });
+
+  it('releases a lease whose take was on its way when releaseAll() ran, and skips that call', async () => {
+    const store = new SlowLockStore();
+    const claims = new LeaseClaims(new ExclusiveLeases(store), quiet);
+    // A tick's take, still on its way when the app shuts down.
+    const tick = claims.current('job', options);
+    await store.taking;
+    await claims.releaseAll();
+    store.answer();
+    const lease = await tick;
+    // The tick does not run after the shutdown, with a lease nobody will release...
+    expect(lease).toBeUndefined();
+    // ...and the lease is back on the store at once: a standby takes it now, not after ttl.
+    const standby = await new ExclusiveLeases(store).tryAcquire('job', options);
+    expect(standby).toBeDefined();
+    await standby?.release();
   });
 });

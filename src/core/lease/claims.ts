@@ -43,6 +43,8 @@ export class LeaseClaims {
 class LeaseClaim {
   private lease: ExclusiveLease | undefined;
   private taking: Promise<ExclusiveLease | undefined> | undefined;
+  /** Released (`releaseAll`): no call takes the lease again through this claim. */
+  private released = false;
 
   constructor(
     private readonly leases: ExclusiveLeases,
@@ -52,6 +54,7 @@ class LeaseClaim {
   ) {}
 
   async current(): Promise<ExclusiveLease | undefined> {
+    if (this.released) return undefined;
     if (this.lease?.held) return this.lease;
     // Calls that overlap share one attempt.
     this.taking ??= this.take().finally(() => (this.taking = undefined));
@@ -59,17 +62,27 @@ class LeaseClaim {
   }
 
   async release(): Promise<void> {
+    this.released = true;
+    // A take on its way would otherwise win after this, and its lease stay held and renewed with
+    // nobody to release it (and the store closed behind it): it is waited for, and given back.
+    await this.taking?.catch(() => undefined);
     await this.lease?.release();
     this.lease = undefined;
   }
 
   private async take(): Promise<ExclusiveLease | undefined> {
+    let lease: ExclusiveLease | undefined;
     try {
-      this.lease = await this.leases.tryAcquire(this.name, this.options);
+      lease = await this.leases.tryAcquire(this.name, this.options);
     } catch (error) {
       this.onUnavailable(this.name, error as Error);
-      this.lease = undefined;
     }
-    return this.lease;
+    if (this.released) {
+      // Released while the take was on its way: the call is skipped, the lease goes back.
+      await lease?.release();
+      lease = undefined;
+    }
+    this.lease = lease;
+    return lease;
   }
 }
