@@ -483,14 +483,27 @@ export async function roundTrips(url: string, action: () => Promise<unknown>): P
   const seen: string[] = [];
   let pending = '';
   let started: () => void = () => undefined;
-  const monitoring = new Promise<void>((resolve) => (started = resolve));
-  socket.on('error', () => undefined);
+  let failed: (error: Error) => void = () => undefined;
+  const monitoring = new Promise<void>((resolve, reject) => {
+    started = resolve;
+    failed = reject;
+  });
+  // A monitor that fails or goes away would count too few commands, and a test expecting none
+  // would pass: any loss of the connection fails the count instead.
+  let lost: Error | undefined;
+  const lose = (error: Error): void => {
+    lost ??= error;
+    failed(error);
+  };
+  socket.on('error', (error) => lose(new Error(`MONITOR connection failed: ${error.message}`)));
+  socket.on('close', () => lose(new Error('MONITOR connection closed before the count ended')));
   socket.on('data', (chunk: string) => {
     pending += chunk;
     for (let end = pending.indexOf('\r\n'); end >= 0; end = pending.indexOf('\r\n')) {
       const line = pending.slice(0, end);
       pending = pending.slice(end + 2);
       if (line === '+OK') started();
+      else if (line.startsWith('-')) lose(new Error(`MONITOR refused: ${line.slice(1)}`));
       // +1700000000.123456 [0 127.0.0.1:50000] "get" "key" (a script's commands: [0 lua])
       const entry = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line);
       if (!entry) continue;
@@ -506,8 +519,10 @@ export async function roundTrips(url: string, action: () => Promise<unknown>): P
     await action();
     // MONITOR reports a command after running it, on its own connection: let the last ones arrive.
     await sleep(100);
+    if (lost) throw lost;
     return seen;
   } finally {
+    socket.removeAllListeners('close');
     socket.destroy();
   }
 }
