@@ -51,8 +51,13 @@ interface Entry<V> {
 export class LocalCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
   private bytes = 0;
-  /** Announcements heard so far: a ticket taken before a store call compares it afterwards. */
+  /**
+   * Announcements heard so far, and changes of the feed's stretch seen: a ticket taken before a
+   * store call compares it afterwards.
+   */
   private heard = 0;
+  /** The feed's stretch when `heard` was last read: a ticket is worth nothing in another one. */
+  private stretch = 0;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
 
@@ -80,7 +85,7 @@ export class LocalCache<V> {
 
   /** Taken before the store call whose answer may be `set`: see the class comment. */
   ticket(): number {
-    return this.heard;
+    return this.heardNow();
   }
 
   /** The entry's value while it can be trusted; it is dropped once it cannot. */
@@ -105,7 +110,7 @@ export class LocalCache<V> {
   set(key: string, value: V, expiresAt: number, bytes: number, ticket: number): void {
     const epoch = this.epoch();
     if (epoch === 0 && this.feed) return;
-    if (ticket !== this.heard || expiresAt <= this.now() || bytes > this.maxBytes / 10) return;
+    if (ticket !== this.heardNow() || expiresAt <= this.now() || bytes > this.maxBytes / 10) return;
     this.delete(key);
     this.entries.set(key, { value, expiresAt, epoch, bytes });
     this.bytes += bytes;
@@ -129,6 +134,20 @@ export class LocalCache<V> {
     if (entry === undefined) return;
     this.entries.delete(key);
     this.bytes -= entry.bytes;
+  }
+
+  /**
+   * `heard`, counting a change of the feed's stretch as an announcement: announcements made while
+   * the feed was broken were missed, so an answer asked for in one stretch is never kept in the
+   * next, however quickly the feed came back.
+   */
+  private heardNow(): number {
+    const epoch = this.epoch();
+    if (epoch !== this.stretch) {
+      this.stretch = epoch;
+      this.heard++;
+    }
+    return this.heard;
   }
 
   private epoch(): number {

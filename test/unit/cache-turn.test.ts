@@ -88,4 +88,35 @@ describe('a hit of the result cache', () => {
     expect((await pending).action).toBe('replay');
     expect(store.begins).toBe(asked + 1);
   });
+
+  it('never keeps an answer asked for before the feed broke, even once the feed is back', async () => {
+    let deliver!: () => void;
+    const delivered = new Promise<void>((resolve) => (deliver = resolve));
+    /** Its `complete` is applied at once and its answer slow on the way back. */
+    class SlowAnswers extends AnnouncingStore {
+      override async complete(...args: Parameters<MemoryStore['complete']>): Promise<boolean> {
+        const kept = await super.complete(...args);
+        await delivered;
+        return kept;
+      }
+    }
+    const store = new SlowAnswers();
+    const feed = store.feed as { epoch: number };
+    const engine = new IdempotencyEngine(store, { resultCache: true });
+    const first = await engine.begin(request('k-stretch'), policy);
+    if (first.action !== 'proceed') throw new Error(`expected proceed, got ${first.action}`);
+    const finishing = first.execution.finish(RESPONSE);
+    await nextTurn();
+    // Completed on the store, the answer on its way. The subscription drops, another process
+    // forgets the record meanwhile (unheard: nobody listens), and the feed is back, in a new
+    // stretch, before the answer arrives.
+    feed.epoch = 0;
+    (store as unknown as { records: { delete(key: string): void } }).records.delete(
+      first.execution.key,
+    );
+    feed.epoch = 2;
+    deliver();
+    await finishing;
+    expect((await engine.begin(request('k-stretch'), policy)).action).toBe('proceed');
+  });
 });

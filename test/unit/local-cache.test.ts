@@ -80,6 +80,18 @@ describe('LocalCache', () => {
     expect(local.size).toBe(0);
   });
 
+  it('refuses an answer asked for in an earlier stretch of the feed, however the stretch ended', () => {
+    const { local, source } = cache();
+    const ticket = local.ticket();
+    // The store call is on its way; the subscription drops, the record's removal is announced
+    // meanwhile (missed: nobody was listening), and the feed is back in a new stretch before the
+    // answer, which the store gave before the removal, arrives.
+    source.epoch = 0;
+    source.epoch = 2;
+    local.set('a', 'A', 1_000, 10, ticket);
+    expect(local.get('a')).toBeUndefined();
+  });
+
   it('refuses bounds that are not positive whole numbers', () => {
     expect(() =>
       cacheBounds('resultCache', { maxEntries: 0 }, { maxEntries: 1, maxBytes: 1 }),
