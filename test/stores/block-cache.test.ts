@@ -19,6 +19,7 @@ import { resolveThrottlePolicy } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { roundTrips, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startFaultProxy } from '../helpers/tcp-proxy.js';
 
 let server: RedisServer;
 const stores: RedisStore[] = [];
@@ -114,6 +115,34 @@ describe('the cache of refused clients', () => {
     await a.engine.adjust(key, rules, [-1]);
     await sleep(100);
     expect(outcome(await b.engine.check(request(client), quotes))).toBe('allow');
+  });
+
+  it('lifts a refusal at once in every engine of the process that reset the client', async () => {
+    // Two limiters on one store in one process (two `throttle()` middlewares, say), and a
+    // subscription whose messages arrive after the command connection's replies.
+    const proxy = await startFaultProxy(server);
+    try {
+      proxy.delay(150);
+      const store = new RedisStore({ url: server.url });
+      stores.push(store);
+      await store.ready();
+      const client = store.client as Redis;
+      const duplicate = client.duplicate.bind(client);
+      client.duplicate = (override) => duplicate({ ...override, port: proxy.port });
+      for (let i = 0; i < 200 && store.invalidations().epoch === 0; i++) await sleep(10);
+      expect(store.invalidations().epoch).not.toBe(0);
+      const admin = new RateLimitEngine(store, { blockCache: true });
+      const engine = new RateLimitEngine(store, { blockCache: true });
+      const quotes = policy({ default: { limit: 1, ttl: '1m', algorithm: 'fixed-window' } });
+      const address = freshClient();
+      expect(outcome(await engine.check(request(address), quotes))).toBe('allow');
+      expect(outcome(await engine.check(request(address), quotes))).toBe('reject 429');
+      const { key, rules } = await counted(admin, quotes, address);
+      await admin.reset(key, rules);
+      expect(outcome(await engine.check(request(address), quotes))).toBe('allow');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('asks the store again once its subscription was lost', async () => {

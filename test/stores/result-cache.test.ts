@@ -21,6 +21,7 @@ import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { roundTrips, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/tcp-proxy.js';
 
 let server: RedisServer;
 let quorumServers: RedisServer[] = [];
@@ -182,6 +183,29 @@ describe('the cache of completed results', () => {
     // The other process runs into the new lease's result, never the forgotten one.
     const other = await a.engine.begin(request(key), policy());
     expect(action(other)).toBe('replay');
+  });
+
+  it('never replays a result it forgot itself, though its own announcement is still on its way', async () => {
+    // The subscription's messages arrive after the command connection's replies (its own route
+    // to Redis is slower): the process that forgot must not wait for its own announcement.
+    const proxy: FaultProxy = await startFaultProxy(server);
+    try {
+      proxy.delay(150);
+      const store = new RedisStore({ url: server.url });
+      stores.push(store);
+      await store.ready();
+      const client = store.client as Redis;
+      const duplicate = client.duplicate.bind(client);
+      client.duplicate = (override) => duplicate({ ...override, port: proxy.port });
+      const { engine } = await proc(store);
+      const key = freshKey();
+      const storageKey = await runOnce(engine, key);
+      expect(action(await engine.begin(request(key), policy()))).toBe('replay');
+      expect(await store.forget(storageKey)).toBe(true);
+      expect((await engine.begin(request(key), policy())).action).toBe('proceed');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('trusts nothing it cached before its subscription was lost', async () => {

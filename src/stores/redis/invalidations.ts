@@ -49,6 +49,16 @@ export class RedisInvalidations implements RecordInvalidations {
     this.listeners.push(listener);
   }
 
+  /**
+   * A removal this process made (its script answered, or failed and may have run): its listeners
+   * hear of it now. Its announcement reaches this process too, but on the subscription, which may
+   * be read after the reply that said it was done: a caller that acts on that reply must not be
+   * answered from a cache.
+   */
+  removed(key: string): void {
+    for (const listener of this.listeners) listener(key);
+  }
+
   close(): void {
     clearInterval(this.heartbeat);
     this.lost();

@@ -117,7 +117,12 @@ export class RedisStore implements TollgateStore {
   }
 
   async forget(key: string): Promise<boolean> {
-    return (await this.scripts().tollgateForget(key)) === 1;
+    try {
+      return (await this.scripts().tollgateForget(key)) === 1;
+    } finally {
+      // This process's caches forget it before the caller hears it is done (see `removed`).
+      this.feed?.removed(key);
+    }
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
@@ -179,7 +184,12 @@ export class RedisStore implements TollgateStore {
 
   /** Waits for `change` and the announcement of `key` sent right behind it. */
   private async announced(change: Promise<unknown>, key: string): Promise<void> {
-    await Promise.all([change, this.batcher.batched().publish(FORGOTTEN_CHANNEL, key)]);
+    try {
+      await Promise.all([change, this.batcher.batched().publish(FORGOTTEN_CHANNEL, key)]);
+    } finally {
+      // Every engine of this process on this store hears it before the caller (see `removed`).
+      this.feed?.removed(key);
+    }
   }
 
   /** The client with the store's scripts, in this turn's batch. */
