@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { TollgateConfigError } from '../../src/core/errors.js';
+import { ResultCache } from '../../src/core/idempotency/result-cache.js';
 import { cacheBounds, LocalCache } from '../../src/core/local-cache.js';
 import type { RecordInvalidations } from '../../src/core/store.js';
 
@@ -99,5 +100,24 @@ describe('LocalCache', () => {
     expect(() =>
       cacheBounds('resultCache', { maxBytes: 1.5 }, { maxEntries: 1, maxBytes: 1 }),
     ).toThrow(TollgateConfigError);
+  });
+});
+
+describe('ResultCache', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("stops replaying a day's retention well before the store's clock, 1 % faster, expires it", () => {
+    let now = 1_000;
+    vi.spyOn(performance, 'now').mockImplementation(() => now);
+    const results = new ResultCache(true, feed());
+    const day = 24 * 60 * 60 * 1_000;
+    const response = { status: 201, headers: [], body: Buffer.from('{}') };
+    results.remember('k', 'fp', response, day, now, results.ticket());
+    now += day / 2;
+    expect(results.get('k')).toBeDefined();
+    // The store's clock ran 1 % fast (as leases and the cache of refused clients allow for): the
+    // record is gone there at 99 % of the retention by this process's clock.
+    now = 1_000 + day * 0.99;
+    expect(results.get('k')).toBeUndefined();
   });
 });

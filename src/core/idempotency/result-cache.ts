@@ -11,6 +11,14 @@ const DEFAULTS = { maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 };
 /** What one cached result costs beyond its body and header characters: objects and map entry. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
+/**
+ * How long before the record's expiry on the store the cache stops replaying it: the clocks of the
+ * app and the store may run at rates 1 % apart (as leases and the cache of refused clients allow),
+ * and Redis expires keys by its wall clock. A lease's margin stops at 2 s, which over the default
+ * retention of a day is 0.002 %, so it is only the floor here.
+ */
+const marginMs = (ms: number): number => Math.max(safetyMarginMs(ms), Math.ceil(ms / 100));
+
 interface CachedResult {
   fingerprint: string;
   response: StoredResponse;
@@ -65,7 +73,7 @@ export class ResultCache {
   ): void {
     let bytes = ENTRY_OVERHEAD_BYTES + response.body.byteLength + key.length + fingerprint.length;
     for (const [name, value] of response.headers) bytes += name.length + value.length;
-    const expiresAt = sentAt + keptForMs - safetyMarginMs(keptForMs);
+    const expiresAt = sentAt + keptForMs - marginMs(keptForMs);
     this.cache.set(key, { fingerprint, response }, expiresAt, bytes, ticket);
   }
 
