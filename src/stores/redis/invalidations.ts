@@ -10,6 +10,9 @@ import { FORGOTTEN_CHANNEL } from './scripts.js';
  */
 export const HEARTBEAT_MS = 1_000;
 
+/** How soon a Cluster subscription that ended is opened again. */
+const REOPEN_MS = 100;
+
 /**
  * The announcements of every process's deleting scripts (`PUBLISH` inside the script, so a record
  * is never removed without its announcement), heard on a connection of its own: a subscribed
@@ -21,24 +24,62 @@ export class RedisInvalidations implements RecordInvalidations {
   private stretches = 0;
   private subscribed = false;
   private pinging = false;
+  private closed = false;
   private readonly listeners: Array<(key: string) => void> = [];
-  private readonly subscriber: Redis | Cluster;
+  private subscriber: Redis | undefined;
   private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(client: Redis | Cluster) {
-    this.subscriber = client instanceof Cluster ? client.duplicate() : client.duplicate();
+  /**
+   * On Cluster the subscription is a plain connection to one node (`PUBLISH` reaches every node),
+   * made here rather than by a duplicated `Cluster`: that one's subscription is a connection of its
+   * own that ioredis replaces, unseen, when it drops (no 'close' reaches its user, and announcements
+   * made meanwhile are lost), and its `PING` goes to another node's connection, so it confirms
+   * nothing about the subscription. Here the connection that is pinged is the one subscribed, and
+   * one that ends is replaced by a new one, to any node, in a new stretch.
+   */
+  constructor(private readonly client: Redis | Cluster) {
+    if (!(client instanceof Cluster)) this.open();
+    else if (client.status === 'ready') this.open();
+    else client.once('ready', () => this.open());
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    const { client } = this;
+    let subscriber: Redis;
+    if (client instanceof Cluster) {
+      const nodes = client.nodes('all');
+      const node = nodes[Math.floor(Math.random() * nodes.length)];
+      if (node === undefined) {
+        setTimeout(() => this.open(), REOPEN_MS).unref();
+        return;
+      }
+      subscriber = node.duplicate();
+      // A node's connection is not reconnected (the Cluster client refreshes its nodes instead):
+      // once it ends, another one is opened, to whichever node is there then.
+      subscriber.once('end', () => {
+        if (this.subscriber !== subscriber) return;
+        this.lost();
+        setTimeout(() => this.open(), REOPEN_MS).unref();
+      });
+    } else {
+      subscriber = client.duplicate();
+    }
+    this.subscriber = subscriber;
     // Trouble surfaces as an untrusted feed, never as an unhandled 'error' event.
-    this.subscriber.on('error', () => undefined);
-    this.subscriber.on('close', () => this.lost());
-    this.subscriber.on('ready', () => void this.subscribe());
-    this.subscriber.on('message', (channel: string, key: string) => {
+    subscriber.on('error', () => undefined);
+    subscriber.on('close', () => {
+      if (this.subscriber === subscriber) this.lost();
+    });
+    subscriber.on('ready', () => void this.subscribe(subscriber));
+    subscriber.on('message', (channel: string, key: string) => {
       if (channel !== FORGOTTEN_CHANNEL) return;
       for (const listener of this.listeners) listener(key);
     });
     // A client made with `lazyConnect` hands the option on: connect it now.
-    if (this.subscriber.status === 'wait') this.subscriber.connect().catch(() => undefined);
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
-    this.heartbeat.unref();
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
   }
 
   get epoch(): number {
@@ -60,18 +101,20 @@ export class RedisInvalidations implements RecordInvalidations {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.heartbeat);
     this.lost();
-    this.subscriber.disconnect();
+    this.subscriber?.disconnect();
   }
 
-  private async subscribe(): Promise<void> {
+  private async subscribe(subscriber: Redis): Promise<void> {
     try {
-      await this.subscriber.subscribe(FORGOTTEN_CHANNEL);
+      await subscriber.subscribe(FORGOTTEN_CHANNEL);
+      if (this.subscriber !== subscriber || this.closed) return;
       this.subscribed = true;
       this.trust();
     } catch {
-      this.lost();
+      if (this.subscriber === subscriber) this.lost();
     }
   }
 
@@ -81,12 +124,13 @@ export class RedisInvalidations implements RecordInvalidations {
       this.current = 0;
       return;
     }
-    if (!this.subscribed) return;
+    const subscriber = this.subscriber;
+    if (!this.subscribed || subscriber === undefined) return;
     this.pinging = true;
-    this.subscriber.ping().then(
+    subscriber.ping().then(
       () => {
         this.pinging = false;
-        if (this.subscribed && this.current === 0) this.trust();
+        if (this.subscribed && this.subscriber === subscriber && this.current === 0) this.trust();
       },
       () => {
         this.pinging = false;
