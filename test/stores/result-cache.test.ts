@@ -167,6 +167,30 @@ describe('the cache of completed results', () => {
     expect(sent).toEqual([]);
   });
 
+  it('holds no more memory for a cached replay than it counts, whatever else its read brought', async () => {
+    const a = await proc();
+    const store = await redisStore();
+    const b = await proc(store);
+    const key = freshKey();
+    await runOnce(a.engine, key);
+    const big = `big-${freshKey()}`;
+    await admin.set(big, Buffer.alloc(256 * 1024, 1));
+    // B asks for the result in the same turn as for a large value on the same connection: the
+    // replies come back in the same socket reads.
+    const [, decision] = await Promise.all([
+      (store.client as Redis).getBuffer(big),
+      b.engine.begin(request(key), policy()),
+    ]);
+    expect(decision.action).toBe('replay');
+    const cached = await b.engine.begin(request(key), policy());
+    if (cached.action !== 'replay') throw new Error(`expected replay, got ${cached.action}`);
+    // The cache counts the body's bytes (and a fixed overhead): the memory it keeps alive must be
+    // those, not the socket read the body came in.
+    const { body } = cached.response;
+    expect(Buffer.from(body).equals(RESPONSE.body)).toBe(true);
+    expect(body.buffer.byteLength).toBeLessThan(1_024);
+  });
+
   it('never replays a result another process forgot: every process hears of it', async () => {
     const a = await proc();
     const b = await proc();

@@ -190,10 +190,9 @@ export class Execution implements Renewable, LeaseRecorder {
       // from when it was first sent.
       if (kept === true && this.caching) {
         const { cache, fingerprint } = this.caching;
-        // A copy: the handler's buffer may be reused after the response went out, and a replay
-        // must send the bytes the store holds.
-        const copy = { ...stored, body: Buffer.from(stored.body) };
-        cache.remember(key, fingerprint, copy, this.retentionMs, sentAt, ticket);
+        // Kept as a copy (see `remember`): the handler's buffer may be reused after the response
+        // went out, and a replay must send the bytes the store holds.
+        cache.remember(key, fingerprint, stored, this.retentionMs, sentAt, ticket);
       }
     }
   }

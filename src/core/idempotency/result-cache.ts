@@ -74,7 +74,11 @@ export class ResultCache {
     let bytes = ENTRY_OVERHEAD_BYTES + response.body.byteLength + key.length + fingerprint.length;
     for (const [name, value] of response.headers) bytes += name.length + value.length;
     const expiresAt = sentAt + keptForMs - marginMs(keptForMs);
-    this.cache.set(key, { fingerprint, response }, expiresAt, bytes, ticket);
+    // A copy of exactly its bytes, which is what `maxBytes` counts: the body given may be a view
+    // of the whole socket read its reply came in, or a buffer the handler reuses afterwards.
+    const body = Buffer.allocUnsafeSlow(response.body.byteLength);
+    body.set(response.body);
+    this.cache.set(key, { fingerprint, response: { ...response, body } }, expiresAt, bytes, ticket);
   }
 
   get size(): number {
