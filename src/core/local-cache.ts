@@ -114,6 +114,9 @@ export class LocalCache<V> {
     this.delete(key);
     this.entries.set(key, { value, expiresAt, epoch, bytes });
     this.bytes += bytes;
+    // Only when over a bound: walking the map from its start first skips every slot that reads
+    // (moved to the end) and deletes left behind until V8 compacts it.
+    if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) return;
     for (const [oldest] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
       this.delete(oldest);
