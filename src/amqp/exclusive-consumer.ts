@@ -184,20 +184,33 @@ class RunningConsumer implements ExclusiveConsumer {
     const { connection, queue, prefetch = 10 } = this.options;
     let announced = false;
     while (!lease.signal.aborted) {
-      const channel = await connection.createChannel();
+      // Each step of the set-up waits for the broker, which may never answer (unreachable, or a
+      // reconnecting connection waiting for it): the lease ending (`stop()`, lost) ends the wait.
+      const opening = connection.createChannel();
+      const channel = await unlessEnded(opening, lease.signal);
+      if (channel === ENDED) {
+        opening.then((late) => late.close()).catch(() => undefined);
+        return undefined;
+      }
       let consuming = false;
       // A refused consume closes the channel with an error event; without a listener it would throw.
       channel.on('error', () => undefined);
       // Once consuming, a closed channel (the connection lost) ends the term.
       channel.on('close', () => consuming && onClose(new Error('the channel closed')));
       try {
-        await channel.prefetch(prefetch);
-        const { consumerTag } = await channel.consume(queue, onMessage, {
-          noAck: false,
-          exclusive: true,
-        });
+        const consumed = await unlessEnded(
+          channel
+            .prefetch(prefetch)
+            .then(() => channel.consume(queue, onMessage, { noAck: false, exclusive: true })),
+          lease.signal,
+        );
+        if (consumed === ENDED) {
+          // Closed behind the consume: a consumer the broker registers late goes with it.
+          channel.close().catch(() => undefined);
+          return undefined;
+        }
         consuming = true;
-        return { channel, consumerTag };
+        return { channel, consumerTag: consumed.consumerTag };
       } catch (error) {
         channel.close().catch(() => undefined);
         if (!isAccessRefused(error)) throw error;
@@ -236,6 +249,20 @@ class RunningConsumer implements ExclusiveConsumer {
     }
     this.emit(outcome.ran ? { type: 'handled', messageId } : { type: 'duplicate', messageId });
   }
+}
+
+const ENDED = Symbol('ended');
+
+/** What `pending` resolves to, or `ENDED` as soon as `signal` aborts, whichever comes first. */
+function unlessEnded<T>(pending: Promise<T>, signal: AbortSignal): Promise<T | typeof ENDED> {
+  // A late rejection, once the abort has won, is nobody's to handle.
+  pending.catch(() => undefined);
+  if (signal.aborted) return Promise.resolve(ENDED);
+  return new Promise((resolve, reject) => {
+    const ended = (): void => resolve(ENDED);
+    signal.addEventListener('abort', ended, { once: true });
+    pending.finally(() => signal.removeEventListener('abort', ended)).then(resolve, reject);
+  });
 }
 
 /** The broker's 403: the queue has an exclusive consumer already. */

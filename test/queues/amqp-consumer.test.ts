@@ -20,6 +20,7 @@ import { ExclusiveLeases, MemoryStore, RedisStore, TollgateConfigError } from '.
 import { startRabbitMq, type RabbitMqServer } from '../helpers/rabbitmq-server.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { SlowLockStore } from '../helpers/slow-lock-store.js';
+import { startFaultProxy } from '../helpers/tcp-proxy.js';
 
 let broker: RabbitMqServer;
 let redis: RedisServer;
@@ -268,6 +269,40 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
     expect(outcome).toBe('stopped');
     expect(events.filter((e) => e.type === 'consuming')).toEqual([]);
     expect(await depth(queue)).toBe(5);
+  });
+
+  it('stopped while its channel is being opened on an unreachable broker: stop() resolves', async () => {
+    const queue = await queueWith(5);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
+    const connection = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
+    connection.on('error', () => undefined);
+    const store = new MemoryStore();
+    const leases = new ExclusiveLeases(store);
+    // The broker stops answering after the handshake: the consumer's channel.open gets no reply.
+    proxy.blackhole();
+    const consumer = exclusiveConsumer({
+      leases,
+      store,
+      connection,
+      name: `consumer-${queue}`,
+      queue,
+      lease: { ttl: '1500ms' },
+      handle: () => undefined,
+    });
+    cleanup.push(async () => {
+      // The proxy's sockets destroyed, amqplib's close() of the connection never calls back.
+      await proxy.close();
+      await Promise.race([connection.close().catch(() => undefined), sleep(200)]);
+      await store.close();
+    });
+    await sleep(300);
+    const outcome = await Promise.race([
+      consumer.stop().then(() => 'stopped'),
+      sleep(3_000).then(() => 'still running'),
+    ]);
+    expect(outcome).toBe('stopped');
+    // The lease was given back: another process takes it at once.
+    expect(await leases.tryAcquire(`consumer-${queue}`, { ttl: '1500ms' })).toBeDefined();
   });
 
   it('a handler that fails stops the term: the message and those after it come back in order', async () => {
