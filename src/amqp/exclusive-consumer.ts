@@ -86,6 +86,7 @@ class RunningConsumer implements ExclusiveConsumer {
   private readonly emit: (event: ConsumerEventBody) => void;
   private readonly route: string;
   private readonly busyRetryMs: number;
+  private readonly ttlMs: number;
 
   constructor(private readonly options: ExclusiveConsumerOptions) {
     const { name, queue } = options;
@@ -99,6 +100,7 @@ class RunningConsumer implements ExclusiveConsumer {
     // The records of one consumer of one queue: two consumers of one message each run it once.
     this.route = `amqp ${name} ${queue}`;
     this.busyRetryMs = toMilliseconds(options.busyRetry ?? '250ms', 'busyRetry');
+    this.ttlMs = toMilliseconds(ttl, 'ttl');
     const onEvent = neverThrows(options.onEvent ?? (() => undefined));
     this.emit = (event) =>
       onEvent({ ...event, area: 'amqp', name, queue } as ExclusiveConsumerEvent);
@@ -185,12 +187,19 @@ class RunningConsumer implements ExclusiveConsumer {
     let announced = false;
     while (!lease.signal.aborted) {
       // Each step of the set-up waits for the broker, which may never answer (unreachable, or a
-      // reconnecting connection waiting for it): the lease ending (`stop()`, lost) ends the wait.
+      // reconnecting connection waiting for it): the lease ending (`stop()`, lost) ends the wait,
+      // and so does a broker silent for a whole ttl, which gives the lease up to a process that
+      // may reach it rather than holding it, renewed, without consuming.
+      const setUp = AbortSignal.any([lease.signal, AbortSignal.timeout(this.ttlMs)]);
+      const unanswered = (): undefined => {
+        if (lease.signal.aborted) return undefined;
+        throw new Error(`the broker did not open the consumer within the lease's ttl`);
+      };
       const opening = connection.createChannel();
-      const channel = await unlessEnded(opening, lease.signal);
+      const channel = await unlessEnded(opening, setUp);
       if (channel === ENDED) {
         opening.then((late) => late.close()).catch(() => undefined);
-        return undefined;
+        return unanswered();
       }
       let consuming = false;
       // A refused consume closes the channel with an error event; without a listener it would throw.
@@ -202,12 +211,12 @@ class RunningConsumer implements ExclusiveConsumer {
           channel
             .prefetch(prefetch)
             .then(() => channel.consume(queue, onMessage, { noAck: false, exclusive: true })),
-          lease.signal,
+          setUp,
         );
         if (consumed === ENDED) {
           // Closed behind the consume: a consumer the broker registers late goes with it.
           channel.close().catch(() => undefined);
-          return undefined;
+          return unanswered();
         }
         consuming = true;
         return { channel, consumerTag: consumed.consumerTag };

@@ -305,6 +305,46 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
     expect(await leases.tryAcquire(`consumer-${queue}`, { ttl: '1500ms' })).toBeDefined();
   });
 
+  it('a holder that cannot reach the broker gives the lease up: a standby that can consumes', async () => {
+    const queue = await queueWith(10);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
+    const unreachable = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
+    unreachable.on('error', () => undefined);
+    const store = new RedisStore({ url: redis.url });
+    const leases = new ExclusiveLeases(store);
+    const events: ExclusiveConsumerEvent[] = [];
+    // A's path to the broker goes silent (a partition, a frozen node) before it opens its channel.
+    proxy.blackhole();
+    const a = exclusiveConsumer({
+      leases,
+      store,
+      connection: unreachable,
+      name: `consumer-${queue}`,
+      queue,
+      lease: { ttl: '1500ms' },
+      onEvent: (event) => events.push(event),
+      handle: () => undefined,
+    });
+    cleanup.push(async () => {
+      await a.stop();
+      await proxy.close();
+      await Promise.race([unreachable.close().catch(() => undefined), sleep(200)]);
+      await store.close();
+    });
+    await waitUntil(
+      'a leads',
+      async () =>
+        (await client.exists(storageKey('tollgate', 'lease', [`consumer-${queue}`]))) === 1,
+    );
+    const log: string[] = [];
+    const b = await member(queue, log);
+    // A's connection is alive as far as amqplib knows (heartbeats take a minute to say otherwise).
+    await waitUntil('b consumes everything', () => log.length >= 10, 20_000);
+    expect(log).toEqual(ids(0, 10));
+    expect(b.applied).toEqual(ids(0, 10));
+    expect(events.filter((e) => e.type === 'consuming')).toEqual([]);
+  });
+
   it('a handler that fails stops the term: the message and those after it come back in order', async () => {
     const queue = await queueWith(20);
     const log: string[] = [];
