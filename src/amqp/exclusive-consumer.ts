@@ -22,8 +22,8 @@ import type {
  * - Leading, it opens a channel, sets `prefetch`, and consumes with manual acknowledgements as the
  *   queue's only consumer (`exclusive`): the broker refuses it while a previous holder's consumer
  *   is still there, so a new holder never starts ahead of messages an old one still holds.
- * - The moment the lease's signal aborts (lost, or released by `stop()`), it cancels the consumer
- *   and closes the channel: every unacknowledged message goes back to the queue, in order. A
+ * - The moment the lease's signal aborts (lost, or released by `stop()`), it closes the consumer's
+ *   channel: the consumer goes, and every unacknowledged message back to the queue, in order. A
  *   holder that dies loses its connection, and the broker does the same.
  * - Each message runs under an idempotency record keyed by its id: a redelivery after a crash
  *   between the handler and the acknowledgement is acknowledged without running again.
@@ -134,7 +134,7 @@ class RunningConsumer implements ExclusiveConsumer {
       end,
     );
     if (session === undefined) return;
-    const { channel, consumerTag } = session;
+    const { channel } = session;
     let stopped = false;
     // Said once, when consuming stops: at the abort itself, not when a handler in flight ends.
     const announce = (reason: string): void => {
@@ -144,9 +144,9 @@ class RunningConsumer implements ExclusiveConsumer {
     const stopConsuming = (): void => {
       announce('the lease was lost or released');
       end(new TermEnded('the lease was lost or released'));
-      // Cancelled first, so nothing more is delivered; closing the channel then returns every
-      // unacknowledged message to the queue, in order, for the next holder.
-      channel.cancel(consumerTag).catch(() => undefined);
+      // Closed, not cancelled first: the broker drops a closed channel's consumer and returns its
+      // unacknowledged messages in one step, where a cancel alone lets the next holder's exclusive
+      // consume in while they are still out, and it would take the messages behind them first.
       channel.close().catch(() => undefined);
     };
     // Lost while the consume was being set up: stopped at once.

@@ -89,7 +89,13 @@ interface Member {
 async function member(
   queue: string,
   log: string[],
-  options: { workMs?: number; onHandle?: (id: string) => Promise<void> | void } = {},
+  options: {
+    workMs?: number;
+    onHandle?: (id: string) => Promise<void> | void;
+    /** What the consumer is given in place of its connection. */
+    wrap?: (connection: ChannelModel) => AmqpConnection;
+    busyRetry?: string;
+  } = {},
 ): Promise<Member> {
   const connection = await connect(broker.url);
   const store = new RedisStore({ url: redis.url });
@@ -99,11 +105,12 @@ async function member(
   const consumer = exclusiveConsumer({
     leases,
     store,
-    connection,
+    connection: options.wrap ? options.wrap(connection) : connection,
     name: `consumer-${queue}`,
     queue,
     prefetch: 5,
     lease: { ttl: '1500ms' },
+    ...(options.busyRetry === undefined ? {} : { busyRetry: options.busyRetry as '10ms' }),
     onEvent: (event) => events.push(event),
     handle: async (message, { signal }) => {
       const { id } = JSON.parse(Buffer.from(message.content).toString()) as { id: string };
@@ -167,6 +174,31 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
     // A applied nothing after it stopped, and B went on exactly where A stopped.
     expect(a.applied.length).toBe(appliedByA);
     expect(b.applied).toEqual(ids(appliedByA, 60));
+  });
+
+  it('a lost lease returns the unacknowledged messages before the next holder can consume, however late the channel closes', async () => {
+    const queue = await queueWith(60);
+    const log: string[] = [];
+    // A's channels close 300 ms after they are told to: a broker or a link slow to get there.
+    const slowToClose = (connection: ChannelModel): AmqpConnection => ({
+      createChannel: async () => {
+        const channel = await connection.createChannel();
+        const close = channel.close.bind(channel);
+        channel.close = () => sleep(300).then(close);
+        return channel;
+      },
+    });
+    const a = await member(queue, log, { workMs: 20, wrap: slowToClose });
+    await waitUntil('a consumes', () => a.events.some((e) => e.type === 'consuming'));
+    const b = await member(queue, log, { workMs: 20, busyRetry: '10ms' });
+    await waitUntil('a applied 20', () => a.applied.length >= 20);
+    await client.del(storageKey('tollgate', 'lease', [`consumer-${queue}`]));
+    await waitUntil('a stopped', () => a.events.some((e) => e.type === 'stopped'));
+    await waitUntil('all applied', () => new Set(log).size >= 60, 20_000);
+    await waitUntil('queue empty', async () => (await depth(queue)) === 0);
+    await sleep(200);
+    expect(log).toEqual(ids(0, 60));
+    expect(b.applied).toEqual(ids(a.applied.length, 60));
   });
 
   it('renewals unconfirmed (Redis frozen): the consumer is cancelled within the lease, and order holds after', async () => {
