@@ -377,6 +377,45 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
     expect(events.filter((e) => e.type === 'consuming')).toEqual([]);
   });
 
+  it('the connection drops and comes back (amqplib recovery): consuming resumes, in order, nothing lost', async () => {
+    const queue = await queueWith(60);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
+    const connection = (await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`, {
+      recovery: { initialDelay: 50, maxDelay: 200 },
+    } as never)) as unknown as ChannelModel;
+    connection.on('error', () => undefined);
+    const store = new RedisStore({ url: redis.url });
+    const leases = new ExclusiveLeases(store);
+    const events: ExclusiveConsumerEvent[] = [];
+    const log: string[] = [];
+    const consumer = exclusiveConsumer({
+      leases,
+      store,
+      connection,
+      name: `consumer-${queue}`,
+      queue,
+      prefetch: 5,
+      lease: { ttl: '1500ms' },
+      onEvent: (event) => events.push(event),
+      handle: async (message) => {
+        await sleep(20);
+        log.push((JSON.parse(message.content.toString()) as { id: string }).id);
+      },
+    });
+    cleanup.push(async () => {
+      await consumer.stop();
+      await proxy.close();
+      await Promise.race([connection.close().catch(() => undefined), sleep(200)]);
+      await store.close();
+    });
+    await waitUntil('20 applied', () => log.length >= 20);
+    await proxy.dropFor(500);
+    await waitUntil('all applied', () => new Set(log).size >= 60, 20_000);
+    await waitUntil('queue empty', async () => (await depth(queue)) === 0);
+    expect([...new Set(log)]).toEqual(ids(0, 60));
+    expect(events.filter((e) => e.type === 'consuming').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('a handler that fails stops the term: the message and those after it come back in order', async () => {
     const queue = await queueWith(20);
     const log: string[] = [];
