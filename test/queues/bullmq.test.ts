@@ -139,6 +139,52 @@ describe('idempotentProcessor', () => {
     expect(runs).toBe(1);
   });
 
+  it('one key on two jobs run at once by two workers: the work runs once, both complete with its result', async () => {
+    const jobs = queue();
+    let runs = 0;
+    const processor = idempotentProcessor(
+      store(),
+      async () => {
+        runs += 1;
+        await sleep(500);
+        return { run: runs };
+      },
+      { key: (job) => (job.data as { paymentId: string }).paymentId },
+    );
+    worker(jobs.name, processor);
+    worker(jobs.name, processor);
+    const [first, second] = await Promise.all([
+      jobs.add('pay', { paymentId: 'p-9' }),
+      jobs.add('pay', { paymentId: 'p-9' }),
+    ]);
+    const results = await Promise.all([
+      finished(jobs.name, first.id as string),
+      finished(jobs.name, second.id as string),
+    ]);
+    expect(runs).toBe(1);
+    expect(results).toEqual([{ run: 1 }, { run: 1 }]);
+  });
+
+  it('a failed job is retried, not replayed as a success, even when its work failed after a long run', async () => {
+    const jobs = queue();
+    let attempts = 0;
+    worker(
+      jobs.name,
+      idempotentProcessor(
+        store(),
+        async () => {
+          attempts += 1;
+          await sleep(300);
+          if (attempts === 1) throw new Error('boom');
+          return attempts;
+        },
+        { lease: '200ms' },
+      ),
+    );
+    await jobs.add('x', {}, { jobId: 'x-1', attempts: 3, backoff: { type: 'fixed', delay: 10 } });
+    expect(await finished(jobs.name, 'x-1')).toBe(2);
+  });
+
   it('refuses what it cannot run with: TOLLGATE_INVALID_CONSUMER', () => {
     const memory = new MemoryStore();
     expect(() => idempotentProcessor({} as never, () => undefined)).toThrow(
