@@ -115,6 +115,35 @@ describe('PostgresStore', () => {
     expect(Number.isSafeInteger(token)).toBe(true);
   });
 
+  it('never moves its token sequence back when the migration runs during takes, the sequence ahead of the clock', async () => {
+    const table = `race_${Math.random().toString(36).slice(2, 8)}`;
+    const racing = new PostgresStore({ pool, table, cleanupInterval: false });
+    await racing.ensureSchema();
+    // The database's clock is now behind tokens it already issued (stepped back by NTP, a VM
+    // restored from a snapshot): the sequence is ahead of the clock.
+    await pool.query(
+      `SELECT setval('"${table}_fencing_token"', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 1000000000000)`,
+    );
+    const tokens: number[] = [];
+    let migrating = true;
+    const takers = Array.from({ length: 8 }, async () => {
+      while (migrating) {
+        const taken = await racing.begin(`race:${Math.random()}`, 'o', 'fp', 5_000);
+        if (taken.state === 'acquired') tokens.push(taken.fencingToken);
+      }
+    });
+    // Processes starting during a rolling deploy, each running the migration.
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = 0; i < 100; i++) await pool.query(racing.migration);
+      }),
+    );
+    migrating = false;
+    await Promise.all(takers);
+    expect(tokens.length).toBeGreaterThan(100);
+    expect(tokens.length - new Set(tokens).size).toBe(0);
+  });
+
   it('publishes the migration it runs, for a schema-qualified table too', () => {
     expect(postgresMigration()).toContain('CREATE TABLE IF NOT EXISTS "tollgate_idempotency"');
     expect(postgresMigration({ table: 'app.keys' })).toContain('"app"."keys"');

@@ -51,10 +51,12 @@ export function postgresMigration(options: { table?: string } = {}): string {
   const names = schemaNames(options.table);
   return `CREATE SEQUENCE IF NOT EXISTS ${names.sequence};
 -- Tokens start near the clock in microseconds, as on every Tollgate store, so a token issued here
--- is greater than one issued before by another store (a move from Redis); never moved back.
-SELECT setval('${names.sequence}', GREATEST(
-  (SELECT last_value FROM ${names.sequence}),
-  (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
+-- is greater than one issued before by another store (a move from Redis); never moved back. Set
+-- only when the clock is past it: takes may run meanwhile, and a last_value read here is stale by
+-- the time setval runs, so setting it again would hand out its following tokens a second time.
+SELECT setval('${names.sequence}', clock.micros)
+  FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS micros) clock
+ WHERE clock.micros > (SELECT last_value FROM ${names.sequence});
 CREATE TABLE IF NOT EXISTS ${names.table} (
   key           text PRIMARY KEY,
   -- in-progress | lock | committed | completed | unstorable
