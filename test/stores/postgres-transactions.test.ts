@@ -269,6 +269,32 @@ describe('transactional completion', () => {
     }
   });
 
+  it('refuses a pg client outside BEGIN when the driver cannot tell its transaction status (pg before 8.21, pg-native)', async () => {
+    for (const status of [undefined, () => null]) {
+      const key = randomUUID();
+      const execution = await proceed(key);
+      const client = await pool.connect();
+      // pg before 8.21 has no getTransactionStatus(); pg-native's answers null.
+      Object.defineProperty(client, 'getTransactionStatus', { value: status, configurable: true });
+      try {
+        const error = await execution.lease
+          .recordIn(client, { id: 1 })
+          .catch((thrown: unknown) => thrown);
+        expect((error as TollgateConfigError).code).toBe('TOLLGATE_UNKNOWN_TRANSACTION');
+        // Nothing committed on its own: the key is still in progress, and a retry waits.
+        expect((await begin(key)).action).toBe('reject');
+        // The same client in a transaction records as usual.
+        const again = await proceed(randomUUID());
+        await client.query('BEGIN');
+        await again.lease.recordIn(client, { id: 2 });
+        await client.query('COMMIT');
+      } finally {
+        delete (client as unknown as Record<string, unknown>).getTransactionStatus;
+        client.release();
+      }
+    }
+  });
+
   it('fails with its own error, and rolls back, when the result is not JSON', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

@@ -61,14 +61,39 @@ export function executorFor(tx: unknown, queryTimeoutMs: number): Executor {
         : null;
     if (status === 'I') throw notInTransaction('a pg client outside a transaction', 'client');
     const client = candidate as unknown as PgQueryable;
-    return (text, values) =>
+    const run: Executor = (text, values) =>
       client.query({ text, values: [...values], query_timeout: queryTimeoutMs });
+    if (status === 'T' || status === 'E') return run;
+    // pg before 8.21 has no getTransactionStatus(), and pg-native's answers null: the server is
+    // asked, or a client outside BEGIN would commit the record on its own, apart from the writes.
+    return async (text, values) => {
+      await refuseOutsideTransaction(client, queryTimeoutMs);
+      return run(text, values);
+    };
   }
   if ('totalCount' in candidate) throw notInTransaction('a pg Pool', 'client');
   throw new TollgateConfigError(
     'TOLLGATE_UNKNOWN_TRANSACTION',
     'lease.recordIn() needs the transaction your writes run in: a pg PoolClient or Client after BEGIN, a Knex trx or a Kysely Transaction',
   );
+}
+
+/**
+ * Throws unless `client` is inside a transaction block. The first statement of a transaction has
+ * `now()` equal to `statement_timestamp()`; a statement after `BEGIN` does not. Sent without
+ * parameters, so on the simple protocol: on the extended one the two differ even outside a block.
+ */
+async function refuseOutsideTransaction(
+  client: PgQueryable,
+  queryTimeoutMs: number,
+): Promise<void> {
+  const { rows } = await client.query({
+    text: 'SELECT now() = statement_timestamp() AS outside',
+    query_timeout: queryTimeoutMs,
+  });
+  if (rows[0]?.outside === true) {
+    throw notInTransaction('a pg client outside a transaction', 'client');
+  }
 }
 
 function notInTransaction(what: string, fix: string): TollgateConfigError {
