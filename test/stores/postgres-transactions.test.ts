@@ -295,6 +295,29 @@ describe('transactional completion', () => {
     }
   });
 
+  it('answers a 503, not the result, when its COMMIT only rolled back: a statement failed after the record', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const failure = await execution.lease
+      .transaction(async (client: pg.PoolClient) => {
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+        // A write the work forgot to await: it runs after the record, and fails. PostgreSQL then
+        // answers the COMMIT with ROLLBACK, and no error.
+        void client
+          .query('SELECT 1')
+          .then(() => client.query('SELECT 1/0'))
+          .catch(() => undefined);
+        return { ok: true };
+      })
+      .catch((error: unknown) => error);
+    expect(await ledger(key)).toBe(0);
+    expect((failure as TollgateHttpError).status).toBe(503);
+    await execution.abandon();
+    const retry = await proceed(key);
+    await (ways['pg, lease.transaction()'] as Way)(retry.lease, key);
+    expect(await ledger(key)).toBe(1);
+  });
+
   it('fails with its own error, and rolls back, when the result is not JSON', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

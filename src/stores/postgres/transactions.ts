@@ -67,14 +67,20 @@ class PoolTransaction implements OpenTransaction {
   };
 
   async commit(): Promise<void> {
+    let command: string;
     try {
-      await this.client.query(timedQuery('COMMIT', [], this.queryTimeoutMs));
+      ({ command } = await this.client.query(timedQuery('COMMIT', [], this.queryTimeoutMs)));
     } catch (error) {
       // Whether it committed is unknown: the connection is not reused.
       this.end(true);
       throw error;
     }
     this.end(false);
+    // A transaction a failed statement aborted (one the work left running after the record) is
+    // rolled back by COMMIT, which answers ROLLBACK and no error: nothing committed.
+    if (command !== 'COMMIT') {
+      throw new Error(`COMMIT answered ${command}: a statement in the transaction had failed`);
+    }
   }
 
   async rollback(): Promise<void> {
