@@ -332,6 +332,25 @@ describe('transactional completion', () => {
     expect(await ledger(key)).toBe(0);
   });
 
+  it('lets recordIn try again after a result JSON cannot hold, and refuses one JSON.stringify drops', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await knex.transaction(async (trx) => {
+      await trx('payments').insert({ key, amount: 10 });
+      for (const notJson of [{ amount: 10n }, circular, () => 10, Symbol('10')]) {
+        const error = await execution.lease.recordIn(trx, notJson).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(TypeError);
+      }
+      // Nothing was recorded: the handler can still record its result, converted.
+      await execution.lease.recordIn(trx, { amount: '10' });
+    });
+    const retry = await begin(key);
+    expect(retry.action === 'replay' && retry.committed?.value).toEqual({ amount: '10' });
+    expect(await ledger(key)).toBe(1);
+  });
+
   it('records once per request', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

@@ -61,7 +61,7 @@ export class TransactionRecorder implements LeaseRecorder {
     // Rollbacks from here on are not awaited: on a silent database one waits out its own timeout,
     // and the client is answered now. Until the server sees it, the key stays locked.
     try {
-      await this.write(transactions, tx.client, value, options);
+      await this.write(transactions, tx.client, this.committedResult(value, options));
     } catch (error) {
       void tx.rollback();
       throw error;
@@ -84,22 +84,23 @@ export class TransactionRecorder implements LeaseRecorder {
     options: TransactionRecordOptions | undefined,
   ): Promise<T> {
     const transactions = this.transactions();
+    // Checked before the one record is claimed: a result that cannot be recorded records nothing,
+    // and the handler may record its result converted.
+    const committed = this.committedResult(result, options);
     this.claim();
-    await this.write(transactions, tx, result, options);
+    await this.write(transactions, tx, committed);
     return result;
   }
 
   private async write(
     transactions: StoreTransactions,
     tx: unknown,
-    value: unknown,
-    options: TransactionRecordOptions | undefined,
+    result: CommittedResult,
   ): Promise<void> {
     const { key, owner, retentionMs, storeTimeoutMs, lease } = this.execution;
     // Checked here too: a lease this process no longer trusts is never recorded, even if the
     // store would still take the write.
     lease.throwIfLost();
-    const result = this.committedResult(value, options);
     let held: boolean;
     try {
       held = await withDeadline('record', storeTimeoutMs, () =>
@@ -127,10 +128,18 @@ export class TransactionRecorder implements LeaseRecorder {
         `A result is recorded with a 2xx, 3xx or 4xx status, not ${String(status)}: pass { status } with the status of the response`,
       );
     }
+    // Throws for a BigInt or a cycle; gives nothing for a function or a symbol, which would
+    // otherwise be recorded as a result without a body.
+    const json = value === undefined ? undefined : (JSON.stringify(value) as string | undefined);
+    if (value !== undefined && json === undefined) {
+      throw new TypeError(
+        `A result is recorded as JSON, and JSON.stringify gives nothing for a ${typeof value}: record plain data`,
+      );
+    }
     return {
       status,
       headers: Object.entries(options?.headers ?? {}).map(([name, text]) => [name, String(text)]),
-      json: value === undefined ? undefined : JSON.stringify(value),
+      json,
     };
   }
 
