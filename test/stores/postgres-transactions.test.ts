@@ -351,6 +351,28 @@ describe('transactional completion', () => {
     expect(await ledger(key)).toBe(1);
   });
 
+  it('refuses, naming why, a record once the request has finished, and keeps its response', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    await execution.finish({ status: 201, headers: {}, body: Buffer.from('{"id":1}') });
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const error = await execution.lease
+        .recordIn(client, { id: 2 })
+        .catch((thrown: unknown) => thrown);
+      expect((error as TollgateConfigError).code).toBe('TOLLGATE_TRANSACTION_UNAVAILABLE');
+      expect((error as Error).message).toMatch(/finished/);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    const retry = await begin(key);
+    expect(retry.action === 'replay' && Buffer.from(retry.response.body).toString()).toBe(
+      '{"id":1}',
+    );
+  });
+
   it('records once per request', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

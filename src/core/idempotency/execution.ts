@@ -113,6 +113,7 @@ export class Execution implements Renewable, LeaseRecorder {
       storeTimeoutMs: (policy as IdempotencyPolicy).storeTimeoutMs,
       lease,
       defaultStatus: () => lease.statusSource?.statusCode ?? this.resultStatus,
+      finished: () => this.finishing,
     }));
   }
 

@@ -18,6 +18,8 @@ export interface RecordedExecution {
   lease: Lease;
   /** The status the response has when no `status` option is given (the adapter knows it). */
   defaultStatus: () => number;
+  /** Whether the request's outcome is being, or has been, recorded (its response, or a release). */
+  finished: () => boolean;
 }
 
 /**
@@ -154,6 +156,14 @@ export class TransactionRecorder implements LeaseRecorder {
 
   /** One record per request: a second would let two transactions both claim to be its result. */
   private claim(): void {
+    // After its response is recorded (or its key released) the request has nothing left to record
+    // into: said plainly, rather than as a lease another request took.
+    if (this.execution.finished()) {
+      throw new TollgateConfigError(
+        'TOLLGATE_TRANSACTION_UNAVAILABLE',
+        'This request has finished: its response is recorded, or its key released. Call lease.transaction() or lease.recordIn() before the handler returns',
+      );
+    }
     if (this.recorded) {
       throw new TollgateConfigError(
         'TOLLGATE_TRANSACTION_UNAVAILABLE',
