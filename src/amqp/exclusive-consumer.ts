@@ -183,52 +183,68 @@ class RunningConsumer implements ExclusiveConsumer {
     onMessage: (message: AmqpMessage | null) => void,
     onClose: (why: Error) => void,
   ): Promise<{ channel: AmqpChannel; consumerTag: string } | undefined> {
-    const { connection, queue, prefetch = 10 } = this.options;
     let announced = false;
     while (!lease.signal.aborted) {
       // Each step of the set-up waits for the broker, which may never answer (unreachable, or a
       // reconnecting connection waiting for it): the lease ending (`stop()`, lost) ends the wait,
       // and so does a broker silent for a whole ttl, which gives the lease up to a process that
       // may reach it rather than holding it, renewed, without consuming.
-      const setUp = AbortSignal.any([lease.signal, AbortSignal.timeout(this.ttlMs)]);
-      const unanswered = (): undefined => {
-        if (lease.signal.aborted) return undefined;
-        throw new Error(`the broker did not open the consumer within the lease's ttl`);
-      };
-      const opening = connection.createChannel();
-      const channel = await unlessEnded(opening, setUp);
-      if (channel === ENDED) {
-        opening.then((late) => late.close()).catch(() => undefined);
-        return unanswered();
-      }
-      let consuming = false;
-      // A refused consume closes the channel with an error event; without a listener it would throw.
-      channel.on('error', () => undefined);
-      // Once consuming, a closed channel (the connection lost) ends the term.
-      channel.on('close', () => consuming && onClose(new Error('the channel closed')));
+      const setUp = settingUp(lease.signal, this.ttlMs);
       try {
-        const consumed = await unlessEnded(
-          channel
-            .prefetch(prefetch)
-            .then(() => channel.consume(queue, onMessage, { noAck: false, exclusive: true })),
-          setUp,
-        );
-        if (consumed === ENDED) {
-          // Closed behind the consume: a consumer the broker registers late goes with it.
-          channel.close().catch(() => undefined);
-          return unanswered();
-        }
-        consuming = true;
-        return { channel, consumerTag: consumed.consumerTag };
-      } catch (error) {
-        channel.close().catch(() => undefined);
-        if (!isAccessRefused(error)) throw error;
-        if (!announced) this.emit({ type: 'queue-busy' });
-        announced = true;
-        await sleep(this.busyRetryMs, lease.signal);
+        const session = await this.openConsumer(setUp.signal, lease, onMessage, onClose);
+        if (session !== BUSY) return session;
+      } finally {
+        setUp.done();
       }
+      if (!announced) this.emit({ type: 'queue-busy' });
+      announced = true;
+      await sleep(this.busyRetryMs, lease.signal);
     }
     return undefined;
+  }
+
+  /** One attempt at the set-up: the consumer, `undefined` when the lease ended, or `BUSY`. */
+  private async openConsumer(
+    setUp: AbortSignal,
+    lease: ExclusiveLease,
+    onMessage: (message: AmqpMessage | null) => void,
+    onClose: (why: Error) => void,
+  ): Promise<{ channel: AmqpChannel; consumerTag: string } | undefined | typeof BUSY> {
+    const { connection, queue, prefetch = 10 } = this.options;
+    const unanswered = (): undefined => {
+      if (lease.signal.aborted) return undefined;
+      throw new Error(`the broker did not open the consumer within the lease's ttl`);
+    };
+    const opening = connection.createChannel();
+    const channel = await unlessEnded(opening, setUp);
+    if (channel === ENDED) {
+      opening.then((late) => late.close()).catch(() => undefined);
+      return unanswered();
+    }
+    let consuming = false;
+    // A refused consume closes the channel with an error event; without a listener it would throw.
+    channel.on('error', () => undefined);
+    // Once consuming, a closed channel (the connection lost) ends the term.
+    channel.on('close', () => consuming && onClose(new Error('the channel closed')));
+    try {
+      const consumed = await unlessEnded(
+        channel
+          .prefetch(prefetch)
+          .then(() => channel.consume(queue, onMessage, { noAck: false, exclusive: true })),
+        setUp,
+      );
+      if (consumed === ENDED) {
+        // Closed behind the consume: a consumer the broker registers late goes with it.
+        channel.close().catch(() => undefined);
+        return unanswered();
+      }
+      consuming = true;
+      return { channel, consumerTag: consumed.consumerTag };
+    } catch (error) {
+      channel.close().catch(() => undefined);
+      if (!isAccessRefused(error)) throw error;
+      return BUSY;
+    }
   }
 
   private async handleOne(
@@ -260,7 +276,31 @@ class RunningConsumer implements ExclusiveConsumer {
   }
 }
 
+/**
+ * A signal that aborts when `lease` does or after `ms`, and `done` to drop its timer and listener.
+ * Its own timer and controller, not `AbortSignal.any([lease, AbortSignal.timeout(ms)])`: that one
+ * holds the timeout's signal only weakly, so a garbage collection during the wait loses it, and
+ * the wait never ends.
+ */
+function settingUp(lease: AbortSignal, ms: number): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  const timer = setTimeout(abort, ms);
+  timer.unref();
+  lease.addEventListener('abort', abort, { once: true });
+  if (lease.aborted) abort();
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      lease.removeEventListener('abort', abort);
+    },
+  };
+}
+
 const ENDED = Symbol('ended');
+/** The queue has an exclusive consumer already: try again after `busyRetry`. */
+const BUSY = Symbol('busy');
 
 /** What `pending` resolves to, or `ENDED` as soon as `signal` aborts, whichever comes first. */
 function unlessEnded<T>(pending: Promise<T>, signal: AbortSignal): Promise<T | typeof ENDED> {

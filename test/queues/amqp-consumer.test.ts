@@ -4,6 +4,8 @@
  * at once and hands every unacknowledged message to the next holder in order.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { connect, type ChannelModel } from 'amqplib';
 import { Redis } from 'ioredis';
@@ -127,6 +129,12 @@ async function member(
     await store.close();
   });
   return { consumer, connection, applied, events, leases };
+}
+
+/** `gc()`, made available to this process without a command-line flag. */
+function garbageCollector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
 
 const waitUntil = async (what: string, done: () => boolean | Promise<boolean>, ms = 15_000) => {
@@ -375,6 +383,47 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
     expect(log).toEqual(ids(0, 10));
     expect(b.applied).toEqual(ids(0, 10));
     expect(events.filter((e) => e.type === 'consuming')).toEqual([]);
+  });
+
+  it('a holder that cannot reach the broker gives the lease up within its ttl, garbage collections or not', async () => {
+    const queue = await queueWith(1);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
+    const unreachable = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
+    unreachable.on('error', () => undefined);
+    const store = new RedisStore({ url: redis.url });
+    const failed: number[] = [];
+    const leases = new ExclusiveLeases(store, {
+      onEvent: (event) => {
+        if (event.type === 'lease-work-failed') failed.push(performance.now());
+      },
+    });
+    proxy.blackhole();
+    const started = performance.now();
+    const a = exclusiveConsumer({
+      leases,
+      store,
+      connection: unreachable,
+      name: `consumer-${queue}`,
+      queue,
+      lease: { ttl: '1s' },
+      handle: () => undefined,
+    });
+    cleanup.push(async () => {
+      await a.stop();
+      await proxy.close();
+      await Promise.race([unreachable.close().catch(() => undefined), sleep(200)]);
+      await store.close();
+    });
+    // Whatever ends the wait for the broker must outlive a collection: a signal held only weakly
+    // (AbortSignal.timeout inside AbortSignal.any) is collected and never fires.
+    const gc = garbageCollector();
+    const collecting = setInterval(gc, 50);
+    try {
+      await waitUntil('a gives the lease up', () => failed.length > 0, 5_000);
+    } finally {
+      clearInterval(collecting);
+    }
+    expect(failed[0]! - started).toBeLessThan(2_500);
   });
 
   it('the connection drops and comes back (amqplib recovery): consuming resumes, in order, nothing lost', async () => {
