@@ -97,6 +97,18 @@ export interface StoreTransactions {
     result: CommittedResult,
     retentionMs: number,
   ): Promise<boolean>;
+  /**
+   * `complete` for a request that recorded its result in a transaction: replaces `owner`'s
+   * committed record with the response, as `complete` does, but never an in-progress one, which
+   * means the transaction that recorded it did not commit (`'not-committed'`: nothing is written).
+   * Waits, as every write to the key does, for that transaction to end.
+   */
+  completeCommitted(
+    key: string,
+    owner: string,
+    response: StoredResponse,
+    retentionMs: number,
+  ): Promise<boolean | 'not-committed'>;
 }
 
 export interface IdempotencyStore {

@@ -67,6 +67,30 @@ export function transactionalStoreContract(
       expect((await store.begin(key, 'b', 'fp', 5_000)).state).toBe('acquired');
     });
 
+    it('completes a recorded request over its committed record only', async () => {
+      const { store } = setup();
+      const transactions = transactionsOf(store);
+      const committed = freshKey();
+      await store.begin(committed, 'a', 'fp', 5_000);
+      const tx = await transactions.open();
+      await transactions.record(tx.client, committed, 'a', result, 10_000);
+      await tx.commit();
+      expect(await transactions.completeCommitted(committed, 'b', response, 10_000)).toBe(false);
+      expect(await transactions.completeCommitted(committed, 'a', response, 10_000)).toBe(true);
+      const found = await store.begin(committed, 'c', 'fp', 5_000);
+      expect(found.state === 'completed' && found.response.status).toBe(201);
+      // Rolled back: still in progress, so nothing is written and the caller is told.
+      const rolledBack = freshKey();
+      await store.begin(rolledBack, 'a', 'fp', 5_000);
+      const other = await transactions.open();
+      await transactions.record(other.client, rolledBack, 'a', result, 10_000);
+      await other.rollback();
+      expect(await transactions.completeCommitted(rolledBack, 'a', response, 10_000)).toBe(
+        'not-committed',
+      );
+      expect((await store.begin(rolledBack, 'b', 'fp', 5_000)).state).toBe('in-progress');
+    });
+
     it('records for the lease holder only, never after its lease ran out', async () => {
       const { store, elapse } = setup();
       const transactions = transactionsOf(store);

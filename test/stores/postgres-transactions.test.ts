@@ -295,6 +295,84 @@ describe('transactional completion', () => {
     }
   });
 
+  it('stores no response over a record whose transaction the app did not commit: the retry runs again', async () => {
+    for (const end of ['ROLLBACK', 'COMMIT after a failed statement'] as const) {
+      const key = randomUUID();
+      const events: string[] = [];
+      const watched = new IdempotencyEngine(store, { onEvent: (event) => events.push(event.type) });
+      const decision = await watched.begin(
+        {
+          method: 'POST',
+          route: '/payments',
+          scope: undefined,
+          header: (name) => ({ 'idempotency-key': key })[name],
+          query: () => undefined,
+          body: { amount: 10 },
+        },
+        policy,
+      );
+      if (decision.action !== 'proceed') throw new Error(`expected to run, got ${decision.action}`);
+      const execution = decision.execution;
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+        await execution.lease.recordIn(client, { id: 1 });
+        if (end === 'ROLLBACK') {
+          await client.query('ROLLBACK');
+        } else {
+          // The app swallows a failed statement; PostgreSQL answers its COMMIT with ROLLBACK.
+          await client.query('SELECT 1 / 0').catch(() => undefined);
+          const { command } = await client.query('COMMIT');
+          expect(command).toBe('ROLLBACK');
+        }
+      } finally {
+        client.release();
+      }
+      // The app answers 201 all the same.
+      await execution.finish({
+        status: 201,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from('{"id":1}'),
+      });
+      expect(await ledger(key)).toBe(0);
+      expect(events).toContain('record-rolled-back');
+      // Nothing happened, so nothing is replayed: the retry runs.
+      const retry = await proceed(key);
+      await retry.lease.transaction(async (tx: pg.PoolClient) => {
+        await tx.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+      });
+      expect(await ledger(key)).toBe(1);
+    }
+  });
+
+  it('writes the response over a record whose transaction commits after the response is sent', async () => {
+    const key = randomUUID();
+    const execution = await proceed(key);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO payments (key, amount) VALUES ($1, 10)', [key]);
+      await execution.lease.recordIn(client, { id: 1 });
+      // The response is recorded while the transaction is still open: it waits for the commit.
+      const finishing = execution.finish({
+        status: 201,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from('{"id":1,"sent":true}'),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await client.query('COMMIT');
+      await finishing;
+    } finally {
+      client.release();
+    }
+    const retry = await begin(key);
+    expect(retry.action === 'replay' && Buffer.from(retry.response.body).toString()).toBe(
+      '{"id":1,"sent":true}',
+    );
+    expect(await ledger(key)).toBe(1);
+  });
+
   it('answers a 503, not the result, when its COMMIT only rolled back: a statement failed after the record', async () => {
     const key = randomUUID();
     const execution = await proceed(key);

@@ -51,6 +51,11 @@ export type IdempotencyEvent = IdempotencyEventSite &
     | { type: 'finish-retrying'; error: Error }
     /** Recording the result failed until the lease had certainly run out: a retry may run again. */
     | { type: 'finish-failed'; error: Error }
+    /**
+     * The result was recorded in the application's transaction, which did not commit: the
+     * response is not stored and the key is released, so a retry runs the handler again.
+     */
+    | { type: 'record-rolled-back' }
     /** One store call. */
     | StoreCallEvent
   );
@@ -69,6 +74,8 @@ export function describeIdempotencyEvent(event: IdempotencyEvent): string {
       return `could not record the result of a request to ${where} yet, retrying while the lease holds: ${event.error.message}`;
     case 'finish-failed':
       return `could not record the result of a request to ${where}: ${event.error.message}`;
+    case 'record-rolled-back':
+      return `a request to ${where} recorded its result in a transaction that did not commit: its response is not stored, and a retry runs it again`;
     case 'store-call':
       return `${where}: store ${event.operation} ${event.ok ? 'answered' : 'failed'} in ${event.durationMs.toFixed(1)} ms`;
   }

@@ -183,9 +183,23 @@ export class Execution implements Renewable, LeaseRecorder {
       };
       const ticket = this.caching?.cache.ticket() ?? 0;
       const sentAt = monotonicNow();
-      const kept = await this.settle('complete', () =>
-        store.complete(key, owner, stored, this.retentionMs),
-      );
+      let rolledBack = false;
+      const recorded = this.transactions?.wrote === true ? store.transactions : undefined;
+      const kept = await this.settle('complete', async () => {
+        if (!recorded) return store.complete(key, owner, stored, this.retentionMs);
+        // Recorded in the application's transaction: the response goes over the committed
+        // record only. A record still in progress was rolled back with the handler's writes, so
+        // the key is released and a retry runs again rather than replay what did not happen.
+        const outcome = await recorded.completeCommitted(key, owner, stored, this.retentionMs);
+        if (outcome !== 'not-committed') return outcome;
+        rolledBack = true;
+        await store.release(key, owner);
+        return true;
+      });
+      if (rolledBack) {
+        this.reporting.onEvent({ ...this.reporting.site, type: 'record-rolled-back' });
+        return;
+      }
       if (kept === false) this.reporting.onEvent({ ...this.reporting.site, type: 'lease-lost' });
       // Confirmed by the store (by a majority on a quorum): kept there for the retention at least
       // from when it was first sent.

@@ -29,6 +29,11 @@ export interface RecordedExecution {
  */
 export class TransactionRecorder implements LeaseRecorder {
   private recorded = false;
+  /**
+   * The store took the record in a transaction: whether that transaction committed is the
+   * application's to say (`recordIn`), so the response is written only over a committed record.
+   */
+  wrote = false;
 
   constructor(private readonly execution: RecordedExecution) {}
 
@@ -117,6 +122,7 @@ export class TransactionRecorder implements LeaseRecorder {
       lease.lose('another request holds the key now');
       lease.throwIfLost();
     }
+    this.wrote = true;
   }
 
   private committedResult(

@@ -77,8 +77,9 @@ export class PostgresStore implements TollgateStore {
     this.location = this.connection.location;
     this.transactions = new PostgresTransactions(
       this.pool,
-      this.sql.record,
+      this.sql,
       this.connection.queryTimeoutMs,
+      (key, owner, response, retentionMs) => this.complete(key, owner, response, retentionMs),
     );
     if (cleanupMs !== undefined) {
       this.cleaner = setInterval(() => {

@@ -9,6 +9,7 @@ export interface Statements {
   begin: string;
   lock: string;
   complete: string;
+  recordState: string;
   markUnstorable: string;
   release: string;
   renew: string;
@@ -64,6 +65,9 @@ WITH done AS (
 )
 SELECT EXISTS (SELECT 1 FROM done)
     OR EXISTS (SELECT 1 FROM ${table} WHERE key = $1 AND owner = $2 AND state = 'completed' AND ${live}) AS ok`,
+    // A request that recorded in a transaction: its row's state once that transaction has ended
+    // (FOR UPDATE waits for it, then reads the row as it left it).
+    recordState: `SELECT state FROM ${table} WHERE key = $1 AND owner = $2 AND ${live} FOR UPDATE`,
     // A committed result is kept rather than replaced by "could not be stored": it replays.
     markUnstorable: `
 WITH done AS (

@@ -1,6 +1,11 @@
 import type { Pool, PoolClient } from 'pg';
 
-import type { CommittedResult, OpenTransaction, StoreTransactions } from '../../core/store.js';
+import type {
+  CommittedResult,
+  OpenTransaction,
+  StoredResponse,
+  StoreTransactions,
+} from '../../core/store.js';
 import { connectWithin, timedQuery } from './connection.js';
 import { executorFor } from './executors.js';
 
@@ -11,8 +16,15 @@ import { executorFor } from './executors.js';
 export class PostgresTransactions implements StoreTransactions {
   constructor(
     private readonly pool: Pool,
-    private readonly recordSql: string,
+    private readonly sql: { record: string; recordState: string },
     private readonly queryTimeoutMs: number,
+    /** The store's own `complete`. */
+    private readonly complete: (
+      key: string,
+      owner: string,
+      response: StoredResponse,
+      retentionMs: number,
+    ) => Promise<boolean>,
   ) {}
 
   async open(): Promise<OpenTransaction> {
@@ -35,7 +47,7 @@ export class PostgresTransactions implements StoreTransactions {
     retentionMs: number,
   ): Promise<boolean> {
     const run = executorFor(tx, this.queryTimeoutMs);
-    const { rows } = await run(this.recordSql, [
+    const { rows } = await run(this.sql.record, [
       key,
       owner,
       result.status,
@@ -44,6 +56,23 @@ export class PostgresTransactions implements StoreTransactions {
       retentionMs,
     ]);
     return rows.length > 0;
+  }
+
+  async completeCommitted(
+    key: string,
+    owner: string,
+    response: StoredResponse,
+    retentionMs: number,
+  ): Promise<boolean | 'not-committed'> {
+    // First the record's state once the transaction that wrote it has ended: an UPDATE alone
+    // would skip a row that is still in progress in its snapshot rather than wait for the commit.
+    const { rows: found } = await this.query<{ state: string }>(this.sql.recordState, [key, owner]);
+    if (found[0]?.state === 'in-progress') return 'not-committed';
+    return this.complete(key, owner, response, retentionMs);
+  }
+
+  private query<Row extends object>(text: string, values: unknown[]): Promise<{ rows: Row[] }> {
+    return this.pool.query<Row>(timedQuery(text, values, this.queryTimeoutMs));
   }
 }
 
