@@ -131,6 +131,41 @@ async function member(
   return { consumer, connection, applied, events, leases };
 }
 
+/**
+ * A consumer whose path to the broker goes silent after the handshake (a partition, a frozen node),
+ * before it opens its channel; stopped, and its store closed, after the test.
+ */
+async function unreachableConsumer(
+  queue: string,
+  store: MemoryStore | RedisStore,
+  leases: ExclusiveLeases,
+  options: { ttl: '1s' | '1500ms' },
+): Promise<{ consumer: ExclusiveConsumer; events: ExclusiveConsumerEvent[] }> {
+  const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
+  const connection = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
+  connection.on('error', () => undefined);
+  proxy.blackhole();
+  const events: ExclusiveConsumerEvent[] = [];
+  const consumer = exclusiveConsumer({
+    leases,
+    store,
+    connection,
+    name: `consumer-${queue}`,
+    queue,
+    lease: { ttl: options.ttl },
+    onEvent: (event) => events.push(event),
+    handle: () => undefined,
+  });
+  cleanup.push(async () => {
+    await consumer.stop();
+    // The proxy's sockets destroyed, amqplib's close() of the connection never calls back.
+    await proxy.close();
+    await Promise.race([connection.close().catch(() => undefined), sleep(200)]);
+    await store.close();
+  });
+  return { consumer, events };
+}
+
 /** `gc()`, made available to this process without a command-line flag. */
 function garbageCollector(): () => void {
   setFlagsFromString('--expose-gc');
@@ -313,28 +348,10 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
 
   it('stopped while its channel is being opened on an unreachable broker: stop() resolves', async () => {
     const queue = await queueWith(5);
-    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
-    const connection = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
-    connection.on('error', () => undefined);
     const store = new MemoryStore();
     const leases = new ExclusiveLeases(store);
     // The broker stops answering after the handshake: the consumer's channel.open gets no reply.
-    proxy.blackhole();
-    const consumer = exclusiveConsumer({
-      leases,
-      store,
-      connection,
-      name: `consumer-${queue}`,
-      queue,
-      lease: { ttl: '1500ms' },
-      handle: () => undefined,
-    });
-    cleanup.push(async () => {
-      // The proxy's sockets destroyed, amqplib's close() of the connection never calls back.
-      await proxy.close();
-      await Promise.race([connection.close().catch(() => undefined), sleep(200)]);
-      await store.close();
-    });
+    const { consumer } = await unreachableConsumer(queue, store, leases, { ttl: '1500ms' });
     await sleep(300);
     const outcome = await Promise.race([
       consumer.stop().then(() => 'stopped'),
@@ -347,29 +364,10 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
 
   it('a holder that cannot reach the broker gives the lease up: a standby that can consumes', async () => {
     const queue = await queueWith(10);
-    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
-    const unreachable = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
-    unreachable.on('error', () => undefined);
     const store = new RedisStore({ url: redis.url });
-    const leases = new ExclusiveLeases(store);
-    const events: ExclusiveConsumerEvent[] = [];
     // A's path to the broker goes silent (a partition, a frozen node) before it opens its channel.
-    proxy.blackhole();
-    const a = exclusiveConsumer({
-      leases,
-      store,
-      connection: unreachable,
-      name: `consumer-${queue}`,
-      queue,
-      lease: { ttl: '1500ms' },
-      onEvent: (event) => events.push(event),
-      handle: () => undefined,
-    });
-    cleanup.push(async () => {
-      await a.stop();
-      await proxy.close();
-      await Promise.race([unreachable.close().catch(() => undefined), sleep(200)]);
-      await store.close();
+    const { events } = await unreachableConsumer(queue, store, new ExclusiveLeases(store), {
+      ttl: '1500ms',
     });
     await waitUntil(
       'a leads',
@@ -387,9 +385,6 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
 
   it('a holder that cannot reach the broker gives the lease up within its ttl, garbage collections or not', async () => {
     const queue = await queueWith(1);
-    const proxy = await startFaultProxy({ host: '127.0.0.1', port: broker.port });
-    const unreachable = await connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`);
-    unreachable.on('error', () => undefined);
     const store = new RedisStore({ url: redis.url });
     const failed: number[] = [];
     const leases = new ExclusiveLeases(store, {
@@ -397,23 +392,8 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
         if (event.type === 'lease-work-failed') failed.push(performance.now());
       },
     });
-    proxy.blackhole();
     const started = performance.now();
-    const a = exclusiveConsumer({
-      leases,
-      store,
-      connection: unreachable,
-      name: `consumer-${queue}`,
-      queue,
-      lease: { ttl: '1s' },
-      handle: () => undefined,
-    });
-    cleanup.push(async () => {
-      await a.stop();
-      await proxy.close();
-      await Promise.race([unreachable.close().catch(() => undefined), sleep(200)]);
-      await store.close();
-    });
+    await unreachableConsumer(queue, store, leases, { ttl: '1s' });
     // Whatever ends the wait for the broker must outlive a collection: a signal held only weakly
     // (AbortSignal.timeout inside AbortSignal.any) is collected and never fires.
     const gc = garbageCollector();
