@@ -20,6 +20,7 @@ import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { roundTrips, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startFaultProxy } from '../helpers/tcp-proxy.js';
+import { storeWithFeedThrough } from '../helpers/feed-through.js';
 
 let server: RedisServer;
 const stores: RedisStore[] = [];
@@ -123,12 +124,8 @@ describe('the cache of refused clients', () => {
     const proxy = await startFaultProxy(server);
     try {
       proxy.delay(150);
-      const store = new RedisStore({ url: server.url });
+      const store = await storeWithFeedThrough(server.url, proxy.port);
       stores.push(store);
-      await store.ready();
-      const client = store.client as Redis;
-      const duplicate = client.duplicate.bind(client);
-      client.duplicate = (override) => duplicate({ ...override, port: proxy.port });
       for (let i = 0; i < 200 && store.invalidations().epoch === 0; i++) await sleep(10);
       expect(store.invalidations().epoch).not.toBe(0);
       const admin = new RateLimitEngine(store, { blockCache: true });

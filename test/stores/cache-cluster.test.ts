@@ -7,10 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { IdempotencyEngine, type IdempotencyRequest } from '../../src/core/idempotency/engine.js';
-import { resolveIdempotencyPolicy } from '../../src/core/idempotency/options.js';
+import { IdempotencyEngine } from '../../src/core/idempotency/engine.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { ORDER_CREATED, orderPolicy, orderRequest } from '../helpers/order-request.js';
 import { withClient } from '../helpers/redis-server.js';
 
 let cluster: RedisClusterHandle;
@@ -27,27 +27,16 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const request = (key: string): IdempotencyRequest => ({
-  method: 'POST',
-  route: '/orders',
-  scope: 'anonymous',
-  header: (name) => (name === 'idempotency-key' ? key : undefined),
-  query: () => undefined,
-  body: { item: 'book' },
-});
-const policy = resolveIdempotencyPolicy({}, undefined, { decorated: true });
-const RESPONSE = { status: 201, headers: {}, body: Buffer.from('{"id":"ord_1"}') };
-
 describe('the result cache on Redis Cluster', () => {
   it('trusts nothing it cached before its subscription was lost', async () => {
     const engine = new IdempotencyEngine(store, { resultCache: true });
     const feed = store.invalidations();
     for (let i = 0; i < 300 && feed.epoch === 0; i++) await sleep(10);
     expect(feed.epoch).not.toBe(0);
-    const first = await engine.begin(request('k-cluster'), policy);
+    const first = await engine.begin(orderRequest('k-cluster'), orderPolicy);
     if (first.action !== 'proceed') throw new Error(`expected proceed, got ${first.action}`);
-    await first.execution.finish(RESPONSE);
-    expect((await engine.begin(request('k-cluster'), policy)).action).toBe('replay');
+    await first.execution.finish(ORDER_CREATED);
+    expect((await engine.begin(orderRequest('k-cluster'), orderPolicy)).action).toBe('replay');
     const epoch = feed.epoch;
     // The subscription goes (ioredis picks a node again and subscribes there); meanwhile the
     // record is deleted, unannounced to this process.
@@ -65,9 +54,9 @@ describe('the result cache on Redis Cluster', () => {
     // Two heartbeats at most.
     for (let i = 0; i < 250 && feed.epoch === epoch; i++) await sleep(10);
     expect(feed.epoch).not.toBe(epoch);
-    const again = await engine.begin(request('k-cluster'), policy);
+    const again = await engine.begin(orderRequest('k-cluster'), orderPolicy);
     expect(again.action).toBe('proceed');
-    if (again.action === 'proceed') await again.execution.finish(RESPONSE);
+    if (again.action === 'proceed') await again.execution.finish(ORDER_CREATED);
     // Subscribed again, on whichever node: trusted again, in a new stretch.
     for (let i = 0; i < 300 && feed.epoch === 0; i++) await sleep(10);
     expect(feed.epoch).not.toBe(0);

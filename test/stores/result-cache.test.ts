@@ -22,6 +22,8 @@ import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { roundTrips, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/tcp-proxy.js';
+import { storeWithFeedThrough } from '../helpers/feed-through.js';
+import { orderRequest } from '../helpers/order-request.js';
 
 let server: RedisServer;
 let quorumServers: RedisServer[] = [];
@@ -73,14 +75,7 @@ let sequence = 0;
 const freshKey = (): string => `order-${process.pid}-${sequence++}`;
 
 function request(key: string, body: unknown = { item: 'book', amount: 1 }): IdempotencyRequest {
-  return {
-    method: 'POST',
-    route: '/orders',
-    scope: 'anonymous',
-    header: (name) => (name === 'idempotency-key' ? key : undefined),
-    query: () => undefined,
-    body,
-  };
+  return orderRequest(key, body);
 }
 
 const policy = (options: IdempotencyOptions = {}) =>
@@ -215,12 +210,8 @@ describe('the cache of completed results', () => {
     const proxy: FaultProxy = await startFaultProxy(server);
     try {
       proxy.delay(150);
-      const store = new RedisStore({ url: server.url });
+      const store = await storeWithFeedThrough(server.url, proxy.port);
       stores.push(store);
-      await store.ready();
-      const client = store.client as Redis;
-      const duplicate = client.duplicate.bind(client);
-      client.duplicate = (override) => duplicate({ ...override, port: proxy.port });
       const { engine } = await proc(store);
       const key = freshKey();
       const storageKey = await runOnce(engine, key);

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { IdempotencyEngine, type IdempotencyRequest } from '../../src/core/idempotency/engine.js';
-import { resolveIdempotencyPolicy } from '../../src/core/idempotency/options.js';
+import { IdempotencyEngine } from '../../src/core/idempotency/engine.js';
 import type { RecordInvalidations } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { ORDER_CREATED, orderPolicy, orderRequest } from '../helpers/order-request.js';
 
 /** A MemoryStore whose announcements the test makes, on a feed that is always trusted. */
 class AnnouncingStore extends MemoryStore {
@@ -35,25 +35,13 @@ class AnnouncingStore extends MemoryStore {
   }
 }
 
-const request = (key: string): IdempotencyRequest => ({
-  method: 'POST',
-  route: '/orders',
-  scope: 'anonymous',
-  header: (name) => (name === 'idempotency-key' ? key : undefined),
-  query: () => undefined,
-  body: { item: 'book' },
-});
-
-const policy = resolveIdempotencyPolicy({}, undefined, { decorated: true });
-const RESPONSE = { status: 201, headers: {}, body: Buffer.from('{"id":"ord_1"}') };
-
 /** Resolves once the event loop has passed its check phase. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function completed(engine: IdempotencyEngine, key: string): Promise<string> {
-  const first = await engine.begin(request(key), policy);
+  const first = await engine.begin(orderRequest(key), orderPolicy);
   if (first.action !== 'proceed') throw new Error(`expected proceed, got ${first.action}`);
-  await first.execution.finish(RESPONSE);
+  await first.execution.finish(ORDER_CREATED);
   return first.execution.key;
 }
 
@@ -63,7 +51,7 @@ describe('a hit of the result cache', () => {
     const engine = new IdempotencyEngine(store, { resultCache: true });
     await completed(engine, 'k-later');
     let answered = false;
-    const replay = engine.begin(request('k-later'), policy).then((decision) => {
+    const replay = engine.begin(orderRequest('k-later'), orderPolicy).then((decision) => {
       answered = true;
       return decision;
     });
@@ -80,9 +68,9 @@ describe('a hit of the result cache', () => {
     const storageKey = await completed(engine, 'k-announced');
     const asked = store.begins;
     // Without an announcement a replay comes from the process.
-    expect((await engine.begin(request('k-announced'), policy)).action).toBe('replay');
+    expect((await engine.begin(orderRequest('k-announced'), orderPolicy)).action).toBe('replay');
     expect(store.begins).toBe(asked);
-    const pending = engine.begin(request('k-announced'), policy);
+    const pending = engine.begin(orderRequest('k-announced'), orderPolicy);
     // Announced removed while the hit waits for its turn: the store is asked instead.
     store.announce(storageKey);
     expect((await pending).action).toBe('replay');
@@ -103,9 +91,9 @@ describe('a hit of the result cache', () => {
     const store = new SlowAnswers();
     const feed = store.feed as { epoch: number };
     const engine = new IdempotencyEngine(store, { resultCache: true });
-    const first = await engine.begin(request('k-stretch'), policy);
+    const first = await engine.begin(orderRequest('k-stretch'), orderPolicy);
     if (first.action !== 'proceed') throw new Error(`expected proceed, got ${first.action}`);
-    const finishing = first.execution.finish(RESPONSE);
+    const finishing = first.execution.finish(ORDER_CREATED);
     await nextTurn();
     // Completed on the store, the answer on its way. The subscription drops, another process
     // forgets the record meanwhile (unheard: nobody listens), and the feed is back, in a new
@@ -117,6 +105,6 @@ describe('a hit of the result cache', () => {
     feed.epoch = 2;
     deliver();
     await finishing;
-    expect((await engine.begin(request('k-stretch'), policy)).action).toBe('proceed');
+    expect((await engine.begin(orderRequest('k-stretch'), orderPolicy)).action).toBe('proceed');
   });
 });
