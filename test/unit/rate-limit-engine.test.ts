@@ -331,6 +331,45 @@ describe('resolveThrottlePolicy', () => {
     );
   });
 
+  it('never lets an explicit undefined erase a field of a limit an earlier layer gave', () => {
+    // A handler's limit read from optional configuration: `blockDuration: config.block` where
+    // `config.block` is unset must keep the module's block, not drop it (and weaken the limit).
+    const resolved = resolveThrottlePolicy([
+      {
+        limits: {
+          login: {
+            limit: 6,
+            ttl: '1m',
+            algorithm: 'fixed-window',
+            cost: 2,
+            blockDuration: '15m',
+            onStoreUnavailable: 'reject',
+          },
+        },
+      },
+      {
+        limits: {
+          login: {
+            limit: 10,
+            ttl: undefined,
+            algorithm: undefined,
+            cost: undefined,
+            blockDuration: undefined,
+            onStoreUnavailable: undefined,
+          },
+        },
+      },
+    ]);
+    expect(resolved.limits[0]).toMatchObject({
+      limit: 10,
+      windowMs: 60_000,
+      algorithm: 'fixed-window',
+      cost: 2,
+      blockMs: 900_000,
+      onStoreUnavailable: 'reject',
+    });
+  });
+
   it('leaves out skipped limits', () => {
     const resolved = resolveThrottlePolicy([base], (name) => name === 'daily');
     expect(resolved.limits.map((limit) => limit.name)).toEqual(['default']);

@@ -43,7 +43,8 @@ export function resolveThrottlePolicy(
   for (const layer of layers) {
     if (!layer) continue;
     for (const [name, limit] of limitEntries(layer.limits)) {
-      merged.set(name, { ...merged.get(name), ...limit });
+      // As for settings: a field given as `undefined` keeps an earlier layer's value.
+      merged.set(name, { ...merged.get(name), ...withoutUndefined(limit) });
     }
     if (layer.settings) settings = { ...settings, ...withoutUndefined(layer.settings) };
   }
