@@ -15,7 +15,7 @@ import type {
 } from '../../src/core/ratelimit/options.js';
 import { resolveThrottlePolicy, validateThrottleLayer } from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
-import type { RateLimitStore } from '../../src/core/store.js';
+import type { RateLimitStore, RecordInvalidations } from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 function request(overrides: Partial<RateLimitRequest> = {}): RateLimitRequest {
@@ -278,6 +278,41 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     expect(() => new RateLimitEngine(failing, { localMaxKeys: 0 })).toThrow(
       /TOLLGATE_INVALID_LOCAL_MAX_KEYS/,
     );
+  });
+});
+
+describe('RateLimitEngine with a block cache', () => {
+  it('counts a cached refusal down from when the answer arrived: Retry-After never too short', async () => {
+    const clock = new FakeClock();
+    const refusedAt: number[] = [];
+    // A store 50 ms away: it decides when the call arrives, and its times count from then.
+    const store: Partial<RateLimitStore> & { invalidations(): RecordInvalidations } = {
+      consume: async () => {
+        clock.advance(50);
+        refusedAt.push(clock.now());
+        return {
+          allowed: false,
+          retryAfterMs: 10_000,
+          refusedForMs: 10_000,
+          limits: [
+            { name: 'default', allowed: false, remaining: 0, resetMs: 10_000, retryAfterMs: 10_000 },
+          ],
+        };
+      },
+      invalidations: () => ({ epoch: 1, listen: () => undefined }),
+    };
+    const engine = new RateLimitEngine(store, { clock, blockCache: true, onEvent: () => undefined });
+    const quotes = policy({ default: { limit: 1, ttl: '10s', algorithm: 'fixed-window' } });
+    rejection(await engine.check(request(), quotes));
+    const admitsAt = (refusedAt[0] as number) + 10_000;
+    clock.advance(950);
+    const cached = await engine.check(request(), quotes);
+    // Answered from the cache: the store was asked once.
+    expect(refusedAt).toHaveLength(1);
+    const error = rejection(cached);
+    const left = admitsAt - clock.now();
+    expect(cached.result?.retryAfterMs).toBeGreaterThanOrEqual(left);
+    expect(Number(error.headers['Retry-After']) * 1_000).toBeGreaterThanOrEqual(left);
   });
 });
 

@@ -23,8 +23,13 @@ interface Refusal {
   /** The rules the client was refused under (the route's own array): another route asks again. */
   rules: readonly RateLimitRule[];
   result: RateLimitResult;
-  /** The engine clock's time when the refusing call was sent. */
-  askedAt: number;
+  /**
+   * The engine clock's time when the refusal arrived: its times are counted down from here. The
+   * store measured them when the call reached it, after it was sent (`askedAt`, which bounds how
+   * long the refusal is kept) and before it arrived, so counting down from `askedAt` would tell
+   * the client a time earlier than the store's by up to a round trip.
+   */
+  answeredAt: number;
   /** The error the client was last refused with from here, given again while it reads the same. */
   error: TollgateHttpError | undefined;
 }
@@ -104,7 +109,8 @@ export class BlockCache {
     if (result.allowed || refusedForMs === undefined || refusedForMs <= 0) return;
     const bytes = ENTRY_OVERHEAD_BYTES + key.length + result.limits.length * 96;
     const expiresAt = askedAt + refusedForMs - marginMs(refusedForMs);
-    this.cache.set(key, { rules, result, askedAt, error: undefined }, expiresAt, bytes, ticket);
+    const answeredAt = this.clock.now();
+    this.cache.set(key, { rules, result, answeredAt, error: undefined }, expiresAt, bytes, ticket);
   }
 
   /** This process reset or gave units back to `key`: its refusal goes now, before the announcement. */
@@ -115,7 +121,7 @@ export class BlockCache {
 
 /** The refused result with its times counted down to `now`. */
 function countedDown(refusal: Refusal, now: number): RateLimitResult {
-  const elapsed = now - refusal.askedAt;
+  const elapsed = now - refusal.answeredAt;
   const { result } = refusal;
   return {
     allowed: false,
