@@ -20,6 +20,7 @@ import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest, describeRateLimitResponse } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
+import { routeKey } from '../core/ratelimit/policy.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
@@ -139,14 +140,32 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...(onEvent === undefined ? {} : { onEvent }),
     ...(blockCache === undefined ? {} : { blockCache }),
   });
+  // Requests described before routing (`app.use()`), by the mount template they were given.
+  const mounted = new WeakMap<object, string>();
+  // Below a mount every handler shares one counter, whatever the method: per method, a client
+  // would get a fresh quota with each of the some thirty methods Node accepts. On a route the
+  // method names the handler, so the counter stays per method there (`routeKey`).
+  const key =
+    settings.key ??
+    ((request: RateLimitRequest) =>
+      mounted.get(request.raw as object) === request.route
+        ? `* ${request.route}`
+        : routeKey(request));
   // Validated and checked against the store now, so a typo fails when the app starts.
-  const limiter = rateLimiter(engine, [{ limits, settings }]);
+  const limiter = rateLimiter(engine, [{ limits, settings: { ...settings, key } }]);
   const resolveScope = scope ?? defaultScope;
   // One mark per middleware: a request is counted once by each throttle() it passes (an app-wide
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
   const describe = (req: Req): RateLimitRequest => {
-    const template = typeof route === 'function' ? route(req) : (route ?? routeOf(req));
+    let template = typeof route === 'function' ? route(req) : route;
+    if (template === undefined) {
+      template = matchedRoute(req);
+      if (template === undefined) {
+        template = `${req.baseUrl ?? ''}/*`;
+        mounted.set(req, template);
+      }
+    }
     return describeRateLimitRequest(req, template, resolveScope as ScopeResolver);
   };
   const client = (given: Req | RateLimitClientRef): RateLimitClient =>
@@ -201,8 +220,4 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     reward: async (given: Req | RateLimitClientRef, units?: number) =>
       limiter.reward(client(given), units),
   });
-}
-
-function routeOf(req: ExpressRequestLike): string {
-  return matchedRoute(req) ?? `${req.baseUrl ?? ''}/*`;
 }

@@ -240,6 +240,17 @@ describe.each(['memory', 'redis'] as const)('throttle() on Express 5, %s store',
     expect((await get('/api/a/3', user)).status).toBe(429);
   });
 
+  it('mounted with app.use: the one counter is shared by every method too', async () => {
+    const user = { authorization: `Bearer ${randomUUID()}` };
+    for (let i = 0; i < 4; i++) expect((await get(`/api/a/${i}`, user)).status).toBe(200);
+    // The app-wide limit is spent: another method must not open a fresh counter below the mount
+    // (Node accepts some thirty methods, each of which would otherwise bring its own quota).
+    for (const method of ['POST', 'PUT', 'DELETE', 'PROPFIND']) {
+      const other = await request(baseUrl, method, '/api/a/1', { headers: user });
+      expect(other.status, method).toBe(429);
+    }
+  });
+
   it('throttled before idempotent(): a 429 never stores or locks the idempotency key', async () => {
     const key = randomUUID();
     const post = () =>

@@ -295,13 +295,23 @@ describe('RateLimitEngine with a block cache', () => {
           retryAfterMs: 10_000,
           refusedForMs: 10_000,
           limits: [
-            { name: 'default', allowed: false, remaining: 0, resetMs: 10_000, retryAfterMs: 10_000 },
+            {
+              name: 'default',
+              allowed: false,
+              remaining: 0,
+              resetMs: 10_000,
+              retryAfterMs: 10_000,
+            },
           ],
         };
       },
       invalidations: () => ({ epoch: 1, listen: () => undefined }),
     };
-    const engine = new RateLimitEngine(store, { clock, blockCache: true, onEvent: () => undefined });
+    const engine = new RateLimitEngine(store, {
+      clock,
+      blockCache: true,
+      onEvent: () => undefined,
+    });
     const quotes = policy({ default: { limit: 1, ttl: '10s', algorithm: 'fixed-window' } });
     rejection(await engine.check(request(), quotes));
     const admitsAt = (refusedAt[0] as number) + 10_000;
