@@ -247,6 +247,30 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     });
   });
 
+  it('local: a reset lifts the client in the in-process counters too', async () => {
+    const clock = new FakeClock();
+    let down = true;
+    const store = new MemoryStore({ clock });
+    const flaky: Partial<RateLimitStore> = {
+      consume: (key, rules) =>
+        down ? Promise.reject(new Error('down')) : store.consume(key, rules),
+      peek: (key, rules) => store.peek(key, rules),
+      adjust: (key, rules, units) => store.adjust(key, rules, units),
+      reset: (key, rules) => store.reset(key, rules),
+    };
+    const engine = new RateLimitEngine(flaky, { clock, onEvent: () => undefined });
+    const login = policy({ tries: { limit: 1, ttl: '1m', onStoreUnavailable: 'local' } });
+    expect((await engine.check(request(), login)).action).toBe('allow');
+    expect(rejection(await engine.check(request(), login)).status).toBe(429);
+    // The store is back; an admin resets the client (a support tool, a successful login).
+    down = false;
+    const key = await engine.clientKey(request(), login);
+    await engine.reset(key, login.rules);
+    // The store goes down again within the minute: the client starts afresh there too.
+    down = true;
+    expect((await engine.check(request(), login)).action).toBe('allow');
+  });
+
   it('reject wins over local and allow when limits of one route disagree', async () => {
     const engine = new RateLimitEngine(failing, { onEvent: () => undefined });
     const error = rejection(

@@ -306,8 +306,9 @@ export class RateLimitEngine {
     ).finally(() => this.blocks?.forget(key));
   }
 
-  /** Forgets `key`'s counters and blocks on these rules. */
+  /** Forgets `key`'s counters and blocks on these rules, in the store and the `local` fallback. */
   reset(key: string, rules: readonly RateLimitRule[]): Promise<void> {
+    this.local.resetNow(key, rules);
     return this.adjusting((store) => store.reset(key, rules)).finally(() =>
       this.blocks?.forget(key),
     );
