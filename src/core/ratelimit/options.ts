@@ -120,7 +120,7 @@ export interface ThrottleSettings {
   ignoreUserAgents?: readonly RegExp[];
   /** Give a request's units back once its response is a success (status below 400): count failures only, as a login form does. */
   skipSuccessfulRequests?: boolean;
-  /** Give a request's units back once its response is a failure (status 400 or above, or the client went away before it). */
+  /** Give a request's units back once its response is a failure (status 400 or above). A request whose client went away before its answer stays counted. */
   skipFailedRequests?: boolean;
 }
 
