@@ -6,8 +6,10 @@
  * made in one step. Time-to-live values are milliseconds.
  */
 
+import type { RecordInvalidations } from './record-invalidations.js';
 import type { StoreHealth, StoreHealthOptions } from './store-health.js';
 
+export type { RecordInvalidations } from './record-invalidations.js';
 export type { StoreHealth, StoreHealthOptions } from './store-health.js';
 
 /** A response as kept for replay. Headers are already filtered to the allow-list. */
@@ -276,23 +278,6 @@ export interface RateLimitStore {
   ): Promise<void>;
   /** Forgets every rule's state and block under `key`: the client starts afresh. */
   reset(key: string, rules: readonly RateLimitRule[]): Promise<void>;
-}
-
-/**
- * How a store tells every process that it removed something a process may keep a copy of: an
- * idempotency record forgotten or given back, a rate-limit client reset or given units back. The
- * local caches (completed results, refused clients) are trusted only while this feed is sure to
- * deliver every such announcement.
- */
-export interface RecordInvalidations {
-  /**
-   * The unbroken stretch the feed is in: a number that changes whenever an announcement may have
-   * been missed (the subscription was lost, or has not confirmed itself lately), and 0 while no
-   * announcement is sure to arrive. A cache uses only entries made in the current stretch.
-   */
-  readonly epoch: number;
-  /** Calls `listener` with every key announced, by any process, from now on. */
-  listen(listener: (key: string) => void): void;
 }
 
 /** A store Tollgate can use. Stores own their connections only when they created them. */
