@@ -190,6 +190,9 @@ function track(execution: Execution, res: ServerResponse): void {
   const capture = ResponseCapture.attach(res, execution, {
     maxBytes: execution.maxResponseBytes,
     writes: 'stream',
+    // `res.writeHead(status, headers)` on a response with no header set before (an app without
+    // X-Powered-By) sends them without Node keeping them: res.getHeaders() would not have them.
+    headersFromWriteHead: true,
     watchDestroy: true,
   });
 

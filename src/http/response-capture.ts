@@ -11,7 +11,10 @@ export interface ResponseCaptureOptions {
    * response as streamed. Default `stream`.
    */
   writes?: 'buffer' | 'stream';
-  /** Read headers passed to `writeHead()` too (Fastify passes all of them there). Default false. */
+  /**
+   * Read headers passed to `writeHead()` too: Fastify passes all of them there, and Node keeps no
+   * copy of them (for `getHeaders()`) when no header was set before. Default false.
+   */
   headersFromWriteHead?: boolean;
   /** Note whether the app destroys the response itself (`destroyedByApp`). Default false. */
   watchDestroy?: boolean;

@@ -149,7 +149,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const capture = ResponseCapture.attach(raw, execution, {
       maxBytes: execution.maxResponseBytes,
       writes: onFastify ? 'buffer' : 'stream',
-      headersFromWriteHead: onFastify,
+      // Fastify passes every header there; on Express a `@Res()` handler's `writeHead(status,
+      // headers)` with no header set before is sent without Node keeping a copy of them.
+      headersFromWriteHead: true,
     });
     // Once the handler settles Nest always ends the response, except one already closed: no
     // answer will come for that one, so the rule is told it is given up (`true`). Checked a turn

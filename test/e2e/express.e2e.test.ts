@@ -33,6 +33,9 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
   ) => idempotent<Req>({ store, onEvent: () => undefined, ...options });
 
   const app = express();
+  // As production apps often do: then a header given to res.writeHead() is the only one a response
+  // has, and Node keeps no copy of it that res.getHeaders() could read.
+  app.disable('x-powered-by');
   app.use(express.json());
 
   app.post('/json', protect(), (req, res) => {
