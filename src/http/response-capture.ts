@@ -125,6 +125,9 @@ export class ResponseCapture {
 
   private onEnd(res: ServerResponse, chunk: unknown, encoding: unknown): void {
     if (this.ended) return;
+    // A chunk Node refuses makes `end()` throw, and nothing is sent: the response the client gets
+    // is the one the app sends next (its error handler's), so that is the one to record.
+    if (refusedChunk(chunk, encoding)) return;
     this.ended = true;
     // Nothing more to see: the entry goes now rather than at the next full GC (see `captures`).
     captures.delete(res);
@@ -244,6 +247,18 @@ function wrapOwnMethods(res: ServerResponse): void {
       return original.apply(this, args);
     };
   }
+}
+
+/**
+ * Whether Node's `end(chunk, encoding)` throws for this chunk rather than send it: a truthy chunk
+ * that is neither a string nor a Uint8Array, or a string in an encoding Node does not know.
+ */
+function refusedChunk(chunk: unknown, encoding: unknown): boolean {
+  if (!chunk || typeof chunk === 'function') return false;
+  if (typeof chunk === 'string') {
+    return typeof encoding === 'string' && !Buffer.isEncoding(encoding);
+  }
+  return !(chunk instanceof Uint8Array);
 }
 
 function toHeaderRecord(headers: object): OutgoingHttpHeaders {

@@ -50,6 +50,15 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
     res.writeHead(200, { 'Content-Type': 'text/plain; charset=latin1', ETag: '"v1"' });
     res.end('ended raw');
   });
+  app.post('/bad-chunk', protect(), (_req, res) => {
+    ran('bad-chunk');
+    // Node refuses a chunk other than a string, Buffer or Uint8Array: end() throws, nothing is sent.
+    (res.end as (chunk: unknown) => void)(new Uint16Array([1, 2]));
+  });
+  app.post('/bad-encoding', protect(), (_req, res) => {
+    ran('bad-encoding');
+    res.end('body', 'no-such-encoding' as BufferEncoding);
+  });
   app.post('/no-content', protect(), (_req, res) => {
     ran('no-content');
     res.sendStatus(204);
@@ -261,6 +270,26 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       expect(replay.headers.get('content-type')).toBe('text/plain; charset=latin1');
       expect(replay.headers.get('etag')).toBe('"v1"');
       expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    });
+
+    it('res.end() that throws on a chunk Node refuses: the 500 the client got is what counts, so a retry runs again', async () => {
+      const before = runsOf('bad-chunk');
+      const [first, retry] = await twice('/bad-chunk');
+      expect(first.status).toBe(500);
+      expect(retry.status).toBe(500);
+      expect(retry.headers.get('idempotent-replayed')).toBeNull();
+      expect(runsOf('bad-chunk')).toBe(before + 2);
+    });
+
+    it('res.end() that throws on an encoding Node does not know, after the head went out: never left in progress', async () => {
+      const key = randomUUID();
+      // Node writes the head, then throws: the client gets a cut-off response.
+      await post('/bad-encoding', key).catch(() => undefined);
+      // Not `request-in-progress`, which it would stay for as long as the process runs.
+      await expect
+        .poll(async () => (await post('/bad-encoding', key)).json().type, { timeout: 2_000 })
+        .toMatch(/response-not-replayable\.md$/);
+      expect(runsOf('bad-encoding')).toBe(1);
     });
 
     it('res.sendStatus(204): replays as 204 with an empty body', async () => {
