@@ -47,8 +47,10 @@ const captures = new WeakMap<ServerResponse, ResponseCapture>();
  * re-prototypes every response, and each property added to one then copies its whole map (about
  * 2 KB, several per request with `write`, `end` and a marker). Instead `ServerResponse.prototype`'s
  * methods are wrapped once, and each looks its response up in a WeakMap; responses without a
- * capture pass straight through. Wrapping the prototype also sees a body that another middleware
- * (compression, say) writes through its own replacement of `res.end`, which calls the prototype's.
+ * capture pass straight through. Wrapping the prototype also sees a body that a layer replacing
+ * `res.end` after the capture was attached writes through the prototype's. A response whose `write`
+ * or `end` a layer replaced before (compression, which writes gzip bytes through the prototype's)
+ * is captured on those methods instead, so what is stored is what the handler wrote.
  */
 export class ResponseCapture {
   /** Whether `end()` was called. */
@@ -64,6 +66,12 @@ export class ResponseCapture {
   private readonly buffersWrites: boolean;
   private readonly readsWriteHead: boolean;
   private readonly watchesDestroy: boolean;
+  /**
+   * Whether this capture sees its response through the response's own methods rather than the
+   * prototype's: a response that is not a Node.js ServerResponse, or one whose `write` or `end` a
+   * layer replaced before it was attached (see `attach`).
+   */
+  private ownMethods = false;
 
   // No field refers to the response: see `captures`.
   private constructor(
@@ -94,8 +102,16 @@ export class ResponseCapture {
     if (captures.has(res)) throw new Error('tollgate: this response is already captured');
     const capture = new ResponseCapture(sink, options.maxBytes, options);
     captures.set(res, capture);
-    if (res instanceof ServerResponse) wrapPrototypeOnce();
-    else wrapOwnMethods(res);
+    if (res instanceof ServerResponse && !replacesBody(res)) {
+      wrapPrototypeOnce();
+    } else {
+      // A layer mounted before (compression) replaced `write` and `end` on this response, and
+      // writes what it makes of the body (gzip bytes, piece by piece) through the prototype's.
+      // What is stored is what the handler wrote, so the capture sits on the layer's methods,
+      // and a replay, ended through them too, is encoded afresh for the client that asks.
+      capture.ownMethods = true;
+      wrapOwnMethods(res);
+    }
     return capture;
   }
 
@@ -193,9 +209,14 @@ export class ResponseCapture {
   }
 
   /** @internal Runs the capture's side of a response method, before the method itself. */
-  static observe(res: ServerResponse, method: ObservedMethod, args: ArrayLike<unknown>): void {
+  static observe(
+    res: ServerResponse,
+    method: ObservedMethod,
+    args: ArrayLike<unknown>,
+    own = false,
+  ): void {
     const capture = captures.get(res);
-    if (capture === undefined) return;
+    if (capture === undefined || capture.ownMethods !== own) return;
     switch (method) {
       case 'write':
         capture.onWrite(res, args[0], args[1]);
@@ -236,14 +257,25 @@ function wrapPrototypeOnce(): void {
   }
 }
 
-/** A response that is not a Node.js ServerResponse (a test double, another realm): its own methods. */
+/** Whether a layer gave this response a `write` or `end` of its own (compression does). */
+function replacesBody(res: ServerResponse): boolean {
+  return (
+    Object.prototype.hasOwnProperty.call(res, 'end') ||
+    Object.prototype.hasOwnProperty.call(res, 'write')
+  );
+}
+
+/**
+ * A response that is not a Node.js ServerResponse (a test double, another realm), or one whose
+ * body methods a layer replaced: its own methods.
+ */
 function wrapOwnMethods(res: ServerResponse): void {
   const target = res as unknown as Record<ObservedMethod, Method>;
   for (const name of OBSERVED) {
     const original = target[name];
     if (typeof original !== 'function') continue;
     target[name] = function observed(this: ServerResponse, ...args: unknown[]) {
-      ResponseCapture.observe(this, name, args);
+      ResponseCapture.observe(this, name, args, true);
       return original.apply(this, args);
     };
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +50,10 @@ function buildApp(store: TollgateStore): { app: express.Express; runs: Map<strin
     ran('write-head');
     res.writeHead(200, { 'Content-Type': 'text/plain; charset=latin1', ETag: '"v1"' });
     res.end('ended raw');
+  });
+  app.post('/gzip', gzipLikeCompression(), protect(), (_req, res) => {
+    ran('gzip');
+    res.type('text/plain').send(`${'compressible '.repeat(200)}\u00e9\u{1F600}`);
   });
   app.post('/bad-chunk', protect(), (_req, res) => {
     ran('bad-chunk');
@@ -270,6 +275,30 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
       expect(replay.headers.get('content-type')).toBe('text/plain; charset=latin1');
       expect(replay.headers.get('etag')).toBe('"v1"');
       expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    });
+
+    it('behind a compression layer: stores the body the handler wrote, and replays it', async () => {
+      const key = randomUUID();
+      const send = (encoding: string): Promise<Response> =>
+        fetch(`${baseUrl}/gzip`, {
+          method: 'POST',
+          headers: { 'idempotency-key': key, 'accept-encoding': encoding },
+        });
+      const first = await send('gzip');
+      const firstText = await first.text();
+      expect(first.headers.get('content-encoding')).toBe('gzip');
+      const replay = await send('gzip');
+      expect(replay.status).toBe(200);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(replay.headers.get('content-encoding')).toBe('gzip');
+      expect(replay.headers.get('content-type')).toBe(first.headers.get('content-type'));
+      expect(await replay.text()).toBe(firstText);
+      // A client that cannot decode gzip is given the same body, not compressed.
+      const plain = await send('identity');
+      expect(plain.headers.get('idempotent-replayed')).toBe('true');
+      expect(plain.headers.get('content-encoding')).toBeNull();
+      expect(await plain.text()).toBe(firstText);
+      expect(runsOf('gzip')).toBe(1);
     });
 
     it('res.end() that throws on a chunk Node refuses: the 500 the client got is what counts, so a retry runs again', async () => {
@@ -635,4 +664,50 @@ function disconnectAfter(url: string, key: string, ms: number): Promise<void> {
       resolve();
     }, ms);
   });
+}
+
+/**
+ * What the `compression` middleware does: own `res.write` and `res.end` that feed a gzip stream,
+ * whose output goes out through the `write` and `end` it found (the prototype's). Small bodies,
+ * and clients that do not accept gzip, go out as they are.
+ */
+function gzipLikeCompression(threshold = 1024): express.RequestHandler {
+  return (req, res, next) => {
+    const write = res.write as (this: unknown, ...args: unknown[]) => boolean;
+    const end = res.end as (this: unknown, ...args: unknown[]) => unknown;
+    let gzip: ReturnType<typeof createGzip> | undefined;
+    let ended = false;
+    const accepts = /\bgzip\b/.test(req.get('accept-encoding') ?? '');
+    const toBuffer = (chunk: unknown, encoding: unknown): Buffer =>
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, encoding as BufferEncoding);
+    const start = (): ReturnType<typeof createGzip> => {
+      res.setHeader('Content-Encoding', 'gzip');
+      res.removeHeader('Content-Length');
+      const stream = createGzip();
+      stream.on('data', (chunk: Buffer) => write.call(res, chunk));
+      stream.on('end', () => end.call(res));
+      return stream;
+    };
+    res.write = function (this: unknown, chunk: unknown, encoding?: unknown) {
+      if (ended) return false;
+      if (!accepts) return write.call(this, chunk, encoding);
+      gzip ??= start();
+      return gzip.write(toBuffer(chunk, encoding));
+    } as typeof res.write;
+    res.end = function (this: unknown, chunk?: unknown, encoding?: unknown) {
+      if (ended) return this;
+      const size = chunk
+        ? toBuffer(chunk, typeof encoding === 'string' ? encoding : 'utf8').length
+        : 0;
+      if (gzip === undefined && (!accepts || size < threshold)) {
+        return end.call(this, chunk, encoding);
+      }
+      gzip ??= start();
+      ended = true;
+      if (chunk) gzip.end(toBuffer(chunk, typeof encoding === 'string' ? encoding : 'utf8'));
+      else gzip.end();
+      return this;
+    } as typeof res.end;
+    next();
+  };
 }
