@@ -107,7 +107,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         // Nest has set the route's status (`@HttpCode`, or 201 for POST) before interceptors run.
         const raw = rawResponse(response);
         decision.execution.resultStatus = raw.statusCode;
-        return this.execute(decision.execution, response, next);
+        return this.execute(decision.execution, response, next, handlerSendsResponse(context));
       }
       case 'replay': {
         // A committed result goes through Nest's pipeline, unless the handler sends its own.
@@ -140,7 +140,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return this.messages.intercept(context, next, route.policy, options ?? {});
   }
 
-  private execute(execution: Execution, response: unknown, next: CallHandler): Observable<unknown> {
+  private execute(
+    execution: Execution,
+    response: unknown,
+    next: CallHandler,
+    sendsOwnResponse: boolean,
+  ): Observable<unknown> {
     if (!execution.tracked) return next.handle();
     const raw = rawResponse(response);
     // Fastify's reply wraps the Node response and writes every body through writeHead and write;
@@ -152,7 +157,17 @@ export class IdempotencyInterceptor implements NestInterceptor {
       // Fastify passes every header there; on Express a `@Res()` handler's `writeHead(status,
       // headers)` with no header set before is sent without Node keeping a copy of them.
       headersFromWriteHead: true,
+      watchDestroy: sendsOwnResponse,
     });
+    // A handler that sends its own response (`@Res()`) may do so after it returned, or never: it
+    // may hand the response to a stream that fails before the first byte and destroys it. As on
+    // Express, a response the app destroys before any byte releases the key; one cut off mid-body
+    // is recorded as streamed; one whose client left keeps its key until the handler answers.
+    if (sendsOwnResponse) {
+      raw.on('close', () => {
+        settleClosedResponse(execution, raw, capture, capture.destroyedByApp);
+      });
+    }
     // Once the handler settles Nest always ends the response, except one already closed: no
     // answer will come for that one, so the rule is told it is given up (`true`). Checked a turn
     // later, as Nest may still be ending it. A client that leaves while the handler runs is only

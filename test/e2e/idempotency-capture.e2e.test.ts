@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { request as httpRequest } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 
 import {
   Body,
@@ -105,6 +105,21 @@ class CaptureController {
     runs++;
     await new Promise((resolve) => setTimeout(resolve, 10));
     return { runs };
+  }
+
+  /**
+   * Sends its own response, and hands it to a stream that fails before its first byte, after the
+   * handler returned: pipeline() destroys the response, and nothing is ever sent.
+   */
+  @Post('own-response-destroyed')
+  ownResponseDestroyed(@Res() res: { raw?: NodeJS.WritableStream } & NodeJS.WritableStream): void {
+    runs++;
+    const failing = new Readable({
+      read() {
+        setTimeout(() => this.destroy(new Error('the file is gone')), 10);
+      },
+    });
+    pipeline(failing, res.raw ?? res, () => undefined);
   }
 
   /** Nest tears an Observable down when the client leaves, and then sends nothing at all. */
@@ -240,6 +255,21 @@ describe.each(NEST_PLATFORMS)('Nest response capture and global registration on 
     // Not 409 until the 30 s lease runs out: the abandoned run gave its key back.
     expect(retry.status).toBe(201);
     expect(runs - before).toBe(1);
+  });
+
+  it('releases the key when a handler that sends its own response destroys it before any byte', async () => {
+    const key = randomUUID();
+    const attempt = async (): Promise<void> => {
+      await fetch(`${baseUrl}/capture/own-response-destroyed`, {
+        method: 'POST',
+        headers: { 'idempotency-key': key },
+      }).catch(() => undefined);
+    };
+    const before = runs;
+    await attempt();
+    expect(runs - before).toBe(1);
+    // Well within the 30 s lease: released at once, not left in progress (renewed for ever).
+    await expect.poll(async () => (await attempt(), runs - before), { timeout: 2_000 }).toBe(2);
   });
 
   it('replays a 204 as a 204 with no body', async () => {
