@@ -24,6 +24,11 @@ export function parseIdempotencyKey(
     throw invalidKey(headerName, `send exactly one ${headerName} header`);
   }
   let key = header.trim();
+  // Node.js joins the lines of a header sent twice with ", " after trimming each: a line with an
+  // empty value leaves a comma at one end (`abc, ` trims to `abc,`), and no space to refuse.
+  if (key.startsWith(',') || key.endsWith(',')) {
+    throw invalidKey(headerName, `send exactly one ${headerName} header`);
+  }
   if (key.startsWith('"')) key = unquoteStructuredString(key, headerName);
   if (key.length === 0) throw invalidKey(headerName, 'the key is empty');
   if (key.length > MAX_KEY_LENGTH) {

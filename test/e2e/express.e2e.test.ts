@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 
@@ -619,6 +620,30 @@ describe.each(['memory', 'redis'] as const)('idempotent() on Express 5, %s store
         ],
       });
       expect(response.status).toBe(400);
+    });
+
+    it('answers an Idempotency-Key header sent twice, once empty, with a 400', async () => {
+      // Node.js joins the two lines as "<key>, ", which trims to "<key>,".
+      const before = runsOf('json');
+      const { port } = new URL(baseUrl);
+      const head = await new Promise<string>((resolve, reject) => {
+        // Written, not ended: the server answers, then closes the connection.
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write(
+            'POST /json HTTP/1.1\r\nHost: localhost\r\n' +
+              `Idempotency-Key: ${randomUUID()}\r\nIdempotency-Key:\r\n` +
+              'Content-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n' +
+              '{"a":1}',
+          );
+        });
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        socket.on('end', () => resolve(received));
+        socket.on('error', reject);
+      });
+      expect(head).toMatch(/^HTTP\/1\.1 400 /);
+      expect(head).toMatch(/\/idempotency-key-invalid\.md/);
+      expect(runsOf('json')).toBe(before);
     });
   });
 

@@ -61,6 +61,15 @@ describe('parseIdempotencyKey', () => {
   it('rejects a header sent twice', () => {
     expect400(['a', 'b']);
   });
+
+  // Node.js joins the lines of a header sent twice with ", ", and trims each line: a line with an
+  // empty value leaves a comma at one end of the key, and no space inside it once trimmed.
+  it.each([
+    ['a key, then an empty line', 'abc, '],
+    ['two empty lines', ', '],
+  ])('rejects a header sent twice as Node.js joins it (%s) with a 400', (_, joined) => {
+    expect(expect400(joined).message).toMatch(/exactly one/);
+  });
 });
 
 describe('canonicalJson', () => {
