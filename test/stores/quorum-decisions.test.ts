@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 
 import { describe, expect, it } from 'vitest';
 
-import { StoreUnavailableError } from '../../src/core/errors.js';
+import { StoreUnavailableError, TollgateConfigError } from '../../src/core/errors.js';
 import { QuorumStore } from '../../src/stores/quorum/quorum-store.js';
 import type {
   BeginResult,
@@ -264,5 +264,35 @@ describe('QuorumStore decisions: consume', () => {
     const { quorum, nodes } = cluster();
     script(nodes, 'consume_', result(true, 4, 1_000), result(false, 0, 900, 900), down());
     await expect(quorum.consume('k', rules)).rejects.toThrow(StoreUnavailableError);
+  });
+});
+
+describe('QuorumStore configuration', () => {
+  it('refuses the same store twice, which would give one Redis the votes of two', () => {
+    const [a, b] = [new ScriptedNode(), new ScriptedNode()];
+    expect(() => new QuorumStore({ stores: [a, a, b] })).toThrow(TollgateConfigError);
+    expect(() => new QuorumStore({ stores: [a, a, b] })).toThrow(/stores/);
+  });
+
+  it('refuses two stores at the same location', () => {
+    const at = (location: string): TollgateStore =>
+      Object.assign(new ScriptedNode(), { location });
+    const stores = [at('redis://a:6379/0'), at('redis://a:6379/0'), at('redis://b:6379/0')];
+    expect(() => new QuorumStore({ stores })).toThrow(/redis:\/\/a:6379\/0/);
+  });
+
+  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, '500' as unknown as number])(
+    'refuses nodeTimeoutMs %s, naming the option',
+    (nodeTimeoutMs) => {
+      const stores = [new ScriptedNode(), new ScriptedNode(), new ScriptedNode()];
+      expect(() => new QuorumStore({ stores, nodeTimeoutMs })).toThrow(TollgateConfigError);
+      expect(() => new QuorumStore({ stores, nodeTimeoutMs })).toThrow(/nodeTimeoutMs/);
+    },
+  );
+
+  it('names the option when the stores are missing', () => {
+    expect(
+      () => new QuorumStore({} as unknown as ConstructorParameters<typeof QuorumStore>[0]),
+    ).toThrow(TollgateConfigError);
   });
 });

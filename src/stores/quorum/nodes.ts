@@ -20,15 +20,45 @@ export abstract class QuorumNodes {
   protected readonly nodeTimeoutMs: number;
 
   constructor(options: QuorumStoreOptions) {
-    if (options.stores.length < 3) {
+    const stores: unknown = options?.stores;
+    if (!Array.isArray(stores) || stores.length < 3) {
       throw new TollgateConfigError(
         'TOLLGATE_QUORUM_TOO_SMALL',
-        `QuorumStore needs at least 3 independent stores to outvote a lost one; got ${options.stores.length}`,
+        `QuorumStore needs at least 3 independent stores to outvote a lost one; got ${Array.isArray(stores) ? stores.length : String(stores)} in \`stores\``,
       );
     }
-    this.stores = [...options.stores];
+    // One deployment given twice holds the votes of two: its loss (or a restart empty) would be a
+    // lost majority, and a quorum of it and one other node would decide alone.
+    const seen = new Map<unknown, number>();
+    (stores as TollgateStore[]).forEach((store, index) => {
+      for (const identity of [store, store.location]) {
+        if (identity === undefined) continue;
+        const first = seen.get(identity);
+        if (first !== undefined) {
+          throw new TollgateConfigError(
+            'TOLLGATE_QUORUM_TOO_SMALL',
+            `QuorumStore needs independent stores: \`stores\`[${first}] and [${index}] are ` +
+              (identity === store ? 'the same store' : `both at ${store.location}`),
+          );
+        }
+        seen.set(identity, index);
+      }
+    });
+    const nodeTimeoutMs: unknown = options.nodeTimeoutMs ?? 500;
+    if (
+      typeof nodeTimeoutMs !== 'number' ||
+      !Number.isFinite(nodeTimeoutMs) ||
+      nodeTimeoutMs <= 0 ||
+      nodeTimeoutMs > 2_147_483_647
+    ) {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_OPTION',
+        `QuorumStore \`nodeTimeoutMs\` must be a positive number of milliseconds; got ${String(nodeTimeoutMs)}`,
+      );
+    }
+    this.stores = [...(stores as TollgateStore[])];
     this.majority = majorityOf(this.stores.length);
-    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 500;
+    this.nodeTimeoutMs = nodeTimeoutMs;
   }
 
   /** A write every node applies: done once a majority confirmed, unavailable once it cannot be. */
