@@ -73,6 +73,23 @@ describe.each(['memory', 'redis'] as const)('exclusive leases on %s', (kind) => 
     await a?.release();
   });
 
+  it('refuses a renewEvery that comes after the lease is already given up as lost', async () => {
+    // ttl 1 s: the holder is told it lost the lease 100 ms (the safety margin) before it could run
+    // out, at 900 ms; a renewal every 950 ms always comes too late, on a healthy store.
+    const name = randomUUID();
+    let lease: ExclusiveLease | undefined;
+    try {
+      lease = await leasesOn(storeA).tryAcquire(name, { ttl: '1s', renewEvery: '950ms' });
+    } catch (error) {
+      expect(String(error)).toMatch(/renewEvery/);
+      return;
+    }
+    await sleep(1_300);
+    const held = lease?.held;
+    await lease?.release();
+    expect(held).toBe(true);
+  });
+
   it('runExclusive waits for the holder, runs the work, and releases after', async () => {
     const name = randomUUID();
     const leases = leasesOn(storeB);

@@ -7,7 +7,7 @@ import type { IdempotencyStore } from '../store.js';
 import { exclusiveLeaseWarnings, type ExclusiveLeaseEvent } from './events.js';
 import type { ExclusiveLease } from './exclusive-lease.js';
 import { HeldLease } from './held-lease.js';
-import { Lease, monotonicNow } from './lease.js';
+import { Lease, monotonicNow, safetyMarginMs } from './lease.js';
 import { nextOwnerToken, takeOrGiveBack } from './take.js';
 
 /** How an exclusive lease is held. */
@@ -239,10 +239,14 @@ function resolveOptions(options: ExclusiveLeaseOptions): ResolvedOptions {
     options.renewEvery === undefined
       ? Math.max(1, Math.floor(ttlMs / 3))
       : toMilliseconds(options.renewEvery, 'renewEvery');
-  if (renewEveryMs >= ttlMs) {
+  // The holder is told the lease is lost a safety margin before it could run out: a renewal due
+  // later than that always comes too late, and the lease would be lost on a healthy store.
+  const renewBeforeMs = ttlMs - safetyMarginMs(ttlMs);
+  if (renewEveryMs >= renewBeforeMs) {
     throw new TollgateConfigError(
       'TOLLGATE_INVALID_RENEW_EVERY',
-      `renewEvery (${renewEveryMs} ms) must be shorter than ttl (${ttlMs} ms); a third of it lets two renewals fail`,
+      `renewEvery (${renewEveryMs} ms) must be shorter than ttl (${ttlMs} ms) less its safety margin ` +
+        `(${ttlMs - renewBeforeMs} ms), so under ${renewBeforeMs} ms; a third of ttl lets two renewals fail`,
     );
   }
   return {
