@@ -210,6 +210,44 @@ describe('renewals: only a majority saying "not held" loses the lease', () => {
   });
 });
 
+describe('a request that waits for an in-flight duplicate, with one node paused', () => {
+  it('keeps the key on every node that granted its retry: a late give-back of an earlier try does not undo it', async () => {
+    const first = await quorumOn();
+    const waiting = await quorumOn();
+    const third = await quorumOn();
+    const holder = new IdempotencyEngine(first.quorum, { onEvent: () => undefined });
+    const waiter = new IdempotencyEngine(waiting.quorum, { onEvent: () => undefined });
+    const late = new IdempotencyEngine(third.quorum, { onEvent: () => undefined });
+    const policy = resolveIdempotencyPolicy({ lease: '10s', waitForInFlight: '3s' }, undefined, {
+      decorated: true,
+    });
+    const request = paymentRequest(randomUUID());
+    // The first request holds the key on nodes 0 and 1: node 2 was down when it began.
+    const held = await withNodeDown(servers[2]!, () => holder.begin(request, policy));
+    if (held.action !== 'proceed') throw new Error(`expected to proceed, got ${held.action}`);
+    await reconnected([...waiting.nodes, ...third.nodes]);
+    // Node 2 is back (empty) but stalls for a moment: the duplicate waits for the first request,
+    // which then fails and gives the key back, and the duplicate's retry wins on nodes 0 and 1.
+    let mine: Awaited<ReturnType<IdempotencyEngine['begin']>> | undefined;
+    await withNodePaused(servers[2]!, async () => {
+      const retried = waiter.begin(request, policy);
+      await sleep(60);
+      await held.execution.abandon();
+      mine = await retried;
+    });
+    if (mine?.action !== 'proceed') throw new Error(`expected to proceed, got ${mine?.action}`);
+    // Node 2 resumes and runs the queued takes (and give-backs) of every try, in order.
+    await sleep(300);
+    expect(mine.execution.lease.held).toBe(true);
+    // One node restarting empty must not let a duplicate in while the retry holds the key.
+    await withNodeDown(servers[0]!, async () => undefined);
+    await reconnected(third.nodes);
+    const duplicate = await late.begin(request, { ...policy, waitForInFlightMs: 0 });
+    expect(duplicate.action).toBe('reject');
+    await mine.execution.abandon();
+  });
+});
+
 describe('split votes: one node down, two app servers each nearer a different node', () => {
   /**
    * Two quorums over the same three servers, node C down. X reaches A directly and B through 20 ms

@@ -247,9 +247,12 @@ export class IdempotencyEngine {
         ? { action: 'replay', response: cached.response }
         : { action: 'reject', error: keyReused(policy.headerName) };
     }
-    const owner = nextOwnerToken();
     const waitUntil = monotonicNow() + policy.waitForInFlightMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
+      // A new owner for every try: a take refused by a quorum is given back on every node that
+      // granted it, also when that grant arrives late (a paused node), and an owner-checked
+      // give-back of an earlier try would otherwise free this try's take on that node.
+      const owner = nextOwnerToken();
       const ticket = cache?.ticket() ?? 0;
       const sentAt = monotonicNow();
       const found = await takeOrGiveBack(
