@@ -128,7 +128,7 @@ export async function idempotentFetch(
     random = Math.random,
     sleep = sleepFor,
     now = Date.now,
-    signal: callerSignal,
+    signal: initSignal,
     ...requestInit
   } = init;
   checkCount('maxAttempts', maxAttempts, 1);
@@ -145,6 +145,8 @@ export async function idempotentFetch(
     );
   }
   const isRequest = typeof Request !== 'undefined' && input instanceof Request;
+  // As for fetch: the init's signal, else the Request's own (which the init's would replace).
+  const callerSignal = initSignal ?? (isRequest ? input.signal : undefined);
   const headers = new Headers(isRequest ? input.headers : undefined);
   new Headers(requestInit.headers).forEach((value, name) => headers.set(name, value));
   const key = idempotencyKey ?? headers.get(headerName) ?? newIdempotencyKey();

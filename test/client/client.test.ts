@@ -532,3 +532,21 @@ describe('types', () => {
     expectTypeOf(fetch).toMatchTypeOf<FetchLike>();
   });
 });
+
+describe('review: the signal of a Request input', () => {
+  it('honours the signal of a Request input', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('user left'));
+    const { fetch, sent } = script(created());
+    const request = new Request('https://api.test/x', {
+      method: 'POST',
+      body: '1',
+      signal: controller.signal,
+    });
+    await expect(idempotentFetch(request, { fetch })).rejects.toMatchObject({
+      reason: 'aborted',
+      attempts: 0,
+    });
+    expect(sent).toEqual([]);
+  });
+});
