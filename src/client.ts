@@ -192,7 +192,12 @@ export async function idempotentFetch(
       const replayed = response?.headers.get('idempotent-replayed') === 'true';
       let wait: number | undefined;
       let reason: IdempotentFetchFailure = 'network';
-      if (attempt < maxAttempts && (response === undefined || (await isRetryable(response)))) {
+      const retryable =
+        attempt < maxAttempts && (response === undefined || (await isRetryable(response)));
+      // Reading a 409's body takes time: the signal or the deadline may have ended that read (and
+      // the body with it), and then there is no response worth returning.
+      if (stop.signal.aborted) throw stopped();
+      if (retryable) {
         const retryAfter = response && retryAfterMs(response.headers.get('retry-after'), now());
         const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
         wait = Math.max(retryAfter ?? 0, backoff);
@@ -216,6 +221,8 @@ export async function idempotentFetch(
       }
       // A response not returned is read no further, so its connection is free for the retry.
       response?.body?.cancel().catch(() => undefined);
+      // onAttempt may have aborted the signal: a wait that starts now would never hear it.
+      if (stop.signal.aborted) throw stopped();
       try {
         await sleep(wait, stop.signal);
       } catch (failure) {
@@ -291,6 +298,10 @@ function timeoutError(timeoutMs: number): Error {
 
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
     const onAbort = (): void => {
       clearTimeout(timer);
       reject(signal.reason);

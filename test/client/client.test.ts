@@ -550,3 +550,43 @@ describe('review: the signal of a Request input', () => {
     expect(sent).toEqual([]);
   });
 });
+
+describe('review: aborts that land outside a fetch or a wait', () => {
+  it('stops at once when the signal aborts during onAttempt, before the wait starts', async () => {
+    const controller = new AbortController();
+    const { fetch } = script(status(503, { 'retry-after': '3' }), created());
+    const started = performance.now();
+    const result = idempotentFetch('https://api.test/x', {
+      fetch,
+      signal: controller.signal,
+      onAttempt: () => controller.abort(new Error('user left')),
+    });
+    await expect(result).rejects.toMatchObject({ reason: 'aborted', attempts: 1 });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects as aborted, not with the 409, when the signal aborts while its body is read', async () => {
+    const controller = new AbortController();
+    // Like a real fetch: the body is tied to the attempt's signal and errors when it aborts.
+    const fetch = vi.fn(async (_: unknown, init?: RequestInit) => {
+      const signal = init!.signal!;
+      const body = new ReadableStream<Uint8Array>({
+        start(stream) {
+          stream.enqueue(new TextEncoder().encode('{"type":"'));
+          signal.addEventListener('abort', () => stream.error(signal.reason));
+        },
+      });
+      setTimeout(() => controller.abort(new Error('user left')), 20);
+      return new Response(body, { status: 409 });
+    });
+    const outcome = await idempotentFetch('https://api.test/x', {
+      fetch,
+      signal: controller.signal,
+    }).then(
+      ({ response }) => `resolved with ${response.status}`,
+      (error: unknown) => error,
+    );
+    expect(outcome).toMatchObject({ reason: 'aborted', attempts: 1 });
+  });
+});
