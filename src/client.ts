@@ -139,9 +139,9 @@ export async function idempotentFetch(
   if (typeof fetchImpl !== 'function') {
     throw new TypeError('idempotentFetch: no global fetch in this runtime; pass the fetch option');
   }
-  if (typeof ReadableStream !== 'undefined' && requestInit.body instanceof ReadableStream) {
+  if (isSingleUse(requestInit.body)) {
     throw new TypeError(
-      'idempotentFetch: a ReadableStream body can be sent only once, and a retry sends it again; pass a string, Blob, FormData, URLSearchParams or buffer',
+      'idempotentFetch: a ReadableStream body or an async iterable body can be sent only once, and a retry sends it again; pass a string, Blob, FormData, URLSearchParams or buffer',
     );
   }
   const isRequest = typeof Request !== 'undefined' && input instanceof Request;
@@ -244,6 +244,19 @@ export function createIdempotentFetch(
   defaults: IdempotentFetchOptions,
 ): (input: string | URL | Request, init?: IdempotentRequestInit) => Promise<IdempotentResult> {
   return (input, init = {}) => idempotentFetch(input, { ...defaults, ...init });
+}
+
+/**
+ * A body that is consumed by sending it: a ReadableStream, or any async iterable (Node's fetch
+ * streams one, e.g. a `Readable`), which a retry would send empty under the same key.
+ */
+function isSingleUse(body: unknown): boolean {
+  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) return true;
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
 }
 
 /** Tollgate's in-progress problem type: its page, `…/request-in-progress.md`, or the bare slug. */

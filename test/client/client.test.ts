@@ -590,3 +590,20 @@ describe('review: aborts that land outside a fetch or a wait', () => {
     expect(outcome).toMatchObject({ reason: 'aborted', attempts: 1 });
   });
 });
+
+describe('review: single-use bodies', () => {
+  it('refuses an async iterable body (Node fetch streams one), which a retry would send empty', async () => {
+    const { fetch } = script(created());
+    async function* chunks() {
+      yield new TextEncoder().encode('{"amount":25}');
+    }
+    await expect(
+      idempotentFetch('https://api.test/x', {
+        method: 'POST',
+        body: chunks() as unknown as BodyInit,
+        fetch,
+      }),
+    ).rejects.toThrow(/body can be sent only once/);
+    expect(fetch).not.toHaveBeenCalled();
+  });
+});
