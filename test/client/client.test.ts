@@ -600,7 +600,7 @@ describe('review: single-use bodies', () => {
     await expect(
       idempotentFetch('https://api.test/x', {
         method: 'POST',
-        body: chunks() as unknown as BodyInit,
+        body: chunks() as unknown as RequestInit['body'],
         fetch,
       }),
     ).rejects.toThrow(/body can be sent only once/);
