@@ -67,14 +67,23 @@ export function throttleLayersOf(
   const onController = reflector.get(ThrottleMetadata, controller);
   const onHandler = reflector.get(ThrottleMetadata, handler as () => void);
   if (!defaults?.limits && !onController && !onHandler) return null;
-  const skip = mergeSkips(
-    reflector.get(SkipThrottleMetadata, controller),
-    reflector.get(SkipThrottleMetadata, handler as () => void),
-  );
+  const skip = throttleSkipOf(reflector, controller, handler);
   return {
     layers: [{ limits: defaults?.limits, settings: defaults }, onController, onHandler],
     skip,
   };
+}
+
+/** Which limit names a handler skips: its `@SkipThrottle()` over its controller's, name by name. */
+export function throttleSkipOf(
+  reflector: Reflector,
+  controller: Type<unknown>,
+  handler: object,
+): ThrottleSkip {
+  return mergeSkips(
+    reflector.get(SkipThrottleMetadata, controller),
+    reflector.get(SkipThrottleMetadata, handler as () => void),
+  );
 }
 
 /** The rate-limit policy of a handler, as the OpenAPI document describes it; null: not throttled. */

@@ -20,8 +20,8 @@ import {
 import { sharedHandledRequests } from '../http/handled.js';
 import { defaultScope } from '../http/request.js';
 import { rawResponse, routeTemplate, setPlatformHeader } from './http-context.js';
-import { throttleLayersOf } from './route-policies.js';
-import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
+import { throttleLayersOf, throttleSkipOf } from './route-policies.js';
+import { ThrottleMetadata } from './throttle.metadata.js';
 import { problemException } from './tollgate-http.exception.js';
 import { MODULE_OPTIONS_TOKEN, type TollgateModuleOptions } from './tollgate.module-definition.js';
 
@@ -91,14 +91,14 @@ export class ThrottleGuard implements CanActivate {
     const controller = context.getClass();
     const where = `${controller.name}.${handler.name}`;
     const type = context.getType();
-    // `@SkipThrottle()` on the handler (or its class) says the limits are meant for HTTP only.
-    const skipped =
-      this.reflector.get(SkipThrottleMetadata, handler) === true ||
-      this.reflector.get(SkipThrottleMetadata, controller) === true;
+    // `@SkipThrottle()` says the limits are meant for HTTP only, name by name as on HTTP: the
+    // handler's over its class's, so a handler that brings a limit back still asks for it.
+    const skip = throttleSkipOf(this.reflector, controller, handler);
+    const applies = (limits: object | undefined): boolean =>
+      limits !== undefined && Object.keys(limits).some((name) => !skip(name));
     if (
-      !skipped &&
-      (this.reflector.get(ThrottleMetadata, handler) ||
-        this.reflector.get(ThrottleMetadata, controller))
+      applies(this.reflector.get(ThrottleMetadata, handler)?.limits) ||
+      applies(this.reflector.get(ThrottleMetadata, controller)?.limits)
     ) {
       throw new TollgateConfigError(
         'TOLLGATE_THROTTLE_NOT_HTTP',
@@ -106,7 +106,7 @@ export class ThrottleGuard implements CanActivate {
       );
     }
     this.outsideHttpSeen.add(handler);
-    if (this.options.throttle?.limits && !skipped) {
+    if (applies(this.options.throttle?.limits)) {
       new Logger('Tollgate').warn(
         `the module-wide throttle limits do not apply to ${where}: it runs in a "${type}" context, and ThrottleGuard limits HTTP requests only (add @SkipThrottle() to it to say so)`,
       );

@@ -32,6 +32,27 @@ class LimitedClass {
   resolver(): void {}
 }
 
+/** Skipped as a whole, with one handler bringing its own "burst" back (as on HTTP). */
+@SkipThrottle()
+@Controller()
+class SkippedClass {
+  @SkipThrottle({ burst: false })
+  @Throttle({ burst: { limit: 1, ttl: '1s' } })
+  back(): void {}
+
+  /** Its only limits are the module's "default", which it skips by name. */
+  @SkipThrottle('default')
+  noDefault(): void {}
+}
+
+@Controller()
+class SkippedByName {
+  /** Every limit it names is skipped by name: nothing is asked for. */
+  @Throttle({ burst: { limit: 1, ttl: '1s' } })
+  @SkipThrottle('burst', 'default')
+  none(): void {}
+}
+
 @Module({
   imports: [
     TollgateModule.forRoot({
@@ -39,7 +60,7 @@ class LimitedClass {
       throttle: { limits: { default: { limit: 100, ttl: '1m' } } },
     }),
   ],
-  controllers: [Handlers, LimitedClass],
+  controllers: [Handlers, LimitedClass, SkippedClass, SkippedByName],
 })
 class ContextsModule {}
 
@@ -99,6 +120,30 @@ describe('ThrottleGuard outside HTTP', () => {
         await guard.canActivate(context('graphql', LimitedClass, LimitedClass.prototype.resolver)),
       ).toBe(true);
       expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('refuses a handler that brings its @Throttle back by name under a skipped class', async () => {
+    const refused = await Promise.resolve()
+      .then(() => guard.canActivate(context('graphql', SkippedClass, SkippedClass.prototype.back)))
+      .catch((error: unknown) => error);
+    expect((refused as TollgateConfigError).code).toBe('TOLLGATE_THROTTLE_NOT_HTTP');
+  });
+
+  it('lets through, without a word, a handler whose every limit is skipped by name', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(
+        await guard.canActivate(context('graphql', SkippedByName, SkippedByName.prototype.none)),
+      ).toBe(true);
+      expect(
+        await guard.canActivate(
+          context('graphql', SkippedClass, SkippedClass.prototype.noDefault),
+        ),
+      ).toBe(true);
+      expect(warn).not.toHaveBeenCalled();
     } finally {
       warn.mockRestore();
     }
