@@ -470,6 +470,11 @@ describe('resolveThrottlePolicy', () => {
     [{ settings: { tracker: 'ip' } }, 'TOLLGATE_INVALID_THROTTLE_FUNCTION'],
     [{ settings: { storeTimeout: 0 } }, 'TOLLGATE_INVALID_DURATION'],
     [{ limits: [] }, 'TOLLGATE_INVALID_LIMITS'],
+    // A misspelled field (plain JavaScript, a config file) must not drop the block silently.
+    [
+      { limits: { a: { limit: 1, ttl: '1s', blockDuraton: '1m' } } },
+      'TOLLGATE_INVALID_LIMITS',
+    ],
   ])('refuses %j with %s and a message that says what to change', (layer, code) => {
     let thrown: unknown;
     try {
@@ -480,6 +485,14 @@ describe('resolveThrottlePolicy', () => {
     expect(thrown).toBeInstanceOf(TollgateConfigError);
     expect((thrown as TollgateConfigError).code).toBe(code);
     expect((thrown as Error).message).toMatch(/use|needs|must|give|may only/);
+  });
+
+  it('refuses a misspelled field on a decorator layer, at start-up', () => {
+    expect(() =>
+      validateThrottleLayer({
+        limits: { default: { limit: 3, ttl: '1s', blockDuraton: '1m' } as never },
+      }),
+    ).toThrow(/TOLLGATE_INVALID_LIMITS/);
   });
 
   it('lets a decorator give a partial limit that the module completes', () => {

@@ -124,6 +124,16 @@ function limitEntries(
  * request is checked on every request instead (`resolveRules`).
  */
 function checkLimitFields(name: string, limit: Partial<ThrottleLimit>): void {
+  // TypeScript catches a misspelled field in a literal; plain JavaScript and config files do not,
+  // and an ignored `blockDuraton` would leave a brute-force limit without its block.
+  for (const field of Object.keys(limit)) {
+    if (!LIMIT_FIELDS.has(field)) {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_LIMITS',
+        `limit "${name}" has no field "${field}": use ${oneOf(THROTTLE_LIMIT_FIELDS)}`,
+      );
+    }
+  }
   if (limit.algorithm !== undefined && !ALGORITHMS.has(limit.algorithm)) {
     throw new TollgateConfigError(
       'TOLLGATE_INVALID_ALGORITHM',
