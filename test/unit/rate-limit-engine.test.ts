@@ -471,10 +471,7 @@ describe('resolveThrottlePolicy', () => {
     [{ settings: { storeTimeout: 0 } }, 'TOLLGATE_INVALID_DURATION'],
     [{ limits: [] }, 'TOLLGATE_INVALID_LIMITS'],
     // A misspelled field (plain JavaScript, a config file) must not drop the block silently.
-    [
-      { limits: { a: { limit: 1, ttl: '1s', blockDuraton: '1m' } } },
-      'TOLLGATE_INVALID_LIMITS',
-    ],
+    [{ limits: { a: { limit: 1, ttl: '1s', blockDuraton: '1m' } } }, 'TOLLGATE_INVALID_LIMITS'],
   ])('refuses %j with %s and a message that says what to change', (layer, code) => {
     let thrown: unknown;
     try {
