@@ -39,8 +39,11 @@ const HANDLED = sharedHandledRequests('tollgate:throttle-handled');
 export class ThrottleGuard implements CanActivate {
   /** One limiter per controller and handler (null: not throttled), built on first use. */
   private readonly limiters = new WeakMap<object, WeakMap<object, RouteLimiter | null>>();
-  /** Non-HTTP handlers already looked at: each is judged (and warned about) once. */
-  private readonly outsideHttpSeen = new WeakSet<object>();
+  /**
+   * Non-HTTP handlers already looked at, per controller (an inherited handler is one function on
+   * several classes, each with its own decorators): each is judged (and warned about) once.
+   */
+  private readonly outsideHttpSeen = new WeakMap<object, WeakSet<object>>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -87,8 +90,10 @@ export class ThrottleGuard implements CanActivate {
    */
   private outsideHttp(context: ExecutionContext): true {
     const handler = context.getHandler();
-    if (this.outsideHttpSeen.has(handler)) return true;
     const controller = context.getClass();
+    let seen = this.outsideHttpSeen.get(controller);
+    if (!seen) this.outsideHttpSeen.set(controller, (seen = new WeakSet()));
+    if (seen.has(handler)) return true;
     const where = `${controller.name}.${handler.name}`;
     const type = context.getType();
     // `@SkipThrottle()` says the limits are meant for HTTP only, name by name as on HTTP: the
@@ -105,7 +110,7 @@ export class ThrottleGuard implements CanActivate {
         `@Throttle applies to ${where}, which runs in a "${type}" context: ThrottleGuard limits HTTP requests only. Remove @Throttle from it (and from its class), or add @SkipThrottle() to it`,
       );
     }
-    this.outsideHttpSeen.add(handler);
+    seen.add(handler);
     if (applies(this.options.throttle?.limits)) {
       new Logger('Tollgate').warn(
         `the module-wide throttle limits do not apply to ${where}: it runs in a "${type}" context, and ThrottleGuard limits HTTP requests only (add @SkipThrottle() to it to say so)`,

@@ -53,6 +53,16 @@ class SkippedByName {
   none(): void {}
 }
 
+/** One inherited handler, on a plain class and on a throttled one. */
+class BaseResolver {
+  list(): void {}
+}
+@Controller()
+class PlainResolver extends BaseResolver {}
+@Throttle({ burst: { limit: 1, ttl: '1s' } })
+@Controller()
+class ThrottledResolver extends BaseResolver {}
+
 @Module({
   imports: [
     TollgateModule.forRoot({
@@ -60,7 +70,14 @@ class SkippedByName {
       throttle: { limits: { default: { limit: 100, ttl: '1m' } } },
     }),
   ],
-  controllers: [Handlers, LimitedClass, SkippedClass, SkippedByName],
+  controllers: [
+    Handlers,
+    LimitedClass,
+    SkippedClass,
+    SkippedByName,
+    PlainResolver,
+    ThrottledResolver,
+  ],
 })
 class ContextsModule {}
 
@@ -139,11 +156,26 @@ describe('ThrottleGuard outside HTTP', () => {
         await guard.canActivate(context('graphql', SkippedByName, SkippedByName.prototype.none)),
       ).toBe(true);
       expect(
-        await guard.canActivate(
-          context('graphql', SkippedClass, SkippedClass.prototype.noDefault),
-        ),
+        await guard.canActivate(context('graphql', SkippedClass, SkippedClass.prototype.noDefault)),
       ).toBe(true);
       expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('judges an inherited handler per class: one class passing does not let the other through', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(
+        await guard.canActivate(context('graphql', PlainResolver, BaseResolver.prototype.list)),
+      ).toBe(true);
+      const refused = await Promise.resolve()
+        .then(() =>
+          guard.canActivate(context('graphql', ThrottledResolver, BaseResolver.prototype.list)),
+        )
+        .catch((error: unknown) => error);
+      expect((refused as TollgateConfigError).code).toBe('TOLLGATE_THROTTLE_NOT_HTTP');
     } finally {
       warn.mockRestore();
     }
