@@ -492,6 +492,18 @@ describe('resolveThrottlePolicy', () => {
     ).toThrow(/TOLLGATE_INVALID_LIMITS/);
   });
 
+  it.each(['skipSucessfulRequests', 'onRejected', 'blockCache'])(
+    'refuses the setting %s on a decorator layer, which it would ignore',
+    (field) => {
+      expect(() =>
+        validateThrottleLayer({
+          limits: { default: { limit: 3, ttl: '1s' } },
+          settings: { [field]: true } as never,
+        }),
+      ).toThrow(/TOLLGATE_INVALID_LIMITS/);
+    },
+  );
+
   it('lets a decorator give a partial limit that the module completes', () => {
     expect(() => validateThrottleLayer({ limits: { default: { limit: 3 } } })).not.toThrow();
     expect(() => validateThrottleLayer({ limits: { default: { cost: 2 } } })).not.toThrow();

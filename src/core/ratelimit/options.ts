@@ -87,6 +87,33 @@ export type ThrottleTracker = (
 /** Which counter a request counts against, besides who sent it. */
 export type ThrottleKey = (request: RateLimitRequest) => string;
 
+/**
+ * The settings a route (`@Throttle(limits, settings)`) may give: what a decorator's settings are
+ * checked against. Complete: a field added to `ThrottleSettings` must be listed.
+ */
+export const THROTTLE_SETTING_FIELDS = [
+  'tracker',
+  'key',
+  'trustProxy',
+  'allowList',
+  'denyList',
+  'ipv6Prefix',
+  'ipv4Prefix',
+  'headers',
+  'legacyHeaders',
+  'storeTimeout',
+  'skip',
+  'ignoreUserAgents',
+  'skipSuccessfulRequests',
+  'skipFailedRequests',
+] as const satisfies ReadonlyArray<keyof ThrottleSettings>;
+// Fails to compile when a field of ThrottleSettings is missing from the list above.
+type UnlistedSettingField = Exclude<
+  keyof ThrottleSettings,
+  (typeof THROTTLE_SETTING_FIELDS)[number]
+>;
+const _everySettingFieldListed: [UnlistedSettingField] extends [never] ? true : never = true;
+
 /** Settings that apply to all limits of a route; module-wide defaults, overridable per route. */
 export interface ThrottleSettings {
   /** Who is counted. Default: the authenticated principal, else the client address. */

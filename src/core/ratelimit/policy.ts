@@ -4,6 +4,7 @@ import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm, type RateLimitRule } fr
 import { policyHeaderValue } from './headers.js';
 import {
   THROTTLE_LIMIT_FIELDS,
+  THROTTLE_SETTING_FIELDS,
   THROTTLE_STORE_POLICIES,
   type PerRequestFields,
   type RateLimitRequest,
@@ -26,6 +27,7 @@ export const DEFAULT_ALGORITHM: RateLimitAlgorithm = 'sliding-window';
 const ALGORITHMS: ReadonlySet<string> = new Set(RATE_LIMIT_ALGORITHMS);
 const STORE_POLICIES: ReadonlySet<string> = new Set(THROTTLE_STORE_POLICIES);
 const LIMIT_FIELDS: ReadonlySet<string> = new Set(THROTTLE_LIMIT_FIELDS);
+const SETTING_FIELDS: ReadonlySet<string> = new Set(THROTTLE_SETTING_FIELDS);
 
 /** Limit names become part of storage keys and of a structured header: keep them plain. */
 const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -86,6 +88,15 @@ export function validateThrottleDefaults(
  * defaults for the rest, which are checked when the route's policy is built.
  */
 export function validateThrottleLayer(layer: ThrottleLayer): void {
+  // A misspelled or module-only setting (`onRejected`, `blockCache`) would be ignored silently.
+  for (const field of Object.keys(layer.settings ?? {})) {
+    if (!SETTING_FIELDS.has(field)) {
+      throw new TollgateConfigError(
+        'TOLLGATE_INVALID_LIMITS',
+        `@Throttle(limits, settings) has no setting "${field}" (module-wide ones go in TollgateModule.forRoot({ throttle })): use ${oneOf(THROTTLE_SETTING_FIELDS)}`,
+      );
+    }
+  }
   resolveSettings(layer.settings ?? {});
   for (const [name, limit] of limitEntries(layer.limits)) checkLimitFields(name, limit);
 }
