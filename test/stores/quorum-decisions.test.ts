@@ -275,8 +275,7 @@ describe('QuorumStore configuration', () => {
   });
 
   it('refuses two stores at the same location', () => {
-    const at = (location: string): TollgateStore =>
-      Object.assign(new ScriptedNode(), { location });
+    const at = (location: string): TollgateStore => Object.assign(new ScriptedNode(), { location });
     const stores = [at('redis://a:6379/0'), at('redis://a:6379/0'), at('redis://b:6379/0')];
     expect(() => new QuorumStore({ stores })).toThrow(/redis:\/\/a:6379\/0/);
   });
