@@ -20,7 +20,6 @@ import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
 import { describeRateLimitRequest, describeRateLimitResponse } from '../http/rate-limit-request.js';
 import { defaultScope, type ScopeResolver } from '../http/request.js';
-import { routeKey } from '../core/ratelimit/policy.js';
 import { sendProblem } from '../http/send.js';
 import type { TollgateStore } from '../core/store.js';
 import { defaultStore } from './default-store.js';
@@ -140,31 +139,22 @@ export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
     ...(onEvent === undefined ? {} : { onEvent }),
     ...(blockCache === undefined ? {} : { blockCache }),
   });
-  // Requests described before routing (`app.use()`), by the mount template they were given.
-  const mounted = new WeakMap<object, string>();
-  // Below a mount every handler shares one counter, whatever the method: per method, a client
-  // would get a fresh quota with each of the some thirty methods Node accepts. On a route the
-  // method names the handler, so the counter stays per method there (`routeKey`).
-  const key =
-    settings.key ??
-    ((request: RateLimitRequest) =>
-      mounted.get(request.raw as object) === request.route
-        ? `* ${request.route}`
-        : routeKey(request));
   // Validated and checked against the store now, so a typo fails when the app starts.
-  const limiter = rateLimiter(engine, [{ limits, settings: { ...settings, key } }]);
+  const limiter = rateLimiter(engine, [{ limits, settings }]);
   const resolveScope = scope ?? defaultScope;
   // One mark per middleware: a request is counted once by each throttle() it passes (an app-wide
   // limit and a route's own both apply), but never twice by the same one.
   const handled = new HandledRequests();
   const describe = (req: Req): RateLimitRequest => {
-    let template = typeof route === 'function' ? route(req) : route;
+    const template = typeof route === 'function' ? route(req) : (route ?? matchedRoute(req));
+    // Before routing (`app.use()`): every path and method below the mount.
     if (template === undefined) {
-      template = matchedRoute(req);
-      if (template === undefined) {
-        template = `${req.baseUrl ?? ''}/*`;
-        mounted.set(req, template);
-      }
+      return describeRateLimitRequest(
+        req,
+        `${req.baseUrl ?? ''}/*`,
+        resolveScope as ScopeResolver,
+        true,
+      );
     }
     return describeRateLimitRequest(req, template, resolveScope as ScopeResolver);
   };

@@ -18,10 +18,12 @@ export function describeRateLimitRequest(
   request: RateLimitHttpRequestLike,
   route: string,
   resolveScope: ScopeResolver,
+  anyMethod = false,
 ): RateLimitRequest {
   return {
     method: request.method,
     route,
+    anyMethod,
     principal: principalOf(request, resolveScope),
     remoteAddress: request.socket?.remoteAddress,
     header: (name) => request.headers[name],

@@ -67,6 +67,11 @@ export interface RateLimitRequest {
   method: string;
   /** The route template (`/quotes/:id`), or another stable name of the handler. */
   route: string;
+  /**
+   * The route names every handler below a mount, whatever the method (a limiter mounted before
+   * routing, `app.use('/api', throttle(...))`): the default counter is then one for all methods.
+   */
+  anyMethod?: boolean;
   /** The authenticated principal (and tenant), serialized; `undefined` for an anonymous request. */
   principal: string | undefined;
   /** The address of the TCP peer, before any proxy header is considered. */

@@ -15,9 +15,12 @@ const HEADER_MODES: ReadonlySet<string> = new Set(RATE_LIMIT_HEADERS_MODES);
 /**
  * The default counter: one per route, so a client's traffic on one route does not use up another's.
  * HEAD counts as GET: both Express and Fastify answer it with the GET route's handler, so a separate
- * counter would let a client run that handler twice the limit.
+ * counter would let a client run that handler twice the limit. Below a mount (`anyMethod`) one
+ * counter serves every method: per method, a client would get a fresh quota with each of the some
+ * thirty methods Node accepts.
  */
 export const routeKey: ThrottleKey = (request) => {
+  if (request.anyMethod === true) return `* ${request.route}`;
   const method = request.method.toUpperCase();
   return `${method === 'HEAD' ? 'GET' : method} ${request.route}`;
 };
