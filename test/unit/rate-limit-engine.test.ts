@@ -218,14 +218,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
   });
 
   it('local: counts in this process, only the limits that say so, until the store answers', async () => {
-    const clock = new FakeClock();
-    let down = true;
-    const store = new MemoryStore({ clock });
-    const flaky: Partial<RateLimitStore> = {
-      consume: (key, rules) =>
-        down ? Promise.reject(new Error('down')) : store.consume(key, rules),
-    };
-    const engine = new RateLimitEngine(flaky, { clock, onEvent: () => undefined });
+    const { engine, outage } = engineWithOutage();
     const mixed = policy({
       local: { limit: 2, ttl: '10s', onStoreUnavailable: 'local' },
       open: { limit: 1, ttl: '10s' },
@@ -240,7 +233,7 @@ describe('RateLimitEngine when the store cannot be reached', () => {
     expect(error.status).toBe(429);
     expect(error.toProblem()).toMatchObject({ limits: ['local'] });
     // Once the store answers, it decides again (its own counters, untouched by the outage).
-    down = false;
+    outage.down = false;
     expect(await engine.check(request(), mixed)).toMatchObject({
       action: 'allow',
       headers: { RateLimit: '"local";r=1;t=10, "open";r=0;t=10' },
@@ -248,26 +241,16 @@ describe('RateLimitEngine when the store cannot be reached', () => {
   });
 
   it('local: a reset lifts the client in the in-process counters too', async () => {
-    const clock = new FakeClock();
-    let down = true;
-    const store = new MemoryStore({ clock });
-    const flaky: Partial<RateLimitStore> = {
-      consume: (key, rules) =>
-        down ? Promise.reject(new Error('down')) : store.consume(key, rules),
-      peek: (key, rules) => store.peek(key, rules),
-      adjust: (key, rules, units) => store.adjust(key, rules, units),
-      reset: (key, rules) => store.reset(key, rules),
-    };
-    const engine = new RateLimitEngine(flaky, { clock, onEvent: () => undefined });
+    const { engine, outage } = engineWithOutage();
     const login = policy({ tries: { limit: 1, ttl: '1m', onStoreUnavailable: 'local' } });
     expect((await engine.check(request(), login)).action).toBe('allow');
     expect(rejection(await engine.check(request(), login)).status).toBe(429);
     // The store is back; an admin resets the client (a support tool, a successful login).
-    down = false;
+    outage.down = false;
     const key = await engine.clientKey(request(), login);
     await engine.reset(key, login.rules);
     // The store goes down again within the minute: the client starts afresh there too.
-    down = true;
+    outage.down = true;
     expect((await engine.check(request(), login)).action).toBe('allow');
   });
 
@@ -555,3 +538,18 @@ describe('rate-limit header values (draft-ietf-httpapi-ratelimit-headers)', () =
     );
   });
 });
+
+/** An engine on a memory store whose `consume` fails while `outage.down`; reads and admin pass. */
+function engineWithOutage(): { engine: RateLimitEngine; outage: { down: boolean } } {
+  const clock = new FakeClock();
+  const outage = { down: true };
+  const store = new MemoryStore({ clock });
+  const flaky: Partial<RateLimitStore> = {
+    consume: (key, rules) =>
+      outage.down ? Promise.reject(new Error('down')) : store.consume(key, rules),
+    peek: (key, rules) => store.peek(key, rules),
+    adjust: (key, rules, units) => store.adjust(key, rules, units),
+    reset: (key, rules) => store.reset(key, rules),
+  };
+  return { engine: new RateLimitEngine(flaky, { clock, onEvent: () => undefined }), outage };
+}
