@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import { safetyMarginMs } from '../../src/core/lease/lease.js';
 import { cancelRenewal, scheduleRenewal, type Renewable } from '../../src/core/lease/renewals.js';
 
 /**
@@ -124,5 +125,25 @@ describe('lease renewals', () => {
 
   it('ignores a cancel for a lease length that has no schedule', () => {
     expect(() => cancelRenewal(new Counter(), 123_457)).not.toThrow();
+  });
+});
+
+describe('the lease safety margin', () => {
+  // The holder measures its lease on its own clock: if the store's clock runs 1 % faster, the
+  // store lets the lease go 1 % early, and the margin must still leave time for the abort to land.
+  it('stays over 1 % of the lease by at least the lease/100 for every length, an hour and a day included', () => {
+    for (const leaseMs of [1_000, 20_000, 100_000, 200_000, 600_000, 3_600_000, 86_400_000]) {
+      expect(safetyMarginMs(leaseMs) - leaseMs / 100, `${leaseMs} ms`).toBeGreaterThanOrEqual(
+        Math.min(leaseMs / 100, 1_000),
+      );
+    }
+  });
+
+  it('keeps a tenth of a short lease and at most 2 s up to 100 s', () => {
+    expect(safetyMarginMs(10)).toBe(5);
+    expect(safetyMarginMs(1_000)).toBe(100);
+    expect(safetyMarginMs(30_000)).toBe(2_000);
+    expect(safetyMarginMs(100_000)).toBe(2_000);
+    expect(safetyMarginMs(3_600_000)).toBe(72_000);
   });
 });

@@ -14,10 +14,9 @@ const ENTRY_OVERHEAD_BYTES = 256;
 /**
  * How long before the record's expiry on the store the cache stops replaying it: the clocks of the
  * app and the store may run at rates 1 % apart (as leases and the cache of refused clients allow),
- * and Redis expires keys by its wall clock. A lease's margin stops at 2 s, which over the default
- * retention of a day is 0.002 %, so it is only the floor here.
+ * and Redis expires keys by its wall clock. A lease's margin is over 1 % of it at every length.
  */
-const marginMs = (ms: number): number => Math.max(safetyMarginMs(ms), Math.ceil(ms / 100));
+const marginMs = safetyMarginMs;
 
 interface CachedResult {
   fingerprint: string;

@@ -90,10 +90,12 @@ export const leaseLost = (detail: string): TollgateHttpError =>
 /**
  * How long before the store could let the lease expire the handler is told it is lost: long
  * enough for the clock rates of app and store to differ (1 %), and for the abort to reach code
- * that is about to write. A tenth of the lease, at least 5 ms, at most 2 s.
+ * that is about to write. A tenth of the lease, at least 5 ms and at most 2 s or 2 % of the lease,
+ * whichever is more: a fixed cap would let a 1 % rate difference eat a long lease's margin whole
+ * (36 s over an hour) and the holder outlive its lease on the store. Always over 1 % of the lease.
  */
 export function safetyMarginMs(leaseMs: number): number {
-  return Math.min(Math.max(Math.ceil(leaseMs / 10), 5), 2_000);
+  return Math.min(Math.max(Math.ceil(leaseMs / 10), 5), Math.max(2_000, Math.ceil(leaseMs / 50)));
 }
 
 /** Monotonic milliseconds: deadlines must not move when the wall clock is stepped. */
