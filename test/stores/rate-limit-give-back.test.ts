@@ -118,6 +118,31 @@ function giveBackSuite(subject: Subject): void {
       await engine.settle(first, 500);
       expect(await remaining(engine, second)).toBe(1);
     });
+
+    it('gives back a charge of more units than a script can pass to one command', async () => {
+      // A sliding window keeps a member per unit: a give-back of 10,000 once overflowed Lua's stack.
+      const heavy = resolveThrottlePolicy([
+        {
+          limits: { bulk: { limit: 20_000, ttl: '1h', cost: 10_000, algorithm } },
+          settings: { skipFailedRequests: true },
+        },
+      ]);
+      const engine = new RateLimitEngine(await subject.store(), { onEvent: () => undefined });
+      const req = request();
+      const first = await engine.check(req, heavy);
+      const second = await engine.check(req, heavy);
+      if (
+        first.action !== 'allow' ||
+        !first.charge ||
+        second.action !== 'allow' ||
+        !second.charge
+      ) {
+        throw new Error('not charged');
+      }
+      expect(await remaining(engine, second.charge)).toBe(0);
+      await engine.settle(first.charge, 500);
+      expect(await remaining(engine, second.charge)).toBe(10_000);
+    });
   });
 }
 

@@ -219,6 +219,25 @@ describe('RedisStore on a real redis-server', () => {
       expect((await store.consume(key, [wide])).limits[0]?.remaining).toBe(8);
     });
 
+    // Redis keeps a key through the millisecond its expiry falls due (PTTL 0); the memory store
+    // has ended the window by then. Thousands of calls in one pipeline land in such milliseconds.
+    it.each([
+      ['the lean script', [] as RateLimitRule[]],
+      ['the general script', [rule('bucket', 1_000_000, 60_000, 'token-bucket')]],
+    ])(
+      'starts a new window in the millisecond the last one falls due, as the memory store does (%s)',
+      async (_script, others) => {
+        const key = freshKey();
+        const rules = [rule('tiny', 1_000_000, 2, 'fixed-window'), ...others];
+        const results = await Promise.all(
+          Array.from({ length: 4_000 }, () => store.consume(key, rules)),
+        );
+        const window = results.map((result) => result.limits[0]);
+        expect(window.every((state) => state?.allowed)).toBe(true);
+        expect(window.filter((state) => state !== undefined && state.resetMs < 1)).toEqual([]);
+      },
+    );
+
     it('decides running fixed windows that never block with INCRBY and PTTL per limit, and nothing else', async () => {
       const key = freshKey();
       const rules = [

@@ -1,5 +1,5 @@
 import { script } from './lua-script.js';
-import { TOKEN_BUCKET } from './rate-limit-scripts.js';
+import { SLIDING_WINDOW_UNITS, TOKEN_BUCKET } from './rate-limit-scripts.js';
 
 /** The admin side of rate limiting on Redis: penalties, rewards, refunds, and resets. */
 
@@ -17,7 +17,7 @@ import { TOKEN_BUCKET } from './rate-limit-scripts.js';
  * limit: algorithm ('fw', 'sw', 'tb'), limit, window ms, units (> 0 taken, < 0 given back), and the
  * charge given back ('' for none); then a nonce unique to this call for the members it adds.
  */
-export const ADJUST = script(`${TOKEN_BUCKET}
+export const ADJUST = script(`${SLIDING_WINDOW_UNITS}${TOKEN_BUCKET}
 local n = tonumber(ARGV[1])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
@@ -36,19 +36,18 @@ for i = 1, n do
   if units < 0 and charge ~= '' and algorithm == 'sw' then
     -- Exactly the request's own units still in the window: those that left it are gone already.
     redis.call('ZREMRANGEBYSCORE', key, '-inf', ms(now - window))
-    local own = {}
-    for u = 1, -units do own[u] = charge .. ':' .. u end
-    redis.call('ZREM', key, unpack(own))
+    sw_remove(key, charge, -units)
     units = 0
   end
   if units ~= 0 and algorithm == 'fw' then
-    -- A counter without expiry is no running window: treat it as empty, as fw_charge does.
+    -- A counter without expiry, or in its last millisecond, is no running window: treat it as
+    -- empty, as fw_charge does.
     local ttl = redis.call('PTTL', key)
-    local used = ttl < 0 and 0 or tonumber(redis.call('GET', key) or '0')
+    local used = ttl < 1 and 0 or tonumber(redis.call('GET', key) or '0')
     if units > 0 then
       local taken = math.min(units, limit - used)
       if taken > 0 then
-        if ttl < 0 then redis.call('SET', key, taken, 'PX', window)
+        if ttl < 1 then redis.call('SET', key, taken, 'PX', window)
         else redis.call('INCRBY', key, taken) end
       end
     elseif used + units <= 0 then
@@ -61,8 +60,10 @@ for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', key, '-inf', ms(now - window))
     if units > 0 then
       local taken = math.min(units, limit - redis.call('ZCARD', key))
-      for u = 1, taken do redis.call('ZADD', key, ms(now), nonce .. ':' .. u) end
-      if taken > 0 then redis.call('PEXPIRE', key, math.ceil(window)) end
+      if taken > 0 then
+        sw_add(key, ms(now), nonce, taken)
+        redis.call('PEXPIRE', key, math.ceil(window))
+      end
     else
       -- The oldest units go: the rest leave the window no earlier than the given-back ones would.
       redis.call('ZPOPMIN', key, -units)

@@ -8,6 +8,8 @@ import { script } from './lua-script.js';
  * reading first and charging after would take a GET as well), and returns the count, the counter's
  * PTTL (-2 when a window starts with this request) and the units used before it. A counter without
  * expiry was absent until now (INCRBY made it), or somehow lost its expiry: a new window starts.
+ * So does one whose expiry falls due in this millisecond (PTTL 0): Redis keeps a key through that
+ * millisecond, while every other store (and the reply's reset time) has ended the window by then.
  *
  * `fw_settle(allowed, key, window, cost, count, ttl, used)` keeps that charge or takes it back once
  * every limit has decided, and returns the PTTL and the units used as they now stand.
@@ -16,7 +18,7 @@ const FIXED_WINDOW = `
 local function fw_charge(key, cost)
   local count = redis.call('INCRBY', key, cost)
   local ttl = redis.call('PTTL', key)
-  if ttl < 0 then return count, -2, 0 end
+  if ttl < 1 then return count, -2, 0 end
   return count, ttl, count - cost
 end
 
@@ -36,6 +38,36 @@ local function fw_settle(allowed, key, window, cost, count, ttl, used)
     redis.call('DECRBY', key, cost)
   end
   return ttl, used
+end
+`;
+
+/**
+ * A sliding window's units: one sorted-set member per unit, `<nonce>:<n>`, scored by the time it
+ * was taken. A request or give-back may cover up to a whole limit of units, so members go to Redis
+ * in chunks: one command per unit would hold the server far longer, and one command for all of
+ * them would overflow the stack Lua passes arguments on (about 8,000 values).
+ *
+ * `sw_add(key, score, nonce, count)` adds `<nonce>:1` to `<nonce>:<count>`;
+ * `sw_remove(key, nonce, count)` removes them.
+ */
+export const SLIDING_WINDOW_UNITS = `
+local SW_CHUNK = 1000
+local function sw_add(key, score, nonce, count)
+  for first = 1, count, SW_CHUNK do
+    local args = {}
+    for u = first, math.min(count, first + SW_CHUNK - 1) do
+      args[#args + 1] = score
+      args[#args + 1] = nonce .. ':' .. u
+    end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+local function sw_remove(key, nonce, count)
+  for first = 1, count, SW_CHUNK do
+    local members = {}
+    for u = first, math.min(count, first + SW_CHUNK - 1) do members[#members + 1] = nonce .. ':' .. u end
+    redis.call('ZREM', key, unpack(members))
+  end
 end
 `;
 
@@ -76,7 +108,7 @@ end
  * Every key shares one {hash tag}, so the script runs on Redis Cluster; every write sets its expiry
  * in this same script, so no key can live without one.
  */
-export const RATE_LIMIT = script(`${FIXED_WINDOW}${TOKEN_BUCKET}
+export const RATE_LIMIT = script(`${FIXED_WINDOW}${SLIDING_WINDOW_UNITS}${TOKEN_BUCKET}
 local n = tonumber(ARGV[1])
 -- Server time in ms, with microsecond precision: the one clock all app servers share. A fixed
 -- window needs none (its counter's expiry is its clock), so only the other algorithms and blocks
@@ -111,10 +143,11 @@ for i = 1, n do
   }
   if s.algorithm == 'fw' then
     if dry then
-      -- Read only: a counter without expiry is no running window (as fw_charge treats it).
+      -- Read only: a counter without expiry, or in its last millisecond, is no running window (as
+      -- fw_charge treats it).
       s.ttl = redis.call('PTTL', s.key)
-      s.used = s.ttl < 0 and 0 or tonumber(redis.call('GET', s.key) or '0')
-      if s.ttl < 0 then s.ttl = -2 end
+      s.used = s.ttl < 1 and 0 or tonumber(redis.call('GET', s.key) or '0')
+      if s.ttl < 1 then s.ttl = -2 end
     else
       s.count, s.ttl, s.used = fw_charge(s.key, s.cost)
     end
@@ -171,9 +204,7 @@ for i = 1, n do
   elseif s.algorithm == 'sw' then
     if charge then
       -- One member per unit, unique per call; the set expires when its newest unit leaves the window.
-      for u = 1, s.cost do
-        redis.call('ZADD', s.key, ms(now), nonce .. ':' .. u)
-      end
+      sw_add(s.key, ms(now), nonce, s.cost)
       redis.call('PEXPIRE', s.key, math.ceil(s.window))
       s.used = s.used + s.cost
     end
