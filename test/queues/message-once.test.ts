@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, it } from 'vitest';
 
+import type { IdempotencyEvent } from '../../src/core/idempotency/events.js';
 import { MessageOnce } from '../../src/core/idempotency/once.js';
 import { MemoryStore } from '../../src/index.js';
 
@@ -69,6 +70,28 @@ describe('MessageOnce', () => {
     expect(await first).toEqual({ ran: true, value: 'done' });
     expect(second).toEqual({ ran: false, value: 'done' });
     expect(runs).toBe(1);
+  });
+
+  it('a result JSON cannot carry, or over 1 MiB, is not kept: a repeat gets undefined and does not run', async () => {
+    const events: IdempotencyEvent[] = [];
+    const once = new MessageOnce(new MemoryStore(), { onEvent: (event) => events.push(event) });
+    let runs = 0;
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const results: unknown[] = [10n, cyclic, 'x'.repeat(2 * 1024 * 1024)];
+    for (const [i, result] of results.entries()) {
+      const work = () => {
+        runs += 1;
+        return result;
+      };
+      // The run itself still hands its value on: only the record goes without it.
+      expect(await once.run(message(`m-big-${i}`), work)).toEqual({ ran: true, value: result });
+      expect(await once.run(message(`m-big-${i}`), work)).toEqual({ ran: false, value: undefined });
+    }
+    expect(runs).toBe(results.length);
+    expect(
+      events.flatMap((event) => (event.type === 'result-not-kept' ? [event.reason] : [])),
+    ).toEqual(['not-json', 'not-json', 'too-large']);
   });
 
   it('a redelivery gives up with TOLLGATE_IN_PROGRESS when the first run outlasts its wait', async () => {

@@ -56,6 +56,12 @@ export type IdempotencyEvent = IdempotencyEventSite &
      * response is not stored and the key is released, so a retry runs the handler again.
      */
     | { type: 'record-rolled-back' }
+    /**
+     * A job's return value could not be kept (JSON cannot carry it, or it is over
+     * `maxResponseBytes`): the job is recorded as done all the same, so it never runs again, and a
+     * repeat completes with `undefined`.
+     */
+    | { type: 'result-not-kept'; reason: 'not-json' | 'too-large' }
     /** One store call. */
     | StoreCallEvent
   );
@@ -76,6 +82,8 @@ export function describeIdempotencyEvent(event: IdempotencyEvent): string {
       return `could not record the result of a request to ${where}: ${event.error.message}`;
     case 'record-rolled-back':
       return `a request to ${where} recorded its result in a transaction that did not commit: its response is not stored, and a retry runs it again`;
+    case 'result-not-kept':
+      return `the result of ${where} could not be kept (${event.reason === 'too-large' ? 'over maxResponseBytes' : 'not JSON'}): it is recorded as done, and a repeat completes with undefined`;
     case 'store-call':
       return `${where}: store ${event.operation} ${event.ok ? 'answered' : 'failed'} in ${event.durationMs.toFixed(1)} ms`;
   }

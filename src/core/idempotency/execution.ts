@@ -148,6 +148,11 @@ export class Execution implements Renewable, LeaseRecorder {
     return new Execution(undefined, '', '', 0, undefined, UNREPORTED, lease);
   }
 
+  /** Tells the app that a job's value is recorded without its value (see `result-not-kept`). */
+  resultNotKept(reason: 'not-json' | 'too-large'): void {
+    this.reporting.onEvent({ ...this.reporting.site, type: 'result-not-kept', reason });
+  }
+
   /** The largest body worth capturing; anything larger is passed through and not stored. */
   get maxResponseBytes(): number {
     return this.policy?.maxResponseBytes ?? 0;

@@ -100,7 +100,12 @@ export async function runMessage(
     await execution.abandon();
     throw error;
   }
-  const outcome = outcomeOf(values, kind, execution.maxResponseBytes);
+  let outcome = outcomeOf(values, kind, execution.maxResponseBytes);
+  if (kind === 'job' && (outcome === undefined || 'unstorable' in outcome)) {
+    // The job's work ran, so it must never run again: it is recorded as done without its value.
+    execution.resultNotKept(outcome === undefined ? 'not-json' : 'too-large');
+    outcome ??= encodeMessageReply([undefined], 0);
+  }
   if (outcome) {
     await execution.finish(outcome);
   } else {
@@ -123,6 +128,6 @@ function outcomeOf(
     case 'reply':
       return encodeMessageReply(values, maxBytes);
     case 'job':
-      return encodeMessageReply(values, maxBytes) ?? encodeMessageReply([undefined], 0);
+      return encodeMessageReply(values, maxBytes);
   }
 }

@@ -114,7 +114,8 @@ export class MessageOnce {
         });
       case 'proceed': {
         const { lease } = step.execution;
-        // A job's result is kept (as JSON carries it): `runMessage` never warns for one.
+        // A job is always recorded (a value that cannot be kept is reported as an event): `runMessage`
+        // never warns for one.
         const [value] = await runMessage(
           step.execution,
           'job',
