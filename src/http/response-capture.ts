@@ -1,6 +1,7 @@
 import { ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 
 import type { CapturedResponse } from '../core/idempotency/engine.js';
+import { refusedChunk, toHeaderRecord } from './response-args.js';
 
 export interface ResponseCaptureOptions {
   /** Bodies larger than this are passed through untouched and reported as `too-large`. */
@@ -72,6 +73,8 @@ export class ResponseCapture {
    * layer replaced before it was attached (see `attach`).
    */
   private ownMethods = false;
+  /** The body and headers before any layer encoded them, when the framework says (`beforeSend`). */
+  private unencoded: (Sent & { body: string | Buffer }) | undefined;
 
   // No field refers to the response: see `captures`.
   private constructor(
@@ -116,6 +119,26 @@ export class ResponseCapture {
   }
 
   /**
+   * `res`'s body and headers as the framework hands them to the layers that may still rewrite them
+   * (Fastify's onSend hooks: @fastify/compress). If a layer then encodes the body, they are what is
+   * stored, as under Express's `compression`: a replay goes through the same layers, encoded afresh
+   * for a client that asks, as it is for one that cannot decode it. A stream body is not stored;
+   * if the framework sends anew (an error handler), the latest call counts.
+   */
+  static beforeSend(
+    res: ServerResponse,
+    body: unknown,
+    headers: { getHeaders(): OutgoingHttpHeaders },
+  ): void {
+    const capture = captures.get(res);
+    if (capture === undefined) return;
+    capture.unencoded =
+      typeof body === 'string' || Buffer.isBuffer(body)
+        ? { status: res.statusCode, body, headers: headers.getHeaders() }
+        : undefined;
+  }
+
+  /**
    * The body is a stream: pass it through and report it as `streamed` rather than buffering it,
    * when it ends or when it is cut off (the client leaves mid-body, or the app destroys it).
    */
@@ -149,18 +172,22 @@ export class ResponseCapture {
     captures.delete(res);
     this.take(chunk, encoding);
     const status = res.statusCode;
+    const headers = this.headersFromWriteHead
+      ? { ...res.getHeaders(), ...this.headersFromWriteHead }
+      : res.getHeaders();
+    const unencoded = this.unencoded;
+    if (unencoded !== undefined && !this.streamed && encodedAfter(unencoded, status, headers)) {
+      const body =
+        typeof unencoded.body === 'string' ? Buffer.from(unencoded.body, 'utf8') : unencoded.body;
+      this.sink.finish(
+        body.byteLength > this.maxBytes
+          ? { status, unstorable: 'too-large' }
+          : { status, headers: unencoded.headers, body },
+      );
+      return;
+    }
     const unstorable = this.streamed ? 'streamed' : this.tooLarge ? 'too-large' : undefined;
-    this.sink.finish(
-      unstorable
-        ? { status, unstorable }
-        : {
-            status,
-            headers: this.headersFromWriteHead
-              ? { ...res.getHeaders(), ...this.headersFromWriteHead }
-              : res.getHeaders(),
-            body: this.body(),
-          },
-    );
+    this.sink.finish(unstorable ? { status, unstorable } : { status, headers, body: this.body() });
   }
 
   private onWriteHead(args: ArrayLike<unknown>): void {
@@ -233,6 +260,26 @@ export class ResponseCapture {
   }
 }
 
+interface Sent {
+  status: number;
+  headers: OutgoingHttpHeaders;
+}
+
+/**
+ * Whether a layer after `beforeSend` encoded the body: it went out with the status it had then,
+ * under a Content-Encoding it did not have. Anything else (an error answered instead, a body
+ * replaced but not encoded) is stored as written.
+ */
+function encodedAfter(before: Sent, status: number, sent: OutgoingHttpHeaders): boolean {
+  const encoding = sent['content-encoding'];
+  return (
+    status === before.status &&
+    encoding !== undefined &&
+    encoding !== 'identity' &&
+    encoding !== before.headers['content-encoding']
+  );
+}
+
 type ObservedMethod = 'write' | 'end' | 'writeHead' | 'destroy';
 const OBSERVED: readonly ObservedMethod[] = ['write', 'end', 'writeHead', 'destroy'];
 
@@ -279,29 +326,4 @@ function wrapOwnMethods(res: ServerResponse): void {
       return original.apply(this, args);
     };
   }
-}
-
-/**
- * Whether Node's `end(chunk, encoding)` throws for this chunk rather than send it: a truthy chunk
- * that is neither a string nor a Uint8Array, or a string in an encoding Node does not know.
- */
-function refusedChunk(chunk: unknown, encoding: unknown): boolean {
-  if (!chunk || typeof chunk === 'function') return false;
-  if (typeof chunk === 'string') {
-    return typeof encoding === 'string' && !Buffer.isEncoding(encoding);
-  }
-  return !(chunk instanceof Uint8Array);
-}
-
-function toHeaderRecord(headers: object): OutgoingHttpHeaders {
-  if (Array.isArray(headers)) {
-    // writeHead also takes a flat [name, value, name, value] list.
-    const record: OutgoingHttpHeaders = {};
-    for (let i = 0; i + 1 < headers.length; i += 2)
-      record[String(headers[i]).toLowerCase()] = headers[i + 1] as string;
-    return record;
-  }
-  const record: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) record[name.toLowerCase()] = value as string;
-  return record;
 }

@@ -1,8 +1,9 @@
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 import type { ExecutionContext, HttpServer } from '@nestjs/common';
 
 import type { IdempotencyRequest } from '../core/idempotency/engine.js';
+import { ResponseCapture } from '../http/response-capture.js';
 import {
   describeHttpRequest,
   scopeOf,
@@ -45,6 +46,44 @@ export function setPlatformHeader(
 
 const isContentType = (name: string): boolean =>
   name.length === 12 && name.toLowerCase() === 'content-type';
+
+/** Fastify's instance and reply, as far as the onSend hook below uses them. */
+interface FastifyReplyLike {
+  raw: ServerResponse;
+  getHeaders(): OutgoingHttpHeaders;
+}
+interface FastifyLike {
+  addHook(
+    name: 'onSend',
+    hook: (
+      request: unknown,
+      reply: FastifyReplyLike,
+      payload: unknown,
+      done: (error: null, payload: unknown) => void,
+    ) => void,
+  ): unknown;
+}
+
+/** Fastify instances already given the hook: one each, however many interceptors there are. */
+const watchedSends = new WeakSet<object>();
+
+/**
+ * On Fastify, hands the capture each body before the app's onSend hooks rewrite it
+ * (@fastify/compress encodes it there), so that what is stored is what the handler produced, not
+ * one client's encoding of it. Added to the root instance, it runs before every route's own onSend
+ * hooks, where @fastify/compress puts its own, whenever that plugin was registered. Fastify builds
+ * each route's hooks when it boots, so this must come before `listen()` or `ready()`.
+ */
+export function watchPlatformSends(adapter: Pick<HttpServer, 'getType' | 'getInstance'>): void {
+  if (adapter.getType() !== 'fastify') return;
+  const instance = adapter.getInstance() as FastifyLike;
+  if (watchedSends.has(instance)) return;
+  watchedSends.add(instance);
+  instance.addHook('onSend', (_request, reply, payload, done) => {
+    ResponseCapture.beforeSend(reply.raw, payload, reply);
+    done(null, payload);
+  });
+}
 
 /** The Node.js response under the platform's: Express's response is one, Fastify's reply wraps one. */
 export function rawResponse(response: unknown): ServerResponse {

@@ -8,6 +8,7 @@ import {
   type CallHandler,
   type ExecutionContext,
   type NestInterceptor,
+  type OnModuleInit,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { Observable, of } from 'rxjs';
@@ -35,6 +36,7 @@ import {
   rawResponse,
   routeTemplate,
   setPlatformHeader,
+  watchPlatformSends,
 } from './http-context.js';
 import { MessageIdempotency } from './message-context.js';
 import { problemException } from './tollgate-http.exception.js';
@@ -55,7 +57,7 @@ const HANDLED_MESSAGES = new WeakSet<object>();
  * Register it globally (`APP_INTERCEPTOR`) or let `@Idempotent()` apply it per route.
  */
 @Injectable()
-export class IdempotencyInterceptor implements NestInterceptor {
+export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   /** One route per handler and method (null: not protected), built on its first request. */
   private readonly routes = new WeakMap<object, Map<string, RouteIdempotency | null>>();
   private messages: MessageIdempotency | undefined;
@@ -75,6 +77,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
         setPlatformHeader(adapterHost.httpAdapter, response, name, value),
       sendsText: true,
     };
+  }
+
+  /**
+   * The platform's send hook (`watchPlatformSends`): here rather than in the constructor, as a
+   * testing module creates the interceptor before the application gives it its platform, and
+   * still before the platform boots.
+   */
+  onModuleInit(): void {
+    const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
+    if (adapter) watchPlatformSends(adapter);
   }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {

@@ -8,6 +8,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { gzipSync } from 'node:zlib';
 
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -251,6 +252,76 @@ describe('ResponseCapture on a real http.ServerResponse', () => {
       res.end('67890');
     });
     expect(exact.calls.map(storedBody)).toEqual(['1234567890']);
+  });
+
+  // What Fastify does with @fastify/compress: the body goes to its onSend hooks (where
+  // `beforeSend` is told of it), and the encoded bytes go out with writeHead's headers.
+  const fastifyLike = (extra: Partial<ResponseCaptureOptions> = {}) =>
+    options({ writes: 'buffer', headersFromWriteHead: true, ...extra });
+
+  it('stores the body and headers given to beforeSend when a layer then encodes the body, and sends the encoded bytes', async () => {
+    const sink = recordingSink();
+    const body = 'plain body \u00e9';
+    const received = await serveOnce(
+      (_req, res) => {
+        ResponseCapture.attach(res, sink, fastifyLike());
+        res.setHeader('content-type', 'text/plain; charset=utf-8');
+        ResponseCapture.beforeSend(res, body, res);
+        res.writeHead(200, {
+          'content-type': 'text/plain; charset=utf-8',
+          'content-encoding': 'gzip',
+          vary: 'accept-encoding',
+        });
+        res.end(gzipSync(body));
+      },
+      { headers: { 'accept-encoding': 'gzip' } },
+    );
+    expect(sink.calls).toEqual([
+      {
+        status: 200,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: Buffer.from(body, 'utf8'),
+      },
+    ]);
+    expect(received.headers.get('content-encoding')).toBe('gzip');
+    expect(received.body.toString('utf8')).toBe(body);
+  });
+
+  it('stores what was written when no layer encoded the body given to beforeSend, or the status changed', async () => {
+    const replaced = recordingSink();
+    await serveOnce((_req, res) => {
+      ResponseCapture.attach(res, replaced, fastifyLike());
+      ResponseCapture.beforeSend(res, 'handler', res);
+      res.end('rewritten');
+    });
+    expect(replaced.calls.map(storedBody)).toEqual(['rewritten']);
+
+    // An error answered in its place, under an encoding a layer had already set.
+    const failed = recordingSink();
+    const error = gzipSync('error');
+    await serveOnce((_req, res) => {
+      ResponseCapture.attach(res, failed, fastifyLike());
+      ResponseCapture.beforeSend(res, 'handler', res);
+      res.writeHead(500, { 'content-encoding': 'gzip' });
+      res.end(error);
+    });
+    expect(failed.calls).toEqual([
+      { status: 500, headers: { 'content-encoding': 'gzip' }, body: error },
+    ]);
+  });
+
+  it('measures maxBytes on the body given to beforeSend, not on its encoding', async () => {
+    const sink = recordingSink();
+    const body = 'x'.repeat(101);
+    const encoded = gzipSync(body);
+    expect(encoded.byteLength).toBeLessThan(100);
+    await serveOnce((_req, res) => {
+      ResponseCapture.attach(res, sink, fastifyLike({ maxBytes: 100 }));
+      ResponseCapture.beforeSend(res, body, res);
+      res.writeHead(200, { 'content-encoding': 'gzip' });
+      res.end(encoded);
+    });
+    expect(sink.calls).toEqual([{ status: 200, unstorable: 'too-large' }]);
   });
 
   it('refuses to capture one response twice', async () => {
