@@ -4,10 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { TollgateStore } from 'tollgate';
+import { PROBLEM_CONTENT_TYPE, type TollgateStore } from 'tollgate';
 import { AppModule } from './app.module.js';
 import { serveDocs } from './docs.js';
 import { openStores, type SampleAppConfig } from './shared/config.js';
+import { sampleProblem } from './shared/http.js';
 import type { SampleMetrics } from './shared/metrics.js';
 import type { PaymentLedger } from './shared/payments.js';
 
@@ -72,5 +73,23 @@ interface FastifyReplyLike {
 /** Loaded only when asked for, so the Express sample never needs Fastify installed. */
 async function fastifyAdapter() {
   const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-  return new FastifyAdapter();
+  return new FastifyAdapter({
+    // Fastify's router refuses a URL it cannot decode (400) or a route parameter over its length
+    // limit (414) before any hook runs, so Nest's exception filter never sees it. Answered here as
+    // the filter answers every other error, written as Fastify writes its own answer to them.
+    frameworkErrors: (
+      error: Error & { statusCode?: number },
+      _request: unknown,
+      reply: { raw: ServerResponse },
+    ) => {
+      const status = error.statusCode ?? 400;
+      const body = JSON.stringify(sampleProblem(status, error.message));
+      reply.raw
+        .writeHead(status, {
+          'Content-Type': PROBLEM_CONTENT_TYPE,
+          'Content-Length': Buffer.byteLength(body),
+        })
+        .end(body);
+    },
+  });
 }

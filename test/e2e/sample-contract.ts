@@ -381,6 +381,18 @@ export function describeSampleContract(name: string, variant: SampleVariant): vo
       expect(response.json()).toMatchObject({ status: 404, detail: 'Cannot GET /nowhere' });
     });
 
+    // Fastify's router refuses these itself, before any hook or Nest's exception filter runs.
+    it.each([
+      ['a URL that cannot be percent-decoded', '/demo/%E0%A4%A'],
+      ['a route parameter longer than the router takes', `/demo/${'a'.repeat(500)}`],
+    ])('answers %s with a 4xx problem', async (_, path) => {
+      const response = await request(baseUrl, 'GET', path);
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(response.status).toBeLessThan(500);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(Object.keys(response.json()).sort()).toEqual(PROBLEM_FIELDS);
+    });
+
     if (storeKind === 'redis') {
       it('answers 503 within the 1 s deadline while Redis is silent, and works again after', async () => {
         const server = redis as RedisServer;
