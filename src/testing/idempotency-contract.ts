@@ -184,6 +184,55 @@ export function idempotencyStoreContract(
       }
     });
 
+    it("raises its owner's token on a lease, never lowers it, and keeps the rest (raiseToken, when the store has it)", async () => {
+      const { store } = setup();
+      if (!store.raiseToken) return;
+      const key = freshKey();
+      const first = await store.begin(key, 'a', 'fp', 5_000);
+      if (first.state !== 'acquired') throw new Error(`not acquired: ${first.state}`);
+      // A quorum's token, from a node whose clock runs a second ahead.
+      const raised = first.fencingToken + 1_000_000;
+      expect(await store.raiseToken(key, 'b', raised)).toBe(false);
+      expect(await store.begin(key, 'a', 'fp', 5_000)).toEqual(first);
+      expect(await store.raiseToken(key, 'a', raised)).toBe(true);
+      // Never lower: a smaller token is already held, and changes nothing.
+      expect(await store.raiseToken(key, 'a', first.fencingToken)).toBe(true);
+      expect(await store.begin(key, 'a', 'fp', 5_000)).toEqual({
+        state: 'acquired',
+        fencingToken: raised,
+      });
+      expect(await store.begin(key, 'b', 'fp-other', 5_000)).toEqual({ state: 'mismatch' });
+      expect((await store.begin(key, 'b', 'fp', 5_000)).state).toBe('in-progress');
+      expect(await store.complete(key, 'a', response, 60_000)).toBe(true);
+      const replayed = await store.begin(key, 'b', 'fp', 5_000);
+      expect(replayed).toMatchObject({ state: 'completed', response: { status: 201 } });
+      if (replayed.state === 'completed') {
+        expect(Buffer.from(replayed.response.body).toString()).toBe('{"id":1}');
+      }
+      // A finished result is nobody's lease any more, and a key nobody holds is not raised.
+      expect(await store.raiseToken(key, 'a', raised + 1)).toBe(false);
+      expect(await store.raiseToken(freshKey(), 'a', raised)).toBe(false);
+      if (store.forget) {
+        await store.forget(key);
+        const next = await store.begin(key, 'c', 'fp', 5_000);
+        expect(next.state === 'acquired' && next.fencingToken).toBeGreaterThan(raised);
+      }
+    });
+
+    it('issues a greater token than a raised one after a release (raiseToken, when the store has it)', async () => {
+      const { store } = setup();
+      if (!store.raiseToken) return;
+      const key = freshKey();
+      const first = await store.begin(key, 'a', 'fp', 5_000);
+      if (first.state !== 'acquired') throw new Error(`not acquired: ${first.state}`);
+      const raised = first.fencingToken + 1_000_000;
+      expect(await store.raiseToken(key, 'a', raised)).toBe(true);
+      expect(await store.release(key, 'a')).toBe(true);
+      expect(await store.raiseToken(key, 'a', raised + 1)).toBe(false);
+      const next = await store.begin(key, 'b', 'fp', 5_000);
+      expect(next.state === 'acquired' && next.fencingToken).toBeGreaterThan(raised);
+    });
+
     it('remembers a result that could not be stored, owner-checked', async () => {
       const { store } = setup();
       const key = freshKey();

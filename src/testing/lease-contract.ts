@@ -103,6 +103,37 @@ export function leaseStoreContract(
       }
     });
 
+    it("raises its owner's token on a lock, never lowers it, and keeps its expiry (raiseToken, when the store has it)", async () => {
+      const { store, elapse } = setup();
+      if (!store.raiseToken) return;
+      const key = freshKey();
+      const first = tokenOf(await store.lock(key, 'a', 400));
+      // Within the lock's ttl of the store's own clock, as a quorum's token is.
+      const raised = first + 1_000;
+      expect(await store.raiseToken(key, 'b', raised)).toBe(false);
+      expect(await store.raiseToken(key, 'a', raised)).toBe(true);
+      expect(await store.raiseToken(key, 'a', first)).toBe(true);
+      expect(tokenOf(await store.lock(key, 'a', 400))).toBe(raised);
+      await elapse(200);
+      expect(await store.raiseToken(key, 'a', raised + 1)).toBe(true);
+      // Its expiry is the one it had: refused for what is left of it, then free.
+      const refused = await store.lock(key, 'b', 400);
+      expect(refused.acquired).toBe(false);
+      if (!refused.acquired) {
+        expect(refused.retryAfterMs).toBeGreaterThan(0);
+        expect(refused.retryAfterMs).toBeLessThanOrEqual(200);
+      }
+      await elapse(350);
+      expect(await store.raiseToken(key, 'a', raised + 2)).toBe(false);
+      const next = tokenOf(await store.lock(key, 'b', 5_000));
+      expect(next).toBeGreaterThan(raised + 1);
+      // Given back: the token it was raised to stays behind, and the next take issues more.
+      const far = next + 1_000_000;
+      expect(await store.raiseToken(key, 'b', far)).toBe(true);
+      expect(await store.release(key, 'b')).toBe(true);
+      expect(tokenOf(await store.lock(key, 'c', 5_000))).toBeGreaterThan(far);
+    });
+
     it('grants one lock among many concurrent callers', async () => {
       const { store } = setup();
       const key = freshKey();

@@ -38,7 +38,10 @@ class ScriptedNode implements TollgateStore {
   vote_: Script<boolean> = new Error('not scripted');
   release_: Script<boolean> = false;
   consume_: Script<RateLimitResult> = new Error('consume not scripted');
+  raise_: Script<boolean> = true;
   readonly released: string[] = [];
+  /** The tokens `raiseToken` was sent. */
+  readonly raised: number[] = [];
 
   begin(): Promise<BeginResult> {
     return answer(this.begin_);
@@ -61,6 +64,10 @@ class ScriptedNode implements TollgateStore {
   }
   consume(): Promise<RateLimitResult> {
     return answer(this.consume_);
+  }
+  raiseToken(_key: string, _owner: string, token: number): Promise<boolean> {
+    this.raised.push(token);
+    return answer(this.raise_);
   }
 }
 
@@ -137,6 +144,35 @@ describe('QuorumStore decisions: begin and lock', () => {
     expect(fast.value).toEqual(acquired(7));
     expect(fast.ms).toBeLessThan(200);
     expect(nodes.flatMap((node) => node.released)).toEqual([]);
+  });
+
+  it('grants once a majority holds the largest token, telling the nodes below it', async () => {
+    const { quorum, nodes } = cluster();
+    const slow = new Deferred<boolean>();
+    script(
+      nodes,
+      'lock_',
+      ...[5, 9, 7].map((fencingToken) => ({ acquired: true as const, fencingToken })),
+    );
+    script(nodes, 'raise_', slow, true, true);
+    expect(await quorum.lock('k', 'a', 1_000)).toEqual({ acquired: true, fencingToken: 9 });
+    expect(nodes.map((node) => node.raised)).toEqual([[9], [], [9]]);
+    // Equal tokens: nothing to tell.
+    script(nodes, 'begin_', acquired(4), acquired(4), acquired(4));
+    expect(await quorum.begin('k', 'b', 'fp', 1_000)).toEqual(acquired(4));
+    expect(nodes.map((node) => node.raised)).toEqual([[9], [], [9]]);
+    expect(nodes.flatMap((node) => node.released)).toEqual([]);
+  });
+
+  it('refuses a take as a split vote, and gives it back, when fewer than a majority hold its token', async () => {
+    const { quorum, nodes } = cluster();
+    script(nodes, 'begin_', acquired(5), acquired(9), acquired(7));
+    script(nodes, 'raise_', down(), true, false);
+    const found = await quorum.begin('k', 'a', 'fp', 30_000);
+    expect(found.state).toBe('in-progress');
+    if (found.state === 'in-progress') expect(found.retryAfterMs).toBeLessThanOrEqual(1_000);
+    await flush();
+    expect(nodes.map((node) => node.released)).toEqual([['a'], ['a'], ['a']]);
   });
 
   it('replays a finished result found on any node at once, and gives back its grants', async () => {
@@ -272,6 +308,17 @@ describe('QuorumStore configuration', () => {
     const [a, b] = [new ScriptedNode(), new ScriptedNode()];
     expect(() => new QuorumStore({ stores: [a, a, b] })).toThrow(TollgateConfigError);
     expect(() => new QuorumStore({ stores: [a, a, b] })).toThrow(/stores/);
+  });
+
+  it('refuses a store that cannot be told the quorum token, naming it', () => {
+    const unfenced: TollgateStore = Object.assign(new ScriptedNode(), {
+      raiseToken: undefined,
+      location: 'postgres://db-c/app',
+    });
+    const stores = [new ScriptedNode(), new ScriptedNode(), unfenced];
+    expect(() => new QuorumStore({ stores })).toThrow(TollgateConfigError);
+    expect(() => new QuorumStore({ stores })).toThrow(/raiseToken\(\)/);
+    expect(() => new QuorumStore({ stores })).toThrow(/`stores`\[2\] \(postgres:\/\/db-c\/app\)/);
   });
 
   it('refuses two stores at the same location', () => {

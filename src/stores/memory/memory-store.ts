@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
+import { assertFencingToken } from '../../core/fencing-token.js';
 import { InProcessRateLimiter } from '../../core/ratelimit/in-process.js';
 import type {
   BeginResult,
@@ -207,6 +208,17 @@ export class MemoryStore implements TollgateStore {
     if (!record || record.owner !== owner) return false;
     if (record.kind !== 'in-progress' && record.kind !== 'lock') return false;
     this.records.delete(key);
+    return true;
+  }
+
+  /** As on Redis; the store's one counter moves up too, so every later take issues more. */
+  async raiseToken(key: string, owner: string, token: FencingToken): Promise<boolean> {
+    assertFencingToken(token);
+    const record = this.live(key);
+    if (!record || (record.kind !== 'in-progress' && record.kind !== 'lock')) return false;
+    if (record.owner !== owner) return false;
+    record.fencingToken = Math.max(record.fencingToken, token);
+    this.lastToken = Math.max(this.lastToken, token);
     return true;
   }
 

@@ -76,8 +76,9 @@ export function decideTake<T>(
     if ('granted' in found) {
       acquired++;
       // Each node's token grows with its own takes and clock: the largest of a majority is the
-      // holder's, which is greater than an earlier holder's as long as the nodes' clocks agree
-      // to within a lease (every later take comes a lease after the earlier one ran out).
+      // holder's. It is greater than an earlier holder's because a majority held that one
+      // (`holdByMajority`) and shares a node with this majority, or, once it expired there, as
+      // long as the nodes' clocks agree to within a lease.
       fencingToken = Math.max(fencingToken, found.granted);
     } else {
       held++;

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 
-import { StoreUnavailableError } from '../../core/errors.js';
+import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js';
 import { checkStoreHealth, elapsedSince } from '../../core/health.js';
 import type {
   BeginResult,
+  FencingToken,
   LockResult,
   RateLimitConsumeOptions,
   RateLimitResult,
@@ -16,7 +17,8 @@ import type {
   UnstorableReason,
 } from '../../core/store.js';
 import { nodeCharges, withQuorumCharges } from './charges.js';
-import { agreed, decideTake } from './decisions.js';
+import { agreed, decideTake, splitRetryMs } from './decisions.js';
+import { holdByMajority } from './fencing.js';
 import { QuorumInvalidations } from './invalidations.js';
 import { hasMajority } from './majority.js';
 import { QuorumNodes, type QuorumStoreOptions } from './nodes.js';
@@ -36,6 +38,11 @@ import { Takes } from './takes.js';
  * - `begin` and `lock`: granted when a majority granted. A finished result (or a different request
  *   under the key) on any node decides at once. Takes granted on a minority are given back at once,
  *   also those a straggler node answers after the decision, so they never block a retry.
+ * - Fencing tokens: a grant's token is the largest the majority issued. When the nodes' tokens
+ *   differ, the grant returns once a majority holds the largest (`raiseToken` on the nodes below
+ *   it, one more round trip), so the next holder's is greater, right after a release too; a take
+ *   whose token fewer than a majority could be made to hold is given back and refused as a split
+ *   vote is. Every node must therefore have `raiseToken` (checked when the quorum is built).
  * - Refusals tell the truth about when to retry: when a majority reports the key held, the longest
  *   of their remaining leases (it is free by then at the latest). When no majority holds it (racers
  *   split the votes, and each gave its share back), a short random pause, so one racer wins the
@@ -68,6 +75,15 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
 
   constructor(options: QuorumStoreOptions) {
     super(options);
+    this.stores.forEach((store, index) => {
+      if (typeof store.raiseToken === 'function') return;
+      throw new TollgateConfigError(
+        'TOLLGATE_STORE_CANNOT_RAISE_TOKEN',
+        `QuorumStore needs stores with raiseToken(), which keeps its fencing tokens growing from one ` +
+          `holder to the next: \`stores\`[${index}] (${store.location ?? store.kind}) has none. ` +
+          `Use RedisStore nodes, or implement raiseToken() (see IdempotencyStore)`,
+      );
+    });
     this.location = this.stores.map((store) => store.location ?? store.kind).join(', ');
   }
 
@@ -125,8 +141,9 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
       key,
       owner,
       (store) => store.begin(key, owner, fingerprint, leaseMs),
-      (found) => found.state === 'acquired',
+      (found) => (found.state === 'acquired' ? found.fencingToken : undefined),
       (tally) => this.decideBegin(tally),
+      (retryAfterMs) => ({ state: 'in-progress', retryAfterMs }),
     );
   }
 
@@ -198,33 +215,50 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
       key,
       owner,
       (store) => store.lock(key, owner, ttlMs),
-      (found) => found.acquired,
+      (found) => (found.acquired ? found.fencingToken : undefined),
       (tally) => this.decideLock(tally),
+      (retryAfterMs) => ({ acquired: false, retryAfterMs }),
     );
   }
 
   /**
-   * A take (`begin` or `lock`) on every node, granted by a majority; one the quorum does not grant
-   * is given back on every node that granted it, late grants included (see `Takes`).
+   * A take (`begin` or `lock`) on every node, granted by a majority, with the largest token among
+   * them once a majority holds that token (`holdByMajority`). One the quorum does not grant, or
+   * whose token a majority cannot be made to hold, is given back on every node that granted it,
+   * late grants included (see `Takes`); the latter is refused as a split vote is, since it was
+   * lost to nodes that failed rather than held by anyone.
    */
   private async take<T>(
     key: string,
     owner: string,
     call: (store: TollgateStore) => Promise<T>,
-    granted: (found: T) => boolean,
+    tokenOf: (found: T) => FencingToken | undefined,
     decide: (tally: Tally<T>) => Verdict<T>,
+    refused: (retryAfterMs: number) => T,
   ): Promise<T> {
     const takes = new Takes(key, owner);
+    const granted = (found: T): boolean => tokenOf(found) !== undefined;
+    // The answers the verdict was made from: `gather` changes them no more once it has decided.
+    let decidedOn: Tally<T> | undefined;
     try {
       const result = await this.gather(
         (store) => takes.watch(store, call(store), granted),
-        decide,
-        {
-          linger: granted,
-        },
+        (tally) => decide((decidedOn = tally)),
+        { linger: granted },
       );
-      if (!granted(result)) takes.giveBack();
-      return result;
+      const fencingToken = tokenOf(result);
+      if (fencingToken === undefined) {
+        takes.giveBack();
+        return result;
+      }
+      // A grant is only ever decided from answers.
+      const answers = decidedOn as Tally<T>;
+      const nodes = { stores: this.stores, majority: this.majority, timeoutMs: this.nodeTimeoutMs };
+      if (await holdByMajority(nodes, { key, owner, fencingToken }, answers, tokenOf)) {
+        return result;
+      }
+      takes.giveBack();
+      return refused(splitRetryMs(answers));
     } catch (error) {
       takes.giveBack();
       throw error;

@@ -1,7 +1,9 @@
 import type { Cluster, Redis } from 'ioredis';
 
+import { assertFencingToken } from '../../core/fencing-token.js';
 import type {
   BeginResult,
+  FencingToken,
   LockResult,
   RateLimitConsumeOptions,
   RateLimitResult,
@@ -123,6 +125,11 @@ export class RedisStore implements TollgateStore {
       // This process's caches forget it before the caller hears it is done (see `removed`).
       this.feed?.removed(key);
     }
+  }
+
+  async raiseToken(key: string, owner: string, token: FencingToken): Promise<boolean> {
+    assertFencingToken(token);
+    return (await this.scripts().tollgateRaiseToken(key, owner, String(token))) === 1;
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {

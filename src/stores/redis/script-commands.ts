@@ -9,6 +9,7 @@ import {
   FORGET_RECORD,
   LOCK,
   MARK_UNSTORABLE,
+  RAISE_TOKEN,
   RELEASE,
   RENEW,
 } from './scripts.js';
@@ -46,6 +47,7 @@ export interface ScriptCommands {
     ttlMs: number,
   ): Promise<number | string | [string, number]>;
   tollgateForget(key: string): Promise<number>;
+  tollgateRaiseToken(key: string, owner: string, token: string): Promise<number>;
   tollgateRateLimit(
     numberOfKeys: number,
     ...keysAndArgs: string[]
@@ -69,6 +71,7 @@ const DEFINITIONS: Array<[name: string, script: LuaScript, numberOfKeys?: number
   ['tollgateRenew', RENEW, 1],
   ['tollgateLock', LOCK, 1],
   ['tollgateForget', FORGET_RECORD, 1],
+  ['tollgateRaiseToken', RAISE_TOKEN, 1],
   ['tollgateRateLimit', RATE_LIMIT],
   ['tollgateFixedWindows', FIXED_WINDOWS],
   ['tollgateRateLimitAdjust', ADJUST],

@@ -23,7 +23,9 @@ import { script } from './lua-script.js';
  * same microsecond, or after the server's clock was stepped back) still issues a greater token. A
  * record that expires takes its token with it; it could only expire after the lease (or the
  * retention) it was written with had passed, by which time the server's clock is past every token
- * issued under it, as each one was at most the clock at its take plus the takes since.
+ * issued under it, as each one was at most the clock at its take plus the takes since. A token
+raised to a quorum's (`RAISE_TOKEN`, another server's clock) is behind this server's clock by the
+time the record expires as long as the two clocks agree to within the lease it was written with.
  *
  * Deleting scripts announce the key on the `tollgate:forgotten` channel, so that every process's
  * cache of completed results forgets it too (see `RedisStore.recordInvalidations`).
@@ -142,6 +144,30 @@ export const FORGET_RECORD = script(`${FORGET}
 local head = redis.call('GETRANGE', KEYS[1], 0, 255)
 if head == '' or string.byte(head, 1) == 114 then return 0 end
 forget(head)
+return 1
+`);
+
+/**
+ * KEYS[1] record (in progress, or a lock); ARGV owner, token. Rewrites the record's token to
+ * `token` if it is lower, keeping the rest of the record and its expiry, so a re-sent take reports
+ * it and a release leaves it behind. 1 while this owner holds the key (raised or already as high),
+ * else 0. The token is the third field of a lock and the fourth of an in-progress record.
+ */
+export const RAISE_TOKEN = script(`
+local record = redis.call('GET', KEYS[1])
+if not record then return 0 end
+local state = string.sub(record, 1, 1)
+if state ~= 'p' and state ~= 'l' then return 0 end
+local head = state .. '\\n' .. ARGV[1] .. '\\n'
+if string.sub(record, 1, #head) ~= head then return 0 end
+local from = #head + 1
+if state == 'p' then from = string.find(record, '\\n', from, true) + 1 end
+local to = string.find(record, '\\n', from, true)
+local wanted = tonumber(ARGV[2])
+if wanted > tonumber(string.sub(record, from, to - 1)) then
+  local raised = string.sub(record, 1, from - 1) .. string.format('%.0f', wanted)
+  redis.call('SET', KEYS[1], raised .. string.sub(record, to), 'KEEPTTL')
+end
 return 1
 `);
 
