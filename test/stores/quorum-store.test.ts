@@ -135,22 +135,34 @@ function wrapped(node: RedisStore, skewUs = 0): WrappedNode {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
       const name = String(property);
-      return async (...args: unknown[]) => {
+      const count = (): void => {
         state.calls[name] = (state.calls[name] ?? 0) + 1;
-        if (state.down || (state.raiseDown && property === 'raiseToken')) return refuse();
-        switch (property) {
-          case 'lock':
-            return shift(await target.lock(...(args as Parameters<RedisStore['lock']>)));
-          case 'begin':
-            return shift(await target.begin(...(args as Parameters<RedisStore['begin']>)));
-          case 'raiseToken': {
-            const [key, owner, token] = args as Parameters<RedisStore['raiseToken']>;
-            return target.raiseToken(key, owner, token - skewUs);
-          }
-          default:
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-        }
       };
+      switch (property) {
+        case 'lock':
+          return async (...args: Parameters<RedisStore['lock']>) => {
+            count();
+            return state.down ? refuse() : shift(await target.lock(...args));
+          };
+        case 'begin':
+          return async (...args: Parameters<RedisStore['begin']>) => {
+            count();
+            return state.down ? refuse() : shift(await target.begin(...args));
+          };
+        case 'raiseToken':
+          return (key: string, owner: string, token: number) => {
+            count();
+            if (state.down || state.raiseDown) return refuse();
+            return target.raiseToken(key, owner, token - skewUs);
+          };
+        default:
+          return (...args: unknown[]) => {
+            count();
+            return state.down
+              ? refuse()
+              : (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+      }
     },
   });
   return state;

@@ -5,7 +5,7 @@ import { count, gather, UNDECIDED, type Tally } from './tally.js';
 
 /**
  * Makes a granted take's token the token of a majority: each node that granted it with a lower
- * token (its clock is behind the one that issued the largest) is told the largest (`raiseToken`).
+ * token (each reads its own clock, at its own moment) is told the largest (`raiseToken`).
  * True once a majority holds `fencingToken`, counting the nodes that issued it themselves; false
  * once it cannot, and the take must not be handed out.
  *

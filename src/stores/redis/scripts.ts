@@ -24,8 +24,8 @@ import { script } from './lua-script.js';
  * record that expires takes its token with it; it could only expire after the lease (or the
  * retention) it was written with had passed, by which time the server's clock is past every token
  * issued under it, as each one was at most the clock at its take plus the takes since. A token
-raised to a quorum's (`RAISE_TOKEN`, another server's clock) is behind this server's clock by the
-time the record expires as long as the two clocks agree to within the lease it was written with.
+ * raised to a quorum's (`RAISE_TOKEN`, another server's clock) is behind this server's clock by the
+ * time the record expires as long as the two clocks agree to within the lease it was written with.
  *
  * Deleting scripts announce the key on the `tollgate:forgotten` channel, so that every process's
  * cache of completed results forgets it too (see `RedisStore.recordInvalidations`).
