@@ -15,6 +15,7 @@ import type {
   ThrottleLimits,
   ThrottleSettings,
 } from '../core/ratelimit/options.js';
+import { validateThrottleOptions } from '../core/ratelimit/option-names.js';
 import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
 import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
@@ -97,6 +98,30 @@ export interface ThrottleMiddlewareOptions<
 }
 
 /**
+ * The options `throttle()` takes besides the settings every adapter shares: with those, every name
+ * it knows, so the core can refuse any other. Complete: an option added to
+ * `ThrottleMiddlewareOptions` must be listed.
+ */
+const MIDDLEWARE_OPTIONS = [
+  'limits',
+  'store',
+  'namespace',
+  'scope',
+  'route',
+  'waitForStore',
+  'blockCache',
+  'onEvent',
+  'handler',
+] as const satisfies ReadonlyArray<keyof ThrottleMiddlewareOptions>;
+// Fails to compile when an option of ThrottleMiddlewareOptions is missing from the list above.
+type UnlistedMiddlewareOption = Exclude<
+  Exclude<keyof ThrottleMiddlewareOptions, keyof ThrottleSettings>,
+  (typeof MIDDLEWARE_OPTIONS)[number]
+>;
+const _everyMiddlewareOptionListed: [UnlistedMiddlewareOption] extends [never] ? true : never =
+  true;
+
+/**
  * Express middleware that rate limits by named limits, all checked and charged in one atomic store
  * call: a rejected request consumes from none of them. Over a limit: 429 problem+json with
  * `Retry-After`; `RateLimit-Policy` and `RateLimit` headers as configured. It only translates
@@ -114,6 +139,8 @@ export interface ThrottleMiddlewareOptions<
 export function throttle<Req extends ExpressRequestLike = ExpressRequestLike>(
   options: ThrottleMiddlewareOptions<Req>,
 ): ThrottleMiddleware<Req> {
+  // Before anything reads them: a misspelled option would otherwise be ignored.
+  validateThrottleOptions(options, { where: 'throttle(options)', own: MIDDLEWARE_OPTIONS });
   const {
     limits,
     store: storeOption,

@@ -43,6 +43,26 @@ export interface ThrottleModuleOptions extends ThrottleSettings {
   onRejected?: (rejection: RateLimitRejection, context: ExecutionContext) => unknown;
 }
 
+/**
+ * The module's own rate-limit options besides the settings every adapter shares: with those, every
+ * name `forRoot({ throttle })` takes, so the core can refuse any other. Complete: an option added
+ * to `ThrottleModuleOptions` must be listed.
+ */
+export const THROTTLE_MODULE_OPTIONS = [
+  'store',
+  'limits',
+  'onEvent',
+  'localMaxKeys',
+  'blockCache',
+  'onRejected',
+] as const satisfies ReadonlyArray<keyof ThrottleModuleOptions>;
+// Fails to compile when an option of ThrottleModuleOptions is missing from the list above.
+type UnlistedModuleOption = Exclude<
+  Exclude<keyof ThrottleModuleOptions, keyof ThrottleSettings>,
+  (typeof THROTTLE_MODULE_OPTIONS)[number]
+>;
+const _everyModuleOptionListed: [UnlistedModuleOption] extends [never] ? true : never = true;
+
 export interface TollgateModuleOptions {
   /** Where keys and results live. Default: a `MemoryStore` (one process only). */
   store?: TollgateStore;

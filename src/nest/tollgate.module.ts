@@ -23,6 +23,7 @@ import { ThrottleGuard } from './throttle.guard.js';
 import {
   ConfigurableModuleClass,
   MODULE_OPTIONS_TOKEN,
+  THROTTLE_MODULE_OPTIONS,
   type TollgateModuleOptions,
 } from './tollgate.module-definition.js';
 
@@ -82,7 +83,10 @@ function rateLimitListener(
       provide: RateLimitEngine,
       useFactory: (store: TollgateStore, options: TollgateModuleOptions) => {
         // Module-wide defaults are checked at start-up, not on the first request.
-        const defaults = validateThrottleDefaults(options.throttle);
+        const defaults = validateThrottleDefaults(options.throttle, {
+          where: 'TollgateModule.forRoot({ throttle })',
+          own: THROTTLE_MODULE_OPTIONS,
+        });
         const onEvent = rateLimitListener(options);
         const engine = new RateLimitEngine(options.throttle?.store ?? store, {
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),

@@ -306,6 +306,15 @@ describe('throttle() configuration', () => {
     );
   });
 
+  it('refuses a misspelled option at start-up rather than ignoring it', () => {
+    expect(() =>
+      throttle({ limits: { burst: { limit: 1, ttl: '1s' } }, windw: '1m' } as never),
+    ).toThrow(/TOLLGATE_INVALID_LIMITS/);
+    expect(() => throttle({ limt: 5 } as never)).toThrow(
+      /throttle\(options\) has no option "limt" \(did you mean "limit"\?\): a limit's fields go inside a named limit/,
+    );
+  });
+
   it('refuses a store that cannot rate limit', () => {
     const store = new MemoryStore() as TollgateStore;
     const withoutConsume = Object.assign(Object.create(store) as TollgateStore, {

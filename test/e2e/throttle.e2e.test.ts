@@ -476,6 +476,18 @@ describe('a global ThrottleGuard with module-wide limits', () => {
   });
 });
 
+describe('module-wide throttle options', () => {
+  it('refuses a misspelled option when the app is created, rather than ignoring it', async () => {
+    @Module({ imports: [TollgateModule.forRoot({ throttle: { limt: 5 } as never })] })
+    class MisspelledModule {}
+    await expect(
+      NestFactory.create(MisspelledModule, { logger: false, abortOnError: false }),
+    ).rejects.toThrow(
+      /TollgateModule\.forRoot\(\{ throttle \}\) has no option "limt" \(did you mean "limit"\?\)/,
+    );
+  });
+});
+
 describe('when Redis cannot be reached', () => {
   let redis: RedisServer;
   let app: INestApplication;

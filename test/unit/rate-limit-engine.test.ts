@@ -13,7 +13,12 @@ import type {
   ThrottlePolicy,
   ThrottleSettings,
 } from '../../src/core/ratelimit/options.js';
-import { resolveThrottlePolicy, validateThrottleLayer } from '../../src/core/ratelimit/policy.js';
+import { validateThrottleOptions } from '../../src/core/ratelimit/option-names.js';
+import {
+  resolveThrottlePolicy,
+  validateThrottleDefaults,
+  validateThrottleLayer,
+} from '../../src/core/ratelimit/policy.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import type { RateLimitStore, RecordInvalidations } from '../../src/core/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -512,6 +517,75 @@ describe('a decorator layer', () => {
       expect(check).toThrow(TollgateConfigError);
       expect(check).toThrow(message);
     }
+  });
+});
+
+describe('the names of a whole options object (throttle(), the module defaults)', () => {
+  const source = { where: 'throttle(options)', own: ['limits', 'store', 'handler'] };
+  const refusal = (options: unknown): TollgateConfigError => {
+    try {
+      validateThrottleOptions(options, source);
+    } catch (error) {
+      return error as TollgateConfigError;
+    }
+    throw new Error(`${JSON.stringify(options)} was accepted`);
+  };
+
+  it("takes the shared settings and the adapter's own options", () => {
+    expect(() =>
+      validateThrottleOptions(
+        { limits: {}, store: undefined, handler: () => undefined, trustProxy: 1, headers: 'never' },
+        source,
+      ),
+    ).not.toThrow();
+  });
+
+  it.each([
+    // A near miss of an option: that option.
+    [{ limits: {}, trustproxy: 1 }, '"trustproxy" (did you mean "trustProxy"?): use'],
+    [{ limts: {} }, '"limts" (did you mean "limits"?): use'],
+    [
+      { limits: {}, skipSucessfulRequests: true },
+      '"skipSucessfulRequests" (did you mean "skipSuccessfulRequests"?)',
+    ],
+    // A limit's field at the top level, spelled right, wrong, or as another library names it.
+    [{ limt: 5 }, '"limt" (did you mean "limit"?): a limit\'s fields go inside a named limit'],
+    [{ limits: {}, windw: '1m' }, '"windw" (did you mean "ttl"?): a limit\'s fields go inside'],
+    [{ limit: 5, windowMs: 60_000 }, '"limit": a limit\'s fields go inside a named limit'],
+    [{ max: 5 }, '"max" (did you mean "limit"?)'],
+    // Nothing near: the list.
+    [{ limits: {}, banana: 1 }, "\"banana\": use 'limits', 'store', 'handler', 'tracker'"],
+  ])('refuses %j, naming the field and the fix', (options, message) => {
+    const error = refusal(options);
+    expect(error).toBeInstanceOf(TollgateConfigError);
+    expect(error.code).toBe('TOLLGATE_INVALID_LIMITS');
+    expect(error.message).toContain(`throttle(options) has no option ${message}`);
+  });
+
+  it.each([null, 5, [], 'limits'])('refuses %j: options are an object', (options) => {
+    expect(refusal(options).message).toMatch(/^throttle\(options\) must be an object of options/);
+  });
+
+  it("checks the module's defaults by the same rule, then resolves them", () => {
+    const module = { where: 'TollgateModule.forRoot({ throttle })', own: ['limits', 'onRejected'] };
+    expect(() => validateThrottleDefaults({ limt: 5 } as never, module)).toThrow(
+      /TollgateModule\.forRoot\(\{ throttle \}\) has no option "limt"/,
+    );
+    expect(validateThrottleDefaults(undefined, module)).toBeUndefined();
+    const policy = validateThrottleDefaults(
+      { limits: { default: { limit: 5, ttl: '10s' } }, headers: 'never' },
+      module,
+    );
+    expect(policy?.policyHeader).toBe('"default";q=5;w=10');
+  });
+
+  it('names a misspelled field of a limit rather than the ttl it leaves missing', () => {
+    expect(() =>
+      resolveThrottlePolicy([{ limits: { a: { limit: 1, windw: '1m' } as never } }]),
+    ).toThrow(/limit "a" has no field "windw" \(did you mean "ttl"\?\): use 'limit', 'ttl'/);
+    expect(() =>
+      validateThrottleLayer({ limits: {}, settings: { trustproxy: 1 } as never }),
+    ).toThrow(/has no setting "trustproxy" \(did you mean "trustProxy"\?\)/);
   });
 });
 

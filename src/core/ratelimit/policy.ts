@@ -4,7 +4,6 @@ import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm, type RateLimitRule } fr
 import { policyHeaderValue } from './headers.js';
 import {
   THROTTLE_LIMIT_FIELDS,
-  THROTTLE_SETTING_FIELDS,
   THROTTLE_STORE_POLICIES,
   type PerRequestFields,
   type RateLimitRequest,
@@ -16,6 +15,12 @@ import {
   type ThrottleSettings,
   type ThrottleSkip,
 } from './options.js';
+import {
+  checkLimitFieldNames,
+  checkSettingNames,
+  validateThrottleOptions,
+  type ThrottleOptionsSource,
+} from './option-names.js';
 import { oneOf, resolveSettings } from './settings.js';
 
 /** How a route's rate-limit options become its policy: merged, validated and defaulted once. */
@@ -27,7 +32,6 @@ export const DEFAULT_ALGORITHM: RateLimitAlgorithm = 'sliding-window';
 const ALGORITHMS: ReadonlySet<string> = new Set(RATE_LIMIT_ALGORITHMS);
 const STORE_POLICIES: ReadonlySet<string> = new Set(THROTTLE_STORE_POLICIES);
 const LIMIT_FIELDS: ReadonlySet<string> = new Set(THROTTLE_LIMIT_FIELDS);
-const SETTING_FIELDS: ReadonlySet<string> = new Set(THROTTLE_SETTING_FIELDS);
 
 /** Limit names become part of storage keys and of a structured header: keep them plain. */
 const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -75,11 +79,16 @@ export function toRule(limit: ResolvedLimit): RateLimitRule {
   };
 }
 
-/** Validates the module-wide defaults once at start-up, and gives the policy they make. */
+/**
+ * The module-wide defaults, once at start-up: their names (`validateThrottleOptions`), then the
+ * policy they make, which is returned.
+ */
 export function validateThrottleDefaults(
   defaults: (ThrottleSettings & { limits?: ThrottleRouteLimits }) | undefined,
+  source: ThrottleOptionsSource,
 ): ThrottlePolicy | undefined {
-  if (!defaults) return undefined;
+  if (defaults === undefined) return undefined;
+  validateThrottleOptions(defaults, source);
   return resolveThrottlePolicy([{ limits: defaults.limits, settings: defaults }]);
 }
 
@@ -88,15 +97,7 @@ export function validateThrottleDefaults(
  * defaults for the rest, which are checked when the route's policy is built.
  */
 export function validateThrottleLayer(layer: ThrottleLayer): void {
-  // A misspelled or module-only setting (`onRejected`, `blockCache`) would be ignored silently.
-  for (const field of Object.keys(layer.settings ?? {})) {
-    if (!SETTING_FIELDS.has(field)) {
-      throw new TollgateConfigError(
-        'TOLLGATE_INVALID_LIMITS',
-        `@Throttle(limits, settings) has no setting "${field}" (module-wide ones go in TollgateModule.forRoot({ throttle })): use ${oneOf(THROTTLE_SETTING_FIELDS)}`,
-      );
-    }
-  }
+  checkSettingNames(layer.settings ?? {});
   resolveSettings(layer.settings ?? {});
   for (const [name, limit] of limitEntries(layer.limits)) checkLimitFields(name, limit);
 }
@@ -135,16 +136,7 @@ function limitEntries(
  * request is checked on every request instead (`resolveRules`).
  */
 function checkLimitFields(name: string, limit: Partial<ThrottleLimit>): void {
-  // TypeScript catches a misspelled field in a literal; plain JavaScript and config files do not,
-  // and an ignored `blockDuraton` would leave a brute-force limit without its block.
-  for (const field of Object.keys(limit)) {
-    if (!LIMIT_FIELDS.has(field)) {
-      throw new TollgateConfigError(
-        'TOLLGATE_INVALID_LIMITS',
-        `limit "${name}" has no field "${field}": use ${oneOf(THROTTLE_LIMIT_FIELDS)}`,
-      );
-    }
-  }
+  checkLimitFieldNames(name, limit);
   if (limit.algorithm !== undefined && !ALGORITHMS.has(limit.algorithm)) {
     throw new TollgateConfigError(
       'TOLLGATE_INVALID_ALGORITHM',
@@ -177,13 +169,14 @@ function checkLimitFields(name: string, limit: Partial<ThrottleLimit>): void {
 }
 
 function resolveLimit(name: string, limit: Partial<ThrottleLimit>): ResolvedLimit {
+  // The fields first: a misspelled `ttl` is the mistake to name, not the `ttl` it leaves missing.
+  checkLimitFields(name, limit);
   if (limit.limit === undefined || limit.ttl === undefined) {
     throw new TollgateConfigError(
       'TOLLGATE_INCOMPLETE_LIMIT',
       `limit "${name}" needs both "limit" and "ttl" (e.g. { limit: 5, ttl: '10s' }); only a limit the module already defines may give some fields`,
     );
   }
-  checkLimitFields(name, limit);
   const perRequest: PerRequestFields = {};
   if (typeof limit.limit === 'function') perRequest.limit = limit.limit;
   if (typeof limit.ttl === 'function') perRequest.ttl = limit.ttl;
