@@ -7,7 +7,7 @@ import { idempotencyPolicyFor, type IdempotencyRouteOptions } from '../core/idem
 import type { ThrottleLayer, ThrottlePolicy, ThrottleSkip } from '../core/ratelimit/options.js';
 import { resolveThrottlePolicy } from '../core/ratelimit/policy.js';
 import { IdempotentMetadata, SkipIdempotencyMetadata } from './metadata.js';
-import { SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
+import { SKIP_ALL, SkipThrottleMetadata, ThrottleMetadata } from './throttle.metadata.js';
 import type { TollgateModuleOptions } from './tollgate.module-definition.js';
 
 /**
@@ -16,7 +16,7 @@ import type { TollgateModuleOptions } from './tollgate.module-definition.js';
  * the request reached the interceptor or the guard (see `reachedBy`).
  */
 
-type SkipValue = true | Readonly<Record<string, boolean>> | undefined;
+type SkipValue = Readonly<Record<string, boolean>> | undefined;
 
 /**
  * Where a handler's idempotency comes from: its (or its controller's) `@Idempotent()` over the
@@ -124,14 +124,16 @@ function isOrExtends(entry: unknown, type: Type<unknown>): boolean {
 
 /**
  * The handler's `@SkipThrottle()` wins over the controller's, name by name: a controller may skip
- * everything and one handler bring back `{ burst: false }`.
+ * everything and one handler bring back `{ burst: false }`, and a name the handler does not
+ * mention keeps the controller's choice. Within one of them, a name it gives is more specific
+ * than its "every limit" (`SKIP_ALL`), whichever decorator came first.
  */
 function mergeSkips(onController: SkipValue, onHandler: SkipValue): ThrottleSkip {
   return (name) => {
     for (const layer of [onHandler, onController]) {
       if (layer === undefined) continue;
-      if (layer === true) return true;
       if (Object.prototype.hasOwnProperty.call(layer, name)) return layer[name] === true;
+      if (Object.prototype.hasOwnProperty.call(layer, SKIP_ALL)) return layer[SKIP_ALL] === true;
     }
     return false;
   };
