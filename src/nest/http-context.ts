@@ -21,10 +21,11 @@ interface PlatformRequest extends HttpRequestLike {
 }
 
 /**
- * Sets a header as the platform would. Express's response is the Node response, and Express's
- * `set` differs from Node's `setHeader` only for a Content-Type (it adds a charset): every other
- * header goes straight on, without `set`'s MIME lookups. Fastify's reply keeps headers of its
- * own, so there the platform's adapter sets them all.
+ * Sets a header exactly as given, on the platform's response. Express's response is the Node
+ * response, so every header goes straight on: Express's `set` would add a charset to a
+ * Content-Type that names none (`text/plain` becomes `text/plain; charset=utf-8`), and a replay
+ * would then differ from the response it replays. Fastify's reply keeps headers of its own and
+ * sets them as given, so there the platform's adapter sets them all.
  */
 export function setPlatformHeader(
   adapter: Pick<HttpServer, 'setHeader'>,
@@ -33,18 +34,14 @@ export function setPlatformHeader(
   value: string,
 ): void {
   const candidate = response as { raw?: unknown; setHeader?: unknown };
-  if (
-    candidate.raw === undefined &&
-    typeof candidate.setHeader === 'function' &&
-    !isContentType(name)
-  ) {
+  if (candidate.raw === undefined && typeof candidate.setHeader === 'function') {
     (response as ServerResponse).setHeader(name, value);
   } else {
     adapter.setHeader(response, name, value);
   }
 }
 
-const isContentType = (name: string): boolean =>
+export const isContentType = (name: string): boolean =>
   name.length === 12 && name.toLowerCase() === 'content-type';
 
 /** Fastify's instance and reply, as far as the onSend hook below uses them. */

@@ -33,6 +33,7 @@ import { defaultScope } from '../http/request.js';
 import {
   describeRequest,
   handlerSendsResponse,
+  isContentType,
   rawResponse,
   routeTemplate,
   setPlatformHeader,
@@ -281,18 +282,32 @@ function replayBody(stored: StoredResponse, form: ReplayBody): StreamableFile | 
   if (form === 'text') {
     return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   }
-  return bodyOf(body);
+  const typed = stored.headers.some(([name]) => isContentType(name));
+  return bodyOf(body, typed);
 }
 
 /**
  * Sends exact stored bytes through Nest's own streaming path, which every platform and Nest 11
- * and 12 support, instead of a value Nest would serialize again.
+ * and 12 support, instead of a value Nest would serialize again. `typed`: the response carries a
+ * Content-Type of its own already; without one, the bytes go out without one, as they first did.
  */
-function bodyOf(body: Uint8Array): StreamableFile | undefined {
+function bodyOf(body: Uint8Array, typed = true): StreamableFile | undefined {
   if (body.byteLength === 0) return undefined;
-  return new StreamableFile(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
-    length: body.byteLength,
-  });
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const options = { length: body.byteLength };
+  return typed ? new StreamableFile(bytes, options) : new UntypedFile(bytes, options);
+}
+
+/**
+ * Bytes first sent without a Content-Type (a `@Res()` handler's own `writeHead`): a
+ * `StreamableFile` reports `application/octet-stream` for them, which both platforms would set
+ * on a response that has none. They set no type when it reports none.
+ */
+class UntypedFile extends StreamableFile {
+  override getHeaders(): ReturnType<StreamableFile['getHeaders']> {
+    // Typed as a string by Nest, yet read by both platforms as "none" when undefined.
+    return { ...super.getHeaders(), type: undefined as unknown as string };
+  }
 }
 
 function isStream(value: unknown): boolean {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import {
@@ -21,6 +21,8 @@ import { request } from '../helpers/http.js';
 import { createNestApp, NEST_PLATFORMS } from '../helpers/nest-platforms.js';
 
 let runs = 0;
+/** Not UTF-8, so a replay sends them as bytes rather than as text. */
+const UNTYPED_BYTES = Buffer.from([0xff, 0x00, 0xfe, 0x41]);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 @Controller('things')
@@ -42,6 +44,25 @@ class ThingsController {
     const adapter = this.adapterHost.httpAdapter;
     adapter.setHeader(res, 'ETag', `"raw-${runs}"`);
     adapter.reply(res, { id, raw: runs }, 202);
+  }
+
+  /** Writes bytes on the Node response itself, without a Content-Type. */
+  @Post(':id/untyped')
+  @Idempotent({ replayHeaders: ['X-Run'] })
+  untyped(@Res() res: { raw?: ServerResponse } & ServerResponse): void {
+    runs++;
+    const raw = res.raw ?? res;
+    raw.writeHead(200, { 'X-Run': String(runs) });
+    raw.end(UNTYPED_BYTES);
+  }
+
+  /** Writes text on the Node response itself, under a Content-Type that names no charset. */
+  @Post(':id/plain')
+  plain(@Res() res: { raw?: ServerResponse } & ServerResponse): void {
+    runs++;
+    const raw = res.raw ?? res;
+    raw.writeHead(200, { 'Content-Type': 'text/plain' });
+    raw.end(`plain ${runs}`);
   }
 
   @Post(':id/slow')
@@ -102,6 +123,38 @@ describe.each(NEST_PLATFORMS)('Nest on %s: platform specifics', (platform) => {
     expect(second.text).toBe(first.text);
     expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
     expect(second.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('replays a @Res() response sent without Content-Type byte for byte, still without one', async () => {
+    const key = randomUUID();
+    const before = runs;
+    const send = () =>
+      fetch(`${baseUrl}/api/things/8/untyped`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: '{}',
+      });
+    const first = await send();
+    const firstBytes = Buffer.from(await first.arrayBuffer());
+    const second = await send();
+    const secondBytes = Buffer.from(await second.arrayBuffer());
+    expect(runs - before).toBe(1);
+    expect(first.headers.get('content-type')).toBeNull();
+    expect(firstBytes).toEqual(UNTYPED_BYTES);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.headers.get('x-run')).toBe(first.headers.get('x-run'));
+    expect(second.headers.get('content-type')).toBeNull();
+    expect(secondBytes).toEqual(UNTYPED_BYTES);
+  });
+
+  it('replays the Content-Type a @Res() handler wrote as it wrote it, with no charset added', async () => {
+    const key = randomUUID();
+    const first = await post('/api/things/9/plain', key);
+    const second = await post('/api/things/9/plain', key);
+    expect(first.headers.get('content-type')).toBe('text/plain');
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.headers.get('content-type')).toBe('text/plain');
+    expect(second.text).toBe(first.text);
   });
 
   it('answers a handler that sends its own response with a problem when the key is missing', async () => {
