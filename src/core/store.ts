@@ -162,14 +162,11 @@ export interface IdempotencyStore {
   invalidations?(): RecordInvalidations;
   /**
    * Raises the fencing token of the take `owner` holds on `key` (an in-progress lease or a lock)
-   * to `token`, if it is lower, as if the store had issued `token` for that take: a re-sent take
-   * reports it, and the key's next take, after a release or a `forget`, issues a greater one.
-   * Never lowers a token, and leaves the record's expiry as it is. False, with nothing written,
-   * when `owner` does not hold `key`. `token` is a whole number below 2^53.
-   *
-   * What lets a store be a node of a `QuorumStore`, which refuses a store without it: each node
-   * that granted a take learns the largest token the majority issued, so that a later majority,
-   * which shares a node with this one, issues a greater token whatever the nodes' clocks say.
+   * to `token` if it is lower, as if the store had issued it: a re-sent take reports it, and the
+   * key's next take, after a release or a `forget`, issues a greater one. Never lowers a token;
+   * keeps the expiry. False, with nothing written, when `owner` does not hold `key`. Required of
+   * a `QuorumStore`'s nodes: each that granted a take learns the majority's largest token, so a
+   * later majority, which shares a node with this one, issues a greater one whatever the clocks.
    */
   raiseToken?(key: string, owner: string, token: FencingToken): Promise<boolean>;
   /** Extends the lease (or the lock: an exclusive lease) to `leaseMs` from now if `owner` still holds it. */

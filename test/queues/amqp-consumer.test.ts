@@ -210,6 +210,9 @@ describe('exclusiveConsumer on RabbitMQ and Redis', () => {
     await client.del(key);
     await waitUntil('a stopped', () => a.events.some((e) => e.type === 'stopped'));
     const appliedByA = a.applied.length;
+    // A stopped on its own; it would now compete with B to lead again, and on a loaded machine
+    // could win. Ending its loop leaves the free lease to the standby this test is about.
+    await a.consumer.stop();
     await waitUntil('all applied', () => log.length >= 60, 20_000);
     await waitUntil('queue empty', async () => (await depth(queue)) === 0);
     await sleep(200);

@@ -3,6 +3,7 @@ import { StoreUnavailableError, TollgateConfigError } from '../../core/errors.js
 import { ExpiringMap } from '../../core/expiring-map.js';
 import { assertFencingToken } from '../../core/fencing-token.js';
 import { InProcessRateLimiter } from '../../core/ratelimit/in-process.js';
+import { copyResponse, recordBytes, type IdempotencyRecord } from './records.js';
 import type {
   BeginResult,
   FencingToken,
@@ -51,38 +52,6 @@ export interface MemoryStoreOptions {
 const DEFAULT_MAX_KEYS = 100_000;
 /** Default `maxBytes`: 64 MiB. */
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-/**
- * What one record costs beyond the characters and bytes it stores: the record object, its map
- * entry, its slot in the write-order queue, and the headers of its strings and arrays. An estimate
- * on the low side for small records, whose number `maxKeys` bounds; for large bodies, which
- * `maxBytes` is there for, the body's own length dominates and is counted exactly.
- */
-const RECORD_OVERHEAD_BYTES = 256;
-
-type IdempotencyRecord =
-  | {
-      kind: 'in-progress';
-      owner: string;
-      fingerprint: string;
-      expiresAt: number;
-      fencingToken: FencingToken;
-    }
-  | {
-      kind: 'completed';
-      owner: string;
-      fingerprint: string;
-      expiresAt: number;
-      response: StoredResponse;
-    }
-  | {
-      kind: 'unstorable';
-      owner: string;
-      fingerprint: string;
-      expiresAt: number;
-      reason: UnstorableReason;
-    }
-  | { kind: 'lock'; owner: string; expiresAt: number; fencingToken: FencingToken };
-
 /**
  * A store for one process (tests, local development, single-instance apps) with the same
  * semantics as the Redis store. Expired records are dropped lazily on access, a few per write, and
@@ -308,26 +277,6 @@ export class MemoryStore implements TollgateStore {
   private sweepExpired(): void {
     this.records.sweep(this.clock.now());
   }
-}
-
-/** The bytes `maxBytes` counts for one record (see `MemoryStoreOptions.maxBytes`). */
-function recordBytes(key: string, record: IdempotencyRecord): number {
-  let bytes = RECORD_OVERHEAD_BYTES + key.length + record.owner.length;
-  if (record.kind === 'lock') return bytes;
-  bytes += record.fingerprint.length;
-  if (record.kind !== 'completed') return bytes;
-  bytes += record.response.body.byteLength;
-  for (const [name, value] of record.response.headers) bytes += name.length + value.length;
-  return bytes;
-}
-
-/** Stored bodies are copied so a caller that reuses its buffer cannot change a stored response. */
-function copyResponse(response: StoredResponse): StoredResponse {
-  return {
-    status: response.status,
-    headers: response.headers.map(([name, value]) => [name, value] as const),
-    body: new Uint8Array(response.body),
-  };
 }
 
 /** A bound must be a positive whole number (or Infinity: no bound); anything else fails at once. */

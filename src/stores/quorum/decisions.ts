@@ -1,4 +1,4 @@
-import type { RateLimitResult, RateLimitState } from '../../core/store.js';
+import type { BeginResult, LockResult, RateLimitResult, RateLimitState } from '../../core/store.js';
 import { hasMajority, majorityVote, NO_MAJORITY } from './majority.js';
 import { UNDECIDED, type Tally, type Verdict } from './tally.js';
 
@@ -96,4 +96,51 @@ export function decideTake<T>(
     case NO_MAJORITY:
       return unavailable(tally);
   }
+}
+
+/** `decideTake` for `begin`: a finished result or another request on any node decides at once. */
+export function decideBegin(
+  majority: number,
+  tally: Tally<BeginResult>,
+  unavailable: (tally: Tally<BeginResult>) => never,
+): Verdict<BeginResult> {
+  return decideTake(
+    majority,
+    tally,
+    unavailable,
+    (found) => {
+      switch (found.state) {
+        case 'acquired':
+          return { granted: found.fencingToken };
+        case 'in-progress':
+          return { heldForMs: found.retryAfterMs };
+        case 'completed':
+          // A finished result on any node is the result of the one execution: replay it, but
+          // without a retention, as one node cannot vouch for a majority (no process caches it).
+          return { final: { state: 'completed', response: found.response } };
+        default:
+          // A different request under the key is refused without waiting for the others.
+          return { final: found };
+      }
+    },
+    (fencingToken) => ({ state: 'acquired', fencingToken }),
+    (retryAfterMs) => ({ state: 'in-progress', retryAfterMs }),
+  );
+}
+
+/** `decideTake` for `lock`. */
+export function decideLock(
+  majority: number,
+  tally: Tally<LockResult>,
+  unavailable: (tally: Tally<LockResult>) => never,
+): Verdict<LockResult> {
+  return decideTake(
+    majority,
+    tally,
+    unavailable,
+    (found) =>
+      found.acquired ? { granted: found.fencingToken } : { heldForMs: found.retryAfterMs },
+    (fencingToken) => ({ acquired: true, fencingToken }),
+    (retryAfterMs) => ({ acquired: false, retryAfterMs }),
+  );
 }

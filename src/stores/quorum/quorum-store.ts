@@ -17,7 +17,7 @@ import type {
   UnstorableReason,
 } from '../../core/store.js';
 import { nodeCharges, withQuorumCharges } from './charges.js';
-import { agreed, decideTake, splitRetryMs } from './decisions.js';
+import { agreed, decideBegin, decideLock, splitRetryMs } from './decisions.js';
 import { holdByMajority } from './fencing.js';
 import { QuorumInvalidations } from './invalidations.js';
 import { hasMajority } from './majority.js';
@@ -142,32 +142,8 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
       owner,
       (store) => store.begin(key, owner, fingerprint, leaseMs),
       (found) => (found.state === 'acquired' ? found.fencingToken : undefined),
-      (tally) => this.decideBegin(tally),
-      (retryAfterMs) => ({ state: 'in-progress', retryAfterMs }),
-    );
-  }
-
-  private decideBegin(tally: Tally<BeginResult>): Verdict<BeginResult> {
-    return decideTake(
-      this.majority,
-      tally,
-      (undecided) => this.unavailable('begin', undecided),
-      (found) => {
-        switch (found.state) {
-          case 'acquired':
-            return { granted: found.fencingToken };
-          case 'in-progress':
-            return { heldForMs: found.retryAfterMs };
-          case 'completed':
-            // A finished result on any node is the result of the one execution: replay it, but
-            // without a retention, as one node cannot vouch for a majority (no process caches it).
-            return { final: { state: 'completed', response: found.response } };
-          default:
-            // A different request under the key is refused without waiting for the others.
-            return { final: found };
-        }
-      },
-      (fencingToken) => ({ state: 'acquired', fencingToken }),
+      (tally) =>
+        decideBegin(this.majority, tally, (undecided) => this.unavailable('begin', undecided)),
       (retryAfterMs) => ({ state: 'in-progress', retryAfterMs }),
     );
   }
@@ -216,7 +192,8 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
       owner,
       (store) => store.lock(key, owner, ttlMs),
       (found) => (found.acquired ? found.fencingToken : undefined),
-      (tally) => this.decideLock(tally),
+      (tally) =>
+        decideLock(this.majority, tally, (undecided) => this.unavailable('lock', undecided)),
       (retryAfterMs) => ({ acquired: false, retryAfterMs }),
     );
   }
@@ -263,18 +240,6 @@ export class QuorumStore extends QuorumNodes implements TollgateStore {
       takes.giveBack();
       throw error;
     }
-  }
-
-  private decideLock(tally: Tally<LockResult>): Verdict<LockResult> {
-    return decideTake(
-      this.majority,
-      tally,
-      (undecided) => this.unavailable('lock', undecided),
-      (found) =>
-        found.acquired ? { granted: found.fencingToken } : { heldForMs: found.retryAfterMs },
-      (fencingToken) => ({ acquired: true, fencingToken }),
-      (retryAfterMs) => ({ acquired: false, retryAfterMs }),
-    );
   }
 
   /**
