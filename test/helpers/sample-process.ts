@@ -22,11 +22,25 @@ export interface SampleProcess {
 const running = new Set<ChildProcess>();
 process.once('exit', () => running.forEach((child) => child.kill('SIGKILL')));
 
-/** Starts the built sample app as its own process and resolves once it prints its listening line. */
+/**
+ * Starts the built sample app as its own process and resolves once it prints its listening line.
+ * A free port can be taken by another test's server between the check and the app's listen: that
+ * start is tried again on another port.
+ */
 export async function startSampleProcess(
   env: Record<string, string>,
   entry = SAMPLE_ENTRY,
 ): Promise<SampleProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(env, entry);
+    } catch (error) {
+      if (attempt === 3 || !String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+async function startOnce(env: Record<string, string>, entry: string): Promise<SampleProcess> {
   const port = await findFreePort();
   const child = spawn(process.execPath, [entry], {
     env: { ...process.env, ...env, PORT: String(port), NO_COLOR: '1' },
