@@ -15,7 +15,7 @@ import type {
   ThrottleLimits,
   ThrottleSettings,
 } from '../core/ratelimit/options.js';
-import { validateThrottleOptions } from '../core/ratelimit/option-names.js';
+import { ownOptionNames, validateThrottleOptions } from '../core/ratelimit/option-names.js';
 import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
 import type { RateLimitResult } from '../core/store.js';
 import { HandledRequests } from '../http/handled.js';
@@ -102,7 +102,7 @@ export interface ThrottleMiddlewareOptions<
  * it knows, so the core can refuse any other. Complete: an option added to
  * `ThrottleMiddlewareOptions` must be listed.
  */
-const MIDDLEWARE_OPTIONS = [
+const MIDDLEWARE_OPTIONS = ownOptionNames<ThrottleMiddlewareOptions>()(
   'limits',
   'store',
   'namespace',
@@ -112,14 +112,7 @@ const MIDDLEWARE_OPTIONS = [
   'blockCache',
   'onEvent',
   'handler',
-] as const satisfies ReadonlyArray<keyof ThrottleMiddlewareOptions>;
-// Fails to compile when an option of ThrottleMiddlewareOptions is missing from the list above.
-type UnlistedMiddlewareOption = Exclude<
-  Exclude<keyof ThrottleMiddlewareOptions, keyof ThrottleSettings>,
-  (typeof MIDDLEWARE_OPTIONS)[number]
->;
-const _everyMiddlewareOptionListed: [UnlistedMiddlewareOption] extends [never] ? true : never =
-  true;
+);
 
 /**
  * Express middleware that rate limits by named limits, all checked and charged in one atomic store

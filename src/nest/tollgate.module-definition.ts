@@ -6,6 +6,7 @@ import type { ResultCacheOption } from '../core/idempotency/result-cache.js';
 import type { BlockCacheOption } from '../core/ratelimit/block-cache.js';
 import type { RateLimitRejection } from '../core/ratelimit/decision.js';
 import type { RateLimitEvent } from '../core/ratelimit/events.js';
+import { ownOptionNames } from '../core/ratelimit/option-names.js';
 import type { ThrottleLimits, ThrottleSettings } from '../core/ratelimit/options.js';
 import type { ScopeResolver } from '../http/request.js';
 import type { WaitForStoreOptions } from '../core/startup.js';
@@ -48,20 +49,14 @@ export interface ThrottleModuleOptions extends ThrottleSettings {
  * name `forRoot({ throttle })` takes, so the core can refuse any other. Complete: an option added
  * to `ThrottleModuleOptions` must be listed.
  */
-export const THROTTLE_MODULE_OPTIONS = [
+export const THROTTLE_MODULE_OPTIONS = ownOptionNames<ThrottleModuleOptions>()(
   'store',
   'limits',
   'onEvent',
   'localMaxKeys',
   'blockCache',
   'onRejected',
-] as const satisfies ReadonlyArray<keyof ThrottleModuleOptions>;
-// Fails to compile when an option of ThrottleModuleOptions is missing from the list above.
-type UnlistedModuleOption = Exclude<
-  Exclude<keyof ThrottleModuleOptions, keyof ThrottleSettings>,
-  (typeof THROTTLE_MODULE_OPTIONS)[number]
->;
-const _everyModuleOptionListed: [UnlistedModuleOption] extends [never] ? true : never = true;
+);
 
 export interface TollgateModuleOptions {
   /** Where keys and results live. Default: a `MemoryStore` (one process only). */

@@ -29,6 +29,20 @@ export interface ThrottleOptionsSource {
 }
 
 /**
+ * Lists an adapter's own option names for `ThrottleOptionsSource.own`, checked by the compiler:
+ * `ownOptionNames<Options>()('limits', ...)` does not compile while a name of `Options` beyond the
+ * shared settings is left out, so an option added later can never be refused as unknown.
+ */
+export function ownOptionNames<Options>() {
+  return <const Names extends ReadonlyArray<keyof Options & string>>(
+    ...names: Names &
+      ([Exclude<Exclude<keyof Options, keyof ThrottleSettings>, Names[number]>] extends [never]
+        ? unknown
+        : never)
+  ): Names => names;
+}
+
+/**
  * Refuses options that are not an object, or that have a field neither the shared settings
  * (THROTTLE_SETTING_FIELDS) nor the adapter know. Each adapter calls it on a whole options object
  * (`throttle(options)`, the module's `throttle`) before anything else reads it.
